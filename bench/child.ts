@@ -1,0 +1,59 @@
+/**
+ * One measurement in a fresh process: `node child.js '<json spec>'`. Reports through IPC and exits.
+ */
+import { Broker } from './broker';
+import { SCENARIOS } from './scenarios';
+import { Adapter } from './impl/types';
+
+export interface ChildSpec {
+  scenario: string;
+  entry: string;
+  url: string;
+  queue: string;
+  quick: boolean;
+}
+
+export interface ChildResult {
+  ok: boolean;
+  metrics?: Record<string, number>;
+  error?: string;
+  unhandled: number;
+}
+
+let unhandled = 0;
+process.on('unhandledRejection', (reason) => {
+  unhandled++;
+  console.error('[unhandledRejection]', reason);
+});
+process.on('uncaughtException', (err) => {
+  console.error('[uncaughtException]', err);
+});
+
+async function main(): Promise<ChildResult> {
+  const spec: ChildSpec = JSON.parse(process.argv[2]);
+  const scenario = SCENARIOS.find((s) => s.id === spec.scenario);
+  const entry = scenario?.entries.find((e) => e.id === spec.entry);
+  if (!scenario || !entry) throw new Error(`unknown run ${spec.scenario}/${spec.entry}`);
+  const broker = await Broker.connect(spec.url);
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const adapter: Adapter = require(`./impl/${entry.impl === 'nest' ? 'nest-rmq' : entry.impl}`).create();
+    const metrics = await scenario.run({
+      adapter,
+      broker,
+      url: spec.url,
+      queue: spec.queue,
+      entry,
+      quick: spec.quick,
+      unhandled: () => unhandled,
+    });
+    return { ok: true, metrics, unhandled };
+  } finally {
+    await broker.deleteQueues([spec.queue, `${spec.queue}.dlq`]);
+    await broker.close();
+  }
+}
+
+main()
+  .catch((err): ChildResult => ({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err), unhandled }))
+  .then((result) => process.send!(result, () => process.exit(0)));

@@ -1,0 +1,71 @@
+/**
+ * nestjs-messaging (this repository), with its defaults: MessagingModule.forRoot({ uri, prefetch }),
+ * @MessageHandler({ queue, prefetch }) on a provider method, RpcClient.send / request.
+ *
+ * The library and the Nest packages it was built against are loaded from the repository root, so
+ * that Nest's DI tokens are the library's own (bench/node_modules has its own copies for the peers).
+ */
+import * as path from 'path';
+import { createRequire } from 'module';
+import type * as NestCommon from '@nestjs/common';
+import type * as NestCore from '@nestjs/core';
+import { Adapter, Msg, SetupOptions } from './types';
+
+const ROOT = path.resolve(__dirname, '..', '..', '..'); // bench/dist/impl -> repository root
+const rootRequire = createRequire(path.join(ROOT, 'package.json'));
+
+export function create(): Adapter {
+  rootRequire('reflect-metadata');
+  const common: typeof NestCommon = rootRequire('@nestjs/common');
+  const core: typeof NestCore = rootRequire('@nestjs/core');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const lib = require(ROOT);
+  const { Injectable, Inject, Module, Scope } = common;
+
+  let o: SetupOptions;
+  let app: NestCommon.INestApplicationContext;
+  let client: any;
+  let sink = 0; // keeps the TrackContext reads from being optimised away
+
+  return {
+    async setup(options) {
+      o = options;
+
+      @Injectable(o.variant === 'scoped' ? { scope: Scope.REQUEST } : undefined)
+      class BenchHandler {
+        constructor(@Inject(lib.TrackContext) private readonly track: any) {}
+
+        @lib.MessageHandler({ queue: o.queue, prefetch: o.prefetch })
+        async handle(payload: Msg) {
+          if (o.variant === 'track') {
+            sink += (this.track.requestId?.length ?? 0) + (this.track.get('tenant')?.length ?? 0);
+          }
+          return o.handler(payload);
+        }
+      }
+
+      @Module({
+        imports: [lib.MessagingModule.forRoot({ uri: o.url, prefetch: o.prefetch })],
+        providers: [BenchHandler],
+      })
+      class BenchModule {}
+
+      app = await core.NestFactory.createApplicationContext(BenchModule, { logger: false });
+      await app.init();
+      client = app.get(lib.RpcClient);
+    },
+
+    publishOne(payload: Msg) {
+      return client.send(o.queue, payload, { persistent: o.persistent });
+    },
+
+    request(payload: Msg) {
+      return client.request(o.queue, payload);
+    },
+
+    async close() {
+      await app.close();
+      if (sink < 0) console.log(sink);
+    },
+  };
+}

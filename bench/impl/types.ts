@@ -1,0 +1,36 @@
+/** The one interface every implementation under test is driven through. */
+
+/** A benchmark message: ~1 KB of JSON once serialized. */
+export interface Msg {
+  id: number;
+  pad: string;
+}
+
+export type Handler = (payload: Msg) => unknown | Promise<unknown>;
+
+export interface SetupOptions {
+  url: string;
+  /** Unique per child process; the adapter declares it (durable) or lets its library do so. */
+  queue: string;
+  prefetch: number;
+  /** true: the consumer answers requests (S2, S3); false: one-way messages. */
+  rpc: boolean;
+  /** Called once per delivery; its result is the RPC reply. The adapter acks after it settles. */
+  handler: Handler;
+  /** delivery mode of what publishOne() sends */
+  persistent: boolean;
+  /** TCP_NODELAY on the connection (peers and raw); `ours` always runs with its own defaults. */
+  noDelay: boolean;
+  /** S6 only (ours): read TrackContext in the handler, or use a request-scoped handler class. */
+  variant: 'plain' | 'track' | 'scoped';
+}
+
+export interface Adapter {
+  setup(options: SetupOptions): Promise<void>;
+  /** One-way message to the queue; resolves once the broker confirmed it. */
+  publishOne(payload: Msg): Promise<unknown>;
+  /** Request/reply over the queue; resolves with the handler's result. */
+  request(payload: Msg): Promise<unknown>;
+  /** The implementation's graceful shutdown (what an app's close() does). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,198 @@
+/** Aggregation of the runs (medians, min-max, ratios to raw amqplib) and the Markdown report. */
+import { MetricDef, ScenarioDef, percentile } from './scenarios';
+
+export interface RunRecord {
+  scenario: string;
+  entry: string;
+  rep: number;
+  ok: boolean;
+  metrics?: Record<string, number>;
+  error?: string;
+  seconds: number;
+}
+
+export interface Cell {
+  n: number;
+  failed: number;
+  median: number;
+  min: number;
+  max: number;
+  ratio?: number; // median / raw amqplib's median
+  ratioOurs?: number; // S6 variants: median / ours' plain median
+}
+
+export const IMPLS = ['raw', 'ours', 'golevelup', 'nest'] as const;
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function cellOf(runs: RunRecord[], scenario: string, entry: string, metric: string): Cell | undefined {
+  const mine = runs.filter((r) => r.scenario === scenario && r.entry === entry);
+  if (mine.length === 0) return undefined;
+  const values = mine.filter((r) => r.ok && r.metrics && Number.isFinite(r.metrics[metric])).map((r) => r.metrics![metric]);
+  return {
+    n: values.length,
+    failed: mine.filter((r) => !r.ok).length,
+    median: median(values),
+    min: Math.min(...values),
+    max: Math.max(...values),
+  };
+}
+
+/** cells[scenario][entry][metric] with ratios filled in. */
+export function summarize(scenarios: ScenarioDef[], runs: RunRecord[]) {
+  const cells: Record<string, Record<string, Record<string, Cell>>> = {};
+  for (const s of scenarios) {
+    cells[s.id] = {};
+    for (const e of s.entries) {
+      for (const m of s.metrics) {
+        const c = cellOf(runs, s.id, e.id, m.key);
+        if (c) (cells[s.id][e.id] ??= {})[m.key] = c;
+      }
+    }
+  }
+  for (const s of scenarios) {
+    for (const [entryId, byMetric] of Object.entries(cells[s.id])) {
+      for (const m of s.metrics) {
+        const c = byMetric[m.key];
+        if (!c || c.n === 0 || m.better === 'zero' || m.better === 'info') continue;
+        const base = s.ratioBase
+          ? cells[s.ratioBase.scenario]?.[s.ratioBase.entry]?.[m.key] ?? cells[s.id]['raw:default']?.[m.key]
+          : cells[s.id]['raw']?.[m.key];
+        if (base && base.n > 0 && base.median !== 0) c.ratio = c.median / base.median;
+        const ours = cells[s.id]['ours']?.[m.key];
+        if (entryId.startsWith('ours:') && ours && ours.n > 0) c.ratioOurs = c.median / ours.median;
+      }
+    }
+  }
+  return cells;
+}
+
+export function fmt(n: number): string {
+  if (!Number.isFinite(n)) return '—';
+  if (Number.isInteger(n) || Math.abs(n) >= 100) return Math.round(n).toLocaleString('en-US');
+  return n.toFixed(1);
+}
+
+function fmtCell(c: Cell | undefined, m: MetricDef): string {
+  if (!c) return '';
+  if (c.n === 0) return `failed (${c.failed}/${c.failed})`;
+  let s = fmt(c.median);
+  if (c.n > 1) s += ` (${fmt(c.min)}–${fmt(c.max)})`;
+  if (m.better !== 'zero' && m.better !== 'info') s += c.ratio !== undefined ? ` · **${c.ratio.toFixed(2)}x**` : '';
+  if (c.ratioOurs !== undefined) s += ` · ${c.ratioOurs.toFixed(2)}x of ours`;
+  if (c.failed > 0) s += ` ⚠ ${c.failed} failed`;
+  return s;
+}
+
+/** The targets of BENCHMARKS.md for nestjs-messaging, checked against this run. */
+function target(s: ScenarioDef, entry: string, m: MetricDef, cells: ReturnType<typeof summarize>, runs: RunRecord[]): string {
+  const c = cells[s.id]?.[entry]?.[m.key];
+  const mark = (ok: boolean | undefined, text: string) => (ok === undefined || !c || c.n === 0 ? text : `${text} ${ok ? '✅' : '❌'}`);
+  const r = c?.ratio;
+  const key = `${s.id}/${entry}/${m.key}`;
+  switch (key) {
+    case 'S1/ours/msgsPerSec': return mark(r === undefined ? undefined : r >= 1.0, '≥ 1.00x');
+    case 'S1/ours/peakRssMB': return mark(r === undefined ? undefined : r <= 1.1, '≤ 1.10x');
+    case 'S2/ours/p50Us': return mark(r === undefined ? undefined : r <= 1.05, '≤ 1.05x');
+    case 'S2/ours/p99Us': return mark(r === undefined ? undefined : r <= 1.15, '≤ 1.15x');
+    case 'S3/ours/callsPerSec': return mark(r === undefined ? undefined : r >= 1.0, '≥ 1.00x');
+    case 'S4/ours/msgsPerSec': return mark(r === undefined ? undefined : r >= 0.97, '≥ 0.97x');
+    case 'S6/ours:track/msgsPerSec': return mark(c?.ratioOurs === undefined ? undefined : c.ratioOurs >= 0.9, '≥ 0.90x of ours');
+    case 'S6/ours:scoped/msgsPerSec': return mark(c?.ratioOurs === undefined ? undefined : c.ratioOurs >= 0.7, '≥ 0.70x of ours');
+  }
+  if (s.id === 'S5' && entry === 'ours') {
+    if (m.better === 'zero') return mark(c ? c.max === 0 : undefined, '0 in every run');
+    if (m.key === 'closeMs') {
+      const mine = runs.filter((x) => x.scenario === 'S5' && x.entry === 'ours' && x.ok && x.metrics);
+      const ok = mine.length ? mine.every((x) => x.metrics!.closeMs <= x.metrics!.slowestInFlightMs + 100) : undefined;
+      return mark(ok, '≤ slowest in-flight + 100 ms');
+    }
+  }
+  return '';
+}
+
+export interface ReportMeta {
+  date: string;
+  machine: string;
+  command: string;
+  reps: number;
+  quick: boolean;
+  versions: Record<string, string>;
+}
+
+export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta: ReportMeta): string {
+  const cells = summarize(scenarios, runs);
+  const head = [
+    'scenario',
+    'metric',
+    'raw amqplib',
+    'nestjs-messaging',
+    `golevelup ${meta.versions.golevelup ?? ''}`.trim(),
+    `Nest RMQ ${meta.versions.nest ?? ''} (manual ack)`.replace('  ', ' '),
+    'target (ours)',
+  ];
+  const lines = [
+    `# Benchmark results${meta.quick ? ' (quick run)' : ''}`,
+    '',
+    `- **date**: ${meta.date}`,
+    `- **machine**: ${meta.machine}`,
+    `- **command**: \`${meta.command}\``,
+    `- **versions**: ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `- **method**: producer and consumer in one process; every (scenario, impl, repetition) in a fresh child process; impls interleaved; ${meta.reps} repetition(s)`,
+    '- **cells**: median (min–max over repetitions) · **ratio of medians to raw amqplib in this run**',
+    '',
+    `| ${head.join(' | ')} |`,
+    `|${head.map((_, i) => (i < 2 ? '---' : i === head.length - 1 ? '---' : '---:')).join('|')}|`,
+  ];
+  for (const s of scenarios) {
+    const rows = [...new Set(s.entries.map((e) => e.row))];
+    for (const row of rows) {
+      for (const m of s.metrics) {
+        const cols = IMPLS.map((impl) => {
+          const e = s.entries.find((x) => x.impl === impl && x.row === row);
+          return e ? fmtCell(cells[s.id]?.[e.id]?.[m.key], m) : '';
+        });
+        const oursEntry = s.entries.find((x) => x.impl === 'ours' && x.row === row);
+        const t = oursEntry ? target(s, oursEntry.id, m, cells, runs) : '';
+        if (cols.every((x) => x === '')) continue;
+        lines.push(`| ${s.id} ${s.title}${row ? ` — ${row}` : ''} | ${m.label} | ${cols.join(' | ')} | ${t} |`);
+      }
+    }
+  }
+  lines.push('', '## Scenarios', '');
+  for (const s of scenarios) lines.push(`- **${s.id}** ${s.title}: ${s.describe(meta.quick)}`);
+
+  const s5 = runs.filter((r) => r.scenario === 'S5' && r.ok && r.metrics);
+  if (s5.length) {
+    lines.push('', '## S5 per run (running at close() return / lost / duplicates / unhandled rejections / close() ms / slowest in-flight handler left ms)', '');
+    for (const impl of IMPLS) {
+      const mine = s5.filter((r) => r.entry === impl);
+      if (!mine.length) continue;
+      const fmtRun = (r: RunRecord) => {
+        const x = r.metrics!;
+        return `${x.runningAtClose} / ${x.lost} / ${x.duplicates} / ${x.unhandled} / ${fmt(x.closeMs)} / ${fmt(x.slowestInFlightMs)}`;
+      };
+      lines.push(`- ${impl}: ${mine.map(fmtRun).join('; ')}`);
+    }
+  }
+  const other = runs.filter((r) => r.ok && r.scenario !== 'S5' && r.metrics && (r as any).unhandled > 0);
+  const failed = runs.filter((r) => !r.ok);
+  if (failed.length || other.length) {
+    lines.push('', '## Problems', '');
+    for (const f of failed) lines.push(`- ${f.scenario} ${f.entry} rep ${f.rep} failed: ${firstLine(f.error)}`);
+    for (const r of other) lines.push(`- ${r.scenario} ${r.entry} rep ${r.rep}: ${(r as any).unhandled} unhandled rejection(s)`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+function firstLine(s?: string): string {
+  return (s ?? 'unknown error').split('\n')[0].slice(0, 300);
+}
+
+export { percentile };

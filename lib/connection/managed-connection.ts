@@ -1,0 +1,170 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from '@nestjs/common';
+import * as amqp from 'amqplib';
+import type { ResolvedMessagingOptions } from '../messaging.options';
+import { BrokerUnreachableError, ConnectionLostError } from '../messaging.errors';
+import { backoffDelay } from './backoff';
+import { maskUrl } from './url';
+
+export type ConnectionRole = 'publisher' | 'consumer';
+
+/**
+ * One AMQP connection that comes back by itself. Owners of channels listen to `connected` to
+ * (re)build them and to `lost` to fail what was pending; nobody else touches amqplib's
+ * connection events. Emits: connected(conn), lost(err), blocked(reason), unblocked().
+ */
+export class ManagedConnection extends EventEmitter {
+  private connection?: amqp.ChannelModel;
+  private closing = false;
+  private nextUrl = 0;
+  private wakeUp?: () => void;
+  private reconnecting?: Promise<void>;
+  /** Why the broker blocks publishing (resource alarm), or undefined. */
+  blockedReason?: string;
+
+  constructor(
+    private readonly options: ResolvedMessagingOptions,
+    readonly role: ConnectionRole,
+    private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  get current(): amqp.ChannelModel | undefined {
+    return this.connection;
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  /** Connects at startup; fails with BrokerUnreachableError after reconnect.startupTimeoutMs. */
+  async start(): Promise<void> {
+    await this.connectLoop(Date.now() + this.options.reconnect.startupTimeoutMs);
+  }
+
+  async createChannel(): Promise<amqp.Channel> {
+    return this.require().createChannel();
+  }
+
+  async createConfirmChannel(): Promise<amqp.ConfirmChannel> {
+    return this.require().createConfirmChannel();
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    this.wakeUp?.();
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection) {
+      try {
+        await connection.close();
+      } catch {
+        // Already closed by the broker or the network: nothing left to release.
+      }
+    }
+  }
+
+  private require(): amqp.ChannelModel {
+    if (!this.connection) throw new ConnectionLostError(`The ${this.role} connection to RabbitMQ is down`);
+    return this.connection;
+  }
+
+  private async connectLoop(deadline: number): Promise<void> {
+    const { urls, reconnect } = this.options;
+    const started = Date.now();
+    let round = 0;
+    let lastError: unknown;
+    while (!this.closing) {
+      const url = urls[this.nextUrl % urls.length];
+      try {
+        this.attach(await this.open(url), url);
+        return;
+      } catch (error) {
+        lastError = error;
+        this.nextUrl++;
+        this.logger.warn(`Cannot connect (${this.role}) to ${maskUrl(url)}: ${maskUrl(describe(error))}`);
+      }
+      // Try every node of a cluster once before waiting.
+      if (this.nextUrl % urls.length !== 0) continue;
+      const delay = backoffDelay(round++, reconnect.initialDelayMs, reconnect.maxDelayMs);
+      if (Date.now() + delay > deadline) {
+        throw new BrokerUnreachableError(
+          `Cannot connect to RabbitMQ at ${urls.map(maskUrl).join(', ')} after ${Date.now() - started} ms: ` +
+            maskUrl(describe(lastError)),
+          { cause: lastError },
+        );
+      }
+      await this.sleep(delay);
+    }
+    throw new ConnectionLostError('The messaging module is shutting down');
+  }
+
+  private open(url: string): Promise<amqp.ChannelModel> {
+    const target = new URL(url);
+    if (!target.searchParams.has('heartbeat')) {
+      target.searchParams.set('heartbeat', String(this.options.heartbeatSeconds));
+    }
+    return amqp.connect(target.toString(), {
+      noDelay: true, // Nagle + delayed ACK turns every sequential RPC into ~40 ms
+      timeout: 10_000,
+      clientProperties: { connection_name: `${this.options.serviceName}:${this.role}` },
+      ...this.options.tls,
+    });
+  }
+
+  private attach(connection: amqp.ChannelModel, url: string): void {
+    this.connection = connection;
+    this.blockedReason = undefined;
+    connection.on('error', (error: Error) => {
+      this.logger.warn(`Connection (${this.role}) error: ${maskUrl(error.message)}`);
+    });
+    connection.on('blocked', (reason: string) => {
+      this.blockedReason = reason;
+      this.logger.warn(`RabbitMQ blocks publishing (${reason})`);
+      this.emit('blocked', reason);
+    });
+    connection.on('unblocked', () => {
+      this.blockedReason = undefined;
+      this.logger.log('RabbitMQ unblocked publishing');
+      this.emit('unblocked');
+    });
+    connection.on('close', (error?: Error) => {
+      if (this.connection !== connection) return;
+      this.connection = undefined;
+      if (this.closing) return;
+      const reason = new ConnectionLostError(
+        `The ${this.role} connection to ${maskUrl(url)} was lost: ${maskUrl(describe(error ?? 'closed'))}`,
+        { cause: error },
+      );
+      this.logger.warn(reason.message);
+      this.emit('lost', reason);
+      this.reconnect();
+    });
+    this.logger.log(`Connected (${this.role}) to ${maskUrl(url)}`);
+    this.emit('connected', connection);
+  }
+
+  private reconnect(): void {
+    this.reconnecting ??= this.connectLoop(Infinity)
+      .catch(() => undefined) // only ends by close()
+      .finally(() => (this.reconnecting = undefined));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = done;
+    });
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name;
+  return String(error);
+}

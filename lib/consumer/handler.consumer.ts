@@ -1,0 +1,221 @@
+import type { Logger } from '@nestjs/common';
+import type * as amqp from 'amqplib';
+import { CLS_ID, type ClsService } from 'nestjs-cls';
+import type { ManagedConnection } from '../connection/managed-connection';
+import { backoffDelay } from '../connection/backoff';
+import { decode } from '../codec/json.codec';
+import { readTrackHeaders, own, TRACK_STORE } from '../context/track-store';
+import type { MessageContext } from '../interfaces/message-context.interface';
+import { HEADER_ATTEMPTS } from '../messaging.constants';
+import { ShuttingDownError } from '../messaging.errors';
+import type { ResolvedMessagingOptions } from '../messaging.options';
+import type { HandlerDefinition } from './handler-definition';
+import type { HandlerInvoker } from './handler.invoker';
+import { declareHandlerTopology } from './handler.topology';
+import { type Delivery, type MessageOutcome } from './message-outcome';
+
+/**
+ * Consumes one handler's queue on its own channel of the consumer connection, with the handler's
+ * prefetch. Owns its in-flight deliveries; comes back after a lost connection, a channel error or
+ * a broker-side cancel, but never after stop().
+ */
+export class HandlerConsumer {
+  private channel?: amqp.Channel;
+  private consumerTag?: string;
+  private stopped = false;
+  private settingUp = false;
+  private retryTimer?: NodeJS.Timeout;
+  private failures = 0;
+  private readonly inFlight = new Set<Delivery>();
+  private drainWaiters: Array<() => void> = [];
+  private readonly onConnected = () => this.scheduleSetup(0);
+
+  constructor(
+    readonly definition: HandlerDefinition,
+    private readonly connection: ManagedConnection,
+    private readonly invoker: HandlerInvoker,
+    private readonly outcome: MessageOutcome,
+    private readonly cls: ClsService,
+    private readonly options: ResolvedMessagingOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Declares the topology and starts consuming; a refusal (e.g. 406) fails startup. */
+  async start(): Promise<void> {
+    this.connection.on('connected', this.onConnected);
+    await this.setup();
+  }
+
+  /** Stops taking messages: basic.cancel, confirmed by the broker. In-flight ones go on. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.connection.off('connected', this.onConnected);
+    clearTimeout(this.retryTimer);
+    const { channel, consumerTag } = this;
+    if (channel && consumerTag) {
+      this.consumerTag = undefined;
+      await channel.cancel(consumerTag).catch(() => undefined);
+    }
+  }
+
+  /** Resolves when nothing is in flight or at the deadline, whichever comes first. */
+  drain(deadline: number): Promise<void> {
+    if (this.inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
+      const waiters = this.drainWaiters;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      waiters.push(done);
+    });
+  }
+
+  /** Gives up on what still runs: signals abort and the messages go back to the queue on close(). */
+  abandon(): Delivery[] {
+    const left = [...this.inFlight];
+    for (const delivery of left) {
+      delivery.abandoned = true;
+      delivery.controller.abort(new ShuttingDownError(`Shutdown gave up waiting for ${this.definition.name}`));
+    }
+    return left;
+  }
+
+  /** Closes the channel; the broker requeues whatever was not acked. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    const channel = this.channel;
+    this.channel = undefined;
+    await channel?.close().catch(() => undefined);
+  }
+
+  private async setup(): Promise<void> {
+    if (this.stopped) return;
+    this.settingUp = true;
+    try {
+      const channel = await this.connection.createChannel();
+      channel.on('error', (error: Error) => {
+        this.logger.warn(`Channel of ${this.definition.name} (queue "${this.definition.queue}") closed by RabbitMQ: ${error.message}`);
+      });
+      channel.on('close', () => this.onChannelClosed(channel));
+      this.channel = channel;
+      try {
+        await this.consume(channel);
+      } catch (error) {
+        await channel.close().catch(() => undefined);
+        throw error;
+      }
+      this.failures = 0;
+    } finally {
+      this.settingUp = false;
+    }
+  }
+
+  private async consume(channel: amqp.Channel): Promise<void> {
+    await declareHandlerTopology(channel, this.definition);
+    await channel.prefetch(this.definition.prefetch);
+    const { consumerTag } = await channel.consume(this.definition.queue, (msg) => this.onMessage(channel, msg), {
+      noAck: false,
+    });
+    if (this.stopped) {
+      await channel.cancel(consumerTag).catch(() => undefined);
+      return;
+    }
+    this.consumerTag = consumerTag;
+  }
+
+  private onChannelClosed(channel: amqp.Channel): void {
+    if (this.channel !== channel) return;
+    this.channel = undefined;
+    this.consumerTag = undefined;
+    // A channel-level error leaves the connection up: rebuild only this channel.
+    if (this.connection.current) this.scheduleSetup();
+  }
+
+  private scheduleSetup(delay = backoffDelay(this.failures, this.options.reconnect.initialDelayMs, this.options.reconnect.maxDelayMs)): void {
+    if (this.stopped || this.retryTimer || this.settingUp) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.channel && this.consumerTag) return;
+      const resume = this.channel ? this.consume(this.channel) : this.setup();
+      resume.catch((error: Error) => {
+        this.failures++;
+        this.logger.error(`Cannot resume ${this.definition.name}: ${error.message}`);
+        if (this.connection.current) this.scheduleSetup();
+      });
+    }, delay);
+  }
+
+  private onMessage(channel: amqp.Channel, msg: amqp.ConsumeMessage | null): void {
+    if (msg === null) {
+      // The broker cancelled us (the queue was deleted, or a node went away): declare and consume again.
+      this.logger.warn(`RabbitMQ cancelled the consumer of ${this.definition.name} (queue "${this.definition.queue}" deleted?); resuming`);
+      if (this.channel === channel) this.consumerTag = undefined;
+      this.scheduleSetup();
+      return;
+    }
+    if (this.stopped) {
+      // In transit when we cancelled: back to the queue, untouched.
+      try {
+        channel.nack(msg, false, true);
+      } catch {
+        // Channel gone: the broker requeues it anyway.
+      }
+      return;
+    }
+    const delivery: Delivery = { msg, channel, controller: new AbortController(), abandoned: false };
+    this.inFlight.add(delivery);
+    void this.process(delivery).finally(() => {
+      this.inFlight.delete(delivery);
+      if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
+        for (const done of this.drainWaiters.splice(0)) done();
+      }
+    });
+  }
+
+  /** Runs one delivery in its own CLS context: decode, handler, and outcome all see the same store. */
+  private process(delivery: Delivery): Promise<void> {
+    const { properties } = delivery.msg;
+    const track = readTrackHeaders(properties.headers ?? {}, properties.messageId, this.options.track);
+    return this.cls.runWith({ [CLS_ID]: track.requestId, [TRACK_STORE]: track }, () => this.handle(delivery));
+  }
+
+  private async handle(delivery: Delivery): Promise<void> {
+    const { msg } = delivery;
+    const headers = msg.properties.headers ?? {};
+    const attempt = (Number(own(headers, HEADER_ATTEMPTS)) || 0) + 1;
+    if (msg.fields.redelivered && this.options.maxRedeliveries > 0) {
+      return this.outcome.redelivered(delivery, attempt);
+    }
+    let result: unknown;
+    try {
+      const payload = decode(msg.content, msg.properties.contentType, this.options.maxMessageBytes);
+      result = await this.invoker.invoke(payload, this.contextOf(delivery, headers, attempt));
+    } catch (error) {
+      return this.outcome.failed(delivery, error, attempt);
+    }
+    return this.outcome.succeeded(delivery, result);
+  }
+
+  private contextOf(delivery: Delivery, headers: Record<string, unknown>, attempt: number): MessageContext {
+    const { msg } = delivery;
+    return {
+      queue: this.definition.queue,
+      exchange: msg.fields.exchange,
+      routingKey: msg.fields.routingKey,
+      messageId: msg.properties.messageId,
+      correlationId: msg.properties.correlationId,
+      replyTo: msg.properties.replyTo,
+      headers,
+      attempt,
+      redelivered: msg.fields.redelivered,
+      signal: delivery.controller.signal,
+      raw: msg,
+    };
+  }
+}

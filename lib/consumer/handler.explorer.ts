@@ -1,0 +1,50 @@
+import { Injectable } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
+import { MESSAGE_HANDLER_METADATA } from '../messaging.constants';
+import type { MessageHandlerOptions } from '../interfaces/message-handler-options.interface';
+
+/** A decorated method as found in the app, before its options are resolved. */
+export interface DiscoveredHandler {
+  name: string;
+  options: MessageHandlerOptions;
+  methodName: string;
+  wrapper: InstanceWrapper;
+  /** False when the class or one of its dependencies is request-scoped (or durable). */
+  isStatic: boolean;
+}
+
+/** Finds every @MessageHandler method on the app's providers and controllers, once, at bootstrap. */
+@Injectable()
+export class HandlerExplorer {
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly scanner: MetadataScanner,
+  ) {}
+
+  explore(): DiscoveredHandler[] {
+    const found: DiscoveredHandler[] = [];
+    const seen = new Set<object>();
+    for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
+      if (wrapper.isAlias) continue;
+      const isStatic = wrapper.isDependencyTreeStatic();
+      const prototype: object | undefined =
+        isStatic && wrapper.instance ? Object.getPrototypeOf(wrapper.instance) : (wrapper.metatype as { prototype?: object } | null)?.prototype;
+      if (!prototype) continue;
+      // The same class exported through several modules is one set of handlers.
+      const identity = isStatic ? (wrapper.instance as object) : (wrapper.metatype as object);
+      if (seen.has(identity)) continue;
+      seen.add(identity);
+      for (const methodName of this.scanner.getAllMethodNames(prototype)) {
+        const method = (prototype as Record<string, unknown>)[methodName];
+        if (typeof method !== 'function') continue;
+        const list: MessageHandlerOptions[] | undefined = Reflect.getMetadata(MESSAGE_HANDLER_METADATA, method);
+        for (const options of list ?? []) {
+          const className = (wrapper.metatype as { name?: string } | null)?.name ?? String(wrapper.name);
+          found.push({ name: `${className}.${methodName}`, options, methodName, wrapper, isStatic });
+        }
+      }
+    }
+    return found;
+  }
+}

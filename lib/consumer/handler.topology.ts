@@ -1,0 +1,55 @@
+import type * as amqp from 'amqplib';
+import { TopologyError } from '../messaging.errors';
+import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
+
+/**
+ * Declares what a handler needs, in order: its exchange, its queue and bindings, its dead-letter
+ * queue, and one retry queue per delay (a TTL queue that dead-letters back into the handler's
+ * queue, so a waiting message stays in the broker, not in memory). Broker refusals become a
+ * TopologyError that names the queue or exchange and keeps the broker's reason (e.g. which
+ * argument conflicts).
+ */
+export async function declareHandlerTopology(channel: amqp.Channel, definition: HandlerDefinition): Promise<void> {
+  const { exchange, queue, broadcast } = definition;
+  if (exchange) {
+    await step(`exchange "${exchange}"`, () => channel.assertExchange(exchange, definition.exchangeType, { durable: true }));
+  }
+  await step(`queue "${queue}"`, () =>
+    channel.assertQueue(queue, {
+      durable: definition.durable,
+      exclusive: broadcast,
+      autoDelete: broadcast,
+      arguments: definition.queueArguments,
+    }),
+  );
+  for (const key of definition.routingKeys) {
+    await step(`binding of queue "${queue}" to exchange "${exchange}" with key "${key}"`, () => channel.bindQueue(queue, exchange!, key));
+  }
+  const dlq = deadLetterQueueName(definition);
+  await step(`queue "${dlq}"`, () => channel.assertQueue(dlq, { durable: true }));
+  for (const delay of retryDelays(definition)) {
+    const name = retryQueueName(definition, delay);
+    await step(`queue "${name}"`, () =>
+      channel.assertQueue(name, {
+        durable: definition.durable,
+        exclusive: broadcast,
+        arguments: { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue },
+      }),
+    );
+  }
+}
+
+/** The distinct non-zero delays of a handler's retry policy (a zero delay goes straight back to the queue). */
+export function retryDelays(definition: HandlerDefinition): number[] {
+  if (!definition.retry) return [];
+  return [...new Set(definition.retry.delaysMs.slice(0, definition.retry.attempts - 1))].filter((d) => d > 0);
+}
+
+async function step(what: string, declare: () => Promise<unknown>): Promise<void> {
+  try {
+    await declare();
+  } catch (error) {
+    const reason = (error as Error).message.replace(/^Operation failed: \w+; /, '');
+    throw new TopologyError(`RabbitMQ refused to declare ${what}: ${reason}`, { cause: error });
+  }
+}

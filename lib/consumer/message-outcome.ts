@@ -1,0 +1,204 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@nestjs/common';
+import type * as amqp from 'amqplib';
+import {
+  DIRECT_REPLY_TO,
+  HEADER_ATTEMPTS,
+  HEADER_ERROR_MESSAGE,
+  HEADER_ERROR_NAME,
+  HEADER_ORIGINAL_QUEUE,
+  HEADER_REDELIVERIES,
+  HEADER_REPLY_ERROR,
+  MAX_ERROR_MESSAGE_LENGTH,
+} from '../messaging.constants';
+import { DecodeError, DeliveryLimitError, UnrecoverableError, UnroutableError } from '../messaging.errors';
+import type { ResolvedMessagingOptions } from '../messaging.options';
+import type { Publisher, PublishProperties } from '../publisher/publisher';
+import type { TrackContext } from '../context/track-context';
+import { own } from '../context/track-store';
+import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
+
+/** One delivery being handled, on the channel it came from. */
+export interface Delivery {
+  msg: amqp.ConsumeMessage;
+  channel: amqp.Channel;
+  controller: AbortController;
+  /** Shutdown gave up on it: its message went back to the queue, so it must not be settled. */
+  abandoned: boolean;
+}
+
+/**
+ * Settles a delivery: ack, reply, retry later or dead-letter. Copies for retry and dead-letter are
+ * confirmed by the broker before the original is acked, so a crash in between duplicates a message
+ * but never loses one; when they cannot be published the original goes back to its queue.
+ */
+export class MessageOutcome {
+  constructor(
+    private readonly definition: HandlerDefinition,
+    private readonly publisher: Publisher,
+    private readonly track: TrackContext,
+    private readonly options: ResolvedMessagingOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  async succeeded(delivery: Delivery, result: unknown): Promise<void> {
+    if (delivery.abandoned) return;
+    try {
+      if (delivery.msg.properties.replyTo) await this.reply(delivery, result);
+      ack(delivery);
+    } catch (error) {
+      this.requeue(delivery, error);
+    }
+  }
+
+  async failed(delivery: Delivery, error: unknown, attempt: number): Promise<void> {
+    if (delivery.abandoned) return;
+    const { retry } = this.definition;
+    const failure = asError(error);
+    try {
+      if (delivery.msg.properties.replyTo) {
+        // The caller is waiting for an answer, not for a retry: it gets the error.
+        if (failure instanceof DecodeError) await this.deadLetter(delivery, failure, attempt);
+        await this.reply(delivery, undefined, failure);
+      } else if (retry && attempt < retry.attempts && !(failure instanceof UnrecoverableError) && !(failure instanceof DecodeError)) {
+        const delay = retry.delaysMs[Math.min(attempt - 1, retry.delaysMs.length - 1)];
+        this.log(delivery, 'warn', `failed on try ${attempt} of ${retry.attempts} (${failure.name}: ${failure.message}); retrying in ${delay} ms`);
+        await this.copyTo(delivery, delay > 0 ? retryQueueName(this.definition, delay) : this.definition.queue, {
+          [HEADER_ATTEMPTS]: attempt,
+        });
+      } else {
+        this.log(delivery, 'error', `failed on try ${attempt} (${failure.name}: ${failure.message}); moved to ${deadLetterQueueName(this.definition)}`);
+        await this.deadLetter(delivery, failure, attempt);
+      }
+      ack(delivery);
+    } catch (publishError) {
+      this.requeue(delivery, publishError);
+    }
+  }
+
+  /**
+   * A redelivered message had no outcome last time (its consumer died or lost its channel).
+   * It goes back to the queue with a counter, and to the dead-letter queue once the counter
+   * passes maxRedeliveries, so a message that kills every consumer cannot loop forever.
+   */
+  async redelivered(delivery: Delivery, attempt: number): Promise<void> {
+    const headers = delivery.msg.properties.headers ?? {};
+    const previous = Number(own(headers, HEADER_REDELIVERIES)) || 0;
+    const count = previous + 1;
+    try {
+      if (count > this.options.maxRedeliveries) {
+        const error = new DeliveryLimitError(`Delivered ${count} times without an outcome (maxRedeliveries ${this.options.maxRedeliveries})`);
+        this.log(delivery, 'error', `${error.message}; moved to ${deadLetterQueueName(this.definition)}`);
+        await this.deadLetter(delivery, error, attempt);
+      } else {
+        await this.copyTo(delivery, this.definition.queue, { [HEADER_REDELIVERIES]: count });
+      }
+      ack(delivery);
+    } catch (error) {
+      this.requeue(delivery, error);
+    }
+  }
+
+  private async deadLetter(delivery: Delivery, error: Error, attempt: number): Promise<void> {
+    const { fields } = delivery.msg;
+    await this.copyTo(
+      delivery,
+      deadLetterQueueName(this.definition),
+      {
+        [HEADER_ERROR_NAME]: error.name,
+        [HEADER_ERROR_MESSAGE]: truncate(error.message),
+        [HEADER_ATTEMPTS]: attempt,
+        [HEADER_ORIGINAL_QUEUE]: this.definition.baseQueue,
+        'x-original-exchange': fields.exchange,
+        'x-original-routing-key': fields.routingKey,
+      },
+      true,
+    );
+  }
+
+  private copyTo(delivery: Delivery, queue: string, headers: Record<string, unknown>, keepForever = false): Promise<void> {
+    const { properties, content } = delivery.msg;
+    const copy: PublishProperties = {
+      contentType: properties.contentType,
+      contentEncoding: properties.contentEncoding,
+      deliveryMode: properties.deliveryMode,
+      priority: properties.priority,
+      correlationId: properties.correlationId,
+      replyTo: properties.replyTo,
+      // A dead-lettered message must not expire out of the dead-letter queue.
+      expiration: keepForever ? undefined : properties.expiration,
+      messageId: properties.messageId ?? randomUUID(),
+      timestamp: properties.timestamp,
+      type: properties.type,
+      appId: properties.appId,
+      headers: { ...properties.headers, ...headers },
+    };
+    return this.publisher.publish({ exchange: '', routingKey: queue, content, properties: copy });
+  }
+
+  private async reply(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
+    const { properties } = delivery.msg;
+    const replyTo = properties.replyTo as string;
+    const direct = replyTo.startsWith(DIRECT_REPLY_TO);
+    const headers = this.track.outgoingHeaders(
+      error
+        ? { [HEADER_REPLY_ERROR]: true, [HEADER_ERROR_NAME]: error.name, [HEADER_ERROR_MESSAGE]: truncate(error.message) }
+        : undefined,
+    );
+    const message = {
+      exchange: '',
+      routingKey: replyTo,
+      payload: error ? { name: error.name, message: truncate(error.message) } : result,
+      properties: {
+        messageId: randomUUID(),
+        correlationId: properties.correlationId ?? properties.messageId,
+        persistent: !direct && this.options.persistent,
+        headers,
+      },
+    };
+    if (direct) {
+      // The caller waits with its own timeout; nothing is gained by holding the ack for the confirm.
+      this.publisher.submit(message, this.options.publishTimeoutMs, (failure) => {
+        if (failure) this.log(delivery, 'warn', `could not reply to ${replyTo}: ${failure.message}`);
+      });
+      return;
+    }
+    try {
+      await this.publisher.publish(message);
+    } catch (failure) {
+      if (!(failure instanceof UnroutableError)) throw failure;
+      // The work is done; doing it again would not make the reply queue exist.
+      this.log(delivery, 'error', `reply dropped: ${failure.message}`);
+    }
+  }
+
+  private requeue(delivery: Delivery, error: unknown): void {
+    this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); message returned to the queue`);
+    try {
+      delivery.channel.nack(delivery.msg, false, true);
+    } catch {
+      // The channel is gone, and with it the delivery: the broker requeues it.
+    }
+  }
+
+  private log(delivery: Delivery, level: 'warn' | 'error', text: string): void {
+    const id = delivery.msg.properties.messageId ?? '-';
+    this.logger[level](`[${this.track.requestId ?? '-'}] ${this.definition.name} message ${id} ${text}`);
+  }
+}
+
+export function ack(delivery: Delivery): void {
+  try {
+    delivery.channel.ack(delivery.msg);
+  } catch {
+    // The channel closed under us; the broker redelivers the message (at-least-once).
+  }
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+function truncate(text: string): string {
+  return text.length > MAX_ERROR_MESSAGE_LENGTH ? text.slice(0, MAX_ERROR_MESSAGE_LENGTH) : text;
+}

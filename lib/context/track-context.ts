@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { ClsService } from 'nestjs-cls';
+import { MESSAGING_OPTIONS } from '../messaging.constants';
+import { MessagingError, NoContextError } from '../messaging.errors';
+import type { ResolvedMessagingOptions } from '../messaging.options';
+import { isValidItem, TRACK_STORE, type TrackStore, writeTrackHeaders } from './track-store';
+
+/**
+ * A singleton view of the tracking data of the message (or HTTP request) being handled. It keeps
+ * nothing itself: every read goes to the nestjs-cls store of the current async context, so
+ * concurrent messages never see each other's values.
+ */
+@Injectable()
+export class TrackContext {
+  constructor(
+    private readonly cls: ClsService,
+    @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+  ) {}
+
+  /** The x-request-id of the current message, or the id of the app's own CLS context. */
+  get requestId(): string | undefined {
+    return this.store()?.requestId ?? (this.cls.isActive() ? this.cls.getId() : undefined) ?? undefined;
+  }
+
+  /** Id of the message being handled. */
+  get messageId(): string | undefined {
+    return this.store()?.messageId;
+  }
+
+  /** Id of the message that caused the one being handled (its sender's message id). */
+  get causationId(): string | undefined {
+    return this.store()?.causationId;
+  }
+
+  /** The x-track-<key> item of the current context. */
+  get(key: string): string | undefined {
+    return this.store()?.items.get(key);
+  }
+
+  /** Sets an x-track-<key> item; every message sent from this context from now on carries it. */
+  set(key: string, value: string): void {
+    if (typeof value !== 'string' || !isValidItem(key, value, this.options.track)) {
+      throw new MessagingError(
+        `TrackContext.set("${String(key).slice(0, 80)}"): keys are letters, digits and _.:- up to ` +
+          `${this.options.track.maxKeyLength} characters; values strings up to ${this.options.track.maxValueLength}`,
+      );
+    }
+    const store = this.store() ?? this.adopt();
+    if (!store) {
+      throw new NoContextError(
+        'TrackContext.set() was called outside a message handler or a nestjs-cls context (e.g. ClsModule middleware)',
+      );
+    }
+    store.items.set(key, value);
+  }
+
+  /** A snapshot of every item, e.g. for log lines. */
+  items(): Record<string, string> {
+    return Object.fromEntries(this.store()?.items ?? []);
+  }
+
+  /** Headers that carry the current context into a message sent from it. */
+  outgoingHeaders(extra?: Record<string, unknown>): Record<string, unknown> {
+    const headers: Record<string, unknown> = extra ? { ...extra } : {};
+    const store = this.store() ?? this.adopt();
+    if (store) writeTrackHeaders(store, headers);
+    else headers['x-request-id'] = randomUUID();
+    return headers;
+  }
+
+  private store(): TrackStore | undefined {
+    return this.cls.isActive() ? this.cls.get(TRACK_STORE) : undefined;
+  }
+
+  /**
+   * Inside a CLS context the app started itself (HTTP middleware), the first use pins a store
+   * there, so every message of that request shares its id.
+   */
+  private adopt(): TrackStore | undefined {
+    if (!this.cls.isActive()) return undefined;
+    const store: TrackStore = { requestId: this.cls.getId() ?? randomUUID(), items: new Map() };
+    this.cls.set(TRACK_STORE, store);
+    return store;
+  }
+}

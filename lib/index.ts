@@ -1,0 +1,36 @@
+export { MessagingModule } from './messaging.module';
+export { MessageHandler } from './decorators/message-handler.decorator';
+export { RpcClient } from './rpc/rpc.client';
+export { TrackContext } from './context/track-context';
+export { MessagingHealth } from './messaging.health';
+export { MESSAGE_CONTEXT } from './messaging.constants';
+export {
+  MessagingError,
+  MessagingConfigError,
+  BrokerUnreachableError,
+  ConnectionLostError,
+  TopologyError,
+  UnroutableError,
+  ExchangeNotFoundError,
+  PublishTimeoutError,
+  RpcTimeoutError,
+  RpcRemoteError,
+  RpcAbortedError,
+  UnrecoverableError,
+  DecodeError,
+  DeliveryLimitError,
+  ShuttingDownError,
+  NoContextError,
+} from './messaging.errors';
+export type {
+  MessagingOptions,
+  MessagingOptionsFactory,
+  MessagingModuleAsyncOptions,
+  RetryPolicy,
+  ReconnectOptions,
+  TlsOptions,
+  TrackLimits,
+} from './interfaces/messaging-options.interface';
+export type { MessageHandlerOptions, ExchangeType } from './interfaces/message-handler-options.interface';
+export type { MessageContext } from './interfaces/message-context.interface';
+export type { SendOptions, RequestOptions, GatherOptions, HeaderValue } from './interfaces/send-options.interface';

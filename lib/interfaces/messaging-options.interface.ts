@@ -1,0 +1,86 @@
+import type { ModuleMetadata, Type, InjectionToken, OptionalFactoryDependency } from '@nestjs/common';
+
+export interface RetryPolicy {
+  /** Every try counts, the first included. */
+  attempts: number;
+  /** delaysMs[i] is the wait before try i+2; the last one repeats. */
+  delaysMs?: number[];
+}
+
+export interface ReconnectOptions {
+  /** First wait after a lost connection. Default 200 ms. */
+  initialDelayMs?: number;
+  /** Upper bound of the exponential backoff. Default 10,000 ms. */
+  maxDelayMs?: number;
+  /**
+   * How long startup keeps trying before it fails with BrokerUnreachableError.
+   * Default 15,000 ms; `Infinity` keeps retrying (the app waits for the broker).
+   */
+  startupTimeoutMs?: number;
+}
+
+export interface TlsOptions {
+  ca?: string | Buffer | Array<string | Buffer>;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  servername?: string;
+  rejectUnauthorized?: boolean;
+}
+
+export interface TrackLimits {
+  /** Longest accepted x-request-id; a longer one is replaced by a fresh id. Default 256. */
+  maxRequestIdLength?: number;
+  /** Most x-track-* items taken from one message; the rest are ignored. Default 64. */
+  maxItems?: number;
+  /** Longest accepted item key and value. Defaults 64 and 1024. */
+  maxKeyLength?: number;
+  maxValueLength?: number;
+}
+
+export interface MessagingOptions {
+  /** amqp:// or amqps:// URL; several URLs are the nodes of one cluster, tried in turn. */
+  uri: string | string[];
+  /** Names this service in logs and in the x-origin header of what it sends. */
+  serviceName?: string;
+  /** Default max in-flight messages per handler per instance. Default 20. */
+  prefetch?: number;
+  /** Default timeout of request() and gather(). Default 10,000 ms. */
+  rpcTimeoutMs?: number;
+  /** How long shutdown waits for in-flight handlers. Default 10,000 ms. */
+  shutdownTimeoutMs?: number;
+  /** Default retry policy of handlers. Default { attempts: 3, delaysMs: [1000, 5000] }. */
+  retry?: RetryPolicy | false;
+  /** false makes a send-only instance that consumes nothing. Default true. */
+  registerHandlers?: boolean;
+  /** AMQP heartbeat; a stalled socket is detected after about two of these. Default 10 s. */
+  heartbeatSeconds?: number;
+  reconnect?: ReconnectOptions;
+  /** How long send()/publish() wait for a connection and a confirm. Default 30,000 ms. */
+  publishTimeoutMs?: number;
+  /** Most publishes held while the connection is down; more reject at once. Default 10,000. */
+  maxBufferedPublishes?: number;
+  /** Largest body a handler accepts; a larger one is dead-lettered. Default 16 MiB. */
+  maxMessageBytes?: number;
+  /**
+   * Deliveries of one message that may end without an outcome (the process died, the channel
+   * closed) before it is dead-lettered as a poison message. Default 5; 0 disables the check.
+   */
+  maxRedeliveries?: number;
+  /** Send messages persistent (delivery mode 2) unless a call says otherwise. Default true. */
+  persistent?: boolean;
+  /** Certificates for amqps:// URLs. */
+  tls?: TlsOptions;
+  track?: TrackLimits;
+}
+
+export interface MessagingOptionsFactory {
+  createMessagingOptions(): MessagingOptions | Promise<MessagingOptions>;
+}
+
+export interface MessagingModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+  useFactory?: (...args: any[]) => MessagingOptions | Promise<MessagingOptions>;
+  useClass?: Type<MessagingOptionsFactory>;
+  useExisting?: Type<MessagingOptionsFactory>;
+}

@@ -1,0 +1,26 @@
+export type HeaderValue = string | number | boolean;
+
+export interface SendOptions {
+  headers?: Record<string, HeaderValue>;
+  /** The handler's result goes to this queue, correlated by the returned message id. */
+  replyTo?: string;
+  correlationId?: string;
+  messageId?: string;
+  priority?: number;
+  expirationMs?: number;
+  /** Default: the module's `persistent` option (true). */
+  persistent?: boolean;
+  /** How long to wait for a connection and the broker's confirm. Default: `publishTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  headers?: Record<string, HeaderValue>;
+  signal?: AbortSignal;
+}
+
+export interface GatherOptions extends RequestOptions {
+  /** Resolve as soon as this many replies arrived. */
+  expect?: number;
+}

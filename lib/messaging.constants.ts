@@ -1,0 +1,26 @@
+/** Injection tokens, metadata keys and header names shared across the library. */
+
+export const MESSAGING_OPTIONS = Symbol('nestjs-messaging:options');
+export const MESSAGING_LOGGER = Symbol('nestjs-messaging:logger');
+export const MESSAGE_HANDLER_METADATA = 'nestjs-messaging:message-handler';
+
+/** Token of the current message's MessageContext, injectable into request-scoped providers. */
+export const MESSAGE_CONTEXT = 'nestjs-messaging:message-context';
+
+export const HEADER_REQUEST_ID = 'x-request-id';
+export const HEADER_TRACK_PREFIX = 'x-track-';
+export const HEADER_CAUSATION_ID = 'x-causation-id';
+export const HEADER_ORIGIN = 'x-origin';
+export const HEADER_ATTEMPTS = 'x-attempts';
+export const HEADER_REDELIVERIES = 'x-redeliveries';
+export const HEADER_ERROR_NAME = 'x-error-name';
+export const HEADER_ERROR_MESSAGE = 'x-error-message';
+export const HEADER_ORIGINAL_QUEUE = 'x-original-queue';
+/** Marks a reply that carries a remote error instead of a result. */
+export const HEADER_REPLY_ERROR = 'x-reply-error';
+
+export const DIRECT_REPLY_TO = 'amq.rabbitmq.reply-to';
+export const CONTENT_TYPE_JSON = 'application/json';
+export const CONTENT_TYPE_BINARY = 'application/octet-stream';
+
+export const MAX_ERROR_MESSAGE_LENGTH = 1024;

@@ -1,0 +1,87 @@
+/** Every error the library throws is a MessagingError, so callers can tell ours from theirs. */
+export class MessagingError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A module or handler option is wrong; thrown at startup. */
+export class MessagingConfigError extends MessagingError {}
+
+/** The broker could not be reached (the URL in the message has its password masked). */
+export class BrokerUnreachableError extends MessagingError {}
+
+/** The connection or channel went away while an operation was pending. */
+export class ConnectionLostError extends MessagingError {}
+
+/** The broker refused to declare a queue, exchange or binding. */
+export class TopologyError extends MessagingError {}
+
+/** A publish found no queue to route to (mandatory flag, basic.return). */
+export class UnroutableError extends MessagingError {
+  constructor(
+    readonly exchange: string,
+    readonly routingKey: string,
+  ) {
+    super(
+      exchange === ''
+        ? `No queue named "${routingKey}" exists: the message was returned unroutable`
+        : `No queue is bound to exchange "${exchange}" for routing key "${routingKey}": the message was returned unroutable`,
+    );
+  }
+}
+
+/** The exchange published to does not exist (404 from the broker). */
+export class ExchangeNotFoundError extends MessagingError {
+  constructor(readonly exchange: string, brokerMessage: string) {
+    super(`Exchange "${exchange}" does not exist (${brokerMessage})`);
+  }
+}
+
+/** A publish could not be confirmed in time (no connection, broker alarm, buffer full). */
+export class PublishTimeoutError extends MessagingError {}
+
+/** request() got no reply in time. */
+export class RpcTimeoutError extends MessagingError {
+  constructor(
+    readonly queue: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`No reply from "${queue}" within ${timeoutMs} ms`);
+  }
+}
+
+/** The remote handler threw; carries its error's name and message. */
+export class RpcRemoteError extends MessagingError {
+  constructor(
+    readonly remoteName: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** request()/gather() was aborted through its AbortSignal. */
+export class RpcAbortedError extends MessagingError {
+  constructor(reason?: unknown) {
+    super('The request was aborted', { cause: reason });
+    // Same name as the DOM AbortError, so `err.name === 'AbortError'` checks work.
+    this.name = 'AbortError';
+  }
+}
+
+/** Thrown by a handler: the message goes to the dead-letter queue at once, without retries. */
+export class UnrecoverableError extends MessagingError {}
+
+/** The message body could not be decoded; it is dead-lettered without retries. */
+export class DecodeError extends MessagingError {}
+
+/** A message was delivered again and again without an outcome (it crashes its consumer). */
+export class DeliveryLimitError extends MessagingError {}
+
+/** The module is shutting down and takes no new work. */
+export class ShuttingDownError extends MessagingError {}
+
+/** TrackContext was written outside any message or CLS context. */
+export class NoContextError extends MessagingError {}

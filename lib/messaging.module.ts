@@ -1,0 +1,96 @@
+import { type DynamicModule, Logger, Module, type Provider, Scope } from '@nestjs/common';
+import { DiscoveryModule, REQUEST } from '@nestjs/core';
+import { ClsService, ClsServiceManager } from 'nestjs-cls';
+import { ConnectionManager } from './connection/connection.manager';
+import { ConsumerOrchestrator } from './consumer/consumer.orchestrator';
+import { HandlerExplorer } from './consumer/handler.explorer';
+import { TrackContext } from './context/track-context';
+import type {
+  MessagingModuleAsyncOptions,
+  MessagingOptions,
+  MessagingOptionsFactory,
+} from './interfaces/messaging-options.interface';
+import { MESSAGE_CONTEXT, MESSAGING_LOGGER, MESSAGING_OPTIONS } from './messaging.constants';
+import { MessagingConfigError } from './messaging.errors';
+import { MessagingHealth } from './messaging.health';
+import { resolveOptions, type ResolvedMessagingOptions } from './messaging.options';
+import { Publisher } from './publisher/publisher';
+import { ReplyRouter } from './rpc/reply-router';
+import { RpcClient } from './rpc/rpc.client';
+
+const OPTIONS_FACTORY = Symbol('nestjs-messaging:options-factory');
+
+@Module({})
+export class MessagingModule {
+  static forRoot(options: MessagingOptions): DynamicModule {
+    return this.assemble([], [{ provide: MESSAGING_OPTIONS, useFactory: () => resolveOptions(options) }]);
+  }
+
+  static forRootAsync(options: MessagingModuleAsyncOptions): DynamicModule {
+    const ways = [options.useFactory, options.useClass, options.useExisting].filter((way) => way !== undefined);
+    if (ways.length !== 1) {
+      throw new MessagingConfigError('MessagingModule.forRootAsync needs exactly one of "useFactory", "useClass" or "useExisting"');
+    }
+    if (options.useFactory) {
+      const factory = options.useFactory;
+      return this.assemble(options.imports ?? [], [
+        {
+          provide: MESSAGING_OPTIONS,
+          useFactory: async (...args: unknown[]) => resolveOptions(await factory(...args)),
+          inject: options.inject ?? [],
+        },
+      ]);
+    }
+    const fromFactory: Provider = {
+      provide: MESSAGING_OPTIONS,
+      useFactory: async (factory: MessagingOptionsFactory) => resolveOptions(await factory.createMessagingOptions()),
+      inject: [options.useClass ? OPTIONS_FACTORY : options.useExisting!],
+    };
+    const extra: Provider[] = options.useClass ? [{ provide: OPTIONS_FACTORY, useClass: options.useClass }] : [];
+    return this.assemble(options.imports ?? [], [fromFactory, ...extra]);
+  }
+
+  private static assemble(imports: DynamicModule['imports'], optionsProviders: Provider[]): DynamicModule {
+    return {
+      module: MessagingModule,
+      global: true,
+      imports: [DiscoveryModule, ...(imports ?? [])],
+      providers: [
+        ...optionsProviders,
+        { provide: MESSAGING_LOGGER, useFactory: () => new Logger('Messaging') },
+        // The process-wide nestjs-cls service: the app's own ClsModule, if any, shares its context.
+        { provide: ClsService, useFactory: () => ClsServiceManager.getClsService() },
+        {
+          provide: ConnectionManager,
+          useFactory: async (opts: ResolvedMessagingOptions, logger: Logger) => {
+            const connections = new ConnectionManager(opts, logger);
+            await connections.publisher.start();
+            return connections;
+          },
+          inject: [MESSAGING_OPTIONS, MESSAGING_LOGGER],
+        },
+        {
+          provide: Publisher,
+          useFactory: async (connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) => {
+            const publisher = new Publisher(connections.publisher, opts, logger);
+            await publisher.start();
+            return publisher;
+          },
+          inject: [ConnectionManager, MESSAGING_OPTIONS, MESSAGING_LOGGER],
+        },
+        {
+          provide: ReplyRouter,
+          useFactory: (publisher: Publisher, opts: ResolvedMessagingOptions, logger: Logger) => new ReplyRouter(publisher, opts, logger),
+          inject: [Publisher, MESSAGING_OPTIONS, MESSAGING_LOGGER],
+        },
+        { provide: MESSAGE_CONTEXT, scope: Scope.REQUEST, useFactory: (request: unknown) => request, inject: [REQUEST] },
+        TrackContext,
+        RpcClient,
+        HandlerExplorer,
+        ConsumerOrchestrator,
+        MessagingHealth,
+      ],
+      exports: [RpcClient, TrackContext, MessagingHealth, MESSAGE_CONTEXT],
+    };
+  }
+}

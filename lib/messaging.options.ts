@@ -1,0 +1,132 @@
+import type { MessagingOptions, RetryPolicy, TlsOptions } from './interfaces/messaging-options.interface';
+import { MessagingConfigError } from './messaging.errors';
+import { maskUrl } from './connection/url';
+
+/** Options with every default filled in; what the rest of the library reads. */
+export interface ResolvedMessagingOptions {
+  urls: string[];
+  serviceName: string;
+  prefetch: number;
+  rpcTimeoutMs: number;
+  shutdownTimeoutMs: number;
+  retry: Required<RetryPolicy> | false;
+  registerHandlers: boolean;
+  heartbeatSeconds: number;
+  reconnect: { initialDelayMs: number; maxDelayMs: number; startupTimeoutMs: number };
+  publishTimeoutMs: number;
+  maxBufferedPublishes: number;
+  maxMessageBytes: number;
+  maxRedeliveries: number;
+  persistent: boolean;
+  tls?: TlsOptions;
+  track: { maxRequestIdLength: number; maxItems: number; maxKeyLength: number; maxValueLength: number };
+}
+
+export const DEFAULT_RETRY: Required<RetryPolicy> = { attempts: 3, delaysMs: [1000, 5000] };
+
+function fail(option: string, expected: string, got: unknown): never {
+  const shown = typeof got === 'string' ? JSON.stringify(maskUrl(got)) : String(got);
+  throw new MessagingConfigError(`MessagingModule option "${option}" must be ${expected} (got ${shown})`);
+}
+
+function int(value: unknown, option: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (value === undefined) return def;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(option, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+function duration(value: unknown, option: string, def: number, allowInfinity = false): number {
+  if (value === undefined) return def;
+  if (allowInfinity && value === Infinity) return value;
+  return int(value, option, def, 0, 2 ** 31 - 1);
+}
+
+function bool(value: unknown, option: string, def: boolean): boolean {
+  if (value === undefined) return def;
+  if (typeof value !== 'boolean') fail(option, 'true or false', value);
+  return value;
+}
+
+function urls(uri: unknown): string[] {
+  const list = Array.isArray(uri) ? uri : [uri];
+  if (list.length === 0) fail('uri', 'an amqp:// or amqps:// URL or a non-empty list of them', '[]');
+  for (const u of list) {
+    if (typeof u !== 'string' || !/^amqps?:\/\/[^/]/.test(u)) {
+      fail('uri', 'an amqp:// or amqps:// URL or a list of them', u);
+    }
+    try {
+      new URL(u);
+    } catch {
+      fail('uri', 'a valid URL', u);
+    }
+  }
+  return list as string[];
+}
+
+/** Validates a handler's or the module's retry option; `option` names it in the error. */
+export function resolveRetry(value: unknown, option: string, def: Required<RetryPolicy> | false): Required<RetryPolicy> | false {
+  if (value === undefined) return def;
+  if (value === false) return false;
+  if (typeof value !== 'object' || value === null) fail(option, 'false or { attempts, delaysMs? }', value);
+  const policy = value as RetryPolicy;
+  const attempts = int(policy.attempts, `${option}.attempts`, NaN, 1, 1000);
+  const delays = policy.delaysMs ?? [];
+  if (!Array.isArray(delays) || delays.some((d) => !Number.isInteger(d) || d < 0 || d > 2 ** 31 - 1)) {
+    fail(`${option}.delaysMs`, 'an array of non-negative integers (milliseconds)', JSON.stringify(delays));
+  }
+  return { attempts, delaysMs: delays.length > 0 ? [...delays] : [0] };
+}
+
+const KNOWN = new Set([
+  'uri', 'serviceName', 'prefetch', 'rpcTimeoutMs', 'shutdownTimeoutMs', 'retry', 'registerHandlers',
+  'heartbeatSeconds', 'reconnect', 'publishTimeoutMs', 'maxBufferedPublishes', 'maxMessageBytes',
+  'maxRedeliveries', 'persistent', 'tls', 'track',
+]);
+
+export function resolveOptions(options: MessagingOptions): ResolvedMessagingOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new MessagingConfigError('MessagingModule options must be an object with at least "uri"');
+  }
+  for (const key of Object.keys(options)) {
+    if (!KNOWN.has(key)) throw new MessagingConfigError(`MessagingModule has no option "${key}"`);
+  }
+  if (options.uri === undefined) throw new MessagingConfigError('MessagingModule option "uri" is required');
+  const serviceName = options.serviceName ?? 'nestjs-messaging';
+  if (typeof serviceName !== 'string' || serviceName.length === 0 || serviceName.length > 128) {
+    fail('serviceName', 'a non-empty string of at most 128 characters', serviceName);
+  }
+  const reconnect = options.reconnect ?? {};
+  const track = options.track ?? {};
+  if (options.tls !== undefined && (typeof options.tls !== 'object' || options.tls === null)) {
+    fail('tls', 'an object { ca?, cert?, key?, passphrase? }', options.tls);
+  }
+  return {
+    urls: urls(options.uri),
+    serviceName,
+    prefetch: int(options.prefetch, 'prefetch', 20, 1, 65535),
+    rpcTimeoutMs: duration(options.rpcTimeoutMs, 'rpcTimeoutMs', 10_000),
+    shutdownTimeoutMs: duration(options.shutdownTimeoutMs, 'shutdownTimeoutMs', 10_000),
+    retry: resolveRetry(options.retry, 'retry', DEFAULT_RETRY),
+    registerHandlers: bool(options.registerHandlers, 'registerHandlers', true),
+    heartbeatSeconds: int(options.heartbeatSeconds, 'heartbeatSeconds', 10, 0, 3600),
+    reconnect: {
+      initialDelayMs: duration(reconnect.initialDelayMs, 'reconnect.initialDelayMs', 200),
+      maxDelayMs: duration(reconnect.maxDelayMs, 'reconnect.maxDelayMs', 10_000),
+      startupTimeoutMs: duration(reconnect.startupTimeoutMs, 'reconnect.startupTimeoutMs', 15_000, true),
+    },
+    publishTimeoutMs: duration(options.publishTimeoutMs, 'publishTimeoutMs', 30_000),
+    maxBufferedPublishes: int(options.maxBufferedPublishes, 'maxBufferedPublishes', 10_000, 0),
+    maxMessageBytes: int(options.maxMessageBytes, 'maxMessageBytes', 16 * 1024 * 1024, 1),
+    maxRedeliveries: int(options.maxRedeliveries, 'maxRedeliveries', 5, 0),
+    persistent: bool(options.persistent, 'persistent', true),
+    tls: options.tls,
+    track: {
+      maxRequestIdLength: int(track.maxRequestIdLength, 'track.maxRequestIdLength', 256, 1),
+      maxItems: int(track.maxItems, 'track.maxItems', 64, 0),
+      maxKeyLength: int(track.maxKeyLength, 'track.maxKeyLength', 64, 1),
+      maxValueLength: int(track.maxValueLength, 'track.maxValueLength', 1024, 1),
+    },
+  };
+}

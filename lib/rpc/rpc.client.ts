@@ -1,0 +1,158 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { TrackContext } from '../context/track-context';
+import type { GatherOptions, RequestOptions, SendOptions } from '../interfaces/send-options.interface';
+import { DIRECT_REPLY_TO, HEADER_ORIGIN, MESSAGING_OPTIONS } from '../messaging.constants';
+import { MessagingError, RpcAbortedError, RpcRemoteError, RpcTimeoutError, UnroutableError } from '../messaging.errors';
+import type { ResolvedMessagingOptions } from '../messaging.options';
+import { Publisher, type PublishProperties } from '../publisher/publisher';
+import { ReplyRouter } from './reply-router';
+
+/**
+ * The one way to send: commands (send), events (publish), request/response (request), async
+ * request/response (send with replyTo) and scatter-gather (gather). Everything sent carries the
+ * TrackContext of the code that sends it.
+ */
+@Injectable()
+export class RpcClient {
+  constructor(
+    private readonly publisher: Publisher,
+    private readonly router: ReplyRouter,
+    private readonly track: TrackContext,
+    @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+  ) {}
+
+  /** Requests waiting for replies; 0 when idle (for tests and metrics). */
+  get pendingRequests(): number {
+    return this.router.size;
+  }
+
+  /** Replies that arrived for nobody (late, unknown or duplicate correlation id). */
+  get droppedReplies(): number {
+    return this.router.droppedReplies;
+  }
+
+  /** A one-way command to a queue; resolves with the message id once the broker confirmed it. */
+  async send(queue: string, payload: unknown, options: SendOptions = {}): Promise<string> {
+    const properties = this.properties(options);
+    await this.publisher.publish({ exchange: '', routingKey: queue, payload, properties }, options.timeoutMs);
+    return properties.messageId;
+  }
+
+  /** An event to an exchange: every bound queue gets a copy; resolves with the message id on confirm. */
+  async publish(exchange: string, routingKey: string, payload: unknown, options: SendOptions = {}): Promise<string> {
+    const properties = this.properties(options);
+    await this.publisher.publish({ exchange, routingKey, payload, properties }, options.timeoutMs);
+    return properties.messageId;
+  }
+
+  /** Sends to a queue and waits for the handler's result. */
+  request<T = unknown>(queue: string, payload: unknown, options: RequestOptions = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timeoutMs = options.timeoutMs ?? this.options.rpcTimeoutMs;
+      this.call(queue, '', queue, payload, timeoutMs, options, {
+        onReply: (value, error) => {
+          if (error) reject(error);
+          else resolve(value as T);
+          return true;
+        },
+        onFail: reject,
+        onTimeout: () => reject(new RpcTimeoutError(queue, timeoutMs)),
+        onUnroutable: reject,
+      });
+    });
+  }
+
+  /** Publishes once and collects every reply until `expect` arrived or the timeout; never rejects on timeout. */
+  gather<T = unknown>(exchange: string, routingKey: string, payload: unknown, options: GatherOptions = {}): Promise<T[]> {
+    const expect = options.expect ?? Infinity;
+    if (expect <= 0) return Promise.resolve([]);
+    return new Promise<T[]>((resolve, reject) => {
+      const replies: T[] = [];
+      this.call(exchange, exchange, routingKey, payload, options.timeoutMs ?? this.options.rpcTimeoutMs, options, {
+        onReply: (value, error) => {
+          // A responder that failed is one answer fewer, not a failed gather.
+          if (!error) replies.push(value as T);
+          if (replies.length < expect) return false;
+          resolve(replies);
+          return true;
+        },
+        onFail: reject,
+        onTimeout: () => resolve(replies),
+        // Nobody is bound, so nobody can answer.
+        onUnroutable: () => resolve(replies),
+      });
+    });
+  }
+
+  /** Registers a waiting call, publishes its request, and wires timeout, abort and returns. */
+  private call(
+    target: string,
+    exchange: string,
+    routingKey: string,
+    payload: unknown,
+    timeoutMs: number,
+    options: RequestOptions,
+    handlers: {
+      onReply: (value: unknown, error?: RpcRemoteError) => boolean;
+      onFail: (error: Error) => void;
+      onTimeout: () => void;
+      onUnroutable: (error: UnroutableError) => void;
+    },
+  ): void {
+    const correlationId = randomUUID();
+    const { signal } = options;
+    const finish = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      this.router.delete(correlationId);
+    };
+    const onAbort = () => {
+      finish();
+      handlers.onFail(new RpcAbortedError(signal?.reason));
+    };
+    const timer = setTimeout(() => {
+      finish();
+      handlers.onTimeout();
+    }, timeoutMs);
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    this.router.add(correlationId, {
+      onReply: (value, error) => {
+        const complete = handlers.onReply(value, error);
+        if (complete) finish();
+        return complete;
+      },
+      onFail: (error) => {
+        finish();
+        handlers.onFail(error);
+      },
+    });
+    const properties: PublishProperties = {
+      ...this.properties({ headers: options.headers, persistent: false }),
+      correlationId,
+      replyTo: DIRECT_REPLY_TO,
+      // A request nobody took in time must not run later.
+      expiration: String(timeoutMs),
+    };
+    this.publisher.submit({ exchange, routingKey, payload, properties }, timeoutMs, (error) => {
+      if (!error) return;
+      finish();
+      if (error instanceof UnroutableError) handlers.onUnroutable(error);
+      else handlers.onFail(error instanceof MessagingError ? error : new MessagingError(`Request to "${target}" failed: ${error.message}`, { cause: error }));
+    });
+  }
+
+  private properties(options: SendOptions): PublishProperties {
+    return {
+      messageId: options.messageId ?? randomUUID(),
+      correlationId: options.correlationId,
+      replyTo: options.replyTo,
+      priority: options.priority,
+      expiration: options.expirationMs === undefined ? undefined : String(options.expirationMs),
+      persistent: options.persistent ?? this.options.persistent,
+      mandatory: true,
+      headers: this.track.outgoingHeaders({ ...options.headers, [HEADER_ORIGIN]: this.options.serviceName }),
+    };
+  }
+}

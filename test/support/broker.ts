@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as amqp from 'amqplib';
+
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/** A name no other test uses; every test queue and exchange starts with "t-" (see global-teardown). */
+export function unique(label: string): string {
+  return `t-${label}-${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * A raw amqplib connection for the test's side of things: publishing what a foreign producer
+ * would, inspecting queues, and cleaning up. Everything it declares by `track` is deleted by
+ * `cleanup()`, with the dead-letter and retry queues of a handler queue.
+ */
+export class Broker {
+  private constructor(
+    readonly connection: amqp.ChannelModel,
+    readonly channel: amqp.Channel,
+  ) {}
+
+  private readonly queues = new Set<string>();
+  private readonly exchanges = new Set<string>();
+
+  static async open(): Promise<Broker> {
+    const connection = await amqp.connect(AMQP_URL);
+    const channel = await connection.createChannel();
+    return new Broker(connection, channel);
+  }
+
+  /** Marks a handler queue (and its .dlq and .retry.* queues; default policy: 1 s, 5 s) for deletion. */
+  queue(name: string, retryDelays: number[] = [1000, 5000]): string {
+    this.queues.add(name);
+    this.queues.add(`${name}.dlq`);
+    for (const d of retryDelays) this.queues.add(`${name}.retry.${d}ms`);
+    return name;
+  }
+
+  exchange(name: string): string {
+    this.exchanges.add(name);
+    return name;
+  }
+
+  /** Messages ready in a queue (0 if it does not exist). */
+  async depth(queue: string): Promise<number> {
+    const channel = await this.connection.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      return (await channel.checkQueue(queue)).messageCount;
+    } catch {
+      return 0;
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /** Takes every ready message off a queue (acked), e.g. to read a dead-letter queue. */
+  async drainQueue(queue: string): Promise<amqp.GetMessage[]> {
+    const out: amqp.GetMessage[] = [];
+    for (;;) {
+      const msg = await this.channel.get(queue, { noAck: true });
+      if (!msg) return out;
+      out.push(msg);
+    }
+  }
+
+  publishRaw(queue: string, content: Buffer | string, options: amqp.Options.Publish = {}): void {
+    this.channel.sendToQueue(queue, Buffer.isBuffer(content) ? content : Buffer.from(content), options);
+  }
+
+  async cleanup(): Promise<void> {
+    const channel = await this.connection.createChannel();
+    for (const q of this.queues) await channel.deleteQueue(q).catch(() => undefined);
+    for (const e of this.exchanges) await channel.deleteExchange(e).catch(() => undefined);
+    await channel.close().catch(() => undefined);
+    await this.connection.close().catch(() => undefined);
+  }
+}
+
+const run = promisify(execFile);
+
+export async function rabbitmqctl(...args: string[]): Promise<string> {
+  const { stdout } = await run('rabbitmqctl', ['-q', ...args], { timeout: 30_000 });
+  return stdout;
+}
+
+/** Resolves when `check` turns true; fails with `what` after `timeoutMs`. Polls every 20 ms. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A promise with its resolve function, for awaiting an event a handler signals. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
