@@ -70,6 +70,11 @@ export class Publisher extends EventEmitter {
     connection.on('unblocked', () => this.pump());
   }
 
+  /** The open channel, if any; `channel` events announce the next ones. */
+  get channel(): amqp.ConfirmChannel | undefined {
+    return this.slot?.channel;
+  }
+
   get pendingConfirms(): number {
     return this.unconfirmed + this.queue.length;
   }

@@ -30,6 +30,7 @@ export class ReplyRouter {
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
   ) {
+    if (publisher.channel) this.listen(publisher.channel);
     publisher.on('channel', (channel: amqp.ConfirmChannel) => this.listen(channel));
     // Replies for calls published on a channel that is gone can never arrive.
     publisher.on('channel-lost', (reason: string) =>

@@ -1,6 +1,7 @@
 /**
  * Safety net after the whole run: deletes any queue or exchange a test created (names start with
- * "t-") and left behind, e.g. after a failed assertion skipped its own cleanup.
+ * "t-") and left behind, e.g. after a failed assertion skipped its own cleanup. Outside CI it only
+ * lists them, since other test runs may be using the same broker at the same time.
  */
 const { execFileSync } = require('node:child_process');
 const amqp = require('amqplib');
@@ -20,6 +21,10 @@ module.exports = async function globalTeardown() {
     return; // rabbitmqctl unavailable: nothing to clean with
   }
   if (queues.length + exchanges.length === 0) return;
+  if (!process.env.CI) {
+    console.warn(`left on the broker by tests (or by a run in progress): ${[...queues, ...exchanges].join(', ')}`);
+    return;
+  }
   const connection = await amqp.connect(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
   const channel = await connection.createChannel();
   for (const q of queues) await channel.deleteQueue(q);
