@@ -1,4 +1,4 @@
-/** Hides the password of every amqp(s) URL in a text, so no log line or error leaks it. */
+/** Hides the password of every URL in a text (amqp, amqps or any other), so no log line or error leaks it. */
 export function maskUrl(text: string): string {
-  return text.replace(/(amqps?:\/\/[^:/@\s]*):[^@\s]*@/gi, '$1:***@');
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@\s]*@/gi, '$1:***@');
 }
