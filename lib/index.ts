@@ -3,6 +3,7 @@ export { MessageHandler } from './decorators/message-handler.decorator';
 export { RpcClient } from './rpc/rpc.client';
 export { TrackContext } from './context/track-context';
 export { MessagingHealth } from './messaging.health';
+export { DeadLetters } from './consumer/dead-letters.service';
 export { MESSAGE_CONTEXT } from './messaging.constants';
 export {
   MessagingError,

@@ -4,6 +4,7 @@ import { ClsService, ClsServiceManager } from 'nestjs-cls';
 import { ConnectionManager } from './connection/connection.manager';
 import { ConsumerOrchestrator } from './consumer/consumer.orchestrator';
 import { HandlerExplorer } from './consumer/handler.explorer';
+import { DeadLetters } from './consumer/dead-letters.service';
 import { TrackContext } from './context/track-context';
 import type {
   MessagingModuleAsyncOptions,
@@ -89,8 +90,9 @@ export class MessagingModule {
         HandlerExplorer,
         ConsumerOrchestrator,
         MessagingHealth,
+        DeadLetters,
       ],
-      exports: [RpcClient, TrackContext, MessagingHealth, MESSAGE_CONTEXT],
+      exports: [RpcClient, TrackContext, MessagingHealth, DeadLetters, MESSAGE_CONTEXT],
     };
   }
 }

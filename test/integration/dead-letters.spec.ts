@@ -1,0 +1,55 @@
+import { Injectable, type INestApplicationContext } from '@nestjs/common';
+import { DeadLetters, MessageHandler, RpcClient, UnrecoverableError, type MessageContext } from '../../lib';
+import { appModule, startApp } from '../support/app';
+import { Broker, unique, waitFor } from '../support/broker';
+
+describe('dead-letter queue and replay', () => {
+  let broker: Broker;
+  let app: INestApplicationContext;
+  const queue = unique('replay');
+  let broken = true;
+  const handled: Array<{ n: number; attempt: number }> = [];
+
+  @Injectable()
+  class Worker {
+    @MessageHandler({ queue, retry: { attempts: 2, delaysMs: [0] } })
+    handle({ n }: { n: number }, context: MessageContext) {
+      if (broken) throw n % 2 ? new UnrecoverableError(`bad ${n}`) : new Error(`flaky ${n}`);
+      handled.push({ n, attempt: context.attempt });
+    }
+  }
+
+  beforeAll(async () => {
+    broker = await Broker.open();
+    broker.queue(queue);
+    app = await startApp(appModule({}, { providers: [Worker] }));
+  });
+  afterAll(async () => {
+    await app.close();
+    await broker.cleanup();
+  });
+
+  it('dead-letters with the reason, and replay() puts the messages back with their tries counted afresh', async () => {
+    const client = app.get(RpcClient);
+    for (let n = 0; n < 6; n++) await client.send(queue, { n }, { headers: { 'x-custom': `c${n}` } });
+    await waitFor(async () => (await broker.depth(`${queue}.dlq`)) === 6, '6 dead letters');
+    const channel = await broker.connection.createChannel();
+    const peek = await channel.get(`${queue}.dlq`, { noAck: false });
+    expect(peek && peek.properties.headers).toMatchObject({
+      'x-error-name': 'Error',
+      'x-error-message': 'flaky 0',
+      'x-attempts': 2,
+      'x-original-queue': queue,
+      'x-custom': 'c0',
+    });
+    await channel.close(); // returns the peeked message to the queue
+
+    broken = false;
+    await expect(app.get(DeadLetters).replay(queue, { limit: 4 })).resolves.toBe(4);
+    await expect(app.get(DeadLetters).replay(queue)).resolves.toBe(2);
+    await waitFor(() => handled.length === 6, '6 replayed messages handled');
+    expect(handled.map((h) => h.n).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(handled.every((h) => h.attempt === 1)).toBe(true);
+    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+  });
+});
