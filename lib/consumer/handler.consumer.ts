@@ -12,7 +12,8 @@ import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { HandlerDefinition } from './handler-definition';
 import type { HandlerInvoker } from './handler.invoker';
 import { declareHandlerTopology } from './handler.topology';
-import { type Delivery, type MessageOutcome } from './message-outcome';
+import { Delivery } from './delivery';
+import type { MessageOutcome } from './message-outcome';
 
 /**
  * Consumes one handler's queue on its own channel of the consumer connection, with the handler's
@@ -79,10 +80,7 @@ export class HandlerConsumer {
   /** Gives up on what still runs: signals abort and the messages go back to the queue on close(). */
   abandon(): Delivery[] {
     const left = [...this.inFlight];
-    for (const delivery of left) {
-      delivery.abandoned = true;
-      delivery.controller.abort(new ShuttingDownError(`Shutdown gave up waiting for ${this.definition.name}`));
-    }
+    for (const delivery of left) delivery.abandon(new ShuttingDownError(`Shutdown gave up waiting for ${this.definition.name}`));
     return left;
   }
 
@@ -168,24 +166,31 @@ export class HandlerConsumer {
       }
       return;
     }
-    const delivery: Delivery = { msg, channel, controller: new AbortController(), abandoned: false };
+    const delivery = new Delivery(msg, channel);
     this.inFlight.add(delivery);
-    void this.process(delivery).finally(() => {
-      this.inFlight.delete(delivery);
-      if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
-        for (const done of this.drainWaiters.splice(0)) done();
-      }
-    });
+    const pending = this.process(delivery);
+    if (pending) pending.then(() => this.settled(delivery));
+    else this.settled(delivery);
   }
 
-  /** Runs one delivery in its own CLS context: decode, handler, and outcome all see the same store. */
-  private process(delivery: Delivery): Promise<void> {
+  private settled(delivery: Delivery): void {
+    this.inFlight.delete(delivery);
+    if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
+      for (const done of this.drainWaiters.splice(0)) done();
+    }
+  }
+
+  /**
+   * Runs one delivery in its own CLS context: decode, handler and outcome all see the same store.
+   * A handler that returns synchronously is acked in the same tick, with no promise in between.
+   */
+  private process(delivery: Delivery): Promise<void> | void {
     const { properties } = delivery.msg;
     const track = readTrackHeaders(properties.headers ?? {}, properties.messageId, this.options.track);
     return this.cls.runWith({ [CLS_ID]: track.requestId, [TRACK_STORE]: track }, () => this.handle(delivery));
   }
 
-  private async handle(delivery: Delivery): Promise<void> {
+  private handle(delivery: Delivery): Promise<void> | void {
     const { msg } = delivery;
     const headers = msg.properties.headers ?? {};
     const attempt = (Number(own(headers, HEADER_ATTEMPTS)) || 0) + 1;
@@ -195,9 +200,15 @@ export class HandlerConsumer {
     let result: unknown;
     try {
       const payload = decode(msg.content, msg.properties.contentType, this.options.maxMessageBytes);
-      result = await this.invoker.invoke(payload, this.contextOf(delivery, headers, attempt));
+      result = this.invoker.invoke(payload, this.contextOf(delivery, headers, attempt));
     } catch (error) {
       return this.outcome.failed(delivery, error, attempt);
+    }
+    if (isPromiseLike(result)) {
+      return Promise.resolve(result).then(
+        (value) => this.outcome.succeeded(delivery, value),
+        (error: unknown) => this.outcome.failed(delivery, error, attempt),
+      );
     }
     return this.outcome.succeeded(delivery, result);
   }
@@ -214,8 +225,15 @@ export class HandlerConsumer {
       headers,
       attempt,
       redelivered: msg.fields.redelivered,
-      signal: delivery.controller.signal,
+      // Made on first use: most handlers never look at it.
+      get signal() {
+        return delivery.signal;
+      },
       raw: msg,
     };
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
 }

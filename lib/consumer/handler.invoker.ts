@@ -17,7 +17,8 @@ export class HandlerInvoker {
     private readonly moduleRef: ModuleRef,
   ) {}
 
-  invoke(payload: unknown, context: MessageContext): Promise<unknown> {
+  /** The method's result: a value, or a promise (Observables become the promise of their last value). */
+  invoke(payload: unknown, context: MessageContext): unknown {
     const { isStatic, wrapper, methodName } = this.handler;
     if (isStatic) {
       const instance = wrapper.instance as Record<string, Method>;
@@ -33,8 +34,6 @@ export class HandlerInvoker {
   }
 }
 
-/** A sync value, a promise or an Observable (its last value) as one promise. */
-function settle(result: unknown): Promise<unknown> {
-  if (isObservable(result)) return lastValueFrom(result, { defaultValue: undefined });
-  return Promise.resolve(result);
+function settle(result: unknown): unknown {
+  return isObservable(result) ? lastValueFrom(result, { defaultValue: undefined }) : result;
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
-import type * as amqp from 'amqplib';
 import {
   DIRECT_REPLY_TO,
   HEADER_ATTEMPTS,
@@ -16,16 +15,8 @@ import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { Publisher, PublishProperties } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
 import { own } from '../context/track-store';
+import type { Delivery } from './delivery';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
-
-/** One delivery being handled, on the channel it came from. */
-export interface Delivery {
-  msg: amqp.ConsumeMessage;
-  channel: amqp.Channel;
-  controller: AbortController;
-  /** Shutdown gave up on it: its message went back to the queue, so it must not be settled. */
-  abandoned: boolean;
-}
 
 /**
  * Settles a delivery: ack, reply, retry later or dead-letter. Copies for retry and dead-letter are
@@ -41,14 +32,14 @@ export class MessageOutcome {
     private readonly logger: Logger,
   ) {}
 
-  async succeeded(delivery: Delivery, result: unknown): Promise<void> {
+  /** Acks at once (the common case), or replies first when the message asks for a reply. */
+  succeeded(delivery: Delivery, result: unknown): Promise<void> | void {
     if (delivery.abandoned) return;
-    try {
-      if (delivery.msg.properties.replyTo) await this.reply(delivery, result);
-      ack(delivery);
-    } catch (error) {
-      this.requeue(delivery, error);
-    }
+    if (!delivery.msg.properties.replyTo) return ack(delivery);
+    return this.reply(delivery, result).then(
+      () => ack(delivery),
+      (error: unknown) => this.requeue(delivery, error),
+    );
   }
 
   async failed(delivery: Delivery, error: unknown, attempt: number): Promise<void> {
