@@ -29,6 +29,8 @@ export class ManagedConnection extends EventEmitter {
     private readonly logger: Logger,
   ) {
     super();
+    // One `connected` listener per handler: as many as the app has handlers, removed on stop.
+    this.setMaxListeners(0);
   }
 
   get current(): amqp.ChannelModel | undefined {

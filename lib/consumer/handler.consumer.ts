@@ -4,7 +4,7 @@ import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { backoffDelay } from '../connection/backoff';
 import { decode } from '../codec/json.codec';
-import { readTrackHeaders, own, TRACK_STORE } from '../context/track-store';
+import { own, ownHeaders, readTrackHeaders, TRACK_STORE } from '../context/track-store';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import { HEADER_ATTEMPTS } from '../messaging.constants';
 import { ShuttingDownError } from '../messaging.errors';
@@ -186,13 +186,13 @@ export class HandlerConsumer {
    */
   private process(delivery: Delivery): Promise<void> | void {
     const { properties } = delivery.msg;
-    const track = readTrackHeaders(properties.headers ?? {}, properties.messageId, this.options.track);
-    return this.cls.runWith({ [CLS_ID]: track.requestId, [TRACK_STORE]: track }, () => this.handle(delivery));
+    const headers = ownHeaders(properties.headers);
+    const track = readTrackHeaders(headers, properties.messageId, this.options.track);
+    return this.cls.runWith({ [CLS_ID]: track.requestId, [TRACK_STORE]: track }, () => this.handle(delivery, headers));
   }
 
-  private handle(delivery: Delivery): Promise<void> | void {
+  private handle(delivery: Delivery, headers: Record<string, unknown>): Promise<void> | void {
     const { msg } = delivery;
-    const headers = msg.properties.headers ?? {};
     const attempt = (Number(own(headers, HEADER_ATTEMPTS)) || 0) + 1;
     if (msg.fields.redelivered && this.options.maxRedeliveries > 0) {
       return this.outcome.redelivered(delivery, attempt);

@@ -57,7 +57,7 @@ export class TrackContext {
 
   /** A snapshot of every item, e.g. for log lines. */
   items(): Record<string, string> {
-    return Object.fromEntries(this.store()?.items ?? []);
+    return Object.fromEntries(this.store()?.items ?? []) as Record<string, string>;
   }
 
   /** Headers that carry the current context into a message sent from it. */

@@ -20,9 +20,28 @@ const TRACK_KEY_PATTERN = /^[A-Za-z0-9_.:-]+$/;
 
 export type TrackLimits = ResolvedMessagingOptions['track'];
 
+/** Names that would shadow an object's own machinery when items are copied into one (logs, merges). */
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 /** Whether an item key and value fit the limits; what TrackContext.set() and incoming headers share. */
 export function isValidItem(key: string, value: string, limits: TrackLimits): boolean {
-  return key.length <= limits.maxKeyLength && TRACK_KEY_PATTERN.test(key) && value.length <= limits.maxValueLength;
+  return (
+    key.length <= limits.maxKeyLength &&
+    TRACK_KEY_PATTERN.test(key) &&
+    !RESERVED_KEYS.has(key) &&
+    value.length <= limits.maxValueLength
+  );
+}
+
+/**
+ * The headers of a delivery as the message has them. amqplib decodes a table into a plain object
+ * by assignment, so a producer's `__proto__` entry replaces that object's prototype and would make
+ * headers the message does not have readable; such a table is copied, own keys only.
+ */
+export function ownHeaders(headers: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!headers) return {};
+  if (Object.getPrototypeOf(headers) === Object.prototype) return headers;
+  return Object.assign({}, headers);
 }
 
 /**

@@ -248,7 +248,8 @@ export class Publisher extends EventEmitter {
   private notReady(): string {
     if (!this.connection.current) return `RabbitMQ is unreachable (${this.options.urls.map(maskUrl).join(', ')})`;
     if (this.connection.blockedReason) return `RabbitMQ blocks publishing (${this.connection.blockedReason})`;
-    return 'The publish channel is not writable';
+    if (!this.slot) return 'The publish channel is being reopened';
+    return 'The socket is not taking more data (waiting for drain)';
   }
 
   private settleIdle(): void {
