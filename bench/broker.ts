@@ -1,6 +1,12 @@
 /** A plain amqplib side connection used by the harness itself: readiness, draining, clean-up. */
 import * as amqp from 'amqplib';
 
+/**
+ * The queues one run may leave: its own, plus what nestjs-messaging derives from it (dead-letter and
+ * retry queues for its default retry policy). Anything else under the run's prefix is swept at the end.
+ */
+export const runQueues = (queue: string) => [queue, `${queue}.dlq`, `${queue}.retry.1000ms`, `${queue}.retry.5000ms`];
+
 type Conn = Awaited<ReturnType<typeof amqp.connect>>;
 
 export class Broker {

@@ -1,7 +1,7 @@
 /**
  * One measurement in a fresh process: `node child.js '<json spec>'`. Reports through IPC and exits.
  */
-import { Broker } from './broker';
+import { Broker, runQueues } from './broker';
 import { SCENARIOS } from './scenarios';
 import { Adapter } from './impl/types';
 
@@ -49,7 +49,7 @@ async function main(): Promise<ChildResult> {
     });
     return { ok: true, metrics, unhandled };
   } finally {
-    await broker.deleteQueues([spec.queue, `${spec.queue}.dlq`]);
+    await broker.deleteQueues(runQueues(spec.queue));
     await broker.close();
   }
 }

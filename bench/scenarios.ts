@@ -129,10 +129,12 @@ async function oneWay(
 
   await ctx.adapter.setup(setupOptions(ctx, { prefetch: o.prefetch, rpc: false, handler, persistent: o.persistent }));
   await ctx.broker.waitForConsumer(ctx.queue);
+  const rssBeforeMB = process.memoryUsage().rss / 2 ** 20;
   const t0 = now();
   await publishAll(ctx.adapter, o.count);
   await allHandled;
-  const result = { msgsPerSec: o.count / ((last - t0) / 1000), peakRssMB: peakRssMB() };
+  const peak = peakRssMB();
+  const result = { msgsPerSec: o.count / ((last - t0) / 1000), peakRssMB: peak, rssGrowthMB: peak - rssBeforeMB };
   await closeBounded(ctx.adapter);
   return result;
 }
@@ -245,6 +247,7 @@ async function shutdown(ctx: RunContext): Promise<Record<string, number>> {
 const THROUGHPUT: MetricDef[] = [
   { key: 'msgsPerSec', label: 'msgs/s', better: 'higher' },
   { key: 'peakRssMB', label: 'peak RSS MB', better: 'lower' },
+  { key: 'rssGrowthMB', label: 'RSS growth MB (peak − after setup)', better: 'lower' },
 ];
 const LATENCY: MetricDef[] = [
   { key: 'p50Us', label: 'p50 µs', better: 'lower' },
@@ -332,7 +335,7 @@ export const SCENARIOS: ScenarioDef[] = [
     id: 'S6',
     title: 'scope cost (ours)',
     entries: entries(['raw', 'ours', 'ours:track', 'ours:scoped']),
-    metrics: THROUGHPUT,
+    metrics: THROUGHPUT.slice(0, 1),
     describe: (q) => `S1 (${fmtN(size.S1(q))} msgs) with a handler reading TrackContext, and with a request-scoped handler class`,
     timeoutMs: timeout(90_000),
     run: (ctx) => oneWay(ctx, { count: size.S1(ctx.quick), prefetch: 50, persistent: false }),
@@ -341,7 +344,7 @@ export const SCENARIOS: ScenarioDef[] = [
     id: 'S7',
     title: 'persistence',
     entries: ALL,
-    metrics: THROUGHPUT,
+    metrics: THROUGHPUT.slice(0, 2),
     describe: (q) => `S1 (${fmtN(size.S1(q))} msgs) with persistent messages for every impl`,
     timeoutMs: timeout(120_000),
     run: (ctx) => oneWay(ctx, { count: size.S1(ctx.quick), prefetch: 50, persistent: true }),

@@ -8,6 +8,7 @@ export interface RunRecord {
   ok: boolean;
   metrics?: Record<string, number>;
   error?: string;
+  unhandled?: number;
   seconds: number;
 }
 
@@ -180,12 +181,12 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
       lines.push(`- ${impl}: ${mine.map(fmtRun).join('; ')}`);
     }
   }
-  const other = runs.filter((r) => r.ok && r.scenario !== 'S5' && r.metrics && (r as any).unhandled > 0);
+  const other = runs.filter((r) => r.ok && r.scenario !== 'S5' && r.metrics && (r.unhandled ?? 0) > 0);
   const failed = runs.filter((r) => !r.ok);
   if (failed.length || other.length) {
     lines.push('', '## Problems', '');
     for (const f of failed) lines.push(`- ${f.scenario} ${f.entry} rep ${f.rep} failed: ${firstLine(f.error)}`);
-    for (const r of other) lines.push(`- ${r.scenario} ${r.entry} rep ${r.rep}: ${(r as any).unhandled} unhandled rejection(s)`);
+    for (const r of other) lines.push(`- ${r.scenario} ${r.entry} rep ${r.rep}: ${r.unhandled} unhandled rejection(s)`);
   }
   lines.push('');
   return lines.join('\n');

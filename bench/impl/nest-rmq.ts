@@ -5,14 +5,13 @@
  * the server and the client.
  */
 import 'reflect-metadata';
-import { Controller, Module } from '@nestjs/common';
+import { Controller, INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import {
   ClientRMQ,
   ClientsModule,
   Ctx,
   EventPattern,
-  INestMicroservice,
   MessagePattern,
   MicroserviceOptions,
   Payload,

@@ -169,8 +169,9 @@ export class HandlerConsumer {
     const delivery = new Delivery(msg, channel);
     this.inFlight.add(delivery);
     const pending = this.process(delivery);
-    if (pending) pending.then(() => this.settled(delivery));
-    else this.settled(delivery);
+    if (!pending) return this.settled(delivery);
+    const settled = () => this.settled(delivery);
+    pending.then(settled, settled);
   }
 
   private settled(delivery: Delivery): void {

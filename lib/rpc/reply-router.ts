@@ -7,10 +7,9 @@ import { ConnectionLostError, RpcRemoteError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { Publisher } from '../publisher/publisher';
 
-/** A caller waiting for replies: one (request) or many (gather). */
+/** A caller waiting for replies: one (request) or many (gather); it deletes itself when complete. */
 export interface PendingCall {
-  /** A reply arrived; returns true when the call is complete. */
-  onReply(value: unknown, error?: RpcRemoteError): boolean;
+  onReply(value: unknown, error?: RpcRemoteError): void;
   /** The call cannot complete (connection lost, shutdown). */
   onFail(error: Error): void;
 }
@@ -87,6 +86,6 @@ export class ReplyRouter {
         error = new RpcRemoteError('DecodeError', (decodeError as Error).message);
       }
     }
-    if (call.onReply(value, error)) this.pending.delete(id!);
+    call.onReply(value, error);
   }
 }

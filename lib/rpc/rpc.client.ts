@@ -119,9 +119,7 @@ export class RpcClient {
     signal?.addEventListener('abort', onAbort, { once: true });
     this.router.add(correlationId, {
       onReply: (value, error) => {
-        const complete = handlers.onReply(value, error);
-        if (complete) finish();
-        return complete;
+        if (handlers.onReply(value, error)) finish();
       },
       onFail: (error) => {
         finish();
