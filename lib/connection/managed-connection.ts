@@ -91,15 +91,15 @@ export class ManagedConnection extends EventEmitter {
       }
       // Try every node of a cluster once before waiting.
       if (this.nextUrl % urls.length !== 0) continue;
-      const delay = backoffDelay(round++, reconnect.initialDelayMs, reconnect.maxDelayMs);
-      if (Date.now() + delay > deadline) {
+      if (Date.now() >= deadline) {
         throw new BrokerUnreachableError(
           `Cannot connect to RabbitMQ at ${urls.map(maskUrl).join(', ')} after ${Date.now() - started} ms: ` +
             maskUrl(describe(lastError)),
           { cause: lastError },
         );
       }
-      await this.sleep(delay);
+      // The last wait is cut short so the final try happens right at the deadline.
+      await this.sleep(Math.min(backoffDelay(round++, reconnect.initialDelayMs, reconnect.maxDelayMs), deadline - Date.now()));
     }
     throw new ConnectionLostError('The messaging module is shutting down');
   }

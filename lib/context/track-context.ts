@@ -4,7 +4,7 @@ import { ClsService } from 'nestjs-cls';
 import { MESSAGING_OPTIONS } from '../messaging.constants';
 import { MessagingError, NoContextError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
-import { isValidItem, TRACK_STORE, type TrackStore, writeTrackHeaders } from './track-store';
+import { isValidItem, isValidRequestId, TRACK_STORE, type TrackStore, writeTrackHeaders } from './track-store';
 
 /**
  * A singleton view of the tracking data of the message (or HTTP request) being handled. It keeps
@@ -20,7 +20,7 @@ export class TrackContext {
 
   /** The x-request-id of the current message, or the id of the app's own CLS context. */
   get requestId(): string | undefined {
-    return this.store()?.requestId ?? (this.cls.isActive() ? this.cls.getId() : undefined) ?? undefined;
+    return (this.store() ?? this.adopt())?.requestId;
   }
 
   /** Id of the message being handled. */
@@ -79,7 +79,8 @@ export class TrackContext {
    */
   private adopt(): TrackStore | undefined {
     if (!this.cls.isActive()) return undefined;
-    const store: TrackStore = { requestId: this.cls.getId() ?? randomUUID(), items: new Map() };
+    const id: unknown = this.cls.getId();
+    const store: TrackStore = { requestId: isValidRequestId(id, this.options.track) ? id : randomUUID(), items: new Map() };
     this.cls.set(TRACK_STORE, store);
     return store;
   }

@@ -20,6 +20,11 @@ const TRACK_KEY_PATTERN = /^[A-Za-z0-9_.:-]+$/;
 
 export type TrackLimits = ResolvedMessagingOptions['track'];
 
+/** Whether a request id from outside (a header, the app's CLS id) may be carried on as it is. */
+export function isValidRequestId(id: unknown, limits: TrackLimits): id is string {
+  return typeof id === 'string' && id.length <= limits.maxRequestIdLength && REQUEST_ID_PATTERN.test(id);
+}
+
 /** Names that would shadow an object's own machinery when items are copied into one (logs, merges). */
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
@@ -55,10 +60,7 @@ export function readTrackHeaders(
   limits: TrackLimits,
 ): TrackStore {
   const rawId = own(headers, HEADER_REQUEST_ID);
-  const requestId =
-    typeof rawId === 'string' && rawId.length <= limits.maxRequestIdLength && REQUEST_ID_PATTERN.test(rawId)
-      ? rawId
-      : randomUUID();
+  const requestId = isValidRequestId(rawId, limits) ? rawId : randomUUID();
   const items = new Map<string, string>();
   for (const header of Object.keys(headers)) {
     if (items.size >= limits.maxItems) break;

@@ -1,0 +1,42 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { ClsModule } from 'nestjs-cls';
+import { MessagingModule } from '../lib';
+import { ApiModule } from './api/api.module';
+import { requestIdOf } from './api/request-id';
+import { APP_CONFIG, type AppConfig } from './config';
+import { ConfigModule } from './config.module';
+import { messagingOptions } from './messaging.config';
+import { WorkerModule } from './worker/worker.module';
+
+/** One codebase, three shapes: the HTTP API, a worker, or both in one process (ROLE). */
+@Module({})
+export class AppModule {
+  static register(config: AppConfig): DynamicModule {
+    const api = config.role === 'api' || config.role === 'all';
+    const worker = config.role === 'worker' || config.role === 'all';
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.register(config),
+        MessagingModule.forRootAsync({ inject: [APP_CONFIG], useFactory: messagingOptions }),
+        ...(api
+          ? [
+              // Every HTTP request runs in a CLS context whose id is its x-request-id; the
+              // messages sent while handling it carry that id to the workers.
+              ClsModule.forRoot({
+                global: true,
+                middleware: {
+                  mount: true,
+                  generateId: true,
+                  idGenerator: requestIdOf,
+                  setup: (cls, _req, res) => res.setHeader('x-request-id', cls.getId()),
+                },
+              }),
+              ApiModule,
+            ]
+          : []),
+        ...(worker ? [WorkerModule] : []),
+      ],
+    };
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Everything the app reads from its environment, read once at startup and validated, so a typo
+ * in a compose file fails the container at once with a clear message instead of later.
+ */
+export type Role = 'api' | 'worker' | 'all';
+
+export interface AppConfig {
+  /** api: HTTP only; worker: handlers only; all: both in one process (the default). */
+  role: Role;
+  amqpUrl: string;
+  /** Keep retrying until the broker answers (containers that start before RabbitMQ). */
+  waitForBroker: boolean;
+  port: number;
+  serviceName: string;
+  prefetch: number;
+  shutdownTimeoutMs: number;
+  quoteTimeoutMs: number;
+  gatherTimeoutMs: number;
+  /** Simulated work per order, a random duration in [min, max] ms. */
+  workMs: { min: number; max: number };
+  /** Log one line per handled order (off by default: it is noisy under load). */
+  logEach: boolean;
+}
+
+/** Injection token of the AppConfig. */
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+const ROLES: Role[] = ['api', 'worker', 'all'];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const role = (env.ROLE ?? 'all') as Role;
+  if (!ROLES.includes(role)) throw new Error(`ROLE must be one of ${ROLES.join(', ')} (got "${env.ROLE}")`);
+  return {
+    role,
+    amqpUrl: env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+    waitForBroker: flag(env, 'AMQP_WAIT_FOR_BROKER'),
+    port: int(env, 'PORT', 3000, 0, 65535),
+    serviceName: env.SERVICE_NAME || `orders-${role}`,
+    prefetch: int(env, 'PREFETCH', 10, 1, 65535),
+    shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),
+    quoteTimeoutMs: int(env, 'QUOTE_TIMEOUT_MS', 2_000, 1),
+    gatherTimeoutMs: int(env, 'GATHER_TIMEOUT_MS', 1_000, 1),
+    workMs: range(env, 'WORK_MS', '5-20'),
+    logEach: flag(env, 'LOG_EACH'),
+  };
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max = 2 ** 31 - 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+  }
+  return value;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string): boolean {
+  return ['1', 'true', 'yes'].includes((env[name] ?? '').toLowerCase());
+}
+
+/** "10" or "5-20". */
+function range(env: NodeJS.ProcessEnv, name: string, def: string): { min: number; max: number } {
+  const raw = env[name] || def;
+  const match = /^(\d+)(?:-(\d+))?$/.exec(raw);
+  const min = Number(match?.[1]);
+  const max = Number(match?.[2] ?? match?.[1]);
+  if (!match || max < min) throw new Error(`${name} must be "N" or "MIN-MAX" milliseconds (got "${raw}")`);
+  return { min, max };
+}

@@ -1,0 +1,32 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module';
+import { loadConfig } from './config';
+
+/**
+ * ROLE=api: the HTTP API; ROLE=worker: the message handlers, no HTTP; ROLE=all (default): both.
+ * SIGTERM/SIGINT (docker stop, Ctrl-C) shut down gracefully: handlers stop taking messages,
+ * in-flight ones finish and are acked, then the connections close.
+ */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = new Logger('Main');
+  const module = AppModule.register(config);
+  if (config.role === 'worker') {
+    const app = await NestFactory.createApplicationContext(module, { abortOnError: false });
+    app.enableShutdownHooks();
+    await app.init();
+    logger.log(`worker ready (${config.serviceName}, pid ${process.pid})`);
+  } else {
+    const app = await NestFactory.create(module, { abortOnError: false });
+    app.enableShutdownHooks();
+    await app.listen(config.port);
+    logger.log(`${config.role} ready on http://localhost:${config.port} (${config.serviceName}, pid ${process.pid})`);
+  }
+}
+
+main().catch((error: unknown) => {
+  new Logger('Main').error(error instanceof Error ? error.stack ?? error.message : String(error));
+  process.exit(1);
+});

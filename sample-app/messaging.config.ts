@@ -1,0 +1,17 @@
+import type { MessagingOptions } from '../lib';
+import type { AppConfig } from './config';
+
+/** MessagingModule options from the app's config (the forRootAsync factory). */
+export function messagingOptions(config: AppConfig): MessagingOptions {
+  return {
+    uri: config.amqpUrl,
+    serviceName: config.serviceName,
+    prefetch: config.prefetch,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    rpcTimeoutMs: 5_000,
+    // Handlers without a policy of their own: 3 tries, 1 s then 5 s apart, then the dead-letter queue.
+    retry: { attempts: 3, delaysMs: [1_000, 5_000] },
+    // In containers the app may start before RabbitMQ: wait for it instead of failing after 15 s.
+    ...(config.waitForBroker ? { reconnect: { startupTimeoutMs: Infinity } } : {}),
+  };
+}

@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common';
+import { ActivityLog } from './activity.log';
+import { BillingHandlers } from './billing.handlers';
+import { FulfilmentService } from './fulfilment.service';
+import { InventoryResponder } from './inventory.responder';
+import { NotificationsHandler } from './notifications.handler';
+import { OrdersHandlers } from './orders.handlers';
+import { PricingHandler } from './pricing.handler';
+import { QuoteSession } from './quote-session';
+
+/** Everything a worker runs: the message handlers and the services they use. */
+@Module({
+  providers: [
+    FulfilmentService,
+    ActivityLog,
+    QuoteSession,
+    OrdersHandlers,
+    PricingHandler,
+    BillingHandlers,
+    NotificationsHandler,
+    InventoryResponder,
+  ],
+  exports: [FulfilmentService, ActivityLog],
+})
+export class WorkerModule {}
