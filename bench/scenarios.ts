@@ -258,7 +258,7 @@ const fmtN = (n: number) => n.toLocaleString('en-US');
 const size = {
   S1: (q: boolean) => (q ? 5_000 : 20_000),
   S2: (q: boolean) => (q ? [50, 500] : [200, 2_000]),
-  S2d: (q: boolean) => (q ? [5, 40] : [20, 200]),
+  S2d: (q: boolean) => (q ? [5, 40] : [10, 100]),
   S3: (q: boolean) => (q ? 3_000 : 10_000),
   S4: (q: boolean) => (q ? 1_000 : 2_000),
 };
