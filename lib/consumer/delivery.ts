@@ -1,14 +1,16 @@
 import type * as amqp from 'amqplib';
+import type { AckBatcher } from './ack-batcher';
 
-/** One message being handled, on the channel it came from (acks must go back on that channel). */
+/** One message being handled; it is settled through the acks of the channel it came from. */
 export class Delivery {
   /** Shutdown gave up on it: the message goes back to the queue, so nothing may settle it. */
   abandoned = false;
+  acked = false;
   private controller?: AbortController;
 
   constructor(
     readonly msg: amqp.ConsumeMessage,
-    readonly channel: amqp.Channel,
+    private readonly acks: AckBatcher,
   ) {}
 
   /** The handler's abort signal, created on first use (an AbortController per message is not free). */
@@ -18,6 +20,15 @@ export class Delivery {
       if (this.abandoned) this.controller.abort();
     }
     return this.controller.signal;
+  }
+
+  ack(): void {
+    this.acks.ack(this);
+  }
+
+  /** Back to the queue, e.g. when its outcome could not be recorded. */
+  requeue(): void {
+    this.acks.nack(this, true);
   }
 
   abandon(reason: Error): void {

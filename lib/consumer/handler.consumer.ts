@@ -12,6 +12,7 @@ import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { HandlerDefinition } from './handler-definition';
 import type { HandlerInvoker } from './handler.invoker';
 import { declareHandlerTopology } from './handler.topology';
+import { AckBatcher } from './ack-batcher';
 import { Delivery } from './delivery';
 import type { MessageOutcome } from './message-outcome';
 
@@ -22,6 +23,7 @@ import type { MessageOutcome } from './message-outcome';
  */
 export class HandlerConsumer {
   private channel?: amqp.Channel;
+  private acks?: AckBatcher;
   private consumerTag?: string;
   private stopped = false;
   private settingUp = false;
@@ -89,6 +91,7 @@ export class HandlerConsumer {
     this.stopped = true;
     const channel = this.channel;
     this.channel = undefined;
+    this.acks?.flush();
     await channel?.close().catch(() => undefined);
   }
 
@@ -101,9 +104,11 @@ export class HandlerConsumer {
         this.logger.warn(`Channel of ${this.definition.name} (queue "${this.definition.queue}") closed by RabbitMQ: ${error.message}`);
       });
       channel.on('close', () => this.onChannelClosed(channel));
+      const acks = new AckBatcher(channel);
       this.channel = channel;
+      this.acks = acks;
       try {
-        await this.consume(channel);
+        await this.consume(channel, acks);
       } catch (error) {
         await channel.close().catch(() => undefined);
         throw error;
@@ -114,10 +119,10 @@ export class HandlerConsumer {
     }
   }
 
-  private async consume(channel: amqp.Channel): Promise<void> {
+  private async consume(channel: amqp.Channel, acks: AckBatcher): Promise<void> {
     await declareHandlerTopology(channel, this.definition);
     await channel.prefetch(this.definition.prefetch);
-    const { consumerTag } = await channel.consume(this.definition.queue, (msg) => this.onMessage(channel, msg), {
+    const { consumerTag } = await channel.consume(this.definition.queue, (msg) => this.onMessage(channel, acks, msg), {
       noAck: false,
     });
     if (this.stopped) {
@@ -130,6 +135,7 @@ export class HandlerConsumer {
   private onChannelClosed(channel: amqp.Channel): void {
     if (this.channel !== channel) return;
     this.channel = undefined;
+    this.acks = undefined;
     this.consumerTag = undefined;
     // A channel-level error leaves the connection up: rebuild only this channel.
     if (this.connection.current) this.scheduleSetup();
@@ -140,7 +146,7 @@ export class HandlerConsumer {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       if (this.channel && this.consumerTag) return;
-      const resume = this.channel ? this.consume(this.channel) : this.setup();
+      const resume = this.channel && this.acks ? this.consume(this.channel, this.acks) : this.setup();
       resume.catch((error: Error) => {
         this.failures++;
         this.logger.error(`Cannot resume ${this.definition.name}: ${error.message}`);
@@ -149,7 +155,7 @@ export class HandlerConsumer {
     }, delay);
   }
 
-  private onMessage(channel: amqp.Channel, msg: amqp.ConsumeMessage | null): void {
+  private onMessage(channel: amqp.Channel, acks: AckBatcher, msg: amqp.ConsumeMessage | null): void {
     if (msg === null) {
       // The broker cancelled us (the queue was deleted, or a node went away): declare and consume again.
       this.logger.warn(`RabbitMQ cancelled the consumer of ${this.definition.name} (queue "${this.definition.queue}" deleted?); resuming`);
@@ -166,7 +172,8 @@ export class HandlerConsumer {
       }
       return;
     }
-    const delivery = new Delivery(msg, channel);
+    const delivery = new Delivery(msg, acks);
+    acks.track(delivery);
     this.inFlight.add(delivery);
     const pending = this.process(delivery);
     if (!pending) return this.settled(delivery);

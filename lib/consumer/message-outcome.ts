@@ -35,9 +35,9 @@ export class MessageOutcome {
   /** Acks at once (the common case), or replies first when the message asks for a reply. */
   succeeded(delivery: Delivery, result: unknown): Promise<void> | void {
     if (delivery.abandoned) return;
-    if (!delivery.msg.properties.replyTo) return ack(delivery);
+    if (!delivery.msg.properties.replyTo) return delivery.ack();
     return this.reply(delivery, result).then(
-      () => ack(delivery),
+      () => delivery.ack(),
       (error: unknown) => this.requeue(delivery, error),
     );
   }
@@ -61,7 +61,7 @@ export class MessageOutcome {
         this.log(delivery, 'error', `failed on try ${attempt} (${failure.name}: ${failure.message}); moved to ${deadLetterQueueName(this.definition)}`);
         await this.deadLetter(delivery, failure, attempt);
       }
-      ack(delivery);
+      delivery.ack();
     } catch (publishError) {
       this.requeue(delivery, publishError);
     }
@@ -84,7 +84,7 @@ export class MessageOutcome {
       } else {
         await this.copyTo(delivery, this.definition.queue, { [HEADER_REDELIVERIES]: count });
       }
-      ack(delivery);
+      delivery.ack();
     } catch (error) {
       this.requeue(delivery, error);
     }
@@ -165,24 +165,12 @@ export class MessageOutcome {
 
   private requeue(delivery: Delivery, error: unknown): void {
     this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); message returned to the queue`);
-    try {
-      delivery.channel.nack(delivery.msg, false, true);
-    } catch {
-      // The channel is gone, and with it the delivery: the broker requeues it.
-    }
+    delivery.requeue();
   }
 
   private log(delivery: Delivery, level: 'warn' | 'error', text: string): void {
     const id = delivery.msg.properties.messageId ?? '-';
     this.logger[level](`[${this.track.requestId ?? '-'}] ${this.definition.name} message ${id} ${text}`);
-  }
-}
-
-export function ack(delivery: Delivery): void {
-  try {
-    delivery.channel.ack(delivery.msg);
-  } catch {
-    // The channel closed under us; the broker redelivers the message (at-least-once).
   }
 }
 

@@ -1,0 +1,72 @@
+import type * as amqp from 'amqplib';
+import type { Delivery } from './delivery';
+
+/**
+ * Acks of one channel, sent once per tick. When the oldest unacked deliveries are all done, one
+ * `ack(multiple)` settles them together (the broker does one operation instead of N); a delivery
+ * done behind one that still runs is acked on its own, so a slow message never holds the
+ * prefetch credit of the fast ones after it.
+ */
+export class AckBatcher {
+  /** Unacked deliveries in delivery-tag order (the order the broker sent them). */
+  private readonly outstanding: Delivery[] = [];
+  private done = 0;
+  private scheduled = false;
+
+  constructor(private readonly channel: amqp.Channel) {}
+
+  track(delivery: Delivery): void {
+    this.outstanding.push(delivery);
+  }
+
+  ack(delivery: Delivery): void {
+    delivery.acked = true;
+    this.done++;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flush);
+    }
+  }
+
+  /** Negative-acks at once (requeue or not); the delivery leaves the batch. */
+  nack(delivery: Delivery, requeue: boolean): void {
+    this.forget(delivery);
+    try {
+      this.channel.nack(delivery.msg, false, requeue);
+    } catch {
+      // The channel is gone, and with it the delivery: the broker requeues it.
+    }
+  }
+
+  /** Sends what is pending now; called each tick and before the channel closes. */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.done === 0) return;
+    try {
+      let prefix = 0;
+      while (prefix < this.outstanding.length && this.outstanding[prefix].acked) prefix++;
+      if (prefix > 0) {
+        this.channel.ack(this.outstanding[prefix - 1].msg, prefix > 1);
+        this.outstanding.splice(0, prefix);
+        this.done -= prefix;
+      }
+      if (this.done > 0) {
+        for (const delivery of this.outstanding.filter((d) => d.acked)) {
+          this.channel.ack(delivery.msg);
+          this.forget(delivery);
+        }
+      }
+    } catch {
+      // The channel closed under us; the broker redelivers what was not acked (at-least-once).
+      this.outstanding.length = 0;
+      this.done = 0;
+    }
+  };
+
+  private forget(delivery: Delivery): void {
+    const index = this.outstanding.indexOf(delivery);
+    if (index < 0) return;
+    this.outstanding.splice(index, 1);
+    if (delivery.acked) this.done--;
+  }
+}
