@@ -1,23 +1,16 @@
-import { Injectable, type INestApplicationContext, type Type } from '@nestjs/common';
+import { Injectable, type Type } from '@nestjs/common';
 import { MessageHandler, RpcClient, type MessageContext } from '../../lib';
-import { appModule, startApp } from '../support/app';
+import { appModule, appsUnderTest } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
 
 describe('events: RpcClient.publish, subscriber groups, competing instances, broadcast', () => {
   let broker: Broker;
-  const apps: INestApplicationContext[] = [];
+  const apps = appsUnderTest();
 
   beforeAll(async () => (broker = await Broker.open()));
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-  });
   afterAll(async () => broker.cleanup());
 
-  async function start(providers: Type<unknown>[], serviceName = 'events') {
-    const app = await startApp(appModule({ serviceName }, { providers }));
-    apps.push(app);
-    return app;
-  }
+  const start = (providers: Type<unknown>[], serviceName = 'events') => apps.start(appModule({ serviceName }, { providers }));
 
   it('gives every bound subscriber group its copy: topic exchange, 3 groups, exact counts', async () => {
     const exchange = broker.exchange(unique('shop'));
@@ -102,7 +95,7 @@ describe('events: RpcClient.publish, subscriber groups, competing instances, bro
     await waitFor(() => Object.values(got).every((list) => list.length === 20), 'every instance to get 20');
     for (const list of Object.values(got)) expect(list).toEqual(Array.from({ length: 20 }, (_, v) => v));
     expect(queues).toHaveLength(3);
-    for (const app of apps.splice(0)) await app.close();
+    await apps.closeAll();
     // Exclusive per-instance queues are gone with their instance.
     for (const queue of queues) expect(await broker.depth(queue)).toBe(0);
     const check = await broker.connection.createChannel();

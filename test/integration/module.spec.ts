@@ -8,24 +8,17 @@ import {
   type MessagingOptions,
   type MessagingOptionsFactory,
 } from '../../lib';
-import { appModule, startApp } from '../support/app';
+import { appModule, appsUnderTest, startApp } from '../support/app';
 import { AMQP_URL, Broker, unique, waitFor } from '../support/broker';
 
 describe('MessagingModule', () => {
   let broker: Broker;
-  const apps: INestApplicationContext[] = [];
+  const apps = appsUnderTest();
 
   beforeAll(async () => (broker = await Broker.open()));
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-  });
   afterAll(async () => broker.cleanup());
 
-  async function start(module: Parameters<typeof startApp>[0]) {
-    const app = await startApp(module);
-    apps.push(app);
-    return app;
-  }
+  const start = apps.start;
 
   /** A handler on a fresh queue that records payloads, and a send through the app's client. */
   function roundTrip() {

@@ -7,7 +7,7 @@ import type { ActivityLog } from '../../sample-app/worker/activity.log';
 import type { FulfilmentService } from '../../sample-app/worker/fulfilment.service';
 import type { Quote, Receipt } from '../../sample-app/messages';
 import { testLogger } from '../support/app';
-import { Broker, rabbitmqctl, unique, waitFor } from '../support/broker';
+import { Broker, unique, waitFor } from '../support/broker';
 
 /**
  * The sample app as a user runs it (ROLE=all: the HTTP API and a worker in one process), driven
@@ -47,7 +47,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
   afterAll(async () => {
     await app?.close();
     delete process.env.QUEUE_PREFIX;
-    await deleteEverythingNamed(broker, prefix);
+    await broker.cleanup(prefix);
   });
 
   async function http(method: string, path: string, body?: unknown, requestId?: string) {
@@ -195,13 +195,4 @@ class ExpectedErrorsMuted extends ConsoleLogger {
     if (/UnrecoverableError|Unknown SKU/.test(String(message))) return;
     super.error(message, ...rest);
   }
-}
-
-/** Deletes every queue and exchange whose name starts with `prefix`, then closes the broker. */
-async function deleteEverythingNamed(broker: Broker, prefix: string): Promise<void> {
-  const names = async (what: string) =>
-    (await rabbitmqctl(`list_${what}`, 'name')).split('\n').map((line) => line.trim()).filter((name) => name.startsWith(prefix));
-  for (const queue of await names('queues')) broker.queue(queue, []);
-  for (const exchange of await names('exchanges')) broker.exchange(exchange);
-  await broker.cleanup();
 }

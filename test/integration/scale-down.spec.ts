@@ -4,7 +4,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import * as amqp from 'amqplib';
-import { AMQP_URL, Broker, rabbitmqctl, unique, waitFor } from '../support/broker';
+import { AMQP_URL, Broker, unique, waitFor } from '../support/broker';
 
 /**
  * "docker compose up --scale worker=3, then --scale worker=1", without Docker: three worker
@@ -57,7 +57,7 @@ describe('scale-down: 3 sample-app workers to 1 while 2,000 orders flow', () => 
     }
     await Promise.all(workers.map((w) => w.exited));
     await producer?.close().catch(() => undefined);
-    await deleteEverythingNamed(broker, prefix);
+    await broker.cleanup(prefix);
   }, 30_000);
 
   function startWorker(index: number): Worker {
@@ -220,13 +220,4 @@ function sourceTimes(dir: string): number[] {
     if (entry.isDirectory()) return sourceTimes(full);
     return entry.name.endsWith('.ts') && !entry.name.endsWith('.spec.ts') ? [statSync(full).mtimeMs] : [];
   });
-}
-
-/** Deletes every queue and exchange whose name starts with `prefix`, then closes the broker. */
-async function deleteEverythingNamed(broker: Broker, prefix: string): Promise<void> {
-  const names = async (what: string) =>
-    (await rabbitmqctl(`list_${what}`, 'name')).split('\n').map((line) => line.trim()).filter((name) => name.startsWith(prefix));
-  for (const queue of await names('queues')) broker.queue(queue, []);
-  for (const exchange of await names('exchanges')) broker.exchange(exchange);
-  await broker.cleanup();
 }

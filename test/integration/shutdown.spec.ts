@@ -1,18 +1,15 @@
-import { Injectable, type INestApplicationContext, type OnModuleDestroy } from '@nestjs/common';
+import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { MessageHandler, MessagingHealth, RpcClient, ShuttingDownError, type MessageContext } from '../../lib';
-import { appModule, startApp } from '../support/app';
+import { appModule, appsUnderTest, startApp } from '../support/app';
 import { Broker, deferred, unique, waitFor } from '../support/broker';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('graceful shutdown', () => {
   let broker: Broker;
-  const apps: INestApplicationContext[] = [];
+  const apps = appsUnderTest();
 
   beforeAll(async () => (broker = await Broker.open()));
-  afterEach(async () => {
-    for (const app of apps.splice(0)) await app.close();
-  });
   afterAll(async () => broker.cleanup());
 
   it('stops taking messages, finishes in-flight ones, and loses none: 200 messages, close after ~40', async () => {
@@ -50,7 +47,7 @@ describe('graceful shutdown', () => {
     expect(finished + queued).toBe(200);
 
     closing = false;
-    apps.push(await startApp(appModule({ serviceName: 'drain-2', prefetch: 50 }, { providers: [Worker] })));
+    await apps.start(appModule({ serviceName: 'drain-2', prefetch: 50 }, { providers: [Worker] }));
     await waitFor(() => handled.size === 200, 'the second instance to handle the rest', 20_000);
     expect([...handled.values()].every((count) => count === 1)).toBe(true);
   }, 40_000);

@@ -27,3 +27,25 @@ export function testLogger(): false | ('error' | 'warn' | 'log')[] {
 }
 
 export { Logger };
+
+/**
+ * The apps a test file starts: `start()` them in a test, they are closed after each test (so a
+ * failing assertion never leaves a connection open).
+ */
+export function appsUnderTest() {
+  const apps: INestApplicationContext[] = [];
+  afterEach(async () => {
+    for (const app of apps.splice(0)) await app.close();
+  });
+  return {
+    async start(module: Type<unknown>): Promise<INestApplicationContext> {
+      const app = await startApp(module);
+      apps.push(app);
+      return app;
+    },
+    /** Closes the apps started so far now, e.g. to check what they leave behind. */
+    async closeAll(): Promise<void> {
+      for (const app of apps.splice(0)) await app.close();
+    },
+  };
+}

@@ -70,7 +70,17 @@ export class Broker {
     this.channel.sendToQueue(queue, Buffer.isBuffer(content) ? content : Buffer.from(content), options);
   }
 
-  async cleanup(): Promise<void> {
+  /**
+   * Deletes what was tracked, and with a `prefix` also every queue and exchange whose name starts
+   * with it (for apps whose queue names the test does not list), then closes the connection.
+   */
+  async cleanup(prefix?: string): Promise<void> {
+    if (prefix) {
+      const names = async (what: string) =>
+        (await rabbitmqctl(`list_${what}`, 'name')).split('\n').map((line) => line.trim()).filter((name) => name.startsWith(prefix));
+      for (const queue of await names('queues')) this.queues.add(queue);
+      for (const exchange of await names('exchanges')) this.exchanges.add(exchange);
+    }
     const channel = await this.connection.createChannel();
     for (const q of this.queues) await channel.deleteQueue(q).catch(() => undefined);
     for (const e of this.exchanges) await channel.deleteExchange(e).catch(() => undefined);
