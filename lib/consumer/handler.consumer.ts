@@ -5,7 +5,6 @@ import type { ManagedConnection } from '../connection/managed-connection';
 import { backoffDelay } from '../connection/backoff';
 import { decode } from '../codec/json.codec';
 import { own, ownHeaders, readTrackHeaders, TRACK_STORE } from '../context/track-store';
-import type { MessageContext } from '../interfaces/message-context.interface';
 import { HEADER_ATTEMPTS } from '../messaging.constants';
 import { ShuttingDownError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
@@ -13,7 +12,7 @@ import type { HandlerDefinition } from './handler-definition';
 import type { HandlerInvoker } from './handler.invoker';
 import { declareHandlerTopology } from './handler.topology';
 import { AckBatcher } from './ack-batcher';
-import { Delivery } from './delivery';
+import { Delivery, DeliveryContext } from './delivery';
 import type { MessageOutcome } from './message-outcome';
 
 /**
@@ -208,7 +207,7 @@ export class HandlerConsumer {
     let result: unknown;
     try {
       const payload = decode(msg.content, msg.properties.contentType, this.options.maxMessageBytes);
-      result = this.invoker.invoke(payload, this.contextOf(delivery, headers, attempt));
+      result = this.invoker.invoke(payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt));
     } catch (error) {
       return this.outcome.failed(delivery, error, attempt);
     }
@@ -221,25 +220,6 @@ export class HandlerConsumer {
     return this.outcome.succeeded(delivery, result);
   }
 
-  private contextOf(delivery: Delivery, headers: Record<string, unknown>, attempt: number): MessageContext {
-    const { msg } = delivery;
-    return {
-      queue: this.definition.queue,
-      exchange: msg.fields.exchange,
-      routingKey: msg.fields.routingKey,
-      messageId: msg.properties.messageId,
-      correlationId: msg.properties.correlationId,
-      replyTo: msg.properties.replyTo,
-      headers,
-      attempt,
-      redelivered: msg.fields.redelivered,
-      // Made on first use: most handlers never look at it.
-      get signal() {
-        return delivery.signal;
-      },
-      raw: msg,
-    };
-  }
 }
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {

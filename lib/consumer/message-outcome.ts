@@ -131,10 +131,8 @@ export class MessageOutcome {
     const { properties } = delivery.msg;
     const replyTo = properties.replyTo as string;
     const direct = replyTo.startsWith(DIRECT_REPLY_TO);
-    const headers = this.track.outgoingHeaders(
-      error
-        ? { [HEADER_REPLY_ERROR]: true, [HEADER_ERROR_NAME]: error.name, [HEADER_ERROR_MESSAGE]: truncate(error.message) }
-        : undefined,
+    const headers = this.track.addHeaders(
+      error ? { [HEADER_REPLY_ERROR]: true, [HEADER_ERROR_NAME]: error.name, [HEADER_ERROR_MESSAGE]: truncate(error.message) } : {},
     );
     const message = {
       exchange: '',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
-import { MESSAGING_OPTIONS } from '../messaging.constants';
+import { HEADER_REQUEST_ID, MESSAGING_OPTIONS } from '../messaging.constants';
 import { MessagingError, NoContextError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { isValidItem, isValidRequestId, TRACK_STORE, type TrackStore, writeTrackHeaders } from './track-store';
@@ -60,12 +60,11 @@ export class TrackContext {
     return Object.fromEntries(this.store()?.items ?? []) as Record<string, string>;
   }
 
-  /** Headers that carry the current context into a message sent from it. */
-  outgoingHeaders(extra?: Record<string, unknown>): Record<string, unknown> {
-    const headers: Record<string, unknown> = extra ? { ...extra } : {};
+  /** Adds the headers that carry the current context into a message sent from it. */
+  addHeaders(headers: Record<string, unknown>): Record<string, unknown> {
     const store = this.store() ?? this.adopt();
     if (store) writeTrackHeaders(store, headers);
-    else headers['x-request-id'] = randomUUID();
+    else headers[HEADER_REQUEST_ID] = randomUUID();
     return headers;
   }
 

@@ -142,6 +142,8 @@ export class RpcClient {
   }
 
   private properties(options: SendOptions): PublishProperties {
+    const headers: Record<string, unknown> = options.headers ? { ...options.headers } : {};
+    headers[HEADER_ORIGIN] = this.options.serviceName;
     return {
       messageId: options.messageId ?? randomUUID(),
       correlationId: options.correlationId,
@@ -150,7 +152,7 @@ export class RpcClient {
       expiration: options.expirationMs === undefined ? undefined : String(options.expirationMs),
       persistent: options.persistent ?? this.options.persistent,
       mandatory: true,
-      headers: this.track.outgoingHeaders({ ...options.headers, [HEADER_ORIGIN]: this.options.serviceName }),
+      headers: this.track.addHeaders(headers),
     };
   }
 }
