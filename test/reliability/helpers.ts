@@ -1,0 +1,197 @@
+import * as net from 'node:net';
+import type { INestApplicationContext, LoggerService, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { rabbitmqctl } from '../support/broker';
+
+/**
+ * Helpers shared by the reliability suite. Everything here acts only on what the test owns:
+ * connections are found by the `connection_name` client property the library sets
+ * (`<serviceName>:publisher` / `<serviceName>:consumer`), so other people's connections on the
+ * shared broker are never touched.
+ */
+
+export interface BrokerConnection {
+  pid: string;
+  name: string;
+}
+
+/** Connections whose connection_name starts with `<serviceName>:` (optionally only one role). */
+export async function connectionsOf(serviceName: string, role?: 'publisher' | 'consumer'): Promise<BrokerConnection[]> {
+  const out = await rabbitmqctl('list_connections', 'pid', 'client_properties');
+  const found: BrokerConnection[] = [];
+  for (const line of out.split('\n')) {
+    const pid = /^(<[^>]+>)/.exec(line)?.[1];
+    const name = /\{"connection_name","([^"]*)"\}/.exec(line)?.[1];
+    if (!pid || !name) continue;
+    if (role ? name === `${serviceName}:${role}` : name.startsWith(`${serviceName}:`)) found.push({ pid, name });
+  }
+  return found;
+}
+
+/** Force-closes this service's connections (never anyone else's); returns how many were closed. */
+export async function closeConnections(serviceName: string, role?: 'publisher' | 'consumer', reason = 'reliability test'): Promise<number> {
+  const targets = await connectionsOf(serviceName, role);
+  await Promise.all(targets.map((c) => rabbitmqctl('close_connection', c.pid, reason).catch(() => undefined)));
+  return targets.length;
+}
+
+/** A Nest logger that keeps every line (all levels), for asserting what was (not) logged. */
+export class CaptureLogger implements LoggerService {
+  readonly lines: Array<{ level: string; text: string; at: number }> = [];
+  private add(level: string, message: unknown, rest: unknown[]) {
+    const text = [message, ...rest].map((part) => (part instanceof Error ? `${part.message}\n${part.stack}` : typeof part === 'string' ? part : safeJson(part))).join(' ');
+    this.lines.push({ level, text, at: Date.now() });
+    if (process.env.DEBUG_LOGS) process.stderr.write(`[${level}] ${text}\n`);
+  }
+  log(message: unknown, ...rest: unknown[]) { this.add('log', message, rest); }
+  error(message: unknown, ...rest: unknown[]) { this.add('error', message, rest); }
+  warn(message: unknown, ...rest: unknown[]) { this.add('warn', message, rest); }
+  debug(message: unknown, ...rest: unknown[]) { this.add('debug', message, rest); }
+  verbose(message: unknown, ...rest: unknown[]) { this.add('verbose', message, rest); }
+  fatal(message: unknown, ...rest: unknown[]) { this.add('fatal', message, rest); }
+  get text(): string {
+    return this.lines.map((l) => `[${l.level}] ${l.text}`).join('\n');
+  }
+  matching(pattern: RegExp): string[] {
+    return this.lines.filter((l) => pattern.test(l.text)).map((l) => l.text);
+  }
+  /** Time of the first line matching `pattern` logged at or after `since`. */
+  firstAt(pattern: RegExp, since = 0): number | undefined {
+    return this.lines.find((l) => l.at >= since && pattern.test(l.text))?.at;
+  }
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** Like startApp() of test/support/app.ts, with a logger of the test's choosing. */
+export async function startAppLogged(module: Type<unknown>, logger: LoggerService): Promise<INestApplicationContext> {
+  const app = await NestFactory.createApplicationContext(module, { logger, abortOnError: false });
+  await app.init();
+  return app;
+}
+
+/** A TCP port on 127.0.0.1 where nothing listens (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Records every unhandled rejection while installed. */
+export function watchUnhandledRejections(): { reasons: unknown[]; stop: () => void } {
+  const reasons: unknown[] = [];
+  const listener = (reason: unknown) => reasons.push(reason);
+  process.on('unhandledRejection', listener);
+  return { reasons, stop: () => process.off('unhandledRejection', listener) };
+}
+
+/** Samples process RSS every `everyMs` until stopped; returns the peak seen (bytes). */
+export function sampleRss(everyMs = 25): { stop: () => { peak: number; samples: number } } {
+  let peak = process.memoryUsage().rss;
+  let samples = 1;
+  const timer = setInterval(() => {
+    samples++;
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      peak = Math.max(peak, process.memoryUsage().rss);
+      return { peak, samples: samples + 1 };
+    },
+  };
+}
+
+export const MB = 1024 * 1024;
+
+/**
+ * Counts what a handler saw, by message id: `handled` holds every id once, `calls` counts every
+ * invocation, `duplicates` how many invocations saw an id a second time.
+ */
+export class Tally {
+  readonly handled = new Set<string>();
+  calls = 0;
+  duplicates = 0;
+  see(id: string | undefined): void {
+    this.calls++;
+    const key = id ?? `anon-${this.calls}`;
+    if (this.handled.has(key)) this.duplicates++;
+    else this.handled.add(key);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Settles a promise into a result, for counting outcomes of many sends. */
+export async function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value: T; at: number } | { ok: false; error: unknown; at: number }> {
+  try {
+    const value = await promise;
+    return { ok: true, value, at: Date.now() };
+  } catch (error) {
+    return { ok: false, error, at: Date.now() };
+  }
+}
+
+/** Current vm_memory_high_watermark as rabbitmqctl arguments that set it back, e.g. ['0.4'] or ['absolute', '1073741824']. */
+export async function readWatermark(): Promise<string[]> {
+  const raw = (await rabbitmqctl('eval', 'vm_memory_monitor:get_vm_memory_high_watermark().')).trim();
+  const absolute = /^\{absolute,\s*(\d+)\}$/.exec(raw);
+  if (absolute) return ['absolute', absolute[1]];
+  if (/^\d+(\.\d+)?$/.test(raw)) return [raw];
+  throw new Error(`Cannot parse vm_memory_high_watermark "${raw}"`);
+}
+
+export async function setWatermark(args: string[]): Promise<void> {
+  await rabbitmqctl('set_vm_memory_high_watermark', ...args);
+}
+
+/** Whether a memory alarm is raised on the broker. */
+export async function memoryAlarmActive(): Promise<boolean> {
+  const raw = await rabbitmqctl('eval', 'rabbit_alarm:get_alarms().');
+  return /memory/.test(raw);
+}
+
+export type SendResult = Awaited<ReturnType<typeof outcome<string>>>;
+
+/**
+ * Sends `total` messages with ids `<prefix>-<i>` through `send`, `concurrency` at a time, waiting
+ * `spacingMs` between two sends of one worker; resolves with every outcome once all settled.
+ */
+export async function produce(
+  send: (i: number, messageId: string) => Promise<string>,
+  total: number,
+  { concurrency = 10, spacingMs = 0, prefix = 'm' }: { concurrency?: number; spacingMs?: number; prefix?: string } = {},
+): Promise<Array<SendResult & { id: string }>> {
+  const results: Array<SendResult & { id: string }> = new Array(total);
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const i = next++;
+      const id = `${prefix}-${i}`;
+      results[i] = { ...(await outcome(send(i, id))), id };
+      if (spacingMs > 0) await sleep(spacingMs);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return results;
+}
+
+/** `promise`, or `fallback` if it has not settled after `ms` (the timer is cleared either way). */
+export async function within<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<F>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

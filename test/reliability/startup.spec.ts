@@ -1,0 +1,126 @@
+import { inspect } from 'node:util';
+import { Injectable, type INestApplicationContext } from '@nestjs/common';
+import { BrokerUnreachableError, MessageHandler, RpcClient, type MessageContext } from '../../lib';
+import { appModule } from '../support/app';
+import { Broker, unique, waitFor } from '../support/broker';
+import { TcpProxy } from '../support/tcp-proxy';
+import { CaptureLogger, closedPort, connectionsOf, outcome, sleep, startAppLogged, Tally } from './helpers';
+
+/**
+ * RELIABILITY.md 4 (broker unreachable at startup: fail fast with a clear error, or keep retrying)
+ * and 28 (credentials never in logs or errors).
+ */
+describe('reliability: startup without a broker', () => {
+  let broker: Broker;
+  const apps: INestApplicationContext[] = [];
+  const proxies: TcpProxy[] = [];
+
+  beforeAll(async () => {
+    broker = await Broker.open();
+  });
+
+  afterAll(async () => {
+    for (const app of apps) await app.close().catch(() => undefined);
+    for (const proxy of proxies) await proxy.close();
+    await broker.cleanup();
+  });
+
+  function handlers(queue: string, tally: Tally) {
+    @Injectable()
+    class Handlers {
+      @MessageHandler(queue)
+      handle(_payload: unknown, context: MessageContext) {
+        tally.see(context.messageId);
+      }
+    }
+    return Handlers;
+  }
+
+  /** Every place a secret could leak from an error: message, stack, cause chain, inspection. */
+  function everythingAbout(error: unknown): string {
+    const e = error as Error & { cause?: unknown };
+    return [String(e), e.message, e.stack, inspect(e, { depth: 10 }), JSON.stringify(e), String(e.cause), (e.cause as Error | undefined)?.stack].join('\n');
+  }
+
+  it('4 + 28: nothing listens: BrokerUnreachableError within startupTimeoutMs, URL named with its password masked, password in no log line', async () => {
+    const port = await closedPort();
+    const url = `amqp://guest:s3cret@127.0.0.1:${port}`;
+    const logger = new CaptureLogger();
+    const queue = broker.queue(unique('nobroker'));
+    const startupTimeoutMs = 1500;
+    const started = Date.now();
+    const result = await outcome(
+      startAppLogged(
+        appModule(
+          { uri: url, serviceName: unique('svc-nobroker'), reconnect: { startupTimeoutMs, initialDelayMs: 100, maxDelayMs: 400 } },
+          { providers: [handlers(queue, new Tally())] },
+        ),
+        logger,
+      ),
+    );
+    const elapsed = Date.now() - started;
+    expect(result.ok).toBe(false);
+    const error = (result as { error: unknown }).error as Error;
+    console.log(`[reliability 4] startup without a broker failed after ${elapsed} ms (startupTimeoutMs ${startupTimeoutMs}): ${error.message}`);
+    expect(error).toBeInstanceOf(BrokerUnreachableError);
+    expect(elapsed).toBeLessThan(startupTimeoutMs + 1000);
+    expect(elapsed).toBeGreaterThanOrEqual(startupTimeoutMs - 400 - 100); // gives up only when the next wait would pass the deadline
+    expect(error.message).toContain(`amqp://guest:***@127.0.0.1:${port}`);
+    expect(everythingAbout(error)).not.toContain('s3cret');
+    expect(logger.lines.length).toBeGreaterThan(0);
+    expect(logger.matching(/Cannot connect/).length).toBeGreaterThan(0);
+    expect(logger.text).not.toContain('s3cret');
+  }, 20_000);
+
+  it('4 + 28: the broker refuses the credentials: BrokerUnreachableError, password masked everywhere', async () => {
+    const url = `amqp://guest:s3cret-pw@127.0.0.1:5672`;
+    const logger = new CaptureLogger();
+    const started = Date.now();
+    const result = await outcome(
+      startAppLogged(
+        appModule({ uri: url, serviceName: unique('svc-badpw'), registerHandlers: false, reconnect: { startupTimeoutMs: 1000, initialDelayMs: 100, maxDelayMs: 300 } }),
+        logger,
+      ),
+    );
+    const error = (result as { error: unknown }).error as Error;
+    console.log(`[reliability 28] wrong password: failed after ${Date.now() - started} ms: ${error?.message}`);
+    expect(result.ok).toBe(false);
+    expect(error).toBeInstanceOf(BrokerUnreachableError);
+    expect(error.message).toContain('amqp://guest:***@127.0.0.1:5672');
+    expect(error.message).toMatch(/ACCESS.REFUSED|403/);
+    expect(everythingAbout(error)).not.toContain('s3cret-pw');
+    expect(logger.text).not.toContain('s3cret-pw');
+  }, 20_000);
+
+  it('4: with startupTimeoutMs Infinity the app waits for the broker and starts when it comes', async () => {
+    const proxy = await TcpProxy.start();
+    proxies.push(proxy);
+    proxy.cut();
+    const serviceName = unique('svc-wait');
+    const queue = broker.queue(unique('wait'));
+    const tally = new Tally();
+    const logger = new CaptureLogger();
+    const starting = outcome(
+      startAppLogged(
+        appModule(
+          { uri: proxy.url(), serviceName, reconnect: { startupTimeoutMs: Infinity, initialDelayMs: 100, maxDelayMs: 400 } },
+          { providers: [handlers(queue, tally)] },
+        ),
+        logger,
+      ),
+    );
+    await waitFor(() => proxy.refused >= 3, 'three refused connection attempts');
+    await sleep(300);
+    const resumedAt = Date.now();
+    proxy.resume();
+    const result = await starting;
+    expect(result.ok).toBe(true);
+    const app = (result as { value: INestApplicationContext }).value;
+    apps.push(app);
+    console.log(`[reliability 4] startupTimeoutMs Infinity: started ${result.at - resumedAt} ms after the broker came back (after ${proxy.refused} refused attempts)`);
+    expect(result.at - resumedAt).toBeLessThan(3000);
+    const id = await app.get(RpcClient).send(queue, { hello: 1 });
+    await waitFor(() => tally.handled.has(id), 'the first message');
+    expect(await connectionsOf(serviceName)).toHaveLength(2);
+  }, 30_000);
+});
