@@ -19,6 +19,7 @@ export {
   RpcAbortedError,
   UnrecoverableError,
   DecodeError,
+  EncodeError,
   DeliveryLimitError,
   ShuttingDownError,
   NoContextError,

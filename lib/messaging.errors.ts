@@ -74,6 +74,9 @@ export class RpcAbortedError extends MessagingError {
 /** Thrown by a handler: the message goes to the dead-letter queue at once, without retries. */
 export class UnrecoverableError extends MessagingError {}
 
+/** A message could not be encoded (e.g. a circular payload, or headers over AMQP's 64 KiB table limit). */
+export class EncodeError extends MessagingError {}
+
 /** The message body could not be decoded; it is dead-lettered without retries. */
 export class DecodeError extends MessagingError {}
 

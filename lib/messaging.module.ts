@@ -73,7 +73,7 @@ export class MessagingModule {
         {
           provide: Publisher,
           useFactory: async (connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) => {
-            const publisher = new Publisher(connections.publisher, opts, logger);
+            const publisher = new Publisher(connections.publisher, opts, logger, 'publish');
             await publisher.start();
             return publisher;
           },
@@ -81,8 +81,13 @@ export class MessagingModule {
         },
         {
           provide: ReplyRouter,
-          useFactory: (publisher: Publisher, opts: ResolvedMessagingOptions, logger: Logger) => new ReplyRouter(publisher, opts, logger),
-          inject: [Publisher, MESSAGING_OPTIONS, MESSAGING_LOGGER],
+          useFactory: async (connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) => {
+            const requests = new Publisher(connections.publisher, opts, logger, 'request');
+            const router = new ReplyRouter(requests, connections.publisher, opts, logger);
+            await router.start();
+            return router;
+          },
+          inject: [ConnectionManager, MESSAGING_OPTIONS, MESSAGING_LOGGER],
         },
         { provide: MESSAGE_CONTEXT, scope: Scope.REQUEST, useFactory: (request: unknown) => request, inject: [REQUEST] },
         TrackContext,

@@ -15,6 +15,7 @@ export interface ResolvedMessagingOptions {
   reconnect: { initialDelayMs: number; maxDelayMs: number; startupTimeoutMs: number };
   publishTimeoutMs: number;
   maxBufferedPublishes: number;
+  maxInFlightPublishes: number;
   maxMessageBytes: number;
   maxRedeliveries: number;
   persistent: boolean;
@@ -81,7 +82,7 @@ export function resolveRetry(value: unknown, option: string, def: Required<Retry
 
 const KNOWN = new Set([
   'uri', 'serviceName', 'prefetch', 'rpcTimeoutMs', 'shutdownTimeoutMs', 'retry', 'registerHandlers',
-  'heartbeatSeconds', 'reconnect', 'publishTimeoutMs', 'maxBufferedPublishes', 'maxMessageBytes',
+  'heartbeatSeconds', 'reconnect', 'publishTimeoutMs', 'maxBufferedPublishes', 'maxInFlightPublishes', 'maxMessageBytes',
   'maxRedeliveries', 'persistent', 'tls', 'track',
 ]);
 
@@ -118,6 +119,7 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     },
     publishTimeoutMs: duration(options.publishTimeoutMs, 'publishTimeoutMs', 30_000),
     maxBufferedPublishes: int(options.maxBufferedPublishes, 'maxBufferedPublishes', 10_000, 0),
+    maxInFlightPublishes: int(options.maxInFlightPublishes, 'maxInFlightPublishes', 2048, 1),
     maxMessageBytes: int(options.maxMessageBytes, 'maxMessageBytes', 16 * 1024 * 1024, 1),
     maxRedeliveries: int(options.maxRedeliveries, 'maxRedeliveries', 5, 0),
     persistent: bool(options.persistent, 'persistent', true),

@@ -110,7 +110,7 @@ export class ConsumerOrchestrator implements OnApplicationBootstrap, OnModuleDes
 
   close(): Promise<void> {
     return (this.closing ??= this.drain().then(async () => {
-      await this.publisher.close();
+      await Promise.all([this.publisher.close(), this.router.close()]);
       await this.connections.close();
     }));
   }

@@ -10,9 +10,9 @@ import {
   HEADER_REPLY_ERROR,
   MAX_ERROR_MESSAGE_LENGTH,
 } from '../messaging.constants';
-import { DecodeError, DeliveryLimitError, UnrecoverableError, UnroutableError } from '../messaging.errors';
+import { DecodeError, DeliveryLimitError, EncodeError, UnrecoverableError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
-import type { Publisher, PublishProperties } from '../publisher/publisher';
+import type { Outgoing, Publisher } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
 import { own } from '../context/track-store';
 import type { Delivery } from './delivery';
@@ -107,24 +107,42 @@ export class MessageOutcome {
     );
   }
 
-  private copyTo(delivery: Delivery, queue: string, headers: Record<string, unknown>, keepForever = false): Promise<void> {
+  private async copyTo(delivery: Delivery, queue: string, headers: Record<string, unknown>, keepForever = false): Promise<void> {
+    const original = delivery.msg.properties.headers ?? {};
+    try {
+      await this.publisher.publish(this.copy(delivery, queue, { ...original, ...headers }, keepForever));
+    } catch (error) {
+      if (!(error instanceof EncodeError)) throw error;
+      // The original headers plus ours no longer fit in an AMQP table (64 KiB): the large entries
+      // go, so the message still reaches its retry or dead-letter queue.
+      const kept = compactHeaders(original);
+      const dropped = Object.keys(original).length - Object.keys(kept).length;
+      await this.publisher.publish(this.copy(delivery, queue, { ...kept, ...headers, 'x-headers-dropped': dropped }, keepForever));
+    }
+  }
+
+  private copy(delivery: Delivery, queue: string, headers: Record<string, unknown>, keepForever: boolean): Outgoing {
     const { properties, content } = delivery.msg;
-    const copy: PublishProperties = {
-      contentType: properties.contentType,
-      contentEncoding: properties.contentEncoding,
-      deliveryMode: properties.deliveryMode,
-      priority: properties.priority,
-      correlationId: properties.correlationId,
-      replyTo: properties.replyTo,
-      // A dead-lettered message must not expire out of the dead-letter queue.
-      expiration: keepForever ? undefined : properties.expiration,
-      messageId: properties.messageId ?? randomUUID(),
-      timestamp: properties.timestamp,
-      type: properties.type,
-      appId: properties.appId,
-      headers: { ...properties.headers, ...headers },
+    return {
+      exchange: '',
+      routingKey: queue,
+      content,
+      properties: {
+        contentType: properties.contentType,
+        contentEncoding: properties.contentEncoding,
+        deliveryMode: properties.deliveryMode,
+        priority: properties.priority,
+        correlationId: properties.correlationId,
+        replyTo: properties.replyTo,
+        // A dead-lettered message must not expire out of the dead-letter queue.
+        expiration: keepForever ? undefined : properties.expiration,
+        messageId: properties.messageId ?? randomUUID(),
+        timestamp: properties.timestamp,
+        type: properties.type,
+        appId: properties.appId,
+        headers,
+      },
     };
-    return this.publisher.publish({ exchange: '', routingKey: queue, content, properties: copy });
   }
 
   private async reply(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
@@ -174,6 +192,18 @@ export class MessageOutcome {
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Scalar headers of modest size, at most 256 of them: what surely fits beside ours. */
+function compactHeaders(headers: Record<string, unknown>): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  let count = 0;
+  for (const key of Object.keys(headers)) {
+    const value = headers[key];
+    const small = typeof value === 'number' || typeof value === 'boolean' || (typeof value === 'string' && value.length <= 1024);
+    if (small && key.length <= 128 && count++ < 256) kept[key] = value;
+  }
+  return kept;
 }
 
 function truncate(text: string): string {

@@ -60,6 +60,11 @@ export interface MessagingOptions {
   publishTimeoutMs?: number;
   /** Most publishes held while the connection is down; more reject at once. Default 10,000. */
   maxBufferedPublishes?: number;
+  /**
+   * Most publishes written and waiting for their confirm, per channel; more wait, unencoded, for
+   * room. Bounds memory when callers fire sends without awaiting them. Default 2,048.
+   */
+  maxInFlightPublishes?: number;
   /** Largest body a handler accepts; a larger one is dead-lettered. Default 16 MiB. */
   maxMessageBytes?: number;
   /**

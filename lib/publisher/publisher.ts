@@ -7,12 +7,14 @@ import { encode } from '../codec/json.codec';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import {
   ConnectionLostError,
+  EncodeError,
   ExchangeNotFoundError,
   MessagingError,
   PublishTimeoutError,
   ShuttingDownError,
   UnroutableError,
 } from '../messaging.errors';
+import { JobQueue } from './job-queue';
 
 export type PublishProperties = amqp.Options.Publish & { messageId: string };
 
@@ -34,28 +36,30 @@ interface Job {
   settle: Settle;
 }
 
+/** One confirm channel and what belongs to it alone. */
 interface Slot {
   channel: amqp.ConfirmChannel;
+  /** Message ids the broker returned unroutable; their confirm follows. */
+  returned: Set<string>;
   closeReason?: string;
+  /** Known to be closing: nothing more is written to it. */
+  dead: boolean;
+  closed: boolean;
 }
-
-/** The channel went away before the broker confirmed; the job may be tried again. */
-class ChannelGone extends Error {}
 
 /**
  * Publishes with confirms on one ConfirmChannel of the publisher connection. Messages are written
- * straight to the socket while it takes them; otherwise (no connection, broker alarm, full socket
- * buffer) they wait in one FIFO that is pumped in order, with deadlines checked by one timer.
+ * straight to the socket while it takes them and fewer than `maxInFlightPublishes` wait for their
+ * confirm; otherwise (no connection, broker alarm, full socket, full window) they wait unencoded
+ * in one FIFO that is pumped in order. One timer fails what passes its deadline, written or not.
  * Publishes the broker did not confirm before the channel went away are written again.
- * Emits `channel` with every new channel (the reply router consumes direct replies there) and
- * `channel-lost` when it goes.
+ * Emits `channel` with every new channel and `channel-lost` when one goes.
  */
 export class Publisher extends EventEmitter {
   private slot?: Slot;
   private writable = true;
-  private readonly queue: Job[] = [];
-  private readonly returned = new Set<string>();
-  private unconfirmed = 0;
+  private readonly queue = new JobQueue<Job>();
+  private readonly unconfirmed = new Set<Job>();
   private idle: Array<() => void> = [];
   private sweeper?: NodeJS.Timeout;
   private closed = false;
@@ -64,6 +68,8 @@ export class Publisher extends EventEmitter {
     private readonly connection: ManagedConnection,
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
+    /** Names this publisher's channel in logs. */
+    private readonly role: string,
   ) {
     super();
     connection.on('connected', () => void this.openChannel());
@@ -76,7 +82,7 @@ export class Publisher extends EventEmitter {
   }
 
   get pendingConfirms(): number {
-    return this.unconfirmed + this.queue.length;
+    return this.unconfirmed.size + this.queue.length;
   }
 
   async start(): Promise<void> {
@@ -92,8 +98,8 @@ export class Publisher extends EventEmitter {
   submit(message: Outgoing, timeoutMs: number, settle: Settle): void {
     if (this.closed) return settle(new ShuttingDownError('The messaging module is shut down: nothing more can be sent'));
     const job: Job = { message, deadline: Date.now() + timeoutMs, settle };
-    const slot = this.usable();
-    if (slot && this.queue.length === 0) return this.write(slot, job);
+    const slot = this.queue.length === 0 ? this.usable() : undefined;
+    if (slot) return this.write(slot, job);
     if ((!this.slot || this.connection.blockedReason) && this.queue.length >= this.options.maxBufferedPublishes) {
       return settle(new PublishTimeoutError(`${this.notReady()}, and ${this.queue.length} messages already wait (maxBufferedPublishes)`));
     }
@@ -112,14 +118,16 @@ export class Publisher extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
-    this.fail(this.queue.splice(0), () => new ShuttingDownError('The messaging module shut down before the message could be sent'));
+    for (const job of this.queue.clear()) job.settle(new ShuttingDownError('The messaging module shut down before the message could be sent'));
     const slot = this.slot;
     this.slot = undefined;
     await slot?.channel.close().catch(() => undefined);
+    this.settleIdle();
   }
 
   private usable(): Slot | undefined {
-    return this.writable && !this.connection.blockedReason ? this.slot : undefined;
+    if (!this.writable || this.connection.blockedReason || this.unconfirmed.size >= this.options.maxInFlightPublishes) return undefined;
+    return this.slot;
   }
 
   private async openChannel(): Promise<void> {
@@ -129,27 +137,23 @@ export class Publisher extends EventEmitter {
       channel = await this.connection.createConfirmChannel();
     } catch (error) {
       // The connection went down meanwhile; its `connected` event brings us back.
-      this.logger.debug?.(`Cannot open the publish channel: ${(error as Error).message}`);
+      this.logger.debug?.(`Cannot open the ${this.role} channel: ${(error as Error).message}`);
       return;
     }
-    const slot: Slot = { channel };
+    const slot: Slot = { channel, returned: new Set(), dead: false, closed: false };
     channel.on('error', (error: Error) => {
       slot.closeReason = error.message;
-      this.logger.warn(`Publish channel closed by the broker: ${maskUrl(error.message)}`);
+      this.logger.warn(`The ${this.role} channel was closed by RabbitMQ: ${maskUrl(error.message)}`);
     });
-    channel.on('return', (message: amqp.Message) => this.returned.add(message.properties.messageId));
+    channel.on('return', (message: amqp.Message) => slot.returned.add(message.properties.messageId));
     channel.on('drain', () => {
+      if (this.slot !== slot) return;
       this.writable = true;
       this.pump();
     });
-    channel.on('close', () => {
-      if (this.slot !== slot) return;
-      this.slot = undefined;
-      this.returned.clear();
-      this.emit('channel-lost', maskUrl(slot.closeReason ?? 'connection closed'));
-      // A channel-level error (e.g. 404 on a missing exchange) leaves the connection up: reopen now.
-      if (this.connection.current && !this.closed) void this.openChannel();
-    });
+    // amqplib fails this channel's pending confirms before this listener runs; `dead` already
+    // stopped writes to it, and this is where it is replaced.
+    channel.on('close', () => this.onClosed(slot));
     if (this.closed) {
       await channel.close().catch(() => undefined);
       return;
@@ -160,11 +164,26 @@ export class Publisher extends EventEmitter {
     this.pump();
   }
 
+  private onClosed(slot: Slot): void {
+    if (slot.closed) return;
+    slot.closed = true;
+    this.retire(slot);
+    this.emit('channel-lost', maskUrl(slot.closeReason ?? 'connection closed'));
+    // A channel-level error (e.g. 404 on a missing exchange) leaves the connection up: reopen now.
+    if (this.connection.current && !this.closed) void this.openChannel();
+  }
+
+  /** Stops writing to a channel that is going away. */
+  private retire(slot: Slot): void {
+    slot.dead = true;
+    if (this.slot === slot) this.slot = undefined;
+  }
+
   private pump(): void {
-    let slot = this.usable();
-    while (slot && this.queue.length > 0) {
+    let slot = this.queue.length > 0 ? this.usable() : undefined;
+    while (slot) {
       this.write(slot, this.queue.shift()!);
-      slot = this.usable();
+      slot = this.queue.length > 0 ? this.usable() : undefined;
     }
     this.settleIdle();
   }
@@ -176,84 +195,112 @@ export class Publisher extends EventEmitter {
         const encoded = encode(message.payload);
         message.content = encoded.content;
         message.properties.contentType ??= encoded.contentType;
+        message.payload = undefined; // the bytes are what is kept from now on
       } catch (error) {
-        return job.settle(new MessagingError(`Cannot encode the message for "${message.exchange || message.routingKey}": ${(error as Error).message}`));
+        return job.settle(new EncodeError(`Cannot encode the message for "${target(message)}": ${(error as Error).message}`));
       }
     }
-    let settled = false;
-    this.unconfirmed++;
-    const onConfirm = (error: Error | null) => {
-      if (settled) return;
-      settled = true;
-      this.unconfirmed--;
-      if (error) this.retryOrFail(job, slot, error);
-      else if (this.returned.size > 0 && this.returned.delete(message.properties.messageId)) {
-        job.settle(new UnroutableError(message.exchange, message.routingKey));
-      } else job.settle();
-      this.settleIdle();
-    };
+    this.unconfirmed.add(job);
+    let accepted: boolean;
     try {
-      if (!slot.channel.publish(message.exchange, message.routingKey, message.content, message.properties, onConfirm)) {
-        this.writable = false;
-      }
+      accepted = slot.channel.publish(message.exchange, message.routingKey, message.content, message.properties, (error) =>
+        this.confirmed(slot, job, error),
+      );
     } catch (error) {
-      // amqplib throws when the channel is already closing; its close event has not reached us yet.
-      if (this.slot === slot) this.slot = undefined;
-      onConfirm(new ChannelGone((error as Error).message));
+      this.unconfirmed.delete(job);
+      if ((error as Error).name === 'IllegalOperationError') {
+        // The channel is closing; its close event has not reached us yet.
+        this.retire(slot);
+        return this.retryOrFail(job, slot, error as Error);
+      }
+      // amqplib registers the confirm callback before it encodes the frame (e.g. a header table
+      // over 64 KiB): that channel's confirm bookkeeping is off by one now, so it is replaced.
+      this.retire(slot);
+      void slot.channel.close().catch(() => undefined);
+      return job.settle(new EncodeError(`Cannot encode the message for "${target(message)}": ${(error as Error).message}`));
     }
+    if (!accepted) this.writable = false;
+    this.sweep();
+  }
+
+  private confirmed(slot: Slot, job: Job, error: Error | null): void {
+    const id = job.message.properties.messageId;
+    // Gone already: it timed out while unconfirmed.
+    if (!this.unconfirmed.delete(job)) {
+      slot.returned.delete(id);
+      return;
+    }
+    if (error) {
+      this.retire(slot);
+      this.retryOrFail(job, slot, error);
+    } else if (slot.returned.size > 0 && slot.returned.delete(id)) {
+      job.settle(new UnroutableError(job.message.exchange, job.message.routingKey));
+    } else {
+      job.settle();
+    }
+    this.pump();
   }
 
   private retryOrFail(job: Job, slot: Slot, error: Error): void {
-    const { exchange, routingKey } = job.message;
+    const { exchange } = job.message;
     if (error.message === 'message nacked') {
-      return job.settle(new MessagingError(`RabbitMQ refused the message for "${exchange || routingKey}" (nack)`));
+      return job.settle(new MessagingError(`RabbitMQ refused the message for "${target(job.message)}" (nack)`));
     }
     const reason = slot.closeReason ?? error.message;
     if (exchange !== '' && reason.includes(`no exchange '${exchange}'`)) {
       return job.settle(new ExchangeNotFoundError(exchange, reason));
     }
     if (this.closed || Date.now() >= job.deadline) {
-      return job.settle(new ConnectionLostError(`The message for "${exchange || routingKey}" was not confirmed before the channel closed: ${maskUrl(reason)}`));
+      return job.settle(
+        new ConnectionLostError(`The message for "${target(job.message)}" was not confirmed before the channel closed: ${maskUrl(reason)}`),
+      );
     }
     // At-least-once: the broker may or may not have it, so it goes again with the same messageId.
     this.queue.unshift(job);
     this.sweep();
-    this.pump();
   }
 
-  /** Fails queued messages whose deadline passed; one timer for all of them. */
+  /** Fails what passed its deadline, waiting or written, with one timer for all of them. */
   private sweep(): void {
-    if (this.sweeper || this.queue.length === 0) return;
+    if (this.sweeper) return;
     this.sweeper = setInterval(() => {
       const now = Date.now();
-      const expired: Job[] = [];
-      for (let i = this.queue.length - 1; i >= 0; i--) {
-        if (this.queue[i].deadline <= now) expired.push(...this.queue.splice(i, 1));
+      for (const job of this.queue.takeExpired(now)) {
+        job.settle(new PublishTimeoutError(`${this.notReady()}: gave up after waiting the publish timeout`));
       }
-      this.fail(expired, () => new PublishTimeoutError(`${this.notReady()}: gave up after waiting the publish timeout`));
-      if (this.queue.length === 0) {
+      for (const job of this.unconfirmed) {
+        if (job.deadline > now) continue;
+        this.unconfirmed.delete(job);
+        job.settle(
+          new PublishTimeoutError(
+            `RabbitMQ did not confirm the message for "${target(job.message)}" in time` +
+              `${this.connection.blockedReason ? ` (it blocks publishing: ${this.connection.blockedReason})` : ''}; it may still be delivered`,
+          ),
+        );
+      }
+      if (this.pendingConfirms === 0) {
         clearInterval(this.sweeper);
         this.sweeper = undefined;
       }
-      this.settleIdle();
+      this.pump();
     }, 50);
     this.sweeper.unref();
-  }
-
-  private fail(jobs: Job[], error: () => Error): void {
-    for (const job of jobs) job.settle(error());
-    this.settleIdle();
   }
 
   private notReady(): string {
     if (!this.connection.current) return `RabbitMQ is unreachable (${this.options.urls.map(maskUrl).join(', ')})`;
     if (this.connection.blockedReason) return `RabbitMQ blocks publishing (${this.connection.blockedReason})`;
-    if (!this.slot) return 'The publish channel is being reopened';
-    return 'The socket is not taking more data (waiting for drain)';
+    if (!this.slot) return `The ${this.role} channel is being reopened`;
+    if (!this.writable) return 'The socket is not taking more data (waiting for drain)';
+    return `${this.unconfirmed.size} messages wait for their confirm (maxInFlightPublishes)`;
   }
 
   private settleIdle(): void {
     if (this.idle.length === 0 || this.pendingConfirms > 0) return;
     for (const resolve of this.idle.splice(0)) resolve();
   }
+}
+
+function target(message: Outgoing): string {
+  return message.exchange || message.routingKey;
 }

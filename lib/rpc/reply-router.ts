@@ -3,9 +3,10 @@ import type * as amqp from 'amqplib';
 import { decode } from '../codec/json.codec';
 import { own } from '../context/track-store';
 import { DIRECT_REPLY_TO, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_REPLY_ERROR } from '../messaging.constants';
-import { ConnectionLostError, RpcRemoteError } from '../messaging.errors';
+import { ConnectionLostError, ExchangeNotFoundError, RpcRemoteError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
-import type { Publisher } from '../publisher/publisher';
+import type { ManagedConnection } from '../connection/managed-connection';
+import type { Outgoing, Publisher, Settle } from '../publisher/publisher';
 
 /** A caller waiting for replies: one (request) or many (gather); it deletes itself when complete. */
 export interface PendingCall {
@@ -15,26 +16,60 @@ export interface PendingCall {
 }
 
 /**
- * Receives every reply over RabbitMQ direct reply-to on the publish channel (the consumer is
- * started on each new channel before anything is published there) and hands it to the waiting
- * caller through one Map lookup. Replies nobody waits for (late, unknown, duplicate) are counted
- * and dropped.
+ * Requests go out on a channel of their own, which also consumes their replies over RabbitMQ
+ * direct reply-to (RabbitMQ requires both on one channel; the consumer starts on each new channel
+ * before anything is published there). Keeping it apart from send()/publish() means a publish to
+ * a missing exchange, which closes its channel, cannot fail the requests waiting here. Each reply
+ * reaches its caller through one Map lookup; replies nobody waits for (late, unknown, duplicate)
+ * are counted and dropped.
  */
 export class ReplyRouter {
   private readonly pending = new Map<string, PendingCall>();
+  private readonly knownExchanges = new Set<string>();
   private dropped = 0;
 
   constructor(
-    publisher: Publisher,
+    private readonly requests: Publisher,
+    private readonly connection: ManagedConnection,
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
   ) {
-    if (publisher.channel) this.listen(publisher.channel);
-    publisher.on('channel', (channel: amqp.ConfirmChannel) => this.listen(channel));
+    requests.on('channel', (channel: amqp.ConfirmChannel) => this.listen(channel));
     // Replies for calls published on a channel that is gone can never arrive.
-    publisher.on('channel-lost', (reason: string) =>
+    requests.on('channel-lost', (reason: string) =>
       this.failAll(() => new ConnectionLostError(`The reply channel was lost before the reply arrived: ${reason}`)),
     );
+  }
+
+  start(): Promise<void> {
+    return this.requests.start();
+  }
+
+  /** Publishes a request on the reply channel. */
+  submit(message: Outgoing, timeoutMs: number, settle: Settle): void {
+    this.requests.submit(message, timeoutMs, settle);
+  }
+
+  /**
+   * Checks once per name that an exchange exists (on a throwaway channel), so a scatter-gather to
+   * a missing exchange fails alone instead of closing the channel every request waits on.
+   */
+  async ensureExchange(exchange: string): Promise<void> {
+    if (exchange === '' || this.knownExchanges.has(exchange)) return;
+    const channel = await this.connection.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      await channel.checkExchange(exchange);
+      this.knownExchanges.add(exchange);
+    } catch (error) {
+      throw new ExchangeNotFoundError(exchange, (error as Error).message.replace(/^Operation failed: \w+; /, ''));
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.requests.close();
   }
 
   get size(): number {

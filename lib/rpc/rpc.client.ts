@@ -64,9 +64,10 @@ export class RpcClient {
   }
 
   /** Publishes once and collects every reply until `expect` arrived or the timeout; never rejects on timeout. */
-  gather<T = unknown>(exchange: string, routingKey: string, payload: unknown, options: GatherOptions = {}): Promise<T[]> {
+  async gather<T = unknown>(exchange: string, routingKey: string, payload: unknown, options: GatherOptions = {}): Promise<T[]> {
     const expect = options.expect ?? Infinity;
-    if (expect <= 0) return Promise.resolve([]);
+    if (expect <= 0) return [];
+    await this.router.ensureExchange(exchange);
     return new Promise<T[]>((resolve, reject) => {
       const replies: T[] = [];
       this.call(exchange, exchange, routingKey, payload, options.timeoutMs ?? this.options.rpcTimeoutMs, options, {
@@ -133,7 +134,7 @@ export class RpcClient {
       // A request nobody took in time must not run later.
       expiration: String(timeoutMs),
     };
-    this.publisher.submit({ exchange, routingKey, payload, properties }, timeoutMs, (error) => {
+    this.router.submit({ exchange, routingKey, payload, properties }, timeoutMs, (error) => {
       if (!error) return;
       finish();
       if (error instanceof UnroutableError) handlers.onUnroutable(error);
