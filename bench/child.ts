@@ -18,14 +18,17 @@ export interface ChildResult {
   metrics?: Record<string, number>;
   error?: string;
   unhandled: number;
+  uncaught: number;
 }
 
 let unhandled = 0;
+let uncaught = 0;
 process.on('unhandledRejection', (reason) => {
   unhandled++;
   console.error('[unhandledRejection]', reason);
 });
 process.on('uncaughtException', (err) => {
+  uncaught++;
   console.error('[uncaughtException]', err);
 });
 
@@ -47,7 +50,7 @@ async function main(): Promise<ChildResult> {
       quick: spec.quick,
       unhandled: () => unhandled,
     });
-    return { ok: true, metrics, unhandled };
+    return { ok: true, metrics, unhandled, uncaught };
   } finally {
     await broker.deleteQueues(runQueues(spec.queue));
     await broker.close();
@@ -55,5 +58,5 @@ async function main(): Promise<ChildResult> {
 }
 
 main()
-  .catch((err): ChildResult => ({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err), unhandled }))
+  .catch((err): ChildResult => ({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err), unhandled, uncaught }))
   .then((result) => process.send!(result, () => process.exit(0)));

@@ -9,6 +9,7 @@ export interface RunRecord {
   metrics?: Record<string, number>;
   error?: string;
   unhandled?: number;
+  uncaught?: number;
   seconds: number;
 }
 
@@ -181,12 +182,15 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
       lines.push(`- ${impl}: ${mine.map(fmtRun).join('; ')}`);
     }
   }
-  const other = runs.filter((r) => r.ok && r.scenario !== 'S5' && r.metrics && (r.unhandled ?? 0) > 0);
+  const other = runs.filter((r) => r.ok && ((r.scenario !== 'S5' && (r.unhandled ?? 0) > 0) || (r.uncaught ?? 0) > 0));
   const failed = runs.filter((r) => !r.ok);
   if (failed.length || other.length) {
     lines.push('', '## Problems', '');
     for (const f of failed) lines.push(`- ${f.scenario} ${f.entry} rep ${f.rep} failed: ${firstLine(f.error)}`);
-    for (const r of other) lines.push(`- ${r.scenario} ${r.entry} rep ${r.rep}: ${r.unhandled} unhandled rejection(s)`);
+    for (const r of other) {
+      const what = [r.scenario !== 'S5' && r.unhandled ? `${r.unhandled} unhandled rejection(s)` : '', r.uncaught ? `${r.uncaught} uncaught exception(s)` : ''];
+      lines.push(`- ${r.scenario} ${r.entry} rep ${r.rep}: ${what.filter(Boolean).join(', ')} (see the log)`);
+    }
   }
   lines.push('');
   return lines.join('\n');

@@ -35,8 +35,9 @@ export function create(): Adapter {
       class BenchHandler {
         constructor(@Inject(lib.TrackContext) private readonly track: any) {}
 
+        // not `async`: a synchronous result (S1's no-op) may take the library's synchronous path
         @lib.MessageHandler({ queue: o.queue, prefetch: o.prefetch })
-        async handle(payload: Msg) {
+        handle(payload: Msg) {
           if (o.variant === 'track') {
             sink += (this.track.requestId?.length ?? 0) + (this.track.get('tenant')?.length ?? 0);
           }
