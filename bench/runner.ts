@@ -1,0 +1,241 @@
+/**
+ * Runs the plan: every (scenario, repetition, impl) in a fresh, time-bounded child process,
+ * impls interleaved; then prints and writes the report. Invoked by run.js.
+ */
+import { fork, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Broker, runQueues } from './broker';
+import type { ChildResult, ChildSpec } from './child';
+import { SCENARIOS, ScenarioDef } from './scenarios';
+import { RunRecord, fmt, renderMarkdown, summarize } from './stats';
+
+const BENCH = path.resolve(__dirname, '..');
+const ROOT = path.resolve(BENCH, '..');
+const RESULTS = path.join(BENCH, 'results');
+
+interface Args {
+  quick: boolean;
+  only?: string[];
+  impl?: string[];
+  reps: number;
+  url: string;
+  timeoutS?: number;
+}
+
+const USAGE = `usage: npm run bench -- [--quick] [--only S1,S2,...] [--impl raw,ours,golevelup,nest] [--reps N] [--url amqp://...]
+  --quick   fewer messages and 1 repetition (about a minute)
+  --only    scenarios (S2 also selects S2d, the default-socket variant)
+  --impl    implementations (raw is the reference of the ratios)
+  --reps    repetitions (default 5, quick 1)
+  --url     broker (default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672)
+  --timeout seconds after which a child is killed and its run reported failed (default per scenario, 45-120)`;
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { quick: false, reps: 0, url: process.env.BENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672' };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i].split('=', 2);
+    const value = () => inline ?? argv[++i] ?? '';
+    const list = () => value().split(',').map((x) => x.trim()).filter(Boolean);
+    switch (flag) {
+      case '--quick': args.quick = true; break;
+      case '--only': args.only = list().map((x) => x.toUpperCase().replace(/D$/, 'd')); break;
+      case '--impl': args.impl = list().map((x) => ({ 'nestjs-messaging': 'ours', 'nest-rmq': 'nest', amqplib: 'raw' })[x] ?? x); break;
+      case '--reps': args.reps = Number(value()); break;
+      case '--url': args.url = value(); break;
+      case '--timeout': args.timeoutS = Number(value()); break;
+      case '-h': case '--help': console.log(USAGE); process.exit(0);
+      default: console.error(`unknown option ${argv[i]}\n${USAGE}`); process.exit(2);
+    }
+  }
+  if (!args.reps) args.reps = args.quick ? 1 : 5;
+  if (!Number.isInteger(args.reps) || args.reps < 1) throw new Error('--reps must be a positive integer');
+  for (const i of args.impl ?? []) if (!['raw', 'ours', 'golevelup', 'nest'].includes(i)) throw new Error(`unknown impl ${i}`);
+  return args;
+}
+
+function selectScenarios(args: Args): ScenarioDef[] {
+  const wanted = (id: string) =>
+    !args.only || args.only.some((o) => id === o || (id.startsWith(o) && !/\d/.test(id[o.length])));
+  return SCENARIOS.filter((s) => wanted(s.id))
+    .map((s) => ({ ...s, entries: s.entries.filter((e) => !args.impl || args.impl.includes(e.impl)) }))
+    .filter((s) => s.entries.length > 0);
+}
+
+const tail = (s: string, n = 1500) => (s.length > n ? s.slice(-n) : s);
+
+function runChild(spec: ChildSpec, timeoutMs: number, log: fs.WriteStream): Promise<{ result?: ChildResult; error?: string }> {
+  return new Promise((resolve) => {
+    const child = fork(path.join(__dirname, 'child.js'), [JSON.stringify(spec)], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      execArgv: [],
+    });
+    current = child;
+    let output = '';
+    let result: ChildResult | undefined;
+    let timedOut = false;
+    const onData = (d: Buffer) => {
+      output = tail(output + d.toString(), 4000);
+      log.write(d);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('message', (m) => (result = m as ChildResult));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      current = undefined;
+      if (result) return resolve({ result });
+      const why = timedOut ? `timed out after ${timeoutMs / 1000} s (killed)` : `exited with ${signal ?? code} and no result`;
+      const out = tail(output, 600).replace(/\s+/g, ' ').trim();
+      resolve({ error: out ? `${why}; last output: ${out}` : why });
+    });
+  });
+}
+
+let current: ReturnType<typeof fork> | undefined;
+
+function versions(): Record<string, string> {
+  const v = (file: string) => {
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8')).version as string;
+    } catch {
+      return '?';
+    }
+  };
+  return {
+    'nestjs-messaging': v(path.join(ROOT, 'package.json')),
+    amqplib: v(path.join(BENCH, 'node_modules/amqplib/package.json')),
+    golevelup: v(path.join(BENCH, 'node_modules/@golevelup/nestjs-rabbitmq/package.json')),
+    nest: v(path.join(BENCH, 'node_modules/@nestjs/microservices/package.json')),
+  };
+}
+
+/** Deletes whatever a run left behind under its prefix (best effort; needs rabbitmqctl). */
+async function sweep(broker: Broker, prefix: string): Promise<number> {
+  const list = (what: string) => {
+    const r = spawnSync('rabbitmqctl', ['-q', what, 'name', '--no-table-headers'], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) return undefined;
+    return r.stdout.split('\n').map((x) => x.trim()).filter((x) => x.startsWith(prefix));
+  };
+  const queues = list('list_queues');
+  const exchanges = list('list_exchanges');
+  if (queues) await broker.deleteQueues(queues);
+  if (exchanges) await broker.deleteExchanges(exchanges);
+  return (queues?.length ?? 0) + (exchanges?.length ?? 0);
+}
+
+function summaryOf(s: ScenarioDef, r: RunRecord): string {
+  if (!r.ok) return `FAILED: ${(r.error ?? '').split('\n')[0].slice(0, 160)}`;
+  return s.metrics.map((m) => `${fmt(r.metrics![m.key])} ${m.label}`).join(', ');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  const scenarios = selectScenarios(args);
+  if (scenarios.length === 0) throw new Error('nothing selected');
+  const oursUnavailable = process.env.BENCH_OURS_UNAVAILABLE;
+
+  let broker: Broker;
+  try {
+    broker = await Broker.connect(args.url);
+  } catch (err) {
+    console.error(`cannot connect to ${args.url.replace(/\/\/[^@]*@/, '//***@')}: ${(err as Error).message}`);
+    return 2;
+  }
+  const server = broker.serverVersion;
+  const prefix = `nmbench.${Date.now().toString(36)}`;
+  fs.mkdirSync(path.join(RESULTS, 'logs'), { recursive: true });
+  const logFile = path.join(RESULTS, 'logs', `${prefix}.log`);
+  const log = fs.createWriteStream(logFile);
+
+  const plan: Array<{ s: ScenarioDef; entry: string; rep: number }> = [];
+  for (const s of scenarios)
+    for (let rep = 1; rep <= args.reps; rep++) for (const e of s.entries) plan.push({ s, entry: e.id, rep });
+
+  // Ctrl-C: stop the current child, clean up, report what ran; a second Ctrl-C exits at once.
+  let interrupted = false;
+  process.on('SIGINT', () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error('\ninterrupted: cleaning up (Ctrl-C again to exit at once)');
+    current?.kill('SIGKILL');
+  });
+
+  const tty = process.stdout.isTTY;
+  const started = Date.now();
+  console.log(`bench: ${plan.length} runs (${scenarios.map((s) => s.id).join(' ')}; ${args.reps} rep(s)${args.quick ? ', quick' : ''}) against ${server}; log ${path.relative(ROOT, logFile)}`);
+  // One unrecorded run first, so that the first measured run does not pay for a cold broker and disk cache.
+  if (tty) process.stdout.write('warming up …');
+  const warm = `${prefix}.warmup`;
+  await runChild({ scenario: 'S1', entry: 'raw', url: args.url, queue: warm, quick: true }, 45_000, log);
+  await broker.deleteQueues(runQueues(warm));
+
+  const runs: RunRecord[] = [];
+  for (const [i, p] of plan.entries()) {
+    if (interrupted) break;
+    const queue = `${prefix}.${p.s.id}.${p.entry.replace(/:/g, '-')}.${p.rep}`;
+    const label = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] ${p.s.id} rep ${p.rep}/${args.reps} ${p.entry}`;
+    if (tty) process.stdout.write(`\r\x1b[K${label} …`);
+    log.write(`\n===== ${label} (${queue})\n`);
+    const t0 = Date.now();
+    let record: RunRecord;
+    if (p.entry.startsWith('ours') && oursUnavailable) {
+      record = { scenario: p.s.id, entry: p.entry, rep: p.rep, ok: false, error: oursUnavailable, seconds: 0 };
+    } else {
+      const spec: ChildSpec = { scenario: p.s.id, entry: p.entry, url: args.url, queue, quick: args.quick };
+      const { result, error } = await runChild(spec, args.timeoutS ? args.timeoutS * 1000 : p.s.timeoutMs(args.quick), log);
+      record = {
+        scenario: p.s.id,
+        entry: p.entry,
+        rep: p.rep,
+        ok: !!result?.ok,
+        metrics: result?.metrics,
+        error: result?.error ?? (interrupted ? 'interrupted' : error),
+        unhandled: result?.unhandled,
+        uncaught: result?.uncaught,
+        seconds: (Date.now() - t0) / 1000,
+      };
+      await broker.deleteQueues(runQueues(queue));
+    }
+    runs.push(record);
+    log.write(`----- ${JSON.stringify(record)}\n`);
+    const line = `${label}: ${summaryOf(p.s, record)} (${record.seconds.toFixed(1)} s)`;
+    if (tty) process.stdout.write(`\r\x1b[K${line}${record.ok ? '' : '\n'}`);
+    else console.log(line);
+  }
+  if (tty) process.stdout.write('\r\x1b[K');
+
+  const swept = await sweep(broker, prefix);
+  await broker.close();
+  log.end();
+
+  const cpus = os.cpus();
+  const meta = {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    machine: `${cpus.length} cores (${cpus[0]?.model?.trim() ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, ${server}`,
+    command:
+      process.env.npm_lifecycle_event === 'bench'
+        ? `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`
+        : `node bench/run.js ${argv.join(' ')}`.trim(),
+    reps: args.reps,
+    quick: args.quick,
+    versions: versions(),
+  };
+  const md = renderMarkdown(scenarios, runs, meta) + `\n_${runs.length}${runs.length < plan.length ? ` of ${plan.length}` : ''} runs in ${((Date.now() - started) / 1000).toFixed(0)} s._\n`;
+  console.log('\n' + md);
+  const json = { ...meta, args, runs, summary: summarize(scenarios, runs) };
+  fs.writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(json, null, 2));
+  fs.writeFileSync(path.join(RESULTS, 'latest.md'), md);
+  const written = ['bench/results/latest.json', 'bench/results/latest.md'];
+  if (!args.quick && !args.only && !args.impl && !interrupted) {
+    fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), md);
+    written.push('bench/RESULTS.md');
+  }
+  console.log(`written: ${written.join(', ')}${swept ? `; swept ${swept} leftover queue(s)/exchange(s)` : ''}`);
+  return interrupted ? 130 : runs.every((r) => r.ok) ? 0 : 1;
+}
