@@ -89,9 +89,10 @@ export class Publisher extends EventEmitter {
     await this.openChannel();
   }
 
-  /** Resolves once the broker confirmed the message (or rejects with why it could not). */
-  publish(message: Outgoing, timeoutMs = this.options.publishTimeoutMs): Promise<void> {
-    return new Promise((resolve, reject) => this.submit(message, timeoutMs, (error) => (error ? reject(error) : resolve())));
+  /** Resolves with the message id once the broker confirmed it (or rejects with why it could not). */
+  publish(message: Outgoing, timeoutMs = this.options.publishTimeoutMs): Promise<string> {
+    const id = message.properties.messageId;
+    return new Promise((resolve, reject) => this.submit(message, timeoutMs, (error) => (error ? reject(error) : resolve(id))));
   }
 
   /** Publishes and reports the broker's verdict to `settle`, for callers that do not wait on it. */

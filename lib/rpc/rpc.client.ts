@@ -33,17 +33,13 @@ export class RpcClient {
   }
 
   /** A one-way command to a queue; resolves with the message id once the broker confirmed it. */
-  async send(queue: string, payload: unknown, options: SendOptions = {}): Promise<string> {
-    const properties = this.properties(options);
-    await this.publisher.publish({ exchange: '', routingKey: queue, payload, properties }, options.timeoutMs);
-    return properties.messageId;
+  send(queue: string, payload: unknown, options: SendOptions = {}): Promise<string> {
+    return this.publisher.publish({ exchange: '', routingKey: queue, payload, properties: this.properties(options) }, options.timeoutMs);
   }
 
   /** An event to an exchange: every bound queue gets a copy; resolves with the message id on confirm. */
-  async publish(exchange: string, routingKey: string, payload: unknown, options: SendOptions = {}): Promise<string> {
-    const properties = this.properties(options);
-    await this.publisher.publish({ exchange, routingKey, payload, properties }, options.timeoutMs);
-    return properties.messageId;
+  publish(exchange: string, routingKey: string, payload: unknown, options: SendOptions = {}): Promise<string> {
+    return this.publisher.publish({ exchange, routingKey, payload, properties: this.properties(options) }, options.timeoutMs);
   }
 
   /** Sends to a queue and waits for the handler's result. */
