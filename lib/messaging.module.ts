@@ -82,7 +82,7 @@ export class MessagingModule {
         {
           provide: ReplyRouter,
           useFactory: async (connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) => {
-            const requests = new Publisher(connections.publisher, opts, logger, 'request');
+            const requests = new Publisher(connections.publisher, opts, logger, 'rpc', false);
             const router = new ReplyRouter(requests, connections.publisher, opts, logger);
             await router.start();
             return router;

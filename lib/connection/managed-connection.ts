@@ -170,25 +170,22 @@ export class ManagedConnection extends EventEmitter {
 
 /**
  * amqplib writes every frame to the socket on its own: with TCP_NODELAY on (needed for RPC
- * latency) that is one syscall and one packet per frame. Corking the socket at the first write of
- * a tick and uncorking it on the next tick sends all frames of that tick (publishes, acks) in one
- * writev, at no latency cost.
+ * latency) that is one syscall and one packet per frame. The first write of a tick goes out at
+ * once (a lone request or reply pays nothing); from the second on, the socket is corked until the
+ * next tick, so a burst of publishes and acks leaves in one writev.
  */
 function coalesceWrites(connection: amqp.ChannelModel): void {
   const socket = (connection as unknown as { connection?: { stream?: Socket } }).connection?.stream;
   if (!socket || typeof socket.cork !== 'function') return;
   const write = socket.write;
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    socket.uncork();
+  let writes = 0;
+  const endOfTick = () => {
+    if (writes > 1) socket.uncork();
+    writes = 0;
   };
   socket.write = function coalescedWrite(this: Socket, ...args: Parameters<Socket['write']>) {
-    if (!corked) {
-      corked = true;
-      socket.cork();
-      process.nextTick(uncork);
-    }
+    if (++writes === 1) process.nextTick(endOfTick);
+    else if (writes === 2) socket.cork();
     return write.apply(this, args);
   } as Socket['write'];
 }

@@ -93,7 +93,7 @@ export class ConsumerOrchestrator implements OnApplicationBootstrap, OnModuleDes
           definition,
           this.connections.consumer,
           new HandlerInvoker(found, this.moduleRef),
-          new MessageOutcome(definition, this.publisher, this.track, this.options, this.logger),
+          new MessageOutcome(definition, this.publisher, this.router, this.track, this.options, this.logger),
           this.cls,
           this.options,
           this.logger,

@@ -14,6 +14,7 @@ import { DecodeError, DeliveryLimitError, EncodeError, UnrecoverableError, Unrou
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { Outgoing, Publisher } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
+import type { ReplyRouter } from '../rpc/reply-router';
 import { own } from '../context/track-store';
 import type { Delivery } from './delivery';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
@@ -27,6 +28,7 @@ export class MessageOutcome {
   constructor(
     private readonly definition: HandlerDefinition,
     private readonly publisher: Publisher,
+    private readonly rpc: ReplyRouter,
     private readonly track: TrackContext,
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
@@ -164,8 +166,9 @@ export class MessageOutcome {
       },
     };
     if (direct) {
-      // The caller waits with its own timeout; nothing is gained by holding the ack for the confirm.
-      this.publisher.submit(message, this.options.publishTimeoutMs, (failure) => {
+      // On the RPC channel, without confirm: the caller waits with its own timeout, and nothing is
+      // gained by holding the ack for a confirm.
+      this.rpc.submit(message, this.options.publishTimeoutMs, (failure) => {
         if (failure) this.log(delivery, 'warn', `could not reply to ${replyTo}: ${failure.message}`);
       });
       return;

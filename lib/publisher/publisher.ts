@@ -15,6 +15,7 @@ import {
   UnroutableError,
 } from '../messaging.errors';
 import { JobQueue } from './job-queue';
+import { writeMessage } from './wire';
 
 export type PublishProperties = amqp.Options.Publish & { messageId: string };
 
@@ -36,9 +37,9 @@ interface Job {
   settle: Settle;
 }
 
-/** One confirm channel and what belongs to it alone. */
+/** One channel and what belongs to it alone. */
 interface Slot {
-  channel: amqp.ConfirmChannel;
+  channel: amqp.Channel;
   /** Message ids the broker returned unroutable; their confirm follows. */
   returned: Set<string>;
   closeReason?: string;
@@ -48,12 +49,14 @@ interface Slot {
 }
 
 /**
- * Publishes with confirms on one ConfirmChannel of the publisher connection. Messages are written
- * straight to the socket while it takes them and fewer than `maxInFlightPublishes` wait for their
- * confirm; otherwise (no connection, broker alarm, full socket, full window) they wait unencoded
- * in one FIFO that is pumped in order. One timer fails what passes its deadline, written or not.
- * Publishes the broker did not confirm before the channel went away are written again.
- * Emits `channel` with every new channel and `channel-lost` when one goes.
+ * Publishes on one channel of the publisher connection, with confirms unless told otherwise.
+ * Messages are written straight to the socket while it takes them and fewer than
+ * `maxInFlightPublishes` wait for their confirm; otherwise (no connection, broker alarm, full
+ * socket, full window) they wait unencoded in one FIFO that is pumped in order. One timer fails
+ * what passes its deadline, written or not. Publishes the broker did not confirm before the
+ * channel went away are written again.
+ * Emits `channel` with every new channel, `channel-lost` when one goes, and, without confirms,
+ * `return` with each message the broker returned unroutable.
  */
 export class Publisher extends EventEmitter {
   private slot?: Slot;
@@ -70,6 +73,12 @@ export class Publisher extends EventEmitter {
     private readonly logger: Logger,
     /** Names this publisher's channel in logs. */
     private readonly role: string,
+    /**
+     * Without confirms a publish is settled once written. That is for messages whose answer is
+     * the proof of delivery (requests, direct replies): the broker's ack would only add a frame
+     * each way to every round trip.
+     */
+    private readonly confirms = true,
   ) {
     super();
     connection.on('connected', () => void this.openChannel());
@@ -77,7 +86,7 @@ export class Publisher extends EventEmitter {
   }
 
   /** The open channel, if any; `channel` events announce the next ones. */
-  get channel(): amqp.ConfirmChannel | undefined {
+  get channel(): amqp.Channel | undefined {
     return this.slot?.channel;
   }
 
@@ -133,9 +142,9 @@ export class Publisher extends EventEmitter {
 
   private async openChannel(): Promise<void> {
     if (this.closed) return;
-    let channel: amqp.ConfirmChannel;
+    let channel: amqp.Channel;
     try {
-      channel = await this.connection.createConfirmChannel();
+      channel = this.confirms ? await this.connection.createConfirmChannel() : await this.connection.createChannel();
     } catch (error) {
       // The connection went down meanwhile; its `connected` event brings us back.
       this.logger.debug?.(`Cannot open the ${this.role} channel: ${(error as Error).message}`);
@@ -146,7 +155,10 @@ export class Publisher extends EventEmitter {
       slot.closeReason = error.message;
       this.logger.warn(`The ${this.role} channel was closed by RabbitMQ: ${maskUrl(error.message)}`);
     });
-    channel.on('return', (message: amqp.Message) => slot.returned.add(message.properties.messageId));
+    channel.on('return', (message: amqp.Message) => {
+      if (this.confirms) slot.returned.add(message.properties.messageId);
+      else this.emit('return', message);
+    });
     channel.on('drain', () => {
       if (this.slot !== slot) return;
       this.writable = true;
@@ -201,12 +213,10 @@ export class Publisher extends EventEmitter {
         return job.settle(new EncodeError(`Cannot encode the message for "${target(message)}": ${(error as Error).message}`));
       }
     }
-    this.unconfirmed.add(job);
+    if (this.confirms) this.unconfirmed.add(job);
     let accepted: boolean;
     try {
-      accepted = slot.channel.publish(message.exchange, message.routingKey, message.content, message.properties, (error) =>
-        this.confirmed(slot, job, error),
-      );
+      accepted = writeMessage(slot.channel, message, this.confirms ? (error) => this.confirmed(slot, job, error) : undefined);
     } catch (error) {
       this.unconfirmed.delete(job);
       if ((error as Error).name === 'IllegalOperationError') {
@@ -221,7 +231,8 @@ export class Publisher extends EventEmitter {
       return job.settle(new EncodeError(`Cannot encode the message for "${target(message)}": ${(error as Error).message}`));
     }
     if (!accepted) this.writable = false;
-    this.sweep();
+    if (this.confirms) this.sweep();
+    else job.settle();
   }
 
   private confirmed(slot: Slot, job: Job, error: Error | null): void {

@@ -3,7 +3,7 @@ import type * as amqp from 'amqplib';
 import { decode } from '../codec/json.codec';
 import { own } from '../context/track-store';
 import { DIRECT_REPLY_TO, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_REPLY_ERROR } from '../messaging.constants';
-import { ConnectionLostError, ExchangeNotFoundError, RpcRemoteError } from '../messaging.errors';
+import { ConnectionLostError, ExchangeNotFoundError, RpcRemoteError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { ManagedConnection } from '../connection/managed-connection';
 import type { Outgoing, Publisher, Settle } from '../publisher/publisher';
@@ -11,6 +11,8 @@ import type { Outgoing, Publisher, Settle } from '../publisher/publisher';
 /** A caller waiting for replies: one (request) or many (gather); it deletes itself when complete. */
 export interface PendingCall {
   onReply(value: unknown, error?: RpcRemoteError): void;
+  /** The broker returned the request: no queue could take it. */
+  onUnroutable(error: UnroutableError): void;
   /** The call cannot complete (connection lost, shutdown). */
   onFail(error: Error): void;
 }
@@ -18,10 +20,11 @@ export interface PendingCall {
 /**
  * Requests go out on a channel of their own, which also consumes their replies over RabbitMQ
  * direct reply-to (RabbitMQ requires both on one channel; the consumer starts on each new channel
- * before anything is published there). Keeping it apart from send()/publish() means a publish to
- * a missing exchange, which closes its channel, cannot fail the requests waiting here. Each reply
- * reaches its caller through one Map lookup; replies nobody waits for (late, unknown, duplicate)
- * are counted and dropped.
+ * before anything is published there) and carries the direct replies this app's handlers send.
+ * It has no confirms: the reply is the proof of delivery, and a returned request fails its caller
+ * at once. Keeping it apart from send()/publish() means a publish to a missing exchange, which
+ * closes its channel, cannot fail the requests waiting here. Each reply reaches its caller through
+ * one Map lookup; replies nobody waits for (late, unknown, duplicate) are counted and dropped.
  */
 export class ReplyRouter {
   private readonly pending = new Map<string, PendingCall>();
@@ -34,7 +37,8 @@ export class ReplyRouter {
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
   ) {
-    requests.on('channel', (channel: amqp.ConfirmChannel) => this.listen(channel));
+    requests.on('channel', (channel: amqp.Channel) => this.listen(channel));
+    requests.on('return', (message: amqp.Message) => this.returned(message));
     // Replies for calls published on a channel that is gone can never arrive.
     requests.on('channel-lost', (reason: string) =>
       this.failAll(() => new ConnectionLostError(`The reply channel was lost before the reply arrived: ${reason}`)),
@@ -45,7 +49,7 @@ export class ReplyRouter {
     return this.requests.start();
   }
 
-  /** Publishes a request on the reply channel. */
+  /** Publishes a request, or a direct reply, on the RPC channel. */
   submit(message: Outgoing, timeoutMs: number, settle: Settle): void {
     this.requests.submit(message, timeoutMs, settle);
   }
@@ -96,7 +100,12 @@ export class ReplyRouter {
     for (const call of calls) call.onFail(error());
   }
 
-  private listen(channel: amqp.ConfirmChannel): void {
+  private returned(message: amqp.Message): void {
+    const call = this.pending.get(message.properties.correlationId as string);
+    call?.onUnroutable(new UnroutableError(message.fields.exchange, message.fields.routingKey));
+  }
+
+  private listen(channel: amqp.Channel): void {
     channel
       .consume(DIRECT_REPLY_TO, (msg) => msg && this.route(msg), { noAck: true })
       .catch((error: Error) => this.logger.error(`Cannot consume replies: ${error.message}`));

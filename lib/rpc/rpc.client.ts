@@ -122,6 +122,10 @@ export class RpcClient {
         finish();
         handlers.onFail(error);
       },
+      onUnroutable: (error) => {
+        finish();
+        handlers.onUnroutable(error);
+      },
     });
     const properties: PublishProperties = {
       ...this.properties({ headers: options.headers, persistent: false }),
@@ -133,8 +137,7 @@ export class RpcClient {
     this.router.submit({ exchange, routingKey, payload, properties }, timeoutMs, (error) => {
       if (!error) return;
       finish();
-      if (error instanceof UnroutableError) handlers.onUnroutable(error);
-      else handlers.onFail(error instanceof MessagingError ? error : new MessagingError(`Request to "${target}" failed: ${error.message}`, { cause: error }));
+      handlers.onFail(error instanceof MessagingError ? error : new MessagingError(`Request to "${target}" failed: ${error.message}`, { cause: error }));
     });
   }
 

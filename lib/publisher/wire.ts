@@ -1,0 +1,47 @@
+import type * as amqp from 'amqplib';
+import type { Outgoing } from './publisher';
+
+interface ChannelInternals {
+  sendMessage?(fields: object, properties: object, content: Buffer): boolean;
+  pushConfirmCallback?(callback: (error: Error | null) => void): void;
+}
+
+/**
+ * Writes a message like `channel.publish`, minus one cost: amqplib's argument builder makes our
+ * headers object the prototype of a fresh one (`Object.create(headers)`), which turns every
+ * header table into a slow, prototype-mode object for the encoder (measured: ~20 µs per publish
+ * with two headers). The same fields, in the same shape, are built here as plain data and handed
+ * to the channel's own frame writer. Falls back to `channel.publish` if that writer is not there.
+ */
+export function writeMessage(channel: amqp.Channel, message: Outgoing, onConfirm?: (error: Error | null) => void): boolean {
+  const internals = channel as unknown as ChannelInternals;
+  const { properties: p, content } = message;
+  if (typeof internals.sendMessage !== 'function' || (onConfirm && typeof internals.pushConfirmCallback !== 'function')) {
+    return onConfirm
+      ? (channel as amqp.ConfirmChannel).publish(message.exchange, message.routingKey, content!, p, onConfirm)
+      : channel.publish(message.exchange, message.routingKey, content!, p);
+  }
+  const fields = {
+    exchange: message.exchange,
+    routingKey: message.routingKey,
+    mandatory: !!p.mandatory,
+    immediate: false,
+    ticket: undefined,
+    contentType: p.contentType,
+    contentEncoding: p.contentEncoding,
+    headers: p.headers ?? {},
+    deliveryMode: p.persistent !== undefined ? (p.persistent ? 2 : 1) : p.deliveryMode,
+    priority: p.priority,
+    correlationId: p.correlationId,
+    replyTo: p.replyTo,
+    expiration: p.expiration === undefined ? undefined : String(p.expiration),
+    messageId: p.messageId,
+    timestamp: p.timestamp,
+    type: p.type,
+    userId: p.userId,
+    appId: p.appId,
+    clusterId: undefined,
+  };
+  if (onConfirm) internals.pushConfirmCallback!(onConfirm);
+  return internals.sendMessage(fields, fields, content!);
+}
