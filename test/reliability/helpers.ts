@@ -35,39 +35,7 @@ export async function closeConnections(serviceName: string, role?: 'publisher' |
   return targets.length;
 }
 
-/** A Nest logger that keeps every line (all levels), for asserting what was (not) logged. */
-export class CaptureLogger implements LoggerService {
-  readonly lines: Array<{ level: string; text: string; at: number }> = [];
-  private add(level: string, message: unknown, rest: unknown[]) {
-    const text = [message, ...rest].map((part) => (part instanceof Error ? `${part.message}\n${part.stack}` : typeof part === 'string' ? part : safeJson(part))).join(' ');
-    this.lines.push({ level, text, at: Date.now() });
-    if (process.env.DEBUG_LOGS) process.stderr.write(`[${level}] ${text}\n`);
-  }
-  log(message: unknown, ...rest: unknown[]) { this.add('log', message, rest); }
-  error(message: unknown, ...rest: unknown[]) { this.add('error', message, rest); }
-  warn(message: unknown, ...rest: unknown[]) { this.add('warn', message, rest); }
-  debug(message: unknown, ...rest: unknown[]) { this.add('debug', message, rest); }
-  verbose(message: unknown, ...rest: unknown[]) { this.add('verbose', message, rest); }
-  fatal(message: unknown, ...rest: unknown[]) { this.add('fatal', message, rest); }
-  get text(): string {
-    return this.lines.map((l) => `[${l.level}] ${l.text}`).join('\n');
-  }
-  matching(pattern: RegExp): string[] {
-    return this.lines.filter((l) => pattern.test(l.text)).map((l) => l.text);
-  }
-  /** Time of the first line matching `pattern` logged at or after `since`. */
-  firstAt(pattern: RegExp, since = 0): number | undefined {
-    return this.lines.find((l) => l.at >= since && pattern.test(l.text))?.at;
-  }
-}
-
-function safeJson(value: unknown): string {
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return String(value);
-  }
-}
+export { CaptureLogger } from '../support/capture-logger';
 
 /** Like startApp() of test/support/app.ts, with a logger of the test's choosing. */
 export async function startAppLogged(module: Type<unknown>, logger: LoggerService): Promise<INestApplicationContext> {

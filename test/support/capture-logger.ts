@@ -4,6 +4,9 @@ export interface CapturedLine {
   level: 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
   message: string;
   context?: string;
+  /** Everything Nest passed, stacks and causes included (what a credentials check must search). */
+  text: string;
+  at: number;
 }
 
 /**
@@ -33,6 +36,21 @@ export class CaptureLogger implements LoggerService {
     this.push('fatal', message, rest);
   }
 
+  /** Every line in full, one per line. */
+  get text(): string {
+    return this.lines.map((line) => `[${line.level}] ${line.text}`).join('\n');
+  }
+
+  /** Full texts of the lines matching `pattern`. */
+  matching(pattern: RegExp): string[] {
+    return this.lines.filter((line) => pattern.test(line.text)).map((line) => line.text);
+  }
+
+  /** Time of the first line matching `pattern` logged at or after `since`. */
+  firstAt(pattern: RegExp, since = 0): number | undefined {
+    return this.lines.find((line) => line.at >= since && pattern.test(line.text))?.at;
+  }
+
   /** Lines whose message contains `text`, optionally of one level. */
   find(text: string, level?: CapturedLine['level']): CapturedLine[] {
     return this.lines.filter((line) => line.message.includes(text) && (level === undefined || line.level === level));
@@ -42,9 +60,20 @@ export class CaptureLogger implements LoggerService {
     // Nest passes the logger's context as the last string argument (and a stack before it for errors).
     const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
     const text = typeof message === 'string' ? message : message instanceof Error ? message.message : JSON.stringify(message);
-    this.lines.push({ level, message: text, context });
+    const full = [message, ...rest].map(describe).join(' ');
+    this.lines.push({ level, message: text, context, text: full, at: Date.now() });
     if (process.env.DEBUG_LOGS && (level === 'error' || level === 'warn')) {
       process.stderr.write(`[capture ${level}] ${context ?? ''} ${text}\n`);
     }
+  }
+}
+
+function describe(part: unknown): string {
+  if (part instanceof Error) return `${part.message}\n${part.stack}${part.cause ? `\ncause: ${describe(part.cause)}` : ''}`;
+  if (typeof part === 'string') return part;
+  try {
+    return JSON.stringify(part);
+  } catch {
+    return String(part);
   }
 }
