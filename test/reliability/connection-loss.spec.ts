@@ -1,13 +1,14 @@
-import { Injectable, type INestApplicationContext } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { MessageHandler, MessagingError, MessagingHealth, RpcClient, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
-import { AMQP_URL, Broker, unique, waitFor } from '../support/broker';
+import { AMQP_URL, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
 import {
   CaptureLogger,
   closeConnections,
   closedPort,
   connectionsOf,
+  faultRig,
   produce,
   sleep,
   startAppLogged,
@@ -19,19 +20,8 @@ import {
  * 17 (close twice, close during a reconnect, no resurrection of cancelled consumers) and part of 28.
  */
 describe('reliability: connection loss', () => {
-  let broker: Broker;
-  const apps: INestApplicationContext[] = [];
-  const proxies: TcpProxy[] = [];
-
-  beforeAll(async () => {
-    broker = await Broker.open();
-  });
-
-  afterAll(async () => {
-    for (const app of apps) await app.close().catch(() => undefined);
-    for (const proxy of proxies) await proxy.close();
-    await broker.cleanup();
-  });
+  const rig = faultRig();
+  const { apps, proxies } = rig;
 
   async function proxy(): Promise<TcpProxy> {
     const p = await TcpProxy.start();
@@ -62,7 +52,7 @@ describe('reliability: connection loss', () => {
     '1: both connections force-closed mid-stream: no crash, reconnect, consumer back, no confirmed message lost',
     async () => {
       const serviceName = unique('svc-cut');
-      const queue = broker.queue(unique('cut'));
+      const queue = rig.broker.queue(unique('cut'));
       const tally = new Tally();
       const handledAt: number[] = [];
       const logger = new CaptureLogger();
@@ -97,8 +87,8 @@ describe('reliability: connection loss', () => {
       const rejected = results.filter((r) => !r.ok);
       await waitFor(() => confirmed.every((id) => tally.handled.has(id)), 'every confirmed message to be handled', 20_000);
       await sleep(300); // let stray redeliveries (duplicates) show up before counting
-      const queued = await broker.depth(queue);
-      const deadLettered = await broker.depth(`${queue}.dlq`);
+      const queued = await rig.broker.depth(queue);
+      const deadLettered = await rig.broker.depth(`${queue}.dlq`);
       const lost = confirmed.filter((id) => !tally.handled.has(id)).length;
 
       const lostAt = Math.min(logger.firstAt(/connection .* was lost/, cutAt)!);
@@ -142,7 +132,7 @@ describe('reliability: connection loss', () => {
     '11 + 28: several URIs: a dead first node is skipped, a node that dies is replaced by the next, no confirmed message lost (quorum queue), no password logged',
     async () => {
       const serviceName = unique('svc-nodes');
-      const queue = broker.queue(unique('nodes'));
+      const queue = rig.broker.queue(unique('nodes'));
       const tally = new Tally();
       const handledAt: number[] = [];
       const logger = new CaptureLogger();
@@ -189,8 +179,8 @@ describe('reliability: connection loss', () => {
         rejected: rejected.length,
         handledUnique: tally.handled.size,
         duplicates: tally.duplicates,
-        stillQueued: await broker.depth(queue),
-        deadLettered: await broker.depth(`${queue}.dlq`),
+        stillQueued: await rig.broker.depth(queue),
+        deadLettered: await rig.broker.depth(`${queue}.dlq`),
         lost,
         failoverMs: movedAt - diedAt,
         refusedByDeadNode: nodeA.refused,
@@ -211,7 +201,7 @@ describe('reliability: connection loss', () => {
 
   it('11: a forced close with several URIs (dead first) reconnects to the live one', async () => {
     const serviceName = unique('svc-uris');
-    const queue = broker.queue(unique('uris'));
+    const queue = rig.broker.queue(unique('uris'));
     const tally = new Tally();
     const logger = new CaptureLogger();
     const dead = `amqp://guest:s3cret@127.0.0.1:${await closedPort()}`;
@@ -236,7 +226,7 @@ describe('reliability: connection loss', () => {
   describe('17: shutdown is idempotent and does not hang', () => {
     it('close() called twice at once, then once more, resolves quickly', async () => {
       const serviceName = unique('svc-close2');
-      const queue = broker.queue(unique('close2'));
+      const queue = rig.broker.queue(unique('close2'));
       const app = await startAppLogged(
         appModule({ serviceName }, { providers: [handlers(queue, new Tally(), [])] }),
         new CaptureLogger(),
@@ -250,7 +240,7 @@ describe('reliability: connection loss', () => {
 
     it('close() during a reconnect (broker unreachable) resolves and nothing reconnects afterwards', async () => {
       const serviceName = unique('svc-closerc');
-      const queue = broker.queue(unique('closerc'));
+      const queue = rig.broker.queue(unique('closerc'));
       const node = await proxy();
       const logger = new CaptureLogger();
       const app = await startAppLogged(
@@ -279,7 +269,7 @@ describe('reliability: connection loss', () => {
 
     it('a consumer cancelled by shutdown is not resurrected when its connection comes back during the drain', async () => {
       const serviceName = unique('svc-noresurrect');
-      const queue = broker.queue(unique('noresurrect'));
+      const queue = rig.broker.queue(unique('noresurrect'));
       const calls: string[] = [];
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
@@ -307,12 +297,12 @@ describe('reliability: connection loss', () => {
       expect(await closeConnections(serviceName, 'consumer', 'reliability test: drop during drain')).toBe(1);
       await waitFor(() => logger.firstAt(/Connected \(consumer\)/, cutAt) !== undefined, 'the consumer connection to come back', 10_000);
       // A message arriving now must stay in the queue: the handler was cancelled by shutdown.
-      broker.publishRaw(queue, JSON.stringify({ n: 2 }), { contentType: 'application/json', messageId: 'after-cancel', persistent: true });
+      rig.broker.publishRaw(queue, JSON.stringify({ n: 2 }), { contentType: 'application/json', messageId: 'after-cancel', persistent: true });
       await sleep(1000);
       const callsBeforeRelease = [...calls];
       release();
       await closing;
-      const depth = await broker.depth(queue);
+      const depth = await rig.broker.depth(queue);
       console.log(`[reliability 17] after a reconnect during the drain: handler calls ${JSON.stringify(callsBeforeRelease)}, left in queue ${depth}`);
       expect(callsBeforeRelease).toEqual(['in-flight']);
       // The in-flight message lost its channel with the connection, so it is back in the queue with the new one.

@@ -1,7 +1,10 @@
 import * as net from 'node:net';
 import type { INestApplicationContext, LoggerService, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { rabbitmqctl } from '../support/broker';
+import { Injectable } from '@nestjs/common';
+import { MessageHandler, type MessageContext } from '../../lib';
+import { Broker, rabbitmqctl } from '../support/broker';
+import type { TcpProxy } from '../support/tcp-proxy';
 
 /**
  * Helpers shared by the reliability suite. Everything here acts only on what the test owns:
@@ -36,6 +39,44 @@ export async function closeConnections(serviceName: string, role?: 'publisher' |
 }
 
 export { CaptureLogger } from '../support/capture-logger';
+
+/**
+ * What a fault test file starts, undone after it: proxies resumed (so apps can close cleanly),
+ * apps closed, proxies closed, tracked queues and exchanges deleted. Push into `apps`/`proxies`.
+ */
+export function faultRig(): { readonly broker: Broker; apps: INestApplicationContext[]; proxies: TcpProxy[] } {
+  let broker: Broker | undefined;
+  const rig = {
+    get broker(): Broker {
+      if (!broker) throw new Error('faultRig: the broker connection opens in beforeAll');
+      return broker;
+    },
+    apps: [] as INestApplicationContext[],
+    proxies: [] as TcpProxy[],
+  };
+  beforeAll(async () => {
+    broker = await Broker.open();
+  });
+  afterAll(async () => {
+    for (const proxy of rig.proxies) proxy.resume();
+    for (const app of rig.apps) await app.close().catch(() => undefined);
+    for (const proxy of rig.proxies) await proxy.close();
+    await broker?.cleanup();
+  });
+  return rig;
+}
+
+/** A handler class consuming `queue` that counts each message it sees in `tally`. */
+export function countingHandler(queue: string, tally: Tally) {
+  @Injectable()
+  class CountingHandler {
+    @MessageHandler(queue)
+    handle(_payload: unknown, context: MessageContext) {
+      tally.see(context.messageId);
+    }
+  }
+  return CountingHandler;
+}
 
 /** Like startApp() of test/support/app.ts, with a logger of the test's choosing. */
 export async function startAppLogged(module: Type<unknown>, logger: LoggerService): Promise<INestApplicationContext> {

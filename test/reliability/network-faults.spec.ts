@@ -1,4 +1,4 @@
-import { Injectable, type INestApplicationContext } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import {
   ConnectionLostError,
   MessageHandler,
@@ -9,29 +9,17 @@ import {
   type MessageContext,
 } from '../../lib';
 import { appModule } from '../support/app';
-import { Broker, unique, waitFor } from '../support/broker';
+import { unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { CaptureLogger, MB, outcome, sampleRss, sleep, startAppLogged, Tally } from './helpers';
+import { CaptureLogger, faultRig, MB, outcome, sampleRss, sleep, startAppLogged, Tally } from './helpers';
 
 /**
  * RELIABILITY.md 2 (stalled, half-open socket) and 3 (broker unreachable while the app publishes),
- * injected with a TCP proxy between the app and the broker.
+ * injected with a TCP proxy between the app and the rig.broker.
  */
 describe('reliability: network faults through a TCP proxy', () => {
-  let broker: Broker;
-  const apps: INestApplicationContext[] = [];
-  const proxies: TcpProxy[] = [];
-
-  beforeAll(async () => {
-    broker = await Broker.open();
-  });
-
-  afterAll(async () => {
-    for (const proxy of proxies) proxy.resume();
-    for (const app of apps) await app.close().catch(() => undefined);
-    for (const proxy of proxies) await proxy.close();
-    await broker.cleanup();
-  });
+  const rig = faultRig();
+  const { apps, proxies } = rig;
 
   function echoHandlers(queue: string, tally: Tally) {
     @Injectable()
@@ -51,7 +39,7 @@ describe('reliability: network faults through a TCP proxy', () => {
       const proxy = await TcpProxy.start();
       proxies.push(proxy);
       const serviceName = unique('svc-stall');
-      const queue = broker.queue(unique('stall'));
+      const queue = rig.broker.queue(unique('stall'));
       const tally = new Tally();
       const logger = new CaptureLogger();
       const app = await startAppLogged(
@@ -116,7 +104,7 @@ describe('reliability: network faults through a TCP proxy', () => {
       const proxy = await TcpProxy.start();
       proxies.push(proxy);
       const serviceName = unique('svc-down');
-      const queue = broker.queue(unique('down'));
+      const queue = rig.broker.queue(unique('down'));
       const tally = new Tally();
       const logger = new CaptureLogger();
       const maxBuffered = 50;
@@ -197,7 +185,7 @@ describe('reliability: network faults through a TCP proxy', () => {
       const everRejectedHandled = [...tally.handled].filter((id) => id.startsWith('wait-') || id.startsWith('over-') || id.startsWith('flood-')).length;
       console.log(
         `[reliability 3] after the broker came back (${Date.now() - resumedAt} ms): 20 buffered sends, ${confirmed} confirmed, ` +
-          `handled ${tally.handled.size - 1} (duplicates ${tally.duplicates}), rejected-but-handled ${everRejectedHandled}, queued ${await broker.depth(queue)}`,
+          `handled ${tally.handled.size - 1} (duplicates ${tally.duplicates}), rejected-but-handled ${everRejectedHandled}, queued ${await rig.broker.depth(queue)}`,
       );
       expect(confirmed).toBe(20);
       expect(everRejectedHandled).toBe(0);

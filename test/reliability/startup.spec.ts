@@ -1,40 +1,18 @@
 import { inspect } from 'node:util';
-import { Injectable, type INestApplicationContext } from '@nestjs/common';
-import { BrokerUnreachableError, MessageHandler, RpcClient, type MessageContext } from '../../lib';
+import type { INestApplicationContext } from '@nestjs/common';
+import { BrokerUnreachableError, RpcClient } from '../../lib';
 import { appModule } from '../support/app';
-import { Broker, unique, waitFor } from '../support/broker';
+import { unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { CaptureLogger, closedPort, connectionsOf, outcome, sleep, startAppLogged, Tally } from './helpers';
+import { CaptureLogger, closedPort, connectionsOf, countingHandler, faultRig, outcome, sleep, startAppLogged, Tally } from './helpers';
 
 /**
  * RELIABILITY.md 4 (broker unreachable at startup: fail fast with a clear error, or keep retrying)
  * and 28 (credentials never in logs or errors).
  */
 describe('reliability: startup without a broker', () => {
-  let broker: Broker;
-  const apps: INestApplicationContext[] = [];
-  const proxies: TcpProxy[] = [];
-
-  beforeAll(async () => {
-    broker = await Broker.open();
-  });
-
-  afterAll(async () => {
-    for (const app of apps) await app.close().catch(() => undefined);
-    for (const proxy of proxies) await proxy.close();
-    await broker.cleanup();
-  });
-
-  function handlers(queue: string, tally: Tally) {
-    @Injectable()
-    class Handlers {
-      @MessageHandler(queue)
-      handle(_payload: unknown, context: MessageContext) {
-        tally.see(context.messageId);
-      }
-    }
-    return Handlers;
-  }
+  const rig = faultRig();
+  const { apps, proxies } = rig;
 
   /** Every place a secret could leak from an error: message, stack, cause chain, inspection. */
   function everythingAbout(error: unknown): string {
@@ -46,14 +24,14 @@ describe('reliability: startup without a broker', () => {
     const port = await closedPort();
     const url = `amqp://guest:s3cret@127.0.0.1:${port}`;
     const logger = new CaptureLogger();
-    const queue = broker.queue(unique('nobroker'));
+    const queue = rig.broker.queue(unique('nobroker'));
     const startupTimeoutMs = 1500;
     const started = Date.now();
     const result = await outcome(
       startAppLogged(
         appModule(
           { uri: url, serviceName: unique('svc-nobroker'), reconnect: { startupTimeoutMs, initialDelayMs: 100, maxDelayMs: 400 } },
-          { providers: [handlers(queue, new Tally())] },
+          { providers: [countingHandler(queue, new Tally())] },
         ),
         logger,
       ),
@@ -97,14 +75,14 @@ describe('reliability: startup without a broker', () => {
     proxies.push(proxy);
     proxy.cut();
     const serviceName = unique('svc-wait');
-    const queue = broker.queue(unique('wait'));
+    const queue = rig.broker.queue(unique('wait'));
     const tally = new Tally();
     const logger = new CaptureLogger();
     const starting = outcome(
       startAppLogged(
         appModule(
           { uri: proxy.url(), serviceName, reconnect: { startupTimeoutMs: Infinity, initialDelayMs: 100, maxDelayMs: 400 } },
-          { providers: [handlers(queue, tally)] },
+          { providers: [countingHandler(queue, tally)] },
         ),
         logger,
       ),

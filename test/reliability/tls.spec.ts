@@ -4,11 +4,11 @@ import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
-import { Injectable, type INestApplicationContext } from '@nestjs/common';
-import { BrokerUnreachableError, MessageHandler, RpcClient, type MessageContext } from '../../lib';
+import type { INestApplicationContext } from '@nestjs/common';
+import { BrokerUnreachableError, RpcClient } from '../../lib';
 import { appModule } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
-import { CaptureLogger, connectionsOf, outcome, startAppLogged, Tally } from './helpers';
+import { CaptureLogger, connectionsOf, countingHandler, outcome, startAppLogged, Tally } from './helpers';
 
 /**
  * RELIABILITY.md 29: amqps:// with a CA and a client certificate. The shared broker has no TLS
@@ -74,17 +74,6 @@ describe('reliability: amqps with a CA and a client certificate', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  function handlers(queue: string, tally: Tally) {
-    @Injectable()
-    class Handlers {
-      @MessageHandler(queue)
-      handle(_payload: unknown, context: MessageContext) {
-        tally.see(context.messageId);
-      }
-    }
-    return Handlers;
-  }
-
   it('connects with the CA and client certificate of the `tls` option, presents the client certificate, and messages flow', async () => {
     const serviceName = unique('svc-tls');
     const queue = broker.queue(unique('tls'));
@@ -93,7 +82,7 @@ describe('reliability: amqps with a CA and a client certificate', () => {
     const app = await startAppLogged(
       appModule(
         { uri: `amqps://guest:guest@localhost:${port}`, serviceName, tls: { ca: pem.ca, cert: pem.cert, key: pem.key } },
-        { providers: [handlers(queue, tally)] },
+        { providers: [countingHandler(queue, tally)] },
       ),
       new CaptureLogger(),
     );
