@@ -94,10 +94,10 @@ describe('reliability: publish flood', () => {
     expect(rejected).toBe(0);
     expect(figures.handled + figures.stillQueued).toBe(total);
     expect(figures.handled).toBe(total);
-    // The callers' 100,000 pending promises and message objects are inherent (150-350 MB measured,
+    // The callers' 100,000 pending promises and message objects are inherent (150-420 MB measured,
     // depending on what the heap already holds); encoded bodies are not: the publisher holds at most
     // maxInFlightPublishes (2,048) of them, 16 MB. Buffering all of them would add 800 MB.
-    if (global.gc) expect(liveHeapGrowth).toBeLessThan(600 * MB);
+    if (global.gc) expect(liveHeapGrowth).toBeLessThan(750 * MB);
     // RSS follows the garbage collector's timing; it only has to stay far from unbounded.
     expect(peak - baseline).toBeLessThan(1024 * MB);
   }, 60_000);
