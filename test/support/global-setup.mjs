@@ -3,10 +3,15 @@
  * "t-") and left behind, e.g. after a failed assertion skipped its own cleanup. Outside CI it only
  * lists them, since other test runs may be using the same broker at the same time.
  */
-const { execFileSync } = require('node:child_process');
-const amqp = require('amqplib');
+import { execFileSync } from 'node:child_process';
+import amqp from 'amqplib';
 
-module.exports = async function globalTeardown() {
+/** Vitest global setup: nothing before the run; the returned function runs after it. */
+export default function setup() {
+  return globalTeardown;
+}
+
+async function globalTeardown() {
   const list = (what) =>
     execFileSync('rabbitmqctl', ['-q', `list_${what}`, 'name'], { encoding: 'utf8' })
       .split('\n')
@@ -31,4 +36,4 @@ module.exports = async function globalTeardown() {
   for (const e of exchanges) await channel.deleteExchange(e);
   await connection.close();
   console.warn(`global teardown removed ${queues.length} queues and ${exchanges.length} exchanges left by tests: ${[...queues, ...exchanges].join(", ")}`);
-};
+}

@@ -1,0 +1,19 @@
+/** Prints one plain closing line, `tests: N passed, N failed[, N skipped]`, that CI tools can read. */
+export default class SummaryReporter {
+  onTestRunEnd(testModules, unhandledErrors) {
+    const counts = { passed: 0, failed: 0, skipped: 0 };
+    for (const module of testModules) {
+      for (const test of module.children.allTests()) {
+        const state = test.result().state;
+        if (state === 'passed') counts.passed += 1;
+        else if (state === 'failed') counts.failed += 1;
+        else counts.skipped += 1;
+      }
+      // A file that failed to load has no tests to count, yet the run failed.
+      if (module.state() === 'failed' && ![...module.children.allTests()].length) counts.failed += 1;
+    }
+    counts.failed += unhandledErrors.length;
+    const skipped = counts.skipped ? `, ${counts.skipped} skipped` : '';
+    process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed${skipped}\n`);
+  }
+}
