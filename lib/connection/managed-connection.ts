@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
 import type { Logger } from '@nestjs/common';
 import * as amqp from 'amqplib';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { BrokerUnreachableError, ConnectionLostError } from '../messaging.errors';
 import { backoffDelay } from './backoff';
 import { maskUrl } from './url';
+import { coalesceWrites } from './write-coalescing';
 
 export type ConnectionRole = 'publisher' | 'consumer';
 
@@ -166,28 +166,6 @@ export class ManagedConnection extends EventEmitter {
       this.wakeUp = done;
     });
   }
-}
-
-/**
- * amqplib writes every frame to the socket on its own: with TCP_NODELAY on (needed for RPC
- * latency) that is one syscall and one packet per frame. The first write of a tick goes out at
- * once (a lone request or reply pays nothing); from the second on, the socket is corked until the
- * next tick, so a burst of publishes and acks leaves in one writev.
- */
-function coalesceWrites(connection: amqp.ChannelModel): void {
-  const socket = (connection as unknown as { connection?: { stream?: Socket } }).connection?.stream;
-  if (!socket || typeof socket.cork !== 'function') return;
-  const write = socket.write;
-  let writes = 0;
-  const endOfTick = () => {
-    if (writes > 1) socket.uncork();
-    writes = 0;
-  };
-  socket.write = function coalescedWrite(this: Socket, ...args: Parameters<Socket['write']>) {
-    if (++writes === 1) process.nextTick(endOfTick);
-    else if (writes === 2) socket.cork();
-    return write.apply(this, args);
-  } as Socket['write'];
 }
 
 function describe(error: unknown): string {

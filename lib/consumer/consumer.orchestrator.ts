@@ -7,6 +7,7 @@ import {
   type OnModuleDestroy,
 } from '@nestjs/common';
 import { ModuleRef, ModulesContainer } from '@nestjs/core';
+import { drainBeforeOtherModules } from './lifecycle-order';
 import { ClsService } from 'nestjs-cls';
 import { ConnectionManager } from '../connection/connection.manager';
 import { TrackContext } from '../context/track-context';
@@ -49,7 +50,7 @@ export class ConsumerOrchestrator implements OnApplicationBootstrap, OnModuleDes
     @Inject(MESSAGING_LOGGER) private readonly logger: Logger,
     modules: ModulesContainer,
   ) {
-    hoistShutdown(modules);
+    drainBeforeOtherModules(modules, ConsumerOrchestrator);
   }
 
   /** Whether this instance takes work (false from the moment shutdown starts). */
@@ -150,17 +151,5 @@ function assertUniqueQueues(definitions: HandlerDefinition[]): void {
       throw new MessagingConfigError(`Queue "${queue}" has two handlers, ${other} and ${name}: one queue, one handler per app`);
     }
     byQueue.set(queue, name);
-  }
-}
-
-/**
- * Nest destroys modules from the root down and global modules last, so a database module would
- * close before our handlers finished. Giving our module the lowest distance makes its
- * onModuleDestroy (the drain) run before any other module's, and its bootstrap (consuming) after
- * every other module is ready. Runs at instantiation, before Nest orders the lifecycle hooks.
- */
-function hoistShutdown(modules: ModulesContainer): void {
-  for (const module of modules.values()) {
-    if (module.providers.has(ConsumerOrchestrator)) module.distance = -1;
   }
 }

@@ -1,0 +1,137 @@
+/**
+ * The two places that reach into amqplib (its channel's frame writer, its connection's socket),
+ * each against the real broker: the fast path must write exactly what `channel.publish` writes,
+ * the fallback must work where the internal is missing, and write coalescing must really turn
+ * a burst of frames into few socket writes.
+ */
+import type { Socket } from 'node:net';
+import * as amqp from 'amqplib';
+import { coalesceWrites } from '../../lib/connection/write-coalescing';
+import { writeMessage } from '../../lib/publisher/wire';
+import type { Outgoing } from '../../lib/publisher/publisher';
+import { AMQP_URL, Broker, unique } from '../support/broker';
+
+/** The channel as seen by code that finds no `sendMessage`/`pushConfirmCallback` on it. */
+function withoutFrameWriter(channel: amqp.ConfirmChannel): amqp.ConfirmChannel {
+  const hidden = new Set<PropertyKey>(['sendMessage', 'pushConfirmCallback']);
+  return new Proxy(channel, {
+    get(target, key) {
+      if (hidden.has(key)) return undefined;
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+function confirmOf(channel: amqp.ConfirmChannel, message: Outgoing): Promise<void> {
+  return new Promise((resolve, reject) => writeMessage(channel, message, (error) => (error ? reject(error) : resolve())));
+}
+
+describe('amqplib internals', () => {
+  let broker: Broker;
+  let channel: amqp.ConfirmChannel;
+
+  beforeAll(async () => {
+    broker = await Broker.open();
+    channel = await broker.connection.createConfirmChannel();
+  });
+
+  afterAll(async () => {
+    await channel.close().catch(() => undefined);
+    await broker.cleanup();
+  });
+
+  const message = (queue: string, id: string): Outgoing => ({
+    exchange: '',
+    routingKey: queue,
+    content: Buffer.from(JSON.stringify({ id })),
+    properties: {
+      headers: { 'x-request-id': 'req-1', 'x-track-tenant': 'acme', n: 7 },
+      messageId: id,
+      correlationId: 'corr-1',
+      replyTo: 'somewhere',
+      contentType: 'application/json',
+      contentEncoding: 'utf-8',
+      persistent: true,
+      expiration: 60_000,
+      priority: 3,
+      timestamp: 1_700_000_000,
+      type: 'order.created',
+      appId: 'tests',
+      mandatory: true,
+    },
+  });
+
+  it('the fast path and the fallback write the same message, and both are confirmed', async () => {
+    const queue = broker.queue(unique('wire'));
+    await broker.channel.assertQueue(queue, { durable: false });
+
+    await confirmOf(channel, message(queue, 'fast'));
+    await confirmOf(withoutFrameWriter(channel), message(queue, 'fallback'));
+
+    const [fast, fallback] = await broker.drainQueue(queue);
+    expect(fast.properties.messageId).toBe('fast');
+    expect(fallback.properties.messageId).toBe('fallback');
+    const { messageId: _a, ...fastProperties } = fast.properties;
+    const { messageId: _b, ...fallbackProperties } = fallback.properties;
+    expect(fastProperties).toEqual(fallbackProperties);
+    expect(fastProperties).toMatchObject({
+      headers: { 'x-request-id': 'req-1', 'x-track-tenant': 'acme', n: 7 },
+      deliveryMode: 2,
+      expiration: '60000',
+      priority: 3,
+      type: 'order.created',
+    });
+  });
+
+  it('both paths publish mandatory: an unroutable message comes back as a return', async () => {
+    const nowhere = unique('nowhere');
+    const returned: string[] = [];
+    const onReturn = (msg: amqp.Message) => returned.push(String(msg.properties.messageId));
+    channel.on('return', onReturn);
+    try {
+      await confirmOf(channel, message(nowhere, 'fast'));
+      await confirmOf(withoutFrameWriter(channel), message(nowhere, 'fallback'));
+      // a return always precedes its publish's confirm
+      expect(returned).toEqual(['fast', 'fallback']);
+    } finally {
+      channel.off('return', onReturn);
+    }
+  });
+
+  it('coalescing turns a burst of 200 publishes into a few socket writes; without it, many', async () => {
+    const socketWrites = async (coalesce: boolean): Promise<number> => {
+      const connection = await amqp.connect(AMQP_URL, { noDelay: true });
+      try {
+        if (coalesce) coalesceWrites(connection);
+        const socket = (connection as unknown as { connection: { stream: Socket } }).connection.stream;
+        const ch = await connection.createChannel();
+        const queue = broker.queue(unique('burst'));
+        await ch.assertQueue(queue, { durable: false });
+        let writes = 0;
+        const write = socket._write.bind(socket);
+        const writev = socket._writev?.bind(socket);
+        socket._write = (...args: Parameters<Socket['_write']>) => ((writes += 1), write(...args));
+        if (writev) socket._writev = (...args: Parameters<NonNullable<Socket['_writev']>>) => ((writes += 1), writev(...args));
+        for (let i = 0; i < 200; i++) ch.sendToQueue(queue, Buffer.from(`m${i}`));
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        await ch.close();
+        return writes;
+      } finally {
+        await connection.close().catch(() => undefined);
+      }
+    };
+    const coalesced = await socketWrites(true);
+    const plain = await socketWrites(false);
+    expect(coalesced).toBeLessThan(plain / 4);
+  });
+
+  it('coalescing leaves a connection without the expected socket alone', () => {
+    const foreign = { connection: {} } as unknown as amqp.ChannelModel;
+    expect(() => coalesceWrites(foreign)).not.toThrow();
+    const noCork = { connection: { stream: { write: () => true } } } as unknown as amqp.ChannelModel;
+    const before = (noCork as unknown as { connection: { stream: { write: unknown } } }).connection.stream.write;
+    coalesceWrites(noCork);
+    expect((noCork as unknown as { connection: { stream: { write: unknown } } }).connection.stream.write).toBe(before);
+  });
+});
