@@ -12,6 +12,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY lib ./lib
 COPY sample-app ./sample-app
+COPY scripts ./scripts
 RUN npm run build
 
 ENV NODE_ENV=production
