@@ -1,19 +1,20 @@
-# The sample app (sample-app/) with the library it uses (lib/), built from this repository.
-# One image for both services of docker-compose.yml: ROLE=api or ROLE=worker picks the part.
-FROM node:20-slim
+# The sample app (sample-app/) with the library it uses (lib/), built from this repository, on the
+# stack the README recommends: Node 22, NestJS 12, nestjs-cls 7 (the versions of the second test
+# leg, legs/nest12, whose lockfile it installs). One image for both services of
+# docker-compose.yml: ROLE=api or ROLE=worker picks the part.
+FROM node:22-slim
 
 WORKDIR /app
 
-# Dependencies first, so editing the sources does not reinstall them. The sample needs the
-# devDependencies too: Nest, nestjs-cls and Express are the library's peer dependencies.
-COPY package.json package-lock.json ./
+# Dependencies first, so editing the sources does not reinstall them. The leg's manifest lists the
+# sample's Nest 12 packages (the library's peers) next to its test tools.
+COPY legs/nest12/package.json legs/nest12/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 
 COPY tsconfig.json tsconfig.build.json ./
 COPY lib ./lib
 COPY sample-app ./sample-app
-COPY scripts ./scripts
-RUN npm run build
+RUN npx tsc -p tsconfig.build.json
 
 ENV NODE_ENV=production
 USER node
