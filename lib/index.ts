@@ -23,6 +23,11 @@ export {
   DeliveryLimitError,
   ShuttingDownError,
   NoContextError,
+  PublishNackedError,
+  PublishRefusedError,
+  TrackLimitError,
+  QueueNotFoundError,
+  InvalidArgumentError,
 } from './messaging.errors';
 export type {
   MessagingOptions,

@@ -16,6 +16,9 @@ export const HEADER_REDELIVERIES = 'x-redeliveries';
 export const HEADER_ERROR_NAME = 'x-error-name';
 export const HEADER_ERROR_MESSAGE = 'x-error-message';
 export const HEADER_ORIGINAL_QUEUE = 'x-original-queue';
+/** Where a message was first published: copies travel through the default exchange and carry it here. */
+export const HEADER_ORIGINAL_EXCHANGE = 'x-original-exchange';
+export const HEADER_ORIGINAL_ROUTING_KEY = 'x-original-routing-key';
 /** Marks a reply that carries a remote error instead of a result. */
 export const HEADER_REPLY_ERROR = 'x-reply-error';
 

@@ -88,3 +88,51 @@ export class ShuttingDownError extends MessagingError {}
 
 /** TrackContext was written outside any message or CLS context. */
 export class NoContextError extends MessagingError {}
+
+/** The broker refused (nacked) one publish, e.g. a full queue with `x-overflow: reject-publish`. */
+export class PublishNackedError extends MessagingError {
+  constructor(
+    readonly exchange: string,
+    readonly routingKey: string,
+  ) {
+    super(
+      exchange === ''
+        ? `RabbitMQ refused the message for queue "${routingKey}" (nack; e.g. the queue is full and rejects publishes)`
+        : `RabbitMQ refused the message for exchange "${exchange}", routing key "${routingKey}" (nack)`,
+    );
+  }
+}
+
+/** The broker refused a publish for lack of permission (403 ACCESS_REFUSED: no write permission on the exchange). */
+export class PublishRefusedError extends MessagingError {
+  constructor(
+    readonly exchange: string,
+    brokerMessage: string,
+  ) {
+    super(`RabbitMQ refused the publish to exchange "${exchange || 'amq.default'}" (${brokerMessage})`);
+  }
+}
+
+/** TrackContext.set() would carry more items than `track.maxItems` allows. */
+export class TrackLimitError extends MessagingError {}
+
+/** A queue an operation needs does not exist (404 from the broker), e.g. the dead-letter queue of a replay. */
+export class QueueNotFoundError extends MessagingError {
+  constructor(
+    readonly queue: string,
+    detail: string,
+  ) {
+    super(`Queue "${queue}" does not exist: ${detail}`);
+  }
+}
+
+/** An option of one call is invalid (e.g. a timeout that is not a positive integer); nothing was sent. */
+export class InvalidArgumentError extends MessagingConfigError {
+  constructor(
+    readonly option: string,
+    expected: string,
+    got: unknown,
+  ) {
+    super(`Option "${option}" must be ${expected} (got ${typeof got === 'string' ? JSON.stringify(got.slice(0, 40)) : String(got)})`);
+  }
+}

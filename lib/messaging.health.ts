@@ -5,6 +5,7 @@ import { ConsumerOrchestrator } from './consumer/consumer.orchestrator';
 /** For health checks: readiness turns false the moment shutdown starts. */
 @Injectable()
 export class MessagingHealth {
+  /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
   constructor(
     private readonly orchestrator: ConsumerOrchestrator,
     private readonly connections: ConnectionManager,

@@ -1,4 +1,5 @@
-import type { MessagingOptions, RetryPolicy, TlsOptions } from './interfaces/messaging-options.interface';
+import type { MessagingOptions, RetryPolicy, TlsOptions, TrackLimits } from './interfaces/messaging-options.interface';
+import { HEADER_TRACK_PREFIX } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
 import { maskUrl } from './connection/url';
 
@@ -99,10 +100,10 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     fail('serviceName', 'a non-empty string of at most 128 characters', serviceName);
   }
   const reconnect = options.reconnect ?? {};
-  const track = options.track ?? {};
   if (options.tls !== undefined && (typeof options.tls !== 'object' || options.tls === null)) {
     fail('tls', 'an object { ca?, cert?, key?, passphrase? }', options.tls);
   }
+  const resolvedTrack = trackLimits(options.track ?? {});
   return {
     urls: urls(options.uri),
     serviceName,
@@ -124,11 +125,33 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     maxRedeliveries: int(options.maxRedeliveries, 'maxRedeliveries', 5, 0),
     persistent: bool(options.persistent, 'persistent', true),
     tls: options.tls,
-    track: {
-      maxRequestIdLength: int(track.maxRequestIdLength, 'track.maxRequestIdLength', 256, 1),
-      maxItems: int(track.maxItems, 'track.maxItems', 64, 0),
-      maxKeyLength: int(track.maxKeyLength, 'track.maxKeyLength', 64, 1),
-      maxValueLength: int(track.maxValueLength, 'track.maxValueLength', 1024, 1),
-    },
+    track: resolvedTrack,
   };
+}
+
+/**
+ * Most bytes a full set of x-track-* items may take in a header table: half of AMQP's 64 KiB, so
+ * the request id, the module's own headers and the app's still fit beside them.
+ */
+export const MAX_TRACK_BYTES = 32 * 1024;
+/** Per item in a table: key length byte, the "x-track-" prefix, type byte, value length. */
+const TRACK_ITEM_OVERHEAD = 1 + HEADER_TRACK_PREFIX.length + 1 + 4;
+
+function trackLimits(track: TrackLimits): ResolvedMessagingOptions['track'] {
+  const limits = {
+    maxRequestIdLength: int(track.maxRequestIdLength, 'track.maxRequestIdLength', 256, 1),
+    maxItems: int(track.maxItems, 'track.maxItems', 64, 0),
+    maxKeyLength: int(track.maxKeyLength, 'track.maxKeyLength', 64, 1),
+    maxValueLength: int(track.maxValueLength, 'track.maxValueLength', 256, 1),
+  };
+  const fullSet = limits.maxItems * (TRACK_ITEM_OVERHEAD + limits.maxKeyLength + limits.maxValueLength);
+  if (fullSet > MAX_TRACK_BYTES) {
+    fail(
+      'track',
+      `limits whose full set of items fits in ${MAX_TRACK_BYTES} bytes of headers: ` +
+        `maxItems x (${TRACK_ITEM_OVERHEAD} + maxKeyLength + maxValueLength) <= ${MAX_TRACK_BYTES}`,
+      `${limits.maxItems} x (${TRACK_ITEM_OVERHEAD} + ${limits.maxKeyLength} + ${limits.maxValueLength}) = ${fullSet}`,
+    );
+  }
+  return limits;
 }

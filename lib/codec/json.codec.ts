@@ -1,10 +1,14 @@
+import { TextDecoder } from 'node:util';
 import { CONTENT_TYPE_BINARY, CONTENT_TYPE_JSON } from '../messaging.constants';
 import { DecodeError } from '../messaging.errors';
+import { stripPrototypeKeys } from './prototype-keys';
 
 export interface Encoded {
   content: Buffer;
   contentType: string;
 }
+
+const CONTENT_TYPE_TEXT = 'text/plain';
 
 /** JSON for everything but Buffers, which travel as raw bytes. */
 export function encode(payload: unknown): Encoded {
@@ -14,19 +18,29 @@ export function encode(payload: unknown): Encoded {
   return { content: Buffer.from(text), contentType: CONTENT_TYPE_JSON };
 }
 
-/**
- * Turns a body back into a payload. Bodies are data, never code: keys that could reach an
- * object's prototype when user code merges the payload (`__proto__`, `constructor.prototype`)
- * are dropped. The check costs one substring scan and only walks the object when one is named.
- */
+type Decoder = (content: Buffer, charset: string | undefined) => unknown;
+
+/** By media type: JSON, bytes (`Buffer`) and text (`string`); a body without a content type is JSON. */
+const DECODERS = new Map<string, Decoder>([
+  [CONTENT_TYPE_JSON, (content) => decodeJson(content)],
+  [CONTENT_TYPE_BINARY, (content) => content],
+  [CONTENT_TYPE_TEXT, decodeText],
+]);
+
+/** Turns a body back into a payload, by its content type (`type/subtype; charset=...`). */
 export function decode(content: Buffer, contentType: string | undefined, maxBytes: number): unknown {
   if (content.length > maxBytes) {
     throw new DecodeError(`The body has ${content.length} bytes, more than maxMessageBytes (${maxBytes})`);
   }
-  if (contentType === CONTENT_TYPE_BINARY) return content;
-  if (contentType !== undefined && contentType !== CONTENT_TYPE_JSON && !contentType.startsWith(`${CONTENT_TYPE_JSON};`)) {
-    throw new DecodeError(`Cannot decode content type "${contentType.slice(0, 100)}"`);
-  }
+  if (contentType === undefined) return decodeJson(content);
+  const [mediaType, ...parameters] = contentType.split(';');
+  const decoder = DECODERS.get(mediaType.trim().toLowerCase());
+  if (!decoder) throw new DecodeError(`Cannot decode content type "${contentType.slice(0, 100)}"`);
+  return decoder(content, charsetOf(parameters));
+}
+
+/** Bodies are data, never code: keys that could reach a prototype are dropped (see stripPrototypeKeys). */
+function decodeJson(content: Buffer): unknown {
   const text = content.toString('utf8');
   let value: unknown;
   try {
@@ -34,20 +48,23 @@ export function decode(content: Buffer, contentType: string | undefined, maxByte
   } catch (error) {
     throw new DecodeError(`The body is not valid JSON: ${(error as Error).message}`);
   }
-  if (text.includes('__proto__') || text.includes('constructor')) stripPrototypeKeys(value);
-  return value;
+  return stripPrototypeKeys(value, text);
 }
 
-function stripPrototypeKeys(value: unknown): void {
-  const stack = [value];
-  while (stack.length > 0) {
-    const node = stack.pop();
-    if (typeof node !== 'object' || node === null) continue;
-    if (Object.prototype.hasOwnProperty.call(node, '__proto__')) delete (node as Record<string, unknown>)['__proto__'];
-    const ctor = (node as Record<string, unknown>)['constructor'];
-    if (Object.prototype.hasOwnProperty.call(node, 'constructor') && typeof ctor === 'object' && ctor !== null && 'prototype' in ctor) {
-      delete (node as Record<string, unknown>)['constructor'];
-    }
-    for (const key of Object.keys(node)) stack.push((node as Record<string, unknown>)[key]);
+function decodeText(content: Buffer, charset = 'utf-8'): string {
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(charset);
+  } catch {
+    throw new DecodeError(`Cannot decode text in charset "${charset.slice(0, 40)}"`);
   }
+  return decoder.decode(content);
+}
+
+function charsetOf(parameters: string[]): string | undefined {
+  for (const parameter of parameters) {
+    const [name, value] = parameter.split('=');
+    if (name.trim().toLowerCase() === 'charset' && value !== undefined) return value.trim().replace(/^"(.*)"$/, '$1');
+  }
+  return undefined;
 }

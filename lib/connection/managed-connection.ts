@@ -6,8 +6,16 @@ import { BrokerUnreachableError, ConnectionLostError } from '../messaging.errors
 import { backoffDelay } from './backoff';
 import { maskUrl } from './url';
 import { coalesceWrites } from './write-coalescing';
+import { socketOf } from './amqplib-socket';
+import { within } from '../util/within';
 
 export type ConnectionRole = 'publisher' | 'consumer';
+
+/**
+ * How long closing waits for the broker's close-ok before it destroys the socket: a connection the
+ * broker blocks (resource alarm) or a stalled socket never answers, and shutdown must still end.
+ */
+const CLOSE_TIMEOUT_MS = 3_000;
 
 /**
  * One AMQP connection that comes back by itself. Owners of channels listen to `connected` to
@@ -17,9 +25,11 @@ export type ConnectionRole = 'publisher' | 'consumer';
 export class ManagedConnection extends EventEmitter {
   private connection?: amqp.ChannelModel;
   private closing = false;
+  private closed?: Promise<void>;
   private nextUrl = 0;
   private wakeUp?: () => void;
-  private reconnecting?: Promise<void>;
+  /** The connect loop running (startup or reconnect), if any: close() waits for it to end. */
+  private connecting?: Promise<void>;
   /** Why the broker blocks publishing (resource alarm), or undefined. */
   blockedReason?: string;
 
@@ -43,7 +53,7 @@ export class ManagedConnection extends EventEmitter {
 
   /** Connects at startup; fails with BrokerUnreachableError after reconnect.startupTimeoutMs. */
   async start(): Promise<void> {
-    await this.connectLoop(Date.now() + this.options.reconnect.startupTimeoutMs);
+    await this.run(Date.now() + this.options.reconnect.startupTimeoutMs);
   }
 
   async createChannel(): Promise<amqp.Channel> {
@@ -54,19 +64,20 @@ export class ManagedConnection extends EventEmitter {
     return this.require().createConfirmChannel();
   }
 
-  async close(): Promise<void> {
-    if (this.closing) return;
+  /** Closes the connection, and the one a handshake in flight opens; bounded (see CLOSE_TIMEOUT_MS). Safe to call twice. */
+  close(): Promise<void> {
+    return (this.closed ??= this.closeNow());
+  }
+
+  private async closeNow(): Promise<void> {
     this.closing = true;
     this.wakeUp?.();
     const connection = this.connection;
     this.connection = undefined;
-    if (connection) {
-      try {
-        await connection.close();
-      } catch {
-        // Already closed by the broker or the network: nothing left to release.
-      }
-    }
+    // A handshake in flight ends in the connect loop, which releases what it opened. It is waited
+    // for within the same bound: a handshake stalled longer fails by amqplib's connect timeout.
+    const handshake = this.connecting && within(this.connecting.catch(() => undefined), CLOSE_TIMEOUT_MS);
+    await Promise.all([connection && release(connection), handshake]);
   }
 
   private require(): amqp.ChannelModel {
@@ -82,7 +93,13 @@ export class ManagedConnection extends EventEmitter {
     while (!this.closing) {
       const url = urls[this.nextUrl % urls.length];
       try {
-        this.attach(await this.open(url), url);
+        const connection = await this.open(url);
+        if (this.closing) {
+          // close() came during the handshake and could not see this connection: it goes here.
+          await release(connection);
+          break;
+        }
+        this.attach(connection, url);
         return;
       } catch (error) {
         lastError = error;
@@ -151,9 +168,15 @@ export class ManagedConnection extends EventEmitter {
   }
 
   private reconnect(): void {
-    this.reconnecting ??= this.connectLoop(Infinity)
-      .catch(() => undefined) // only ends by close()
-      .finally(() => (this.reconnecting = undefined));
+    if (!this.connecting) this.run(Infinity).catch(() => undefined); // only ends by close()
+  }
+
+  private run(deadline: number): Promise<void> {
+    const loop: Promise<void> = this.connectLoop(deadline).finally(() => {
+      if (this.connecting === loop) this.connecting = undefined;
+    });
+    this.connecting = loop;
+    return loop;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -165,6 +188,19 @@ export class ManagedConnection extends EventEmitter {
       }
       this.wakeUp = done;
     });
+  }
+}
+
+/** Closes a connection; when the broker does not answer in time, destroys its socket instead. */
+async function release(connection: amqp.ChannelModel): Promise<void> {
+  // Rejects when the connection is closed already: nothing left to release then.
+  const answered = connection.close().then(
+    () => true,
+    () => true,
+  );
+  // With an error, so amqplib ends the connection too (its heartbeat timer, its channels).
+  if (!(await within(answered, CLOSE_TIMEOUT_MS))) {
+    socketOf(connection)?.destroy(new Error(`RabbitMQ did not answer the close within ${CLOSE_TIMEOUT_MS} ms`));
   }
 }
 

@@ -1,16 +1,17 @@
 import type { Socket } from 'node:net';
 import type * as amqp from 'amqplib';
+import { socketOf } from './amqplib-socket';
 
 /**
  * amqplib writes every frame to the socket on its own: with TCP_NODELAY on (needed for RPC
  * latency) that is one syscall and one packet per frame. The first write of a tick goes out at
  * once (a lone request or reply pays nothing); from the second on, the socket is corked until the
- * next tick, so a burst of publishes and acks leaves in one writev. This reaches into amqplib's
- * connection (its `stream`); where that is not there, writes go out one by one as amqplib makes them.
+ * next tick, so a burst of publishes and acks leaves in one writev. Where amqplib's socket cannot
+ * be reached (see amqplib-socket.ts), writes go out one by one as amqplib makes them.
  */
 export function coalesceWrites(connection: amqp.ChannelModel): void {
-  const socket = (connection as unknown as { connection?: { stream?: Socket } }).connection?.stream;
-  if (!socket || typeof socket.cork !== 'function') return;
+  const socket = socketOf(connection);
+  if (!socket) return;
   const write = socket.write;
   let writes = 0;
   const endOfTick = () => {

@@ -13,7 +13,14 @@ export class AckBatcher {
   private done = 0;
   private scheduled = false;
 
-  constructor(private readonly channel: amqp.Channel) {}
+  constructor(
+    private readonly channel: amqp.Channel,
+    /**
+     * Told of each delivery that goes back to the queue without the message being at fault:
+     * requeued on purpose, or done but its ack could not be sent (the channel is gone).
+     */
+    private readonly onReturned: (delivery: Delivery) => void = () => undefined,
+  ) {}
 
   track(delivery: Delivery): void {
     this.outstanding.push(delivery);
@@ -28,11 +35,12 @@ export class AckBatcher {
     }
   }
 
-  /** Negative-acks at once (requeue or not); the delivery leaves the batch. */
-  nack(delivery: Delivery, requeue: boolean): void {
+  /** Returns a delivery to its queue at once; it leaves the batch. */
+  requeue(delivery: Delivery): void {
     this.forget(delivery);
+    this.onReturned(delivery);
     try {
-      this.channel.nack(delivery.msg, false, requeue);
+      this.channel.nack(delivery.msg, false, true);
     } catch {
       // The channel is gone, and with it the delivery: the broker requeues it.
     }
@@ -58,6 +66,7 @@ export class AckBatcher {
       }
     } catch {
       // The channel closed under us; the broker redelivers what was not acked (at-least-once).
+      for (const delivery of this.outstanding) if (delivery.acked) this.onReturned(delivery);
       this.outstanding.length = 0;
       this.done = 0;
     }

@@ -1,13 +1,20 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type Logger } from '@nestjs/common';
+import type * as amqp from 'amqplib';
 import { ConnectionManager } from '../connection/connection.manager';
+import { own } from '../context/track-store';
 import {
   HEADER_ATTEMPTS,
   HEADER_ERROR_MESSAGE,
   HEADER_ERROR_NAME,
+  HEADER_ORIGINAL_EXCHANGE,
   HEADER_ORIGINAL_QUEUE,
+  HEADER_ORIGINAL_ROUTING_KEY,
   HEADER_REDELIVERIES,
+  MESSAGING_LOGGER,
   MESSAGING_OPTIONS,
 } from '../messaging.constants';
+import { MessagingError, QueueNotFoundError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 
@@ -17,46 +24,56 @@ const DEAD_LETTER_HEADERS = [
   HEADER_ATTEMPTS,
   HEADER_REDELIVERIES,
   HEADER_ORIGINAL_QUEUE,
-  'x-original-exchange',
-  'x-original-routing-key',
+  HEADER_ORIGINAL_EXCHANGE,
+  HEADER_ORIGINAL_ROUTING_KEY,
 ];
+
+/** AMQP reply code of a missing queue or exchange. */
+const NOT_FOUND = 404;
 
 /** Puts dead-lettered messages back to work once their cause is fixed. */
 @Injectable()
 export class DeadLetters {
+  /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
   constructor(
     private readonly connections: ConnectionManager,
     private readonly publisher: Publisher,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    @Inject(MESSAGING_LOGGER) private readonly logger: Logger,
   ) {}
 
   /**
    * Moves up to `limit` messages from `<queue>.dlq` back to the queue they failed in, with their
    * tries counted afresh. Each is re-published with a confirm before it leaves the dead-letter
-   * queue, so a failure midway duplicates at most one message and loses none. Returns how many moved.
+   * queue, so a failure midway duplicates at most one message and loses none. Only the messages
+   * there when the replay starts are taken: one that fails again comes back behind them and waits
+   * for the next replay. A message whose queue no longer exists (e.g. a broadcast handler's) stays
+   * where it is, and a warning counts them. Returns how many moved.
    */
   async replay(queue: string, options: { limit?: number } = {}): Promise<number> {
     const limit = options.limit ?? Infinity;
+    const dlq = `${queue}.dlq`;
     const channel = await this.connections.publisher.createChannel();
+    // A broker error (a missing queue) closes this channel only; without a listener amqplib would
+    // throw it out of the connection's frame loop and take every other channel down with it.
+    channel.on('error', () => undefined);
+    const skipped: amqp.GetMessage[] = [];
+    const missingQueues = new Set<string>();
     let moved = 0;
     try {
-      while (moved < limit) {
-        const msg = await channel.get(`${queue}.dlq`, { noAck: false });
+      for (let left = await countMessages(channel, queue, dlq); left > 0 && moved < limit; left--) {
+        const msg = await channel.get(dlq, { noAck: false });
         if (!msg) break;
-        const headers = { ...msg.properties.headers };
-        const target = typeof headers[HEADER_ORIGINAL_QUEUE] === 'string' ? (headers[HEADER_ORIGINAL_QUEUE] as string) : queue;
-        for (const name of DEAD_LETTER_HEADERS) delete headers[name];
+        const target = originalQueue(msg, queue);
         try {
-          await this.publisher.publish(
-            {
-              exchange: '',
-              routingKey: target,
-              content: msg.content,
-              properties: { ...msg.properties, headers, messageId: msg.properties.messageId ?? `replay-${Date.now()}-${moved}`, mandatory: true },
-            },
-            this.options.publishTimeoutMs,
-          );
+          await this.republish(msg, target);
         } catch (error) {
+          if (error instanceof UnroutableError) {
+            // Held unacked until the end, so the next get takes the message behind it.
+            skipped.push(msg);
+            missingQueues.add(target);
+            continue;
+          }
           channel.nack(msg, false, true);
           throw error;
         }
@@ -64,8 +81,56 @@ export class DeadLetters {
         moved++;
       }
     } finally {
+      returnToQueue(channel, skipped);
       await channel.close().catch(() => undefined);
     }
+    if (skipped.length > 0) {
+      this.logger.warn(
+        `Replay of "${queue}": ${skipped.length} messages left in "${dlq}": their queue ` +
+          `${[...missingQueues].map((name) => `"${name}"`).join(', ')} does not exist`,
+      );
+    }
     return moved;
+  }
+
+  private republish(msg: amqp.GetMessage, target: string): Promise<string> {
+    const headers = { ...msg.properties.headers };
+    for (const name of DEAD_LETTER_HEADERS) delete headers[name];
+    return this.publisher.publish(
+      {
+        exchange: '',
+        routingKey: target,
+        content: msg.content,
+        properties: { ...msg.properties, headers, messageId: msg.properties.messageId ?? `replay-${randomUUID()}`, mandatory: true },
+      },
+      this.options.publishTimeoutMs,
+    );
+  }
+}
+
+/** Messages ready in the dead-letter queue now; a QueueNotFoundError naming it when there is none. */
+async function countMessages(channel: amqp.Channel, queue: string, dlq: string): Promise<number> {
+  try {
+    return (await channel.checkQueue(dlq)).messageCount;
+  } catch (error) {
+    const reason = (error as Error).message.replace(/^Operation failed: \w+; /, '');
+    if ((error as { code?: unknown }).code === NOT_FOUND) {
+      throw new QueueNotFoundError(dlq, `there is nothing to replay for "${queue}" (${reason})`);
+    }
+    throw new MessagingError(`Cannot read the dead-letter queue "${dlq}": ${reason}`, { cause: error });
+  }
+}
+
+function originalQueue(msg: amqp.GetMessage, queue: string): string {
+  const recorded = own(msg.properties.headers ?? {}, HEADER_ORIGINAL_QUEUE);
+  return typeof recorded === 'string' ? recorded : queue;
+}
+
+/** Back to their places in the dead-letter queue, in order (if the channel is gone, the broker did it). */
+function returnToQueue(channel: amqp.Channel, messages: amqp.GetMessage[]): void {
+  try {
+    for (const msg of messages) channel.nack(msg, false, true);
+  } catch {
+    // The channel closed: the broker returned every unacked message itself.
   }
 }

@@ -1,5 +1,7 @@
 import type * as amqp from 'amqplib';
 import type { MessageContext } from '../interfaces/message-context.interface';
+import { own } from '../context/track-store';
+import { HEADER_ORIGINAL_EXCHANGE, HEADER_ORIGINAL_ROUTING_KEY } from '../messaging.constants';
 import type { AckBatcher } from './ack-batcher';
 
 /** One message being handled; it is settled through the acks of the channel it came from. */
@@ -23,13 +25,14 @@ export class Delivery {
     return this.controller.signal;
   }
 
+  /** Once only: an outcome that ends after shutdown put the message back must not ack its tag twice. */
   ack(): void {
-    this.acks.ack(this);
+    if (!this.acked) this.acks.ack(this);
   }
 
   /** Back to the queue, e.g. when its outcome could not be recorded. */
   requeue(): void {
-    this.acks.nack(this, true);
+    this.acks.requeue(this);
   }
 
   abandon(reason: Error): void {
@@ -58,8 +61,7 @@ export class DeliveryContext implements MessageContext {
   ) {
     this.#delivery = delivery;
     const { fields, properties } = delivery.msg;
-    this.exchange = fields.exchange;
-    this.routingKey = fields.routingKey;
+    ({ exchange: this.exchange, routingKey: this.routingKey } = originOf(delivery.msg));
     this.messageId = properties.messageId;
     this.correlationId = properties.correlationId;
     this.replyTo = properties.replyTo;
@@ -69,5 +71,63 @@ export class DeliveryContext implements MessageContext {
 
   get signal(): AbortSignal {
     return this.#delivery.signal;
+  }
+}
+
+export interface DeliveryOrigin {
+  exchange: string;
+  routingKey: string;
+}
+
+/**
+ * The exchange and routing key a message was first published with. Retry, redelivery and
+ * dead-letter copies go through the default exchange to a queue by name, so they carry the
+ * original pair in headers; those are read only for what came through the default exchange.
+ */
+export function originOf(msg: amqp.Message): DeliveryOrigin {
+  const { exchange, routingKey } = msg.fields;
+  if (exchange !== '') return { exchange, routingKey };
+  const headers = msg.properties.headers ?? {};
+  const original = { exchange: own(headers, HEADER_ORIGINAL_EXCHANGE), routingKey: own(headers, HEADER_ORIGINAL_ROUTING_KEY) };
+  return typeof original.exchange === 'string' && typeof original.routingKey === 'string'
+    ? (original as DeliveryOrigin)
+    : { exchange, routingKey };
+}
+
+/**
+ * A count carried in a header (tries made, redeliveries seen). Anyone can write headers, so only
+ * an integer from 0 to `max` (the most this module itself writes) is taken; anything else —
+ * negative, fractional, huge, a string, an array — reads as 0, a fresh count. A forged value can
+ * therefore give a message its full policy again, never fewer tries, never a loop without delay.
+ */
+export function readCounter(headers: Record<string, unknown>, name: string, max: number): number {
+  const value = own(headers, name);
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max ? value : 0;
+}
+
+/**
+ * Message ids of deliveries this consumer gave back to the broker itself, through no fault of the
+ * message (its outcome could not be recorded, its ack went down with the channel). The broker
+ * marks them redelivered like those of a consumer that died; when one comes back it is excused
+ * once instead of counting toward maxRedeliveries. Bounded: past `limit` the oldest are forgotten
+ * (and would count, as before). Messages without an id cannot be recognised and always count.
+ */
+export class ReturnedDeliveries {
+  private readonly ids = new Set<string>();
+
+  constructor(private readonly limit = 10_000) {}
+
+  add(msg: amqp.Message): void {
+    const id = msg.properties.messageId;
+    if (id === undefined) return;
+    this.ids.delete(id);
+    this.ids.add(id);
+    if (this.ids.size > this.limit) this.ids.delete(this.ids.values().next().value!);
+  }
+
+  /** Whether the message was given back by us; forgets it (one return excuses one redelivery). */
+  take(msg: amqp.Message): boolean {
+    const id = msg.properties.messageId;
+    return id !== undefined && this.ids.delete(id);
   }
 }

@@ -4,15 +4,15 @@ import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { backoffDelay } from '../connection/backoff';
 import { decode } from '../codec/json.codec';
-import { own, ownHeaders, readTrackHeaders, TRACK_STORE } from '../context/track-store';
+import { ownHeaders, readTrackHeaders, TRACK_STORE } from '../context/track-store';
 import { HEADER_ATTEMPTS } from '../messaging.constants';
 import { ShuttingDownError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { HandlerDefinition } from './handler-definition';
 import type { HandlerInvoker } from './handler.invoker';
-import { declareHandlerTopology } from './handler.topology';
+import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, declareHandlerTopology, retryDelays } from './handler.topology';
 import { AckBatcher } from './ack-batcher';
-import { Delivery, DeliveryContext } from './delivery';
+import { Delivery, DeliveryContext, readCounter, ReturnedDeliveries } from './delivery';
 import type { MessageOutcome } from './message-outcome';
 
 /**
@@ -29,6 +29,9 @@ export class HandlerConsumer {
   private retryTimer?: NodeJS.Timeout;
   private failures = 0;
   private readonly inFlight = new Set<Delivery>();
+  private readonly returned = new ReturnedDeliveries();
+  private redeclaring?: Promise<void>;
+  private renewTimer?: NodeJS.Timeout;
   private drainWaiters: Array<() => void> = [];
   private readonly onConnected = () => this.scheduleSetup(0);
 
@@ -40,7 +43,9 @@ export class HandlerConsumer {
     private readonly cls: ClsService,
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    outcome.useTopology(() => this.redeclare());
+  }
 
   get inFlightCount(): number {
     return this.inFlight.size;
@@ -50,6 +55,13 @@ export class HandlerConsumer {
   async start(): Promise<void> {
     this.connection.on('connected', this.onConnected);
     await this.setup();
+    if (this.definition.broadcast && retryDelays(this.definition).length > 0) {
+      // Its retry queues expire unless declared again (they must not outlive the instance).
+      this.renewTimer = setInterval(() => {
+        this.redeclare().catch((error: Error) => this.logger.warn(`Cannot renew the retry queues of ${this.definition.name}: ${error.message}`));
+      }, BROADCAST_RETRY_QUEUE_EXPIRES_MS / 2);
+      this.renewTimer.unref();
+    }
   }
 
   /** Stops taking messages: basic.cancel, confirmed by the broker. In-flight ones go on. */
@@ -57,6 +69,7 @@ export class HandlerConsumer {
     this.stopped = true;
     this.connection.off('connected', this.onConnected);
     clearTimeout(this.retryTimer);
+    clearInterval(this.renewTimer);
     const { channel, consumerTag } = this;
     if (channel && consumerTag) {
       this.consumerTag = undefined;
@@ -85,13 +98,38 @@ export class HandlerConsumer {
     return left;
   }
 
-  /** Closes the channel; the broker requeues whatever was not acked. */
+  /**
+   * Closes the channel; the broker requeues whatever was not acked. What shutdown gave up on is
+   * put back first, unchanged, so it does not come back counted as a redelivery.
+   */
   async close(): Promise<void> {
     this.stopped = true;
+    clearInterval(this.renewTimer);
     const channel = this.channel;
     this.channel = undefined;
+    const abandoned = [...this.inFlight].filter((delivery) => delivery.abandoned && !delivery.acked);
+    if (channel) await Promise.all(abandoned.map((delivery) => this.outcome.putBack(delivery, PUT_BACK_TIMEOUT_MS)));
     this.acks?.flush();
     await channel?.close().catch(() => undefined);
+  }
+
+  /**
+   * Declares the topology again on a channel of its own (a refusal must not close the consuming
+   * one), e.g. after a copy came back because an operator deleted its queue. Calls made while
+   * one runs share it.
+   */
+  redeclare(): Promise<void> {
+    return (this.redeclaring ??= this.declareOnce().finally(() => (this.redeclaring = undefined)));
+  }
+
+  private async declareOnce(): Promise<void> {
+    const channel = await this.connection.createChannel();
+    channel.on('error', () => undefined); // a refusal rejects the declare below
+    try {
+      await declareHandlerTopology(channel, this.definition);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
   }
 
   private async setup(): Promise<void> {
@@ -103,7 +141,7 @@ export class HandlerConsumer {
         this.logger.warn(`Channel of ${this.definition.name} (queue "${this.definition.queue}") closed by RabbitMQ: ${error.message}`);
       });
       channel.on('close', () => this.onChannelClosed(channel));
-      const acks = new AckBatcher(channel);
+      const acks = new AckBatcher(channel, (delivery) => this.returned.add(delivery.msg));
       this.channel = channel;
       this.acks = acks;
       try {
@@ -200,8 +238,11 @@ export class HandlerConsumer {
 
   private handle(delivery: Delivery, headers: Record<string, unknown>): Promise<void> | void {
     const { msg } = delivery;
-    const attempt = (Number(own(headers, HEADER_ATTEMPTS)) || 0) + 1;
-    if (msg.fields.redelivered && this.options.maxRedeliveries > 0) {
+    const { retry } = this.definition;
+    const attempt = readCounter(headers, HEADER_ATTEMPTS, retry ? retry.attempts - 1 : 0) + 1;
+    // Redelivered through our own doing (we returned it, or its ack went down with the channel):
+    // not a sign of a message that kills its consumer, so it is not counted.
+    if (msg.fields.redelivered && this.options.maxRedeliveries > 0 && !this.returned.take(msg)) {
       return this.outcome.redelivered(delivery, attempt);
     }
     let result: unknown;
@@ -213,14 +254,17 @@ export class HandlerConsumer {
     }
     if (isPromiseLike(result)) {
       return Promise.resolve(result).then(
-        (value) => this.outcome.succeeded(delivery, value),
+        (value) => this.outcome.succeeded(delivery, value, attempt),
         (error: unknown) => this.outcome.failed(delivery, error, attempt),
       );
     }
-    return this.outcome.succeeded(delivery, result);
+    return this.outcome.succeeded(delivery, result, attempt);
   }
 
 }
+
+/** How long shutdown waits for the copy of a delivery it gave up on (see close()). */
+const PUT_BACK_TIMEOUT_MS = 2_000;
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as PromiseLike<unknown> | null)?.then === 'function';

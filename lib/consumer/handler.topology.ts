@@ -5,9 +5,9 @@ import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './h
 /**
  * Declares what a handler needs, in order: its exchange, its queue and bindings, its dead-letter
  * queue, and one retry queue per delay (a TTL queue that dead-letters back into the handler's
- * queue, so a waiting message stays in the broker, not in memory). Broker refusals become a
- * TopologyError that names the queue or exchange and keeps the broker's reason (e.g. which
- * argument conflicts).
+ * queue, so a waiting message stays in the broker, not in memory), both of the handler queue's
+ * type. Broker refusals become a TopologyError that names the queue or exchange and keeps the
+ * broker's reason (e.g. which argument conflicts).
  */
 export async function declareHandlerTopology(channel: amqp.Channel, definition: HandlerDefinition): Promise<void> {
   const { exchange, queue, broadcast } = definition;
@@ -25,18 +25,37 @@ export async function declareHandlerTopology(channel: amqp.Channel, definition: 
   for (const key of definition.routingKeys) {
     await step(`binding of queue "${queue}" to exchange "${exchange}" with key "${key}"`, () => channel.bindQueue(queue, exchange!, key));
   }
+  // Same type as the handler's queue: a quorum queue's messages must not wait or end in a
+  // classic queue that lives on one node only.
+  const type = quorumOrDefault(definition);
   const dlq = deadLetterQueueName(definition);
-  await step(`queue "${dlq}"`, () => channel.assertQueue(dlq, { durable: true }));
+  await step(`queue "${dlq}"`, () => channel.assertQueue(dlq, { durable: true, arguments: type }));
   for (const delay of retryDelays(definition)) {
     const name = retryQueueName(definition, delay);
+    const deadLetterTo = { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue };
     await step(`queue "${name}"`, () =>
-      channel.assertQueue(name, {
-        durable: definition.durable,
-        exclusive: broadcast,
-        arguments: { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue },
-      }),
+      channel.assertQueue(
+        name,
+        broadcast
+          ? // Not exclusive: copies waiting in it must outlive a reconnect of the consumer connection.
+            // It expires once its instance is gone and no longer declares it again.
+            { durable: true, arguments: { ...deadLetterTo, 'x-expires': BROADCAST_RETRY_QUEUE_EXPIRES_MS } }
+          : { durable: definition.durable, arguments: { ...deadLetterTo, ...type } },
+      ),
     );
   }
+}
+
+/**
+ * How long a broadcast handler's retry queue outlives the last time it was declared. Its consumer
+ * declares it again every half of this (see HandlerConsumer), so it expires only after its
+ * instance stopped (or lost the broker for longer than that).
+ */
+export const BROADCAST_RETRY_QUEUE_EXPIRES_MS = 30 * 60_000;
+
+function quorumOrDefault(definition: HandlerDefinition): Record<string, unknown> {
+  // Classic stays without the argument, so queues declared by earlier versions still match.
+  return definition.queueArguments['x-queue-type'] === 'quorum' ? { 'x-queue-type': 'quorum' } : {};
 }
 
 /** The distinct non-zero delays of a handler's retry policy (a zero delay goes straight back to the queue). */

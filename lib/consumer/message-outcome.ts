@@ -1,11 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
+import { backoffDelay } from '../connection/backoff';
 import {
   DIRECT_REPLY_TO,
   HEADER_ATTEMPTS,
   HEADER_ERROR_MESSAGE,
   HEADER_ERROR_NAME,
+  HEADER_ORIGIN,
+  HEADER_ORIGINAL_EXCHANGE,
   HEADER_ORIGINAL_QUEUE,
+  HEADER_ORIGINAL_ROUTING_KEY,
   HEADER_REDELIVERIES,
   HEADER_REPLY_ERROR,
   MAX_ERROR_MESSAGE_LENGTH,
@@ -15,16 +19,25 @@ import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { Outgoing, Publisher } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
 import type { ReplyRouter } from '../rpc/reply-router';
-import { own } from '../context/track-store';
-import type { Delivery } from './delivery';
+import { type Delivery, originOf, readCounter } from './delivery';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
+
+/** Declares a handler's topology again; the consumer of the handler's queue provides it. */
+export type RedeclareTopology = () => Promise<void>;
 
 /**
  * Settles a delivery: ack, reply, retry later or dead-letter. Copies for retry and dead-letter are
- * confirmed by the broker before the original is acked, so a crash in between duplicates a message
- * but never loses one; when they cannot be published the original goes back to its queue.
+ * published mandatory and confirmed by the broker before the original is acked, so a crash in
+ * between duplicates a message but never loses one. A copy whose queue is gone (deleted by an
+ * operator) makes the topology be declared again and is sent once more; when a copy cannot be
+ * published the original goes back to its queue, after a back-off that grows while outcomes keep
+ * failing, so a broker that refuses every copy does not get the same message back in a hot loop.
  */
 export class MessageOutcome {
+  private redeclare?: RedeclareTopology;
+  /** Outcomes in a row that could not be recorded; sets how long the next return waits. */
+  private failuresInRow = 0;
+
   constructor(
     private readonly definition: HandlerDefinition,
     private readonly publisher: Publisher,
@@ -34,39 +47,21 @@ export class MessageOutcome {
     private readonly logger: Logger,
   ) {}
 
-  /** Acks at once (the common case), or replies first when the message asks for a reply. */
-  succeeded(delivery: Delivery, result: unknown): Promise<void> | void {
-    if (delivery.abandoned) return;
-    if (!delivery.msg.properties.replyTo) return delivery.ack();
-    return this.reply(delivery, result).then(
-      () => delivery.ack(),
-      (error: unknown) => this.requeue(delivery, error),
-    );
+  /** Set once by the consumer: how a queue found missing is declared again. */
+  useTopology(redeclare: RedeclareTopology): void {
+    this.redeclare = redeclare;
   }
 
-  async failed(delivery: Delivery, error: unknown, attempt: number): Promise<void> {
+  /** Acks at once (the common case), or replies first when the message asks for a reply. */
+  succeeded(delivery: Delivery, result: unknown, attempt: number): Promise<void> | void {
     if (delivery.abandoned) return;
-    const { retry } = this.definition;
-    const failure = asError(error);
-    try {
-      if (delivery.msg.properties.replyTo) {
-        // The caller is waiting for an answer, not for a retry: it gets the error.
-        if (failure instanceof DecodeError) await this.deadLetter(delivery, failure, attempt);
-        await this.reply(delivery, undefined, failure);
-      } else if (retry && attempt < retry.attempts && !(failure instanceof UnrecoverableError) && !(failure instanceof DecodeError)) {
-        const delay = retry.delaysMs[Math.min(attempt - 1, retry.delaysMs.length - 1)];
-        this.log(delivery, 'warn', `failed on try ${attempt} of ${retry.attempts} (${failure.name}: ${failure.message}); retrying in ${delay} ms`);
-        await this.copyTo(delivery, delay > 0 ? retryQueueName(this.definition, delay) : this.definition.queue, {
-          [HEADER_ATTEMPTS]: attempt,
-        });
-      } else {
-        this.log(delivery, 'error', `failed on try ${attempt} (${failure.name}: ${failure.message}); moved to ${deadLetterQueueName(this.definition)}`);
-        await this.deadLetter(delivery, failure, attempt);
-      }
-      delivery.ack();
-    } catch (publishError) {
-      this.requeue(delivery, publishError);
-    }
+    if (!delivery.msg.properties.replyTo) return delivery.ack();
+    return this.record(delivery, () => this.answer(delivery, attempt, result));
+  }
+
+  failed(delivery: Delivery, error: unknown, attempt: number): Promise<void> | void {
+    if (delivery.abandoned) return;
+    return this.record(delivery, () => this.recordFailure(delivery, asError(error), attempt));
   }
 
   /**
@@ -74,26 +69,65 @@ export class MessageOutcome {
    * It goes back to the queue with a counter, and to the dead-letter queue once the counter
    * passes maxRedeliveries, so a message that kills every consumer cannot loop forever.
    */
-  async redelivered(delivery: Delivery, attempt: number): Promise<void> {
-    const headers = delivery.msg.properties.headers ?? {};
-    const previous = Number(own(headers, HEADER_REDELIVERIES)) || 0;
-    const count = previous + 1;
-    try {
-      if (count > this.options.maxRedeliveries) {
-        const error = new DeliveryLimitError(`Delivered ${count} times without an outcome (maxRedeliveries ${this.options.maxRedeliveries})`);
+  redelivered(delivery: Delivery, attempt: number): Promise<void> {
+    const { maxRedeliveries } = this.options;
+    const count = readCounter(delivery.msg.properties.headers ?? {}, HEADER_REDELIVERIES, maxRedeliveries) + 1;
+    return this.record(delivery, async () => {
+      if (count > maxRedeliveries) {
+        const error = new DeliveryLimitError(`Delivered ${count} times without an outcome (maxRedeliveries ${maxRedeliveries})`);
         this.log(delivery, 'error', `${error.message}; moved to ${deadLetterQueueName(this.definition)}`);
         await this.deadLetter(delivery, error, attempt);
       } else {
         await this.copyTo(delivery, this.definition.queue, { [HEADER_REDELIVERIES]: count });
       }
+    });
+  }
+
+  /**
+   * Shutdown gave up waiting for this delivery's handler. Closing the channel would requeue it
+   * marked redelivered, and the next instance would count that against maxRedeliveries; a copy
+   * with its counters as they are goes back to the queue instead. Bounded by `timeoutMs`: if the
+   * copy is not confirmed by then, the broker requeues the original when the channel closes.
+   */
+  async putBack(delivery: Delivery, timeoutMs: number): Promise<void> {
+    try {
+      await this.copyTo(delivery, this.definition.queue, {}, false, timeoutMs);
       delivery.ack();
     } catch (error) {
-      this.requeue(delivery, error);
+      this.log(delivery, 'warn', `could not be put back unchanged (${asError(error).message}); RabbitMQ requeues it as redelivered`);
     }
   }
 
+  private async recordFailure(delivery: Delivery, failure: Error, attempt: number): Promise<void> {
+    const { retry } = this.definition;
+    if (delivery.msg.properties.replyTo) {
+      // The caller is waiting for an answer, not for a retry: it gets the error.
+      if (failure instanceof DecodeError) await this.deadLetter(delivery, failure, attempt);
+      await this.answer(delivery, attempt, undefined, failure);
+    } else if (retry && attempt < retry.attempts && !(failure instanceof UnrecoverableError) && !(failure instanceof DecodeError)) {
+      const delay = retry.delaysMs[Math.min(attempt - 1, retry.delaysMs.length - 1)];
+      this.log(delivery, 'warn', `failed on try ${attempt} of ${retry.attempts} (${failure.name}: ${failure.message}); retrying in ${delay} ms`);
+      await this.copyTo(delivery, delay > 0 ? retryQueueName(this.definition, delay) : this.definition.queue, {
+        [HEADER_ATTEMPTS]: attempt,
+      });
+    } else {
+      this.log(delivery, 'error', `failed on try ${attempt} (${failure.name}: ${failure.message}); moved to ${deadLetterQueueName(this.definition)}`);
+      await this.deadLetter(delivery, failure, attempt);
+    }
+  }
+
+  /** Acks once `work` (its copies and replies) is confirmed; otherwise the message goes back to its queue. */
+  private async record(delivery: Delivery, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (error) {
+      return this.requeue(delivery, error);
+    }
+    this.failuresInRow = 0;
+    delivery.ack();
+  }
+
   private async deadLetter(delivery: Delivery, error: Error, attempt: number): Promise<void> {
-    const { fields } = delivery.msg;
     await this.copyTo(
       delivery,
       deadLetterQueueName(this.definition),
@@ -102,24 +136,45 @@ export class MessageOutcome {
         [HEADER_ERROR_MESSAGE]: truncate(error.message),
         [HEADER_ATTEMPTS]: attempt,
         [HEADER_ORIGINAL_QUEUE]: this.definition.baseQueue,
-        'x-original-exchange': fields.exchange,
-        'x-original-routing-key': fields.routingKey,
       },
       true,
     );
   }
 
-  private async copyTo(delivery: Delivery, queue: string, headers: Record<string, unknown>, keepForever = false): Promise<void> {
+  private async copyTo(
+    delivery: Delivery,
+    queue: string,
+    headers: Record<string, unknown>,
+    keepForever = false,
+    timeoutMs = this.options.publishTimeoutMs,
+  ): Promise<void> {
     const original = delivery.msg.properties.headers ?? {};
+    const origin = originOf(delivery.msg);
+    const ours = { ...headers, [HEADER_ORIGINAL_EXCHANGE]: origin.exchange, [HEADER_ORIGINAL_ROUTING_KEY]: origin.routingKey };
     try {
-      await this.publisher.publish(this.copy(delivery, queue, { ...original, ...headers }, keepForever));
+      await this.send(() => this.copy(delivery, queue, { ...original, ...ours }, keepForever), timeoutMs);
     } catch (error) {
       if (!(error instanceof EncodeError)) throw error;
       // The original headers plus ours no longer fit in an AMQP table (64 KiB): the large entries
       // go, so the message still reaches its retry or dead-letter queue.
       const kept = compactHeaders(original);
       const dropped = Object.keys(original).length - Object.keys(kept).length;
-      await this.publisher.publish(this.copy(delivery, queue, { ...kept, ...headers, 'x-headers-dropped': dropped }, keepForever));
+      await this.send(() => this.copy(delivery, queue, { ...kept, ...ours, 'x-headers-dropped': dropped }, keepForever), timeoutMs);
+    }
+  }
+
+  /**
+   * Publishes a copy to one of the handler's own queues. When the broker returns it, that queue
+   * is gone (an operator deleted it): the topology is declared again and the copy sent once more.
+   */
+  private async send(copy: () => Outgoing, timeoutMs: number): Promise<void> {
+    try {
+      await this.publisher.publish(copy(), timeoutMs);
+    } catch (error) {
+      if (!(error instanceof UnroutableError) || !this.redeclare) throw error;
+      this.logger.warn(`${this.definition.name}: ${error.message}; declaring its queues again`);
+      await this.redeclare();
+      await this.publisher.publish(copy(), timeoutMs);
     }
   }
 
@@ -130,6 +185,8 @@ export class MessageOutcome {
       routingKey: queue,
       content,
       properties: {
+        // Returned by the broker if the queue is gone, instead of being dropped while the original is acked.
+        mandatory: true,
         contentType: properties.contentType,
         contentEncoding: properties.contentEncoding,
         deliveryMode: properties.deliveryMode,
@@ -147,13 +204,28 @@ export class MessageOutcome {
     };
   }
 
+  /**
+   * Replies; when the named reply queue does not exist nobody can receive the answer, so the
+   * request is kept in the dead-letter queue with the reason (to be replayed), not dropped.
+   */
+  private async answer(delivery: Delivery, attempt: number, result: unknown, error?: Error): Promise<void> {
+    try {
+      await this.reply(delivery, result, error);
+    } catch (failure) {
+      if (!(failure instanceof UnroutableError)) throw failure;
+      this.log(delivery, 'error', `could not be answered (${failure.message}); moved to ${deadLetterQueueName(this.definition)}`);
+      await this.deadLetter(delivery, failure, attempt);
+    }
+  }
+
   private async reply(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
     const { properties } = delivery.msg;
     const replyTo = properties.replyTo as string;
     const direct = replyTo.startsWith(DIRECT_REPLY_TO);
-    const headers = this.track.addHeaders(
-      error ? { [HEADER_REPLY_ERROR]: true, [HEADER_ERROR_NAME]: error.name, [HEADER_ERROR_MESSAGE]: truncate(error.message) } : {},
-    );
+    const headers = this.track.addHeaders({
+      [HEADER_ORIGIN]: this.options.serviceName,
+      ...(error ? { [HEADER_REPLY_ERROR]: true, [HEADER_ERROR_NAME]: error.name, [HEADER_ERROR_MESSAGE]: truncate(error.message) } : {}),
+    });
     const message = {
       exchange: '',
       routingKey: replyTo,
@@ -162,6 +234,7 @@ export class MessageOutcome {
         messageId: randomUUID(),
         correlationId: properties.correlationId ?? properties.messageId,
         persistent: !direct && this.options.persistent,
+        mandatory: !direct,
         headers,
       },
     };
@@ -173,24 +246,35 @@ export class MessageOutcome {
       });
       return;
     }
-    try {
-      await this.publisher.publish(message);
-    } catch (failure) {
-      if (!(failure instanceof UnroutableError)) throw failure;
-      // The work is done; doing it again would not make the reply queue exist.
-      this.log(delivery, 'error', `reply dropped: ${failure.message}`);
-    }
+    await this.publisher.publish(message);
   }
 
-  private requeue(delivery: Delivery, error: unknown): void {
-    this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); message returned to the queue`);
-    delivery.requeue();
+  /** Back to the queue after a back-off, unless shutdown gives up on it meanwhile (then close() puts it back). */
+  private async requeue(delivery: Delivery, error: unknown): Promise<void> {
+    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
+    const delay = backoffDelay(this.failuresInRow++, initialDelayMs, maxDelayMs);
+    this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); message returned to the queue in ${delay} ms`);
+    await pause(delay, delivery.signal);
+    if (!delivery.abandoned) delivery.requeue();
   }
 
   private log(delivery: Delivery, level: 'warn' | 'error', text: string): void {
     const id = delivery.msg.properties.messageId ?? '-';
     this.logger[level](`[${this.track.requestId ?? '-'}] ${this.definition.name} message ${id} ${text}`);
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }
 
 function asError(error: unknown): Error {

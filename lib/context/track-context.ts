@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
 import { HEADER_REQUEST_ID, MESSAGING_OPTIONS } from '../messaging.constants';
-import { MessagingError, NoContextError } from '../messaging.errors';
+import { MessagingError, NoContextError, TrackLimitError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { isValidItem, isValidRequestId, TRACK_STORE, type TrackStore, writeTrackHeaders } from './track-store';
 
@@ -13,6 +13,7 @@ import { isValidItem, isValidRequestId, TRACK_STORE, type TrackStore, writeTrack
  */
 @Injectable()
 export class TrackContext {
+  /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
   constructor(
     private readonly cls: ClsService,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
@@ -38,18 +39,30 @@ export class TrackContext {
     return this.store()?.items.get(key);
   }
 
-  /** Sets an x-track-<key> item; every message sent from this context from now on carries it. */
+  /**
+   * Sets an x-track-<key> item; every message sent from this context from now on carries it. At
+   * most `track.maxItems` items: a new key beyond them throws TrackLimitError (replacing the value
+   * of a key already set always works), so what a context carries stays well under AMQP's 64 KiB
+   * header table.
+   */
   set(key: string, value: string): void {
-    if (typeof value !== 'string' || !isValidItem(key, value, this.options.track)) {
+    const limits = this.options.track;
+    if (typeof value !== 'string' || !isValidItem(key, value, limits)) {
       throw new MessagingError(
         `TrackContext.set("${String(key).slice(0, 80)}"): keys are letters, digits and _.:- up to ` +
-          `${this.options.track.maxKeyLength} characters; values strings up to ${this.options.track.maxValueLength}`,
+          `${limits.maxKeyLength} characters; values strings up to ${limits.maxValueLength} bytes (UTF-8)`,
       );
     }
     const store = this.store() ?? this.adopt();
     if (!store) {
       throw new NoContextError(
         'TrackContext.set() was called outside a message handler or a nestjs-cls context (e.g. ClsModule middleware)',
+      );
+    }
+    if (!store.items.has(key) && store.items.size >= limits.maxItems) {
+      throw new TrackLimitError(
+        `TrackContext.set("${key}"): this context already carries ${store.items.size} items, the most track.maxItems allows; ` +
+          'replace one of them or raise the limit',
       );
     }
     store.items.set(key, value);

@@ -28,13 +28,17 @@ export function isValidRequestId(id: unknown, limits: TrackLimits): id is string
 /** Names that would shadow an object's own machinery when items are copied into one (logs, merges). */
 const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** Whether an item key and value fit the limits; what TrackContext.set() and incoming headers share. */
+/**
+ * Whether an item key and value fit the limits; what TrackContext.set() and incoming headers share.
+ * Keys are ASCII; values are measured in UTF-8 bytes, what they take in a header table.
+ */
 export function isValidItem(key: string, value: string, limits: TrackLimits): boolean {
   return (
     key.length <= limits.maxKeyLength &&
     TRACK_KEY_PATTERN.test(key) &&
     !RESERVED_KEYS.has(key) &&
-    value.length <= limits.maxValueLength
+    value.length <= limits.maxValueLength &&
+    Buffer.byteLength(value) <= limits.maxValueLength
   );
 }
 

@@ -28,13 +28,18 @@ export interface TlsOptions {
   rejectUnauthorized?: boolean;
 }
 
+/**
+ * Bounds on the tracking data a context carries. A full set of items must fit in 32 KiB of
+ * headers: maxItems x (14 + maxKeyLength + maxValueLength) <= 32,768, or startup fails.
+ */
 export interface TrackLimits {
   /** Longest accepted x-request-id; a longer one is replaced by a fresh id. Default 256. */
   maxRequestIdLength?: number;
-  /** Most x-track-* items taken from one message; the rest are ignored. Default 64. */
+  /** Most x-track-* items taken from one message or set by TrackContext.set(). Default 64. */
   maxItems?: number;
-  /** Longest accepted item key and value. Defaults 64 and 1024. */
+  /** Longest accepted item key (characters). Default 64. */
   maxKeyLength?: number;
+  /** Longest accepted item value, in UTF-8 bytes. Default 256. */
   maxValueLength?: number;
 }
 

@@ -10,6 +10,8 @@ export interface SendOptions {
   expirationMs?: number;
   /** Default: the module's `persistent` option (true). */
   persistent?: boolean;
+  /** Reject with UnroutableError when no queue takes the message. Default: true for `send`, false for `publish`. */
+  mandatory?: boolean;
   /** How long to wait for a connection and the broker's confirm. Default: `publishTimeoutMs`. */
   timeoutMs?: number;
 }

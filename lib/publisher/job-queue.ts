@@ -14,10 +14,24 @@ export class JobQueue<T extends { deadline: number }> {
     this.items.push(item);
   }
 
-  /** Puts an item back in front, e.g. a publish to write again after a lost channel. */
-  unshift(item: T): void {
-    if (this.head > 0) this.items[--this.head] = item;
-    else this.items.unshift(item);
+  /**
+   * Puts items back in front, the first of them first: the publishes a lost channel left
+   * unconfirmed go out again in the order they were first sent, before anything that waited.
+   */
+  putBack(items: T[]): void {
+    if (items.length === 0) return;
+    if (items.length <= this.head) {
+      this.head -= items.length;
+      for (let i = 0; i < items.length; i++) this.items[this.head + i] = items[i];
+    } else {
+      this.items = [...items, ...this.items.slice(this.head)];
+      this.head = 0;
+    }
+  }
+
+  /** The item `shift()` would take, left in place. */
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
   }
 
   shift(): T | undefined {

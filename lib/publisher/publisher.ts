@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@nestjs/common';
 import type * as amqp from 'amqplib';
+import { IllegalOperationError } from 'amqplib';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { maskUrl } from '../connection/url';
 import { encode } from '../codec/json.codec';
@@ -9,13 +10,15 @@ import {
   ConnectionLostError,
   EncodeError,
   ExchangeNotFoundError,
-  MessagingError,
+  PublishNackedError,
+  PublishRefusedError,
   PublishTimeoutError,
   ShuttingDownError,
   UnroutableError,
 } from '../messaging.errors';
 import { JobQueue } from './job-queue';
 import { writeMessage } from './wire';
+import { within } from '../util/within';
 
 export type PublishProperties = amqp.Options.Publish & { messageId: string };
 
@@ -35,18 +38,45 @@ interface Job {
   message: Outgoing;
   deadline: number;
   settle: Settle;
+  /** Submission order, which a republish after a lost channel keeps. */
+  seq: number;
+  /** What a basic.return names this publish by, when it is mandatory on a confirm channel. */
+  returnKey?: string;
+  /** The broker returned it unroutable on its current channel; its confirm follows. */
+  returned: boolean;
+}
+
+/** Why the broker closed a channel, as amqplib reports it on the channel's `error` event. */
+interface ChannelCloseError extends Error {
+  code?: number;
+  classId?: number;
+  methodId?: number;
 }
 
 /** One channel and what belongs to it alone. */
 interface Slot {
   channel: amqp.Channel;
-  /** Message ids the broker returned unroutable; their confirm follows. */
-  returned: Set<string>;
-  closeReason?: string;
-  /** Known to be closing: nothing more is written to it. */
-  dead: boolean;
+  /**
+   * Mandatory publishes awaiting their confirm, by return key. A basic.return carries no publish
+   * sequence number and RabbitMQ may coalesce the confirms of several publishes into one ack, so a
+   * return can only be matched exactly while one publish per key is in flight: a second one with
+   * the same key waits for the first's confirm (see `waitsForTwin`).
+   */
+  mandatory: Map<string, Job>;
+  /** Publishes that were unconfirmed when the channel went; written again once it has closed. */
+  orphans: Job[];
+  closeError?: ChannelCloseError;
+  /** amqplib is failing its pending confirms: an error now means the channel went, not a nack. */
+  closing: boolean;
   closed: boolean;
 }
+
+/** AMQP basic.publish, the method a channel error names when a publish caused it. */
+const BASIC_PUBLISH = { classId: 60, methodId: 40 };
+const NOT_FOUND = 404;
+const ACCESS_REFUSED = 403;
+/** How long closing a channel may take: a blocked connection (resource alarm) never answers. */
+const CHANNEL_CLOSE_TIMEOUT_MS = 2_000;
 
 /**
  * Publishes on one channel of the publisher connection, with confirms unless told otherwise.
@@ -54,7 +84,8 @@ interface Slot {
  * `maxInFlightPublishes` wait for their confirm; otherwise (no connection, broker alarm, full
  * socket, full window) they wait unencoded in one FIFO that is pumped in order. One timer fails
  * what passes its deadline, written or not. Publishes the broker did not confirm before the
- * channel went away are written again.
+ * channel went away are written again, in their original order. A nack or a return fails that
+ * one publish and leaves the channel as it is.
  * Emits `channel` with every new channel, `channel-lost` when one goes, and, without confirms,
  * `return` with each message the broker returned unroutable.
  */
@@ -66,6 +97,7 @@ export class Publisher extends EventEmitter {
   private idle: Array<() => void> = [];
   private sweeper?: NodeJS.Timeout;
   private closed = false;
+  private submitted = 0;
 
   constructor(
     private readonly connection: ManagedConnection,
@@ -107,9 +139,11 @@ export class Publisher extends EventEmitter {
   /** Publishes and reports the broker's verdict to `settle`, for callers that do not wait on it. */
   submit(message: Outgoing, timeoutMs: number, settle: Settle): void {
     if (this.closed) return settle(new ShuttingDownError('The messaging module is shut down: nothing more can be sent'));
-    const job: Job = { message, deadline: Date.now() + timeoutMs, settle };
+    const returnKey =
+      this.confirms && message.properties.mandatory ? keyOf(message.exchange, message.routingKey, message.properties.messageId) : undefined;
+    const job: Job = { message, deadline: Date.now() + timeoutMs, settle, seq: this.submitted++, returnKey, returned: false };
     const slot = this.queue.length === 0 ? this.usable() : undefined;
-    if (slot) return this.write(slot, job);
+    if (slot && !waitsForTwin(slot, job)) return this.write(slot, job);
     if ((!this.slot || this.connection.blockedReason) && this.queue.length >= this.options.maxBufferedPublishes) {
       return settle(new PublishTimeoutError(`${this.notReady()}, and ${this.queue.length} messages already wait (maxBufferedPublishes)`));
     }
@@ -131,7 +165,7 @@ export class Publisher extends EventEmitter {
     for (const job of this.queue.clear()) job.settle(new ShuttingDownError('The messaging module shut down before the message could be sent'));
     const slot = this.slot;
     this.slot = undefined;
-    await slot?.channel.close().catch(() => undefined);
+    if (slot) await closeWithin(slot.channel);
     this.settleIdle();
   }
 
@@ -150,25 +184,28 @@ export class Publisher extends EventEmitter {
       this.logger.debug?.(`Cannot open the ${this.role} channel: ${(error as Error).message}`);
       return;
     }
-    const slot: Slot = { channel, returned: new Set(), dead: false, closed: false };
-    channel.on('error', (error: Error) => {
-      slot.closeReason = error.message;
+    const slot: Slot = { channel, mandatory: new Map(), orphans: [], closing: false, closed: false };
+    channel.on('error', (error: ChannelCloseError) => {
+      slot.closeError = error;
       this.logger.warn(`The ${this.role} channel was closed by RabbitMQ: ${maskUrl(error.message)}`);
     });
     channel.on('return', (message: amqp.Message) => {
-      if (this.confirms) slot.returned.add(message.properties.messageId);
-      else this.emit('return', message);
+      if (!this.confirms) return void this.emit('return', message);
+      const job = slot.mandatory.get(keyOf(message.fields.exchange, message.fields.routingKey, message.properties.messageId));
+      if (job) job.returned = true;
     });
     channel.on('drain', () => {
       if (this.slot !== slot) return;
       this.writable = true;
       this.pump();
     });
-    // amqplib fails this channel's pending confirms before this listener runs; `dead` already
-    // stopped writes to it, and this is where it is replaced.
+    // amqplib fails this channel's pending confirms in its own `close` listener, which comes
+    // first: this one, put before it, tells those failures from nacks.
+    channel.prependListener('close', () => (slot.closing = true));
+    // ...and this one, after it, writes again what they left unconfirmed and replaces the channel.
     channel.on('close', () => this.onClosed(slot));
     if (this.closed) {
-      await channel.close().catch(() => undefined);
+      await closeWithin(channel);
       return;
     }
     this.slot = slot;
@@ -181,22 +218,23 @@ export class Publisher extends EventEmitter {
     if (slot.closed) return;
     slot.closed = true;
     this.retire(slot);
-    this.emit('channel-lost', maskUrl(slot.closeReason ?? 'connection closed'));
+    this.republish(slot);
+    this.emit('channel-lost', maskUrl(slot.closeError?.message ?? 'connection closed'));
     // A channel-level error (e.g. 404 on a missing exchange) leaves the connection up: reopen now.
     if (this.connection.current && !this.closed) void this.openChannel();
   }
 
   /** Stops writing to a channel that is going away. */
   private retire(slot: Slot): void {
-    slot.dead = true;
     if (this.slot === slot) this.slot = undefined;
   }
 
   private pump(): void {
-    let slot = this.queue.length > 0 ? this.usable() : undefined;
-    while (slot) {
+    for (;;) {
+      const next = this.queue.peek();
+      const slot = next && this.usable();
+      if (!slot || waitsForTwin(slot, next)) break;
       this.write(slot, this.queue.shift()!);
-      slot = this.queue.length > 0 ? this.usable() : undefined;
     }
     this.settleIdle();
   }
@@ -214,62 +252,83 @@ export class Publisher extends EventEmitter {
       }
     }
     if (this.confirms) this.unconfirmed.add(job);
+    job.returned = false;
     let accepted: boolean;
     try {
       accepted = writeMessage(slot.channel, message, this.confirms ? (error) => this.confirmed(slot, job, error) : undefined);
     } catch (error) {
-      this.unconfirmed.delete(job);
-      if ((error as Error).name === 'IllegalOperationError') {
-        // The channel is closing; its close event has not reached us yet.
+      if (error instanceof IllegalOperationError) {
+        // The channel is closing; its close event has not reached us yet. Pending (with or
+        // without confirms) until that close writes it again.
         this.retire(slot);
-        return this.retryOrFail(job, slot, error as Error);
+        this.unconfirmed.add(job);
+        return this.orphan(slot, job);
       }
-      // amqplib registers the confirm callback before it encodes the frame (e.g. a header table
-      // over 64 KiB): that channel's confirm bookkeeping is off by one now, so it is replaced.
-      this.retire(slot);
-      void slot.channel.close().catch(() => undefined);
+      // Nothing was written (amqplib encodes every frame before it writes one): this message
+      // fails alone, and the channel, with whatever else is in flight on it, stays.
+      this.unconfirmed.delete(job);
       return job.settle(new EncodeError(`Cannot encode the message for "${target(message)}": ${(error as Error).message}`));
     }
+    if (job.returnKey !== undefined) slot.mandatory.set(job.returnKey, job);
     if (!accepted) this.writable = false;
     if (this.confirms) this.sweep();
     else job.settle();
   }
 
   private confirmed(slot: Slot, job: Job, error: Error | null): void {
-    const id = job.message.properties.messageId;
+    if (job.returnKey !== undefined && slot.mandatory.get(job.returnKey) === job) slot.mandatory.delete(job.returnKey);
     // Gone already: it timed out while unconfirmed.
-    if (!this.unconfirmed.delete(job)) {
-      slot.returned.delete(id);
-      return;
-    }
-    if (error) {
-      this.retire(slot);
-      this.retryOrFail(job, slot, error);
-    } else if (slot.returned.size > 0 && slot.returned.delete(id)) {
-      job.settle(new UnroutableError(job.message.exchange, job.message.routingKey));
-    } else {
-      job.settle();
-    }
+    if (!this.unconfirmed.has(job)) return;
+    if (error && slot.closing) return this.orphan(slot, job);
+    this.unconfirmed.delete(job);
+    if (error) job.settle(new PublishNackedError(job.message.exchange, job.message.routingKey));
+    else if (job.returned) job.settle(new UnroutableError(job.message.exchange, job.message.routingKey));
+    else job.settle();
     this.pump();
   }
 
-  private retryOrFail(job: Job, slot: Slot, error: Error): void {
-    const { exchange } = job.message;
-    if (error.message === 'message nacked') {
-      return job.settle(new MessagingError(`RabbitMQ refused the message for "${target(job.message)}" (nack)`));
+  /** Keeps a publish its channel left unconfirmed (still pending) until that channel has closed. */
+  private orphan(slot: Slot, job: Job): void {
+    slot.orphans.push(job);
+    if (slot.closed) this.republish(slot);
+  }
+
+  /**
+   * Writes again, in their first order and ahead of what waits, the publishes a closed channel
+   * left unconfirmed (at-least-once: the broker may or may not have them; same messageId), or fails
+   * them: the broker refused their exchange, or their time is up.
+   */
+  private republish(slot: Slot): void {
+    const orphans = slot.orphans.splice(0).sort((a, b) => a.seq - b.seq);
+    const again: Job[] = [];
+    for (const job of orphans) {
+      // Gone already: it timed out while parked here.
+      if (!this.unconfirmed.delete(job)) continue;
+      const failure = this.refusal(slot, job) ?? this.lost(slot, job);
+      if (failure) job.settle(failure);
+      else again.push(job);
     }
-    const reason = slot.closeReason ?? error.message;
-    if (exchange !== '' && reason.includes(`no exchange '${exchange}'`)) {
-      return job.settle(new ExchangeNotFoundError(exchange, reason));
-    }
-    if (this.closed || Date.now() >= job.deadline) {
-      return job.settle(
-        new ConnectionLostError(`The message for "${target(job.message)}" was not confirmed before the channel closed: ${maskUrl(reason)}`),
-      );
-    }
-    // At-least-once: the broker may or may not have it, so it goes again with the same messageId.
-    this.queue.unshift(job);
+    if (again.length === 0) return;
+    this.queue.putBack(again);
     this.sweep();
+  }
+
+  /** The broker closed the channel over a publish to this job's exchange, which it will refuse again. */
+  private refusal(slot: Slot, job: Job): Error | undefined {
+    const error = slot.closeError;
+    if (error?.classId !== BASIC_PUBLISH.classId || error.methodId !== BASIC_PUBLISH.methodId) return undefined;
+    const { exchange } = job.message;
+    if (refusedExchange(error) !== (exchange || 'amq.default')) return undefined;
+    const reason = brokerReason(error);
+    if (error.code === NOT_FOUND) return new ExchangeNotFoundError(exchange, reason);
+    if (error.code === ACCESS_REFUSED) return new PublishRefusedError(exchange, reason);
+    return undefined;
+  }
+
+  private lost(slot: Slot, job: Job): Error | undefined {
+    if (!this.closed && Date.now() < job.deadline) return undefined;
+    const reason = slot.closeError?.message ?? 'connection closed';
+    return new ConnectionLostError(`The message for "${target(job.message)}" was not confirmed before the channel closed: ${maskUrl(reason)}`);
   }
 
   /** Fails what passed its deadline, waiting or written, with one timer for all of them. */
@@ -315,4 +374,33 @@ export class Publisher extends EventEmitter {
 
 function target(message: Outgoing): string {
   return message.exchange || message.routingKey;
+}
+
+/** What a basic.return names a publish by. */
+function keyOf(exchange: string, routingKey: string, messageId: unknown): string {
+  return `${exchange}\n${routingKey}\n${String(messageId)}`;
+}
+
+/** A mandatory publish whose twin (same return key) awaits its confirm on this channel waits for it. */
+function waitsForTwin(slot: Slot, job: Job): boolean {
+  return job.returnKey !== undefined && slot.mandatory.has(job.returnKey);
+}
+
+/**
+ * The exchange a channel error over a publish concerns. The close frame has no field for it:
+ * RabbitMQ names the resource in its reply text ("... exchange 'orders' in vhost '/' ..."). The
+ * error's code decides what happened; this only tells which of the publishes in flight it was.
+ */
+function refusedExchange(error: ChannelCloseError): string | undefined {
+  return /\bexchange '((?:[^']|'')*)' in vhost '/.exec(error.message)?.[1];
+}
+
+/** The broker's own words from amqplib's "Channel closed by server: 404 (NOT-FOUND) with message "..."". */
+function brokerReason(error: ChannelCloseError): string {
+  return /with message "(.*)"$/s.exec(error.message)?.[1] ?? error.message;
+}
+
+/** Closes a channel, giving up after a while: a blocked connection never answers the close. */
+async function closeWithin(channel: amqp.Channel): Promise<void> {
+  await within(channel.close().catch(() => undefined), CHANNEL_CLOSE_TIMEOUT_MS);
 }

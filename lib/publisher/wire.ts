@@ -42,6 +42,10 @@ export function writeMessage(channel: amqp.Channel, message: Outgoing, onConfirm
     appId: p.appId,
     clusterId: undefined,
   };
+  // Registered after the frames are encoded and written, as amqplib's own publish does: a message
+  // that cannot be encoded (a header table over 64 KiB) throws before anything is written, and
+  // leaves the channel's confirm bookkeeping as it was. The confirm itself arrives in a later tick.
+  const accepted = internals.sendMessage(fields, fields, content!);
   if (onConfirm) internals.pushConfirmCallback!(onConfirm);
-  return internals.sendMessage(fields, fields, content!);
+  return accepted;
 }

@@ -3,10 +3,14 @@ import type * as amqp from 'amqplib';
 import { decode } from '../codec/json.codec';
 import { own } from '../context/track-store';
 import { DIRECT_REPLY_TO, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_REPLY_ERROR } from '../messaging.constants';
-import { ConnectionLostError, ExchangeNotFoundError, RpcRemoteError, UnroutableError } from '../messaging.errors';
+import { ConnectionLostError, ExchangeNotFoundError, MessagingError, RpcRemoteError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { ManagedConnection } from '../connection/managed-connection';
 import type { Outgoing, Publisher, Settle } from '../publisher/publisher';
+import { within } from '../util/within';
+
+/** AMQP reply code of a missing exchange. */
+const NOT_FOUND = 404;
 
 /** A caller waiting for replies: one (request) or many (gather); it deletes itself when complete. */
 export interface PendingCall {
@@ -28,7 +32,7 @@ export interface PendingCall {
  */
 export class ReplyRouter {
   private readonly pending = new Map<string, PendingCall>();
-  private readonly knownExchanges = new Set<string>();
+  private readonly exchangeLookUps = new Map<string, Promise<void>>();
   private dropped = 0;
 
   constructor(
@@ -55,18 +59,31 @@ export class ReplyRouter {
   }
 
   /**
-   * Checks once per name that an exchange exists (on a throwaway channel), so a scatter-gather to
-   * a missing exchange fails alone instead of closing the channel every request waits on.
+   * Checks that an exchange exists (on a throwaway channel), so a scatter-gather to a missing
+   * exchange fails alone instead of closing the channel every request waits on. Nothing is
+   * remembered past one look-up (an exchange may be deleted at any time); gathers that overlap
+   * share it. Resolves false when the broker has not answered within `timeoutMs`; rejects with
+   * ExchangeNotFoundError when it does not exist.
    */
-  async ensureExchange(exchange: string): Promise<void> {
-    if (exchange === '' || this.knownExchanges.has(exchange)) return;
+  async ensureExchange(exchange: string, timeoutMs: number): Promise<boolean> {
+    if (exchange === '') return true;
+    let lookUp = this.exchangeLookUps.get(exchange);
+    if (!lookUp) {
+      lookUp = this.lookUpExchange(exchange).finally(() => this.exchangeLookUps.delete(exchange));
+      this.exchangeLookUps.set(exchange, lookUp);
+    }
+    return (await within(lookUp.then(() => true), timeoutMs)) ?? false;
+  }
+
+  private async lookUpExchange(exchange: string): Promise<void> {
     const channel = await this.connection.createChannel();
     channel.on('error', () => undefined);
     try {
       await channel.checkExchange(exchange);
-      this.knownExchanges.add(exchange);
     } catch (error) {
-      throw new ExchangeNotFoundError(exchange, (error as Error).message.replace(/^Operation failed: \w+; /, ''));
+      const reason = (error as Error).message.replace(/^Operation failed: \w+; /, '');
+      if ((error as { code?: unknown }).code === NOT_FOUND) throw new ExchangeNotFoundError(exchange, reason);
+      throw new MessagingError(`Cannot check exchange "${exchange}": ${reason}`, { cause: error });
     } finally {
       await channel.close().catch(() => undefined);
     }

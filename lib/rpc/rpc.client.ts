@@ -3,10 +3,20 @@ import { Inject, Injectable } from '@nestjs/common';
 import { TrackContext } from '../context/track-context';
 import type { GatherOptions, RequestOptions, SendOptions } from '../interfaces/send-options.interface';
 import { DIRECT_REPLY_TO, HEADER_ORIGIN, MESSAGING_OPTIONS } from '../messaging.constants';
-import { MessagingError, RpcAbortedError, RpcRemoteError, RpcTimeoutError, UnroutableError } from '../messaging.errors';
+import {
+  InvalidArgumentError,
+  MessagingError,
+  RpcAbortedError,
+  RpcRemoteError,
+  RpcTimeoutError,
+  UnroutableError,
+} from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher, type PublishProperties } from '../publisher/publisher';
 import { ReplyRouter } from './reply-router';
+
+/** The longest delay Node's timers keep (a longer one fires at once), and so the longest we accept. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /**
  * The one way to send: commands (send), events (publish), request/response (request), async
@@ -15,6 +25,7 @@ import { ReplyRouter } from './reply-router';
  */
 @Injectable()
 export class RpcClient {
+  /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
   constructor(
     private readonly publisher: Publisher,
     private readonly router: ReplyRouter,
@@ -33,18 +44,26 @@ export class RpcClient {
   }
 
   /** A one-way command to a queue; resolves with the message id once the broker confirmed it. */
-  send(queue: string, payload: unknown, options: SendOptions = {}): Promise<string> {
-    return this.publisher.publish({ exchange: '', routingKey: queue, payload, properties: this.properties(options) }, options.timeoutMs);
+  async send(queue: string, payload: unknown, options: SendOptions = {}): Promise<string> {
+    checkSendOptions(options);
+    const properties = this.properties(options, options.mandatory ?? true);
+    return this.publisher.publish({ exchange: '', routingKey: queue, payload, properties }, options.timeoutMs);
   }
 
-  /** An event to an exchange: every bound queue gets a copy; resolves with the message id on confirm. */
-  publish(exchange: string, routingKey: string, payload: unknown, options: SendOptions = {}): Promise<string> {
-    return this.publisher.publish({ exchange, routingKey, payload, properties: this.properties(options) }, options.timeoutMs);
+  /**
+   * An event to an exchange: every bound queue gets a copy; resolves with the message id on
+   * confirm, also when no queue is bound (events may have no subscriber yet) unless `mandatory`.
+   */
+  async publish(exchange: string, routingKey: string, payload: unknown, options: SendOptions = {}): Promise<string> {
+    checkSendOptions(options);
+    const properties = this.properties(options, options.mandatory ?? false);
+    return this.publisher.publish({ exchange, routingKey, payload, properties }, options.timeoutMs);
   }
 
   /** Sends to a queue and waits for the handler's result. */
   request<T = unknown>(queue: string, payload: unknown, options: RequestOptions = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      checkDuration('timeoutMs', options.timeoutMs);
       const timeoutMs = options.timeoutMs ?? this.options.rpcTimeoutMs;
       this.call(queue, '', queue, payload, timeoutMs, options, {
         onReply: (value, error) => {
@@ -61,12 +80,22 @@ export class RpcClient {
 
   /** Publishes once and collects every reply until `expect` arrived or the timeout; never rejects on timeout. */
   async gather<T = unknown>(exchange: string, routingKey: string, payload: unknown, options: GatherOptions = {}): Promise<T[]> {
+    checkDuration('timeoutMs', options.timeoutMs);
+    if (options.expect !== undefined && !(Number.isSafeInteger(options.expect) && options.expect >= 0)) {
+      throw new InvalidArgumentError('expect', 'a whole number of replies, 0 or more (leave it out to collect until the timeout)', options.expect);
+    }
     const expect = options.expect ?? Infinity;
     if (expect <= 0) return [];
-    await this.router.ensureExchange(exchange);
+    const timeoutMs = options.timeoutMs ?? this.options.rpcTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
+    // The look-up spends the gather's own time: a broker that cannot answer it in time could not
+    // bring the replies in time either, and the gather resolves with none, as on any timeout.
+    if (!(await this.router.ensureExchange(exchange, timeoutMs))) return [];
+    const remainingMs = deadline - Date.now();
+    if (remainingMs <= 0) return [];
     return new Promise<T[]>((resolve, reject) => {
       const replies: T[] = [];
-      this.call(exchange, exchange, routingKey, payload, options.timeoutMs ?? this.options.rpcTimeoutMs, options, {
+      this.call(exchange, exchange, routingKey, payload, remainingMs, options, {
         onReply: (value, error) => {
           // A responder that failed is one answer fewer, not a failed gather.
           if (!error) replies.push(value as T);
@@ -128,7 +157,7 @@ export class RpcClient {
       },
     });
     const properties: PublishProperties = {
-      ...this.properties({ headers: options.headers, persistent: false }),
+      ...this.properties({ headers: options.headers, persistent: false }, true),
       correlationId,
       replyTo: DIRECT_REPLY_TO,
       // A request nobody took in time must not run later.
@@ -141,7 +170,7 @@ export class RpcClient {
     });
   }
 
-  private properties(options: SendOptions): PublishProperties {
+  private properties(options: SendOptions, mandatory: boolean): PublishProperties {
     const headers: Record<string, unknown> = options.headers ? { ...options.headers } : {};
     headers[HEADER_ORIGIN] = this.options.serviceName;
     return {
@@ -151,8 +180,24 @@ export class RpcClient {
       priority: options.priority,
       expiration: options.expirationMs === undefined ? undefined : String(options.expirationMs),
       persistent: options.persistent ?? this.options.persistent,
-      mandatory: true,
+      mandatory,
       headers: this.track.addHeaders(headers),
     };
+  }
+}
+
+/** Refuses what the broker or a timer would misread (NaN, Infinity, fractions, negatives) before anything is written. */
+function checkSendOptions(options: SendOptions): void {
+  checkDuration('timeoutMs', options.timeoutMs);
+  checkDuration('expirationMs', options.expirationMs);
+  if (options.priority !== undefined && !(Number.isInteger(options.priority) && options.priority >= 0 && options.priority <= 255)) {
+    throw new InvalidArgumentError('priority', 'an integer from 0 to 255', options.priority);
+  }
+}
+
+function checkDuration(option: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!(Number.isInteger(value) && value >= 1 && value <= MAX_DELAY_MS)) {
+    throw new InvalidArgumentError(option, `a whole number of milliseconds from 1 to ${MAX_DELAY_MS}`, value);
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { MessageHandler, MessagingError, MessagingHealth, RpcClient, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
-import { AMQP_URL, unique, waitFor } from '../support/broker';
+import { AMQP_URL, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
 import {
   CaptureLogger,
@@ -10,6 +10,7 @@ import {
   connectionsOf,
   faultRig,
   produce,
+  produceUntil,
   sleep,
   startAppLogged,
   Tally,
@@ -41,6 +42,36 @@ describe('reliability: connection loss', () => {
     return Handlers;
   }
 
+  /** A handler bound to `exchange` with `order.*`, counting the events it gets. */
+  function subscriber(queue: string, exchange: string, tally: Tally) {
+    @Injectable()
+    class Subscriber {
+      @MessageHandler({ queue, exchange, routingKey: 'order.*' })
+      handle(_payload: unknown, context: MessageContext) {
+        tally.see(context.messageId);
+      }
+    }
+    return Subscriber;
+  }
+
+  async function exists(kind: 'queue' | 'exchange', name: string): Promise<boolean> {
+    const channel = await rig.broker.connection.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      await (kind === 'queue' ? channel.checkQueue(name) : channel.checkExchange(name));
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  async function bound(exchange: string, queue: string, key: string): Promise<boolean> {
+    const lines = (await rabbitmqctl('list_bindings', 'source_name', 'destination_name', 'routing_key')).split('\n');
+    return lines.some((line) => line.trim().split('\t').join(' ') === `${exchange} ${queue} ${key}`);
+  }
+
   /** Largest gap between two consecutive handled messages. */
   function largestGap(times: number[]): number {
     let gap = 0;
@@ -49,17 +80,20 @@ describe('reliability: connection loss', () => {
   }
 
   it(
-    '1: both connections force-closed mid-stream: no crash, reconnect, consumer back, no confirmed message lost',
+    '1: both connections force-closed mid-stream: no crash, reconnect, topology and consumer back, no confirmed message lost',
     async () => {
       const serviceName = unique('svc-cut');
       const queue = rig.broker.queue(unique('cut'));
+      const exchange = rig.broker.exchange(unique('cut-events'));
+      const eventQueue = rig.broker.queue(unique('cut-sub'));
       const tally = new Tally();
+      const events = new Tally();
       const handledAt: number[] = [];
       const logger = new CaptureLogger();
       const app = await startAppLogged(
         appModule(
           { serviceName, reconnect: { initialDelayMs: 50, maxDelayMs: 1000 }, publishTimeoutMs: 20_000 },
-          { providers: [handlers(queue, tally, handledAt)] },
+          { providers: [handlers(queue, tally, handledAt), subscriber(eventQueue, exchange, events)] },
         ),
         logger,
       );
@@ -68,9 +102,17 @@ describe('reliability: connection loss', () => {
       const health = app.get(MessagingHealth);
       const before = await connectionsOf(serviceName);
       expect(before.map((c) => c.name).sort()).toEqual([`${serviceName}:consumer`, `${serviceName}:publisher`]);
+      // Topology an operator removed while the app runs: the exchange (and with it the binding) and
+      // a dead-letter queue. Only a re-declaration on reconnect brings them back.
+      expect(await bound(exchange, eventQueue, 'order.*')).toBe(true);
+      await rig.broker.channel.deleteExchange(exchange);
+      await rig.broker.channel.deleteQueue(`${eventQueue}.dlq`);
+      expect(await exists('exchange', exchange)).toBe(false);
+      expect(await exists('queue', `${eventQueue}.dlq`)).toBe(false);
 
-      const total = 3000;
-      const producing = produce((i, messageId) => client.send(queue, { i }, { messageId }), total, { concurrency: 10, spacingMs: 15 });
+      // The stream goes on until well after the reconnect, however long the cut takes to inject.
+      let streaming = true;
+      const producing = produceUntil((i, messageId) => client.send(queue, { i }, { messageId }), () => !streaming, { concurrency: 10, spacingMs: 15 });
 
       await waitFor(() => tally.handled.size >= 300, '300 messages handled before the cut');
       const cutAt = Date.now();
@@ -80,9 +122,16 @@ describe('reliability: connection loss', () => {
       await waitFor(() => logger.firstAt(/publisher connection .* was lost/, cutAt) !== undefined, 'the publisher loss to be logged');
       await waitFor(() => health.isConnected(), 'the reconnect', 15_000);
       const handledAtReconnect = tally.handled.size;
-      await waitFor(() => tally.handled.size > handledAtReconnect, 'a message handled after the reconnect');
+      await waitFor(() => tally.handled.size >= handledAtReconnect + 300, '300 messages handled after the reconnect', 20_000);
+      await waitFor(() => exists('exchange', exchange), `${exchange} declared again after the reconnect`);
+      await waitFor(() => bound(exchange, eventQueue, 'order.*'), `the binding of ${eventQueue} declared again`, 20_000);
+      await waitFor(() => exists('queue', `${eventQueue}.dlq`), `${eventQueue}.dlq declared again`);
+      const event = await client.publish(exchange, 'order.created', { after: 'reconnect' }, { mandatory: true });
+      await waitFor(() => events.handled.has(event), 'an event routed through the re-declared binding');
 
+      streaming = false;
       const results = await producing;
+      const total = results.length;
       const confirmed = results.filter((r) => r.ok).map((r) => r.id);
       const rejected = results.filter((r) => !r.ok);
       await waitFor(() => confirmed.every((id) => tally.handled.has(id)), 'every confirmed message to be handled', 20_000);
@@ -125,7 +174,7 @@ describe('reliability: connection loss', () => {
       expect(after.map((c) => c.pid).some((pid) => before.some((b) => b.pid === pid))).toBe(false);
       expect(logger.matching(/was lost/).length).toBeGreaterThanOrEqual(2);
     },
-    60_000,
+    90_000,
   );
 
   it(

@@ -3,7 +3,8 @@ import { Observable, throwError, timer, switchMap } from 'rxjs';
 import type { GetMessage } from 'amqplib';
 import { MessageHandler, RpcClient, UnrecoverableError, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
-import { Broker, unique, waitFor } from '../support/broker';
+import { Broker, deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
+import { TcpProxy } from '../support/tcp-proxy';
 import { CaptureLogger, closeConnections, sleep, startAppLogged, Tally, watchUnhandledRejections } from './helpers';
 
 /**
@@ -15,6 +16,7 @@ describe('reliability: handler failures', () => {
   let broker: Broker;
   const apps: INestApplicationContext[] = [];
   const releases: Array<() => void> = [];
+  const proxies: TcpProxy[] = [];
 
   beforeAll(async () => {
     broker = await Broker.open();
@@ -23,6 +25,7 @@ describe('reliability: handler failures', () => {
   afterAll(async () => {
     for (const release of releases) release();
     for (const app of apps) await app.close().catch(() => undefined);
+    for (const proxy of proxies) await proxy.close();
     await broker.cleanup();
   });
 
@@ -155,6 +158,113 @@ describe('reliability: handler failures', () => {
     });
   });
 
+  describe('12 + 32: a fault between the dead-letter copy and the ack of the original', () => {
+    /**
+     * A handler that fails with UnrecoverableError once the test releases it, so the test can
+     * inject its fault while the message is in flight, just before its dead-letter copy is written.
+     */
+    async function gatedFailure(label: string, options: Parameters<typeof appModule>[0] = {}) {
+      const serviceName = unique(`svc-${label}`);
+      const queue = broker.queue(unique(label), []);
+      const started = deferred();
+      const gate = deferred();
+      releases.push(() => gate.resolve());
+      const calls: string[] = [];
+      @Injectable()
+      class FailsWhenReleased {
+        @MessageHandler({ queue, retry: false })
+        async handle(_payload: unknown, context: MessageContext) {
+          calls.push(context.messageId!);
+          started.resolve();
+          await gate.promise;
+          throw new UnrecoverableError('belongs in the dead-letter queue');
+        }
+      }
+      const { app, client, logger } = await start(
+        { serviceName, reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, publishTimeoutMs: 15_000, ...options },
+        [FailsWhenReleased],
+      );
+      return { app, client, logger, serviceName, queue, dlq: `${queue}.dlq`, started: started.promise, release: () => gate.resolve(), calls };
+    }
+
+    async function unacked(queue: string): Promise<number> {
+      const line = (await rabbitmqctl('list_queues', 'name', 'messages_unacknowledged'))
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/))
+        .find(([name]) => name === queue);
+      return Number(line?.[1] ?? 0);
+    }
+
+    /** Every message of `queue` with id `id`, taken off it; none if the queue does not exist. */
+    async function take(queue: string, id: string): Promise<GetMessage[]> {
+      const channel = await broker.connection.createChannel();
+      channel.on('error', () => undefined);
+      const got: GetMessage[] = [];
+      try {
+        for (let message = await channel.get(queue, { noAck: true }); message; message = await channel.get(queue, { noAck: true })) {
+          if (message.properties.messageId === id) got.push(message);
+        }
+      } catch {
+        // 404: the queue is gone, and what it held with it.
+      } finally {
+        await channel.close().catch(() => undefined);
+      }
+      return got;
+    }
+
+    /** Closes the app (what it had not acked goes back to the queue), then counts where the message is. */
+    async function whereItEnds(app: INestApplicationContext, queue: string, dlq: string, id: string) {
+      await app.close();
+      const queued = (await take(queue, id)).length;
+      const dead = await take(dlq, id);
+      return { queued, deadLettered: dead.length, dead };
+    }
+
+    it('the publisher connection dies with the dead-letter copy unconfirmed: the original stays unacked, the copy goes again, the message ends in the DLQ', async () => {
+      const proxy = await TcpProxy.start();
+      proxies.push(proxy);
+      const { app, client, serviceName, queue, dlq, started, release, calls, logger } = await gatedFailure('dlq-cut', { uri: proxy.url() });
+      const id = await client.send(queue, { n: 1 });
+      await started;
+      // What the publisher connection sends from now on stays in the proxy: the copy is written by
+      // the app but never reaches the broker, and no confirm can come back for it.
+      expect(proxy.holdSending(`${serviceName}:publisher`)).toBe(1);
+      release();
+      await waitFor(() => proxy.heldFromClients > 0, 'the dead-letter copy to be written');
+      await sleep(300); // an ack that did not wait for the confirm reaches the broker meanwhile
+      const unackedWhileUnconfirmed = await unacked(queue);
+      expect(proxy.cutWhere(`${serviceName}:publisher`)).toBe(1);
+      await waitFor(async () => (await broker.depth(dlq)) > 0, 'the copy published again after the reconnect', 20_000);
+      await waitFor(async () => (await unacked(queue)) === 0, 'the original acked once the copy was confirmed', 20_000);
+      const ends = await whereItEnds(app, queue, dlq, id);
+      const figures = { unackedWhileUnconfirmed, handlerCalls: calls.length, queued: ends.queued, deadLettered: ends.deadLettered };
+      console.log(`[reliability 12] publisher connection lost between the dead-letter copy and its confirm: ${JSON.stringify(figures)}`);
+      expect(unackedWhileUnconfirmed).toBe(1);
+      expect(ends.queued + ends.deadLettered).toBeGreaterThanOrEqual(1); // never neither
+      expect(ends.deadLettered).toBeGreaterThanOrEqual(1); // at-least-once: a second copy is a duplicate, not a loss
+      expect(ends.dead[0].properties.headers?.['x-error-name']).toBe('UnrecoverableError');
+      expect(logger.matching(/publisher connection .* was lost/).length).toBeGreaterThanOrEqual(1);
+    }, 60_000);
+
+    it('the dead-letter queue is deleted before the copy is written: the copy is not silently dropped; the message ends in the DLQ, or at worst back in its queue', async () => {
+      const { app, client, queue, dlq, started, release, calls } = await gatedFailure('dlq-gone');
+      const id = await client.send(queue, { n: 1 });
+      await started;
+      // An operator deletes the dead-letter queue: the copy has nowhere to go until it is declared again.
+      await broker.channel.deleteQueue(dlq);
+      release();
+      const settled = await waitFor(async () => (await broker.depth(dlq)) > 0, 'the message in the re-declared dead-letter queue', 15_000).then(
+        () => 'dead-lettered',
+        () => 'not in the dead-letter queue after 15 s',
+      );
+      const ends = await whereItEnds(app, queue, dlq, id);
+      const figures = { settled, handlerCalls: calls.length, queued: ends.queued, deadLettered: ends.deadLettered, lost: ends.queued + ends.deadLettered === 0 ? 1 : 0 };
+      console.log(`[reliability 12/32] dead-letter queue deleted before the copy: ${JSON.stringify(figures)}`);
+      expect(ends.queued + ends.deadLettered).toBeGreaterThanOrEqual(1); // never neither
+      expect(ends.deadLettered).toBeGreaterThanOrEqual(1); // where it belongs (RELIABILITY.md 32)
+    }, 60_000);
+  });
+
   describe('13: a body that cannot be decoded', () => {
     const queue = unique('undecodable');
     const handled: unknown[] = [];
@@ -242,8 +352,9 @@ describe('reliability: handler failures', () => {
         for (const [key, queue] of Object.entries(queues)) dead[key] = await drainUntil(`${queue}.dlq`, perQueue);
         await sleep(200);
         const summary = Object.fromEntries(Object.keys(queues).map((k) => [k, { calls: calls.get(k), deadLettered: dead[k].length, errorName: header(dead[k][0], 'x-error-name') }]));
-        console.log(`[reliability 14] failing handler shapes: ${JSON.stringify(summary)}; unhandled rejections: ${watcher.reasons.length}`);
-        expect(watcher.reasons).toEqual([]);
+        const unhandled = await watcher.settled();
+        console.log(`[reliability 14] failing handler shapes: ${JSON.stringify(summary)}; unhandled rejections: ${unhandled.length}`);
+        expect(unhandled).toEqual([]);
         for (const key of Object.keys(queues)) {
           expect(calls.get(key)).toBe(perQueue);
           expect(dead[key]).toHaveLength(perQueue);
@@ -254,7 +365,7 @@ describe('reliability: handler failures', () => {
         expect(header(dead.observable[0], 'x-error-name')).toBe('RangeError');
         expect(header(dead.observableLater[0], 'x-error-message')).toBe('late observable failure');
       } finally {
-        watcher.stop();
+        await watcher.stop();
       }
     }, 30_000);
   });

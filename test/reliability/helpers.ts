@@ -94,12 +94,35 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-/** Records every unhandled rejection while installed. */
-export function watchUnhandledRejections(): { reasons: unknown[]; stop: () => void } {
+/**
+ * Records every unhandled rejection of this process while installed (the test files run in real
+ * child processes, see vitest.config.mts, so it is the process the module runs in).
+ * While it listens, Vitest stops reporting unhandled rejections itself (it assumes a second
+ * listener handles them), so the watcher is the only net: `settled()` lets late reports arrive
+ * and returns what was seen; `stop()` removes it and throws if anything was seen at any time,
+ * so a watcher installed for a whole file cannot swallow a rejection from a test that never checked.
+ */
+export function watchUnhandledRejections(): { reasons: unknown[]; settled: () => Promise<unknown[]>; stop: () => Promise<void> } {
   const reasons: unknown[] = [];
   const listener = (reason: unknown) => reasons.push(reason);
   process.on('unhandledRejection', listener);
-  return { reasons, stop: () => process.off('unhandledRejection', listener) };
+  // Node reports a rejection once the microtask queue has drained: two macrotasks let it arrive.
+  const settled = async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    return reasons;
+  };
+  return {
+    reasons,
+    settled,
+    stop: async () => {
+      await settled();
+      process.off('unhandledRejection', listener);
+      if (reasons.length > 0) {
+        throw new Error(`${reasons.length} unhandled rejection(s) while watched: ${reasons.map((r) => (r instanceof Error ? r.stack : String(r))).join('\n')}`);
+      }
+    },
+  };
 }
 
 /** Samples process RSS every `everyMs` until stopped; returns the peak seen (bytes). */
@@ -185,6 +208,30 @@ export async function produce(
   let next = 0;
   const worker = async () => {
     while (next < total) {
+      const i = next++;
+      const id = `${prefix}-${i}`;
+      results[i] = { ...(await outcome(send(i, id))), id };
+      if (spacingMs > 0) await sleep(spacingMs);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return results;
+}
+
+/**
+ * Like produce(), for a stream whose end depends on what happens meanwhile (e.g. on how long a
+ * fault takes to inject on a busy broker): sends until `stop()` turns true, then resolves with
+ * every outcome once all settled.
+ */
+export async function produceUntil(
+  send: (i: number, messageId: string) => Promise<string>,
+  stop: () => boolean,
+  { concurrency = 10, spacingMs = 0, prefix = 'm' }: { concurrency?: number; spacingMs?: number; prefix?: string } = {},
+): Promise<Array<SendResult & { id: string }>> {
+  const results: Array<SendResult & { id: string }> = [];
+  let next = 0;
+  const worker = async () => {
+    while (!stop()) {
       const i = next++;
       const id = `${prefix}-${i}`;
       results[i] = { ...(await outcome(send(i, id))), id };

@@ -7,10 +7,16 @@ import * as net from 'node:net';
  * - `stall()`: bytes stop flowing both ways while every socket stays open (a half-open connection:
  *   nothing is closed, nothing arrives); new connections are held the same way. `resume()` flushes
  *   what was held, in order.
+ * - `holdSending(marker)` / `cutWhere(marker)`: the same, for one AMQP connection only — the one
+ *   whose handshake carries `marker` (its `connection_name`, e.g. `svc:publisher`); holding stops
+ *   only what the client sends, so the broker's side (confirms, deliveries) still arrives.
+ * - `countSent(pattern)`: counts a byte pattern in what clients send, e.g. an exchange name to
+ *   count the publishes written to it, whatever the client logs.
  * - `close()`: destroys everything and stops listening.
  */
 export class TcpProxy {
   private readonly pairs = new Set<Pair>();
+  private readonly taps = new Set<Tap>();
   private mode: 'open' | 'cut' | 'stalled' = 'open';
   /** Connections accepted since the proxy started (refused ones included). */
   accepted = 0;
@@ -62,6 +68,34 @@ export class TcpProxy {
     for (const pair of this.pairs) pair.flush();
   }
 
+  /** Holds what the client sends on the connections whose handshake carries `marker`; returns how many. */
+  holdSending(marker: string): number {
+    const targets = this.named(marker);
+    for (const pair of targets) pair.holdSending = true;
+    return targets.length;
+  }
+
+  /** Bytes held so far from clients, not yet forwarded. */
+  get heldFromClients(): number {
+    let bytes = 0;
+    for (const pair of this.pairs) bytes += pair.heldFromClient;
+    return bytes;
+  }
+
+  /** Resets the connections whose handshake carries `marker` (what they held is dropped); returns how many. */
+  cutWhere(marker: string): number {
+    const targets = this.named(marker);
+    for (const pair of targets) pair.destroy(true);
+    return targets.length;
+  }
+
+  /** A live count of `pattern` in what clients send from now on (matches across chunk boundaries too). */
+  countSent(pattern: Buffer | string): { readonly count: number } {
+    const tap = new Tap(Buffer.isBuffer(pattern) ? pattern : Buffer.from(pattern));
+    this.taps.add(tap);
+    return tap;
+  }
+
   async close(): Promise<void> {
     this.mode = 'cut';
     for (const pair of [...this.pairs]) pair.destroy(false);
@@ -79,36 +113,74 @@ export class TcpProxy {
     const upstream = net.connect({ port, host, noDelay: true });
     upstream.on('error', () => undefined);
     client.setNoDelay(true);
-    const pair = new Pair(client, upstream, this.mode === 'stalled', () => this.pairs.delete(pair));
+    const pair = new Pair(client, upstream, this.mode === 'stalled', () => this.pairs.delete(pair), (chunk) => {
+      for (const tap of this.taps) tap.scan(pair, chunk);
+    });
     this.pairs.add(pair);
   }
+
+  private named(marker: string): Pair[] {
+    return [...this.pairs].filter((pair) => pair.handshake.includes(marker));
+  }
 }
+
+class Tap {
+  count = 0;
+  /** The last bytes of each connection's stream, where a match may have started. */
+  private readonly tails = new WeakMap<Pair, Buffer>();
+
+  constructor(private readonly pattern: Buffer) {}
+
+  scan(pair: Pair, chunk: Buffer): void {
+    const data = Buffer.concat([this.tails.get(pair) ?? Buffer.alloc(0), chunk]);
+    for (let at = data.indexOf(this.pattern); at >= 0; at = data.indexOf(this.pattern, at + this.pattern.length)) this.count++;
+    // Shorter than the pattern, so a match is never counted twice.
+    this.tails.set(pair, data.subarray(Math.max(0, data.length - this.pattern.length + 1)));
+  }
+}
+
+/** How much of a client's first bytes is kept to recognise its connection (the AMQP start-ok fits). */
+const HANDSHAKE_BYTES = 4096;
 
 class Pair {
   private readonly held: Array<{ to: net.Socket; chunk: Buffer }> = [];
   private done = false;
+  /** The client's first bytes, as text: the AMQP handshake with its connection_name. */
+  handshake = '';
+  /** Hold only what the client sends. */
+  holdSending = false;
 
   constructor(
     private readonly client: net.Socket,
     private readonly upstream: net.Socket,
     public stalled: boolean,
     private readonly onGone: () => void,
+    private readonly onClientData: (chunk: Buffer) => void,
   ) {
-    client.on('data', (chunk: Buffer) => this.forward(upstream, chunk));
+    client.on('data', (chunk: Buffer) => {
+      if (this.handshake.length < HANDSHAKE_BYTES) this.handshake += chunk.toString('latin1', 0, HANDSHAKE_BYTES - this.handshake.length);
+      this.onClientData(chunk);
+      this.forward(upstream, chunk);
+    });
     upstream.on('data', (chunk: Buffer) => this.forward(client, chunk));
     // Either side going away takes the other with it (the proxy keeps no half-dead pairs).
     client.on('close', () => this.destroy(false));
     upstream.on('close', () => this.destroy(false));
   }
 
+  get heldFromClient(): number {
+    return this.held.reduce((bytes, { to, chunk }) => bytes + (to === this.upstream ? chunk.length : 0), 0);
+  }
+
   private forward(to: net.Socket, chunk: Buffer): void {
     if (this.done) return;
-    if (this.stalled) this.held.push({ to, chunk });
+    if (this.stalled || (this.holdSending && to === this.upstream)) this.held.push({ to, chunk });
     else to.write(chunk);
   }
 
   flush(): void {
     this.stalled = false;
+    this.holdSending = false;
     for (const { to, chunk } of this.held.splice(0)) if (!to.destroyed) to.write(chunk);
   }
 

@@ -23,7 +23,7 @@ describe('resolveOptions', () => {
       maxMessageBytes: 16 * 1024 * 1024,
       maxRedeliveries: 5,
       persistent: true,
-      track: { maxRequestIdLength: 256, maxItems: 64, maxKeyLength: 64, maxValueLength: 1024 },
+      track: { maxRequestIdLength: 256, maxItems: 64, maxKeyLength: 64, maxValueLength: 256 },
     });
   });
 

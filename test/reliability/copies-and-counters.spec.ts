@@ -1,0 +1,364 @@
+import { Injectable } from '@nestjs/common';
+import type { GetMessage } from 'amqplib';
+import { MessageHandler, RpcClient, type MessageContext, type MessagingOptions } from '../../lib';
+import { appModule } from '../support/app';
+import { deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
+import { CaptureLogger, closeConnections, connectionsOf, faultRig, sleep, startAppLogged, Tally } from './helpers';
+
+/**
+ * RELIABILITY.md round 2, the consumer's share: 32 (retry, dead-letter, redelivery and reply copies
+ * are never lost), 33 (routing survives retries), 34 (hostile counters), 39 (requeues that are not
+ * the message's fault do not count toward the poison limit) and the queue type of retry and
+ * dead-letter queues (44).
+ */
+describe('reliability: copies and counters', () => {
+  const rig = faultRig();
+
+  async function start(options: Partial<MessagingOptions>, providers: unknown[]) {
+    const logger = new CaptureLogger();
+    const app = await startAppLogged(appModule({ serviceName: unique('svc-copies'), ...options }, { providers: providers as never[] }), logger);
+    rig.apps.push(app);
+    return { app, client: app.get(RpcClient), logger };
+  }
+
+  async function drainUntil(queue: string, count: number, timeoutMs = 10_000): Promise<GetMessage[]> {
+    const got: GetMessage[] = [];
+    // Only a queue that exists is drained: a basic.get on a missing one would close the shared channel.
+    const drain = async () => ((await rig.broker.depth(queue)) > 0 ? got.push(...(await rig.broker.drainQueue(queue))) : 0);
+    await waitFor(async () => {
+      await drain();
+      return got.length >= count;
+    }, `${count} messages in ${queue}`, timeoutMs);
+    await sleep(200);
+    await drain(); // anything beyond the count is a duplicate
+    return got;
+  }
+
+  /** Queues whose name starts with `prefix`, with their type and ready messages (works for exclusive queues too). */
+  async function queuesLike(prefix: string): Promise<Array<{ name: string; type: string; messages: number }>> {
+    const out = await rabbitmqctl('list_queues', 'name', 'type', 'messages');
+    return out
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/))
+      .filter(([name]) => name?.startsWith(prefix))
+      .map(([name, type, messages]) => ({ name, type, messages: Number(messages) }));
+  }
+
+  const lost = (logger: CaptureLogger, role: string) => logger.lines.some((line) => line.message.includes(`The ${role} connection`) && line.message.includes('was lost'));
+
+  const header = (message: GetMessage, name: string): unknown => message.properties.headers?.[name];
+
+  describe('33: routing survives retries', () => {
+    it('context.exchange / routingKey are those of the first publish on every try, and the dead letter records them', async () => {
+      const exchange = rig.broker.exchange(unique('routing-x'));
+      const queue = rig.broker.queue(unique('routing'), [50]);
+      const seen: Array<{ exchange: string; routingKey: string; attempt: number }> = [];
+      @Injectable()
+      class Routed {
+        @MessageHandler({ queue, exchange, routingKey: 'order.created', retry: { attempts: 3, delaysMs: [50, 0] } })
+        handle(_payload: unknown, context: MessageContext) {
+          seen.push({ exchange: context.exchange, routingKey: context.routingKey, attempt: context.attempt });
+          throw new Error('fails every time');
+        }
+      }
+      const { client } = await start({}, [Routed]);
+      await client.publish(exchange, 'order.created', { n: 1 });
+      const [dead, ...extra] = await drainUntil(`${queue}.dlq`, 1);
+      console.log(`[reliability 33] tries seen: ${JSON.stringify(seen)}; dead letter: ${JSON.stringify(dead.properties.headers)}`);
+      expect(extra).toHaveLength(0);
+      expect(seen).toEqual([1, 2, 3].map((attempt) => ({ exchange, routingKey: 'order.created', attempt })));
+      expect(header(dead, 'x-original-exchange')).toBe(exchange);
+      expect(header(dead, 'x-original-routing-key')).toBe('order.created');
+    });
+  });
+
+  describe('32: copies are never lost', () => {
+    it('a retry queue deleted by an operator: every retry copy still comes back (sent = handled)', async () => {
+      const queue = rig.broker.queue(unique('gone-retry'), [100]);
+      const tally = new Tally();
+      @Injectable()
+      class FailsOnce {
+        @MessageHandler({ queue, retry: { attempts: 2, delaysMs: [100] } })
+        handle(_payload: unknown, context: MessageContext) {
+          if (context.attempt === 1) throw new Error('transient');
+          tally.see(context.messageId);
+        }
+      }
+      const { client } = await start({}, [FailsOnce]);
+      await rig.broker.channel.deleteQueue(`${queue}.retry.100ms`);
+      const sent = 10;
+      const ids = await Promise.all(Array.from({ length: sent }, (_, i) => client.send(queue, { i })));
+      await waitFor(() => tally.handled.size === sent, 'every message to be handled on its second try', 8_000).catch(() => undefined);
+      const figures = { sent, handled: tally.handled.size, queued: await rig.broker.depth(queue), deadLettered: await rig.broker.depth(`${queue}.dlq`) };
+      console.log(`[reliability 32] retry queue deleted: ${JSON.stringify(figures)}`);
+      expect(figures.handled + figures.queued + figures.deadLettered).toBe(sent);
+      expect([...tally.handled].sort()).toEqual([...ids].sort());
+    });
+
+    it('a dead-letter queue deleted by an operator: every dead letter still lands in it', async () => {
+      const queue = rig.broker.queue(unique('gone-dlq'), []);
+      @Injectable()
+      class AlwaysFails {
+        @MessageHandler({ queue, retry: false })
+        handle() {
+          throw new Error('never works');
+        }
+      }
+      const { client } = await start({}, [AlwaysFails]);
+      await rig.broker.channel.deleteQueue(`${queue}.dlq`);
+      const sent = 10;
+      await Promise.all(Array.from({ length: sent }, (_, i) => client.send(queue, { i })));
+      let dead: GetMessage[] = [];
+      dead = await drainUntil(`${queue}.dlq`, sent, 8_000).catch(() => dead);
+      const figures = { sent, handled: 0, queued: await rig.broker.depth(queue), deadLettered: dead.length };
+      console.log(`[reliability 32] dead-letter queue deleted: ${JSON.stringify(figures)}`);
+      expect(figures.queued + figures.deadLettered).toBe(sent);
+      expect(dead).toHaveLength(sent);
+    });
+
+    it('a broadcast handler: a retry copy waiting while the consumer reconnects still comes back', async () => {
+      const serviceName = unique('svc-bcast');
+      const exchange = rig.broker.exchange(unique('bcast-x'));
+      const base = unique('bcast');
+      const calls: number[] = [];
+      const handled = deferred();
+      @Injectable()
+      class Listener {
+        @MessageHandler({ queue: base, exchange, routingKey: 'config.changed', broadcast: true, retry: { attempts: 2, delaysMs: [10_000] } })
+        handle(_payload: unknown, context: MessageContext) {
+          calls.push(context.attempt);
+          if (context.attempt === 1) throw new Error('not ready yet');
+          handled.resolve();
+        }
+      }
+      try {
+        const { client } = await start({ serviceName, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }, [Listener]);
+        // rabbitmqctl takes ~2 s a call, hence the long retry delay and the connection looked up first.
+        const [consumer] = await connectionsOf(serviceName, 'consumer');
+        await client.publish(exchange, 'config.changed', { v: 1 });
+        await waitFor(async () => (await queuesLike(`${base}.retry.`))[0]?.messages === 1, 'the retry copy to wait in its retry queue');
+        await rabbitmqctl('close_connection', consumer.pid, 'reliability test: consumer reconnect');
+        const outcome = await Promise.race([handled.promise.then(() => 'handled'), sleep(15_000).then(() => 'lost')]);
+        console.log(`[reliability 32] broadcast retry across a reconnect: ${outcome}, tries ${JSON.stringify(calls)}`);
+        expect(outcome).toBe('handled');
+        expect(calls).toEqual([1, 2]);
+      } finally {
+        for (const { name } of await queuesLike(base)) rig.broker.queue(name, []);
+      }
+    }, 40_000);
+
+    it('a reply to a named queue that does not exist: the request is dead-lettered with UnroutableError, not dropped', async () => {
+      const queue = rig.broker.queue(unique('replier'), []);
+      const replies = unique('replies-gone');
+      let calls = 0;
+      @Injectable()
+      class Replier {
+        @MessageHandler({ queue, retry: false })
+        handle() {
+          calls++;
+          return { total: 42 };
+        }
+      }
+      const { client } = await start({}, [Replier]);
+      const id = await client.send(queue, { n: 1 }, { replyTo: replies });
+      let dead: GetMessage[] = [];
+      dead = await drainUntil(`${queue}.dlq`, 1, 4_000).catch(() => dead);
+      console.log(`[reliability 32] reply to a missing queue: handler calls ${calls}, dead-lettered ${dead.length}`);
+      expect(dead).toHaveLength(1);
+      expect(dead[0].properties.messageId).toBe(id);
+      expect(header(dead[0], 'x-error-name')).toBe('UnroutableError');
+      expect(String(header(dead[0], 'x-error-message'))).toContain(replies);
+    });
+  });
+
+  describe('34: hostile counters', () => {
+    it('x-attempts that is negative, fractional, huge, a string or an array: every message gets its tries, with the policy delays', async () => {
+      const queue = rig.broker.queue(unique('hostile-attempts'), [50, 100]);
+      const calls = new Map<string, Array<{ attempt: number; at: number }>>();
+      @Injectable()
+      class Counted {
+        @MessageHandler({ queue, retry: { attempts: 3, delaysMs: [50, 100] } })
+        handle(_payload: unknown, context: MessageContext) {
+          const list = calls.get(context.messageId!) ?? [];
+          list.push({ attempt: context.attempt, at: Date.now() });
+          calls.set(context.messageId!, list);
+          throw new Error('always fails');
+        }
+      }
+      await start({}, [Counted]);
+      const hostile: Record<string, unknown> = {
+        negative: -1,
+        // Doubles on the wire (amqplib writes an integral number as a 64-bit integer). NaN and
+        // infinities are left out: RabbitMQ cannot decode them and closes the connection (541).
+        'huge-negative': { '!': 'double', value: -1e308 },
+        huge: { '!': 'double', value: 1e308 },
+        'max-safe': Number.MAX_SAFE_INTEGER,
+        fraction: 1.5,
+        string: '2',
+        array: [2],
+      };
+      for (const [id, value] of Object.entries(hostile)) {
+        rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: id, headers: { 'x-attempts': value } });
+      }
+      const total = Object.keys(hostile).length;
+      let dead: GetMessage[] = [];
+      dead = await drainUntil(`${queue}.dlq`, total, 6_000).catch(() => dead);
+      const summary = Object.fromEntries(Object.keys(hostile).map((id) => [id, calls.get(id)?.length ?? 0]));
+      console.log(`[reliability 34] handler calls per hostile x-attempts: ${JSON.stringify(summary)}; dead-lettered ${dead.length}`);
+      for (const id of Object.keys(hostile)) {
+        const tries = calls.get(id) ?? [];
+        expect({ id, attempts: tries.map((t) => t.attempt) }).toEqual({ id, attempts: [1, 2, 3] });
+        expect(tries[1].at - tries[0].at).toBeGreaterThanOrEqual(45);
+        expect(tries[2].at - tries[1].at).toBeGreaterThanOrEqual(95);
+      }
+      expect(dead.map((m) => m.properties.messageId).sort()).toEqual(Object.keys(hostile).sort());
+      for (const message of dead) expect(header(message, 'x-attempts')).toBe(3);
+    }, 30_000);
+
+    it('x-redeliveries of -1e308 does not switch the poison limit off', async () => {
+      const serviceName = unique('svc-hostile-redeliveries');
+      const queue = rig.broker.queue(unique('hostile-redeliveries'), [1000, 5000]);
+      const calls: unknown[] = [];
+      const never = deferred();
+      @Injectable()
+      class Poisoned {
+        @MessageHandler({ queue })
+        async handle(_payload: unknown, context: MessageContext) {
+          calls.push(context.headers['x-redeliveries']);
+          await never.promise; // never finishes: the test kills its connection under it
+        }
+      }
+      const maxRedeliveries = 2;
+      try {
+        await start({ serviceName, maxRedeliveries, shutdownTimeoutMs: 300, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }, [Poisoned]);
+        rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'poison', headers: { 'x-redeliveries': { '!': 'double', value: -1e308 } } });
+        const dlq = `${queue}.dlq`;
+        let kills = 0;
+        for (;;) {
+          await waitFor(async () => calls.length > kills || (await rig.broker.depth(dlq)) > 0, 'the message again or in the dead-letter queue', 15_000);
+          if ((await rig.broker.depth(dlq)) > 0 || kills > maxRedeliveries + 2) break;
+          await closeConnections(serviceName, 'consumer', 'reliability test: the consumer dies');
+          kills++;
+        }
+        console.log(`[reliability 34] x-redeliveries -1e308: kills ${kills}, x-redeliveries seen ${JSON.stringify(calls)}`);
+        const [dead] = await drainUntil(dlq, 1, 2_000);
+        expect(header(dead, 'x-error-name')).toBe('DeliveryLimitError');
+        expect(kills).toBe(maxRedeliveries + 1);
+      } finally {
+        never.resolve();
+      }
+    }, 60_000);
+  });
+
+  describe('39: requeues that are not the message\'s fault', () => {
+    it('a failed outcome publish returns the message without counting it, and with a back-off instead of a hot loop', async () => {
+      const queue = rig.broker.queue(unique('failed-copy'), []);
+      let calls = 0;
+      @Injectable()
+      class AlwaysFails {
+        @MessageHandler({ queue, retry: false })
+        handle() {
+          calls++;
+          throw new Error('the handler\'s own failure');
+        }
+      }
+      const { logger } = await start({ maxRedeliveries: 2, reconnect: { initialDelayMs: 50, maxDelayMs: 400 } }, [AlwaysFails]);
+      // An operator replaces the dead-letter queue with one that refuses every publish (nack).
+      const dlq = `${queue}.dlq`;
+      await rig.broker.channel.deleteQueue(dlq);
+      await rig.broker.channel.assertQueue(dlq, { durable: true, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+      const returns = () => logger.lines.filter((line) => line.message.includes('returned to the queue')).length;
+      rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'healthy-but-failing' });
+      await waitFor(() => returns() >= 3, 'three failed outcomes');
+      const before = returns();
+      await sleep(1_000); // a window to measure the rate of returns in
+      const perSecond = returns() - before;
+      // The operator puts it right: without a dead-letter queue the copy comes back unroutable, the queue is declared again.
+      await rig.broker.channel.deleteQueue(dlq);
+      let dead: GetMessage[] = [];
+      dead = await drainUntil(dlq, 1, 8_000).catch(() => dead);
+      console.log(`[reliability 39] dead-letter copy nacked: returns per second ${perSecond}, handler calls ${calls}, dead letters ${JSON.stringify(dead.map((m) => m.properties.headers))}`);
+      expect(perSecond).toBeLessThan(10);
+      expect(dead).toHaveLength(1);
+      expect(header(dead[0], 'x-error-name')).toBe('Error');
+      expect(header(dead[0], 'x-redeliveries')).toBeUndefined();
+    }, 30_000);
+
+    it('a message whose handler finished just as the connection dropped comes back without counting', async () => {
+      const serviceName = unique('svc-blip');
+      const queue = rig.broker.queue(unique('blip'), [1000, 5000]);
+      const calls: Array<{ redelivered: boolean; redeliveries: unknown }> = [];
+      const gate = deferred();
+      @Injectable()
+      class Slow {
+        @MessageHandler({ queue })
+        async handle(_payload: unknown, context: MessageContext) {
+          calls.push({ redelivered: context.redelivered, redeliveries: context.headers['x-redeliveries'] });
+          if (calls.length === 1) await gate.promise;
+        }
+      }
+      const { logger } = await start({ serviceName, reconnect: { initialDelayMs: 1_000, maxDelayMs: 1_000 } }, [Slow]);
+      rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'blip-1' });
+      await waitFor(() => calls.length === 1, 'the first try');
+      expect(await closeConnections(serviceName, 'consumer', 'reliability test: blip')).toBe(1);
+      await waitFor(() => lost(logger, 'consumer'), 'the app to see its consumer connection gone');
+      gate.resolve(); // finishes now: its ack has no channel to go on
+      await waitFor(() => calls.length === 2, 'the message to come back after the reconnect', 10_000);
+      console.log(`[reliability 39] handler finished during a blip: ${JSON.stringify(calls)}`);
+      expect(calls[1]).toEqual({ redelivered: true, redeliveries: undefined });
+    }, 30_000);
+
+    it('a handler given up on by shutdown, restarted more often than maxRedeliveries, is never dead-lettered as DeliveryLimitError', async () => {
+      const queue = rig.broker.queue(unique('restarts'), [1000, 5000]);
+      const tally = new Tally();
+      const tries: Array<{ redeliveries: unknown }> = [];
+      @Injectable()
+      class Long {
+        @MessageHandler({ queue })
+        async handle(_payload: unknown, context: MessageContext) {
+          tries.push({ redeliveries: context.headers['x-redeliveries'] });
+          // A long job that honours the abort signal: only the last instance lets it finish.
+          if (tries.length <= 4) {
+            await new Promise((_, reject) => context.signal.addEventListener('abort', () => reject(context.signal.reason)));
+          }
+          tally.see(context.messageId);
+        }
+      }
+      const options = { maxRedeliveries: 2, shutdownTimeoutMs: 100 };
+      await rig.broker.channel.assertQueue(queue, { durable: true });
+      rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'long-job', persistent: true });
+      for (let restart = 0; restart < 4; restart++) {
+        const { app } = await start(options, [Long]);
+        await waitFor(() => tries.length === restart + 1, `try ${restart + 1}`, 5_000).catch(() => undefined);
+        await app.close();
+        if (tries.length < restart + 1) break;
+      }
+      await start(options, [Long]);
+      await waitFor(async () => tally.handled.size === 1 || (await rig.broker.depth(`${queue}.dlq`)) > 0, 'the job to finish or be dead-lettered').catch(() => undefined);
+      console.log(`[reliability 39] four shutdowns during a long job: tries ${JSON.stringify(tries)}, handled ${tally.handled.size}, dead-lettered ${await rig.broker.depth(`${queue}.dlq`)}`);
+      expect(tally.handled.size).toBe(1);
+      expect(await rig.broker.depth(`${queue}.dlq`)).toBe(0);
+    }, 60_000);
+  });
+
+  describe('44: queue types', () => {
+    it('a quorum handler queue gets quorum retry and dead-letter queues, and retries through them', async () => {
+      const queue = rig.broker.queue(unique('quorum'), [100]);
+      const tally = new Tally();
+      @Injectable()
+      class Quorum {
+        @MessageHandler({ queue, retry: { attempts: 2, delaysMs: [100] }, queueOptions: { arguments: { 'x-queue-type': 'quorum' } } })
+        handle(_payload: unknown, context: MessageContext) {
+          if (context.attempt === 1) throw new Error('transient');
+          tally.see(context.messageId);
+        }
+      }
+      const { client } = await start({}, [Quorum]);
+      const types = Object.fromEntries((await queuesLike(queue)).map((q) => [q.name, q.type]));
+      console.log(`[reliability 44] queue types: ${JSON.stringify(types)}`);
+      expect(types).toEqual({ [queue]: 'quorum', [`${queue}.dlq`]: 'quorum', [`${queue}.retry.100ms`]: 'quorum' });
+      const id = await client.send(queue, { n: 1 });
+      await waitFor(() => tally.handled.has(id), 'the retried message through the quorum retry queue');
+    });
+  });
+});
