@@ -1,0 +1,91 @@
+/**
+ * What the soak driver does to the broker, limited to what the soak owns: connections whose
+ * connection_name starts with the soak's prefix, and queues/exchanges named under it. The memory
+ * alarm is the one broker-wide act; the driver restores the watermark it read first.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import * as amqp from 'amqplib';
+
+const run = promisify(execFile);
+
+export async function rabbitmqctl(...args: string[]): Promise<string> {
+  const { stdout } = await run('rabbitmqctl', ['-q', ...args], { timeout: 60_000 });
+  return stdout;
+}
+
+/** Broker pids of the connections whose connection_name starts with `prefix`. */
+export async function connectionsStartingWith(prefix: string): Promise<Array<{ pid: string; name: string }>> {
+  const out = await rabbitmqctl('list_connections', 'pid', 'client_properties');
+  const found: Array<{ pid: string; name: string }> = [];
+  for (const line of out.split('\n')) {
+    const pid = /^(<[^>]+>)/.exec(line)?.[1];
+    const name = /\{"connection_name","([^"]*)"\}/.exec(line)?.[1];
+    if (pid && name?.startsWith(prefix)) found.push({ pid, name });
+  }
+  return found;
+}
+
+/** The current vm_memory_high_watermark as arguments that set it back, e.g. ['0.4'] or ['absolute', '1073741824']. */
+export async function readWatermark(): Promise<string[]> {
+  const raw = (await rabbitmqctl('eval', 'vm_memory_monitor:get_vm_memory_high_watermark().')).trim();
+  const absolute = /^\{absolute,\s*(\d+)\}$/.exec(raw);
+  if (absolute) return ['absolute', absolute[1]];
+  if (/^\d+(\.\d+)?$/.test(raw)) return [raw];
+  throw new Error(`Cannot parse vm_memory_high_watermark "${raw}"`);
+}
+
+export async function setWatermark(args: string[]): Promise<void> {
+  await rabbitmqctl('set_vm_memory_high_watermark', ...args);
+}
+
+/** A raw connection of the driver's own, for inspecting and deleting the soak's queues. */
+export class Admin {
+  private constructor(private readonly connection: amqp.ChannelModel) {}
+
+  static async open(url: string): Promise<Admin> {
+    const connection = await amqp.connect(url, { clientProperties: { connection_name: 'soak-driver-admin' } });
+    connection.on('error', () => undefined);
+    return new Admin(connection);
+  }
+
+  /** Runs `work` on a channel of its own, so a refusal (404, 406) closes only that channel. */
+  async on<T>(work: (channel: amqp.Channel) => Promise<T>): Promise<T> {
+    const channel = await this.connection.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      return await work(channel);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /** Ready messages in a queue, or undefined when it does not exist. */
+  async depth(queue: string): Promise<number | undefined> {
+    return this.on((c) => c.checkQueue(queue)).then(
+      (ok) => ok.messageCount,
+      () => undefined,
+    );
+  }
+
+  /** Deletes a queue; resolves with how many ready messages went with it. */
+  async deleteQueue(queue: string): Promise<number> {
+    return this.on((c) => c.deleteQueue(queue)).then(
+      (ok) => ok.messageCount,
+      () => 0,
+    );
+  }
+
+  /** Takes every ready message off a queue (acked); none if it does not exist. */
+  async takeAll(queue: string): Promise<amqp.GetMessage[]> {
+    return this.on(async (channel) => {
+      const out: amqp.GetMessage[] = [];
+      for (let m = await channel.get(queue, { noAck: true }); m; m = await channel.get(queue, { noAck: true })) out.push(m);
+      return out;
+    }).catch(() => []);
+  }
+
+  async close(): Promise<void> {
+    await this.connection.close().catch(() => undefined);
+  }
+}

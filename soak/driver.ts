@@ -1,0 +1,314 @@
+/**
+ * The chaos soak (RELIABILITY.md 43): several app instances exchange commands, events, requests
+ * and failing-then-succeeding messages while a fault driver kills their connections, forces
+ * channel errors, deletes their queues, raises memory alarms and restarts instances. At the end
+ * it drains, counts and exits non-zero if a confirmed message is lost.
+ *
+ *   npm run soak -- [--minutes 10 | --seconds 60] [--instances 3] [--rate 30] [--no-alarm]
+ *                   [--alarm-seconds 3] [--max-alarms N] [--drain-seconds 90] [--url amqp://...]
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Admin, rabbitmqctl } from './broker-admin';
+import { FaultDriver } from './faults';
+import { Ledger } from './ledger';
+import { names, RETRY, type FromInstance, type Handler, type ToInstance } from './protocol';
+
+interface Options {
+  durationMs: number;
+  instances: number;
+  rate: number;
+  alarms: boolean;
+  alarmMs: number;
+  maxAlarms: number;
+  drainMs: number;
+  url: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const options: Options = {
+    durationMs: 10 * 60_000,
+    instances: 3,
+    rate: 30,
+    alarms: true,
+    alarmMs: 3000,
+    maxAlarms: Infinity,
+    drainMs: 90_000,
+    url: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${argv[i - 1]} needs a value`);
+      return v;
+    };
+    const number = () => {
+      const v = Number(value());
+      if (!Number.isFinite(v) || v <= 0) throw new Error(`${argv[i - 1]} needs a positive number`);
+      return v;
+    };
+    switch (argv[i]) {
+      case '--minutes': options.durationMs = number() * 60_000; break;
+      case '--seconds': options.durationMs = number() * 1000; break;
+      case '--instances': options.instances = Math.round(number()); break;
+      case '--rate': options.rate = number(); break;
+      case '--no-alarm': options.alarms = false; break;
+      case '--alarm-seconds': options.alarmMs = number() * 1000; break;
+      case '--max-alarms': options.maxAlarms = Math.round(number()); break;
+      case '--drain-seconds': options.drainMs = number() * 1000; break;
+      case '--url': options.url = value(); break;
+      default: throw new Error(`Unknown option ${argv[i]} (see soak/README.md)`);
+    }
+  }
+  return options;
+}
+
+/** One instance process; a restart makes a new generation with a new label. */
+class Instance {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  private readonly waiting = new Map<string, () => void>();
+
+  constructor(
+    readonly label: string,
+    script: string,
+    env: NodeJS.ProcessEnv,
+    logFile: string,
+    ledger: Ledger,
+  ) {
+    const log = openSync(logFile, 'a');
+    this.child = fork(script, [], { env, stdio: ['ignore', log, log, 'ipc'] });
+    this.child.on('message', (message: FromInstance) => {
+      if (message.type === 'batch') ledger.add(message);
+      else this.waiting.get(message.type)?.();
+    });
+    this.exited = new Promise((resolve) => this.child.on('exit', (code) => resolve(code)));
+  }
+
+  /** Resolves on the instance's `type` message, rejects if it exits first or after `ms`. */
+  when(type: 'ready' | 'idle' | 'bye', ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.label}: no "${type}" after ${ms} ms`)), ms);
+      this.waiting.set(type, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      void this.exited.then((code) => {
+        clearTimeout(timer);
+        if (type === 'bye') resolve();
+        else reject(new Error(`${this.label} exited (code ${code}) before "${type}"`));
+      });
+    });
+  }
+
+  tell(message: ToInstance): void {
+    if (this.child.connected) this.child.send(message);
+  }
+
+  /** SIGTERM and wait for the exit; SIGKILL after `ms` (returns whether it had to). */
+  async stop(ms = 30_000): Promise<boolean> {
+    if (this.child.exitCode !== null) return false;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), ms);
+    await this.exited;
+    clearTimeout(timer);
+    return this.child.signalCode === 'SIGKILL';
+  }
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions(process.argv.slice(2));
+  const prefix = `t-soak-${randomBytes(4).toString('hex')}`;
+  const logs = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const script = join(__dirname, 'instance.js');
+  const ledger = new Ledger();
+  const admin = await Admin.open(options.url);
+  const live: Instance[] = [];
+  let generation = 0;
+  let hardKills = 0;
+  let restarting = false;
+  const started = Date.now();
+  const say = (text: string) => console.log(`[soak ${((Date.now() - started) / 1000).toFixed(1)}s] ${text}`);
+
+  const spawn = async (slot: number): Promise<Instance> => {
+    const label = `i${slot}g${generation++}`;
+    const env = { ...process.env, SOAK_URL: options.url, SOAK_PREFIX: prefix, SOAK_LABEL: label, SOAK_RATE: String(options.rate) };
+    const instance = new Instance(label, script, env, join(logs, `${label}.log`), ledger);
+    await instance.when('ready', 60_000);
+    return instance;
+  };
+
+  const faults = new FaultDriver(
+    prefix,
+    admin,
+    {
+      restartInstance: async () => {
+        restarting = true;
+        try {
+          const slot = Math.floor(Math.random() * live.length);
+          const before = live[slot].label;
+          if (await live[slot].stop()) hardKills++;
+          live[slot] = await spawn(slot);
+          return `${before} -> ${live[slot].label}`;
+        } finally {
+          restarting = false;
+        }
+      },
+      publishToMissingExchange: () => {
+        const instance = live[Math.floor(Math.random() * live.length)];
+        instance.tell({ type: 'publish-to-missing-exchange' });
+        return instance.label;
+      },
+    },
+    { alarms: options.alarms, alarmMs: options.alarmMs, maxAlarms: options.maxAlarms, minGapMs: 1000, maxGapMs: 4000 },
+  );
+
+  // Whatever happens, the watermark goes back and the soak's processes and names go away.
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
+    say(`${signal}: stopping faults, restoring the memory watermark, cleaning up`);
+    void faults
+      .stop()
+      .catch((error: Error) => console.error(`could not restore the watermark: ${error.message}`))
+      .finally(async () => {
+        for (const instance of live) instance.child.kill('SIGKILL');
+        await cleanup(admin, prefix).catch(() => undefined);
+        process.exit(130);
+      });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    say(`prefix ${prefix}, ${options.instances} instances at ${options.rate} ops/s each, ${options.durationMs / 1000} s of faults` +
+      `${options.alarms ? `, memory alarms of ${options.alarmMs / 1000} s` : ', no memory alarms'}; instance logs in ${logs}`);
+    for (let slot = 0; slot < options.instances; slot++) live.push(await spawn(slot));
+    faults.start();
+    await new Promise((resolve) => setTimeout(resolve, options.durationMs));
+    say('stopping faults');
+    await faults.stop();
+    while (restarting) await new Promise((resolve) => setTimeout(resolve, 100));
+
+    say('stopping producers, draining');
+    for (const instance of live) instance.tell({ type: 'stop-producing' });
+    await Promise.all(live.map((instance) => instance.when('idle', 60_000).catch((error: Error) => say(error.message))));
+    const drained = await drain(admin, prefix, ledger, options.drainMs);
+    say(drained ? 'drained' : `drain bound of ${options.drainMs / 1000} s reached`);
+
+    say('stopping instances');
+    for (const instance of live) {
+      const bye = instance.when('bye', 40_000).catch(() => undefined);
+      if (await instance.stop()) hardKills++;
+      await bye;
+    }
+    await collectLeftovers(admin, prefix, ledger);
+
+    const groups = ledger.figures(faults.log);
+    const lost = Object.values(groups).reduce((sum, g) => sum + g.lost, 0);
+    const report = {
+      prefix,
+      durationSeconds: options.durationMs / 1000,
+      instances: options.instances,
+      restartsAndHardKills: { restarts: faults.log.counts['restart-instance'], hardKills },
+      sent: ledger.sent,
+      failedTriesThenRetried: ledger.failedTries,
+      groups: Object.fromEntries(
+        Object.entries(groups).map(([group, f]) => [
+          group,
+          { ...f, lostIds: f.lostIds.map((l) => `${l.id} sent ${((l.sentAt - started) / 1000).toFixed(2)}s confirmed ${((l.confirmedAt - started) / 1000).toFixed(2)}s`) },
+        ]),
+      ),
+      deadLetteredBy: ledger.deadLetteredBy(),
+      requests: { answered: ledger.requestsAnswered, failedWithTypedError: ledger.requestsFailed },
+      publishesToMissingExchange: ledger.missingExchange,
+      faults: faults.log.counts,
+      faultTimeline: faults.log.timeline.map((f) => `${((f.from - started) / 1000).toFixed(1)}-${((f.to - started) / 1000).toFixed(1)}s ${f.kind}: ${f.detail}`),
+      faultDriverErrors: faults.log.errors,
+      lost,
+    };
+    console.log(JSON.stringify(report, null, 2));
+    printSummary(groups, lost, ledger, faults.log.counts);
+    return lost > 0 ? 1 : 0;
+  } finally {
+    await faults.stop().catch((error: Error) => console.error(`could not restore the watermark: ${error.message}`));
+    for (const instance of live) if (instance.child.exitCode === null) instance.child.kill('SIGKILL');
+    await cleanup(admin, prefix);
+    await admin.close();
+  }
+
+  function printSummary(groups: ReturnType<Ledger['figures']>, lost: number, l: Ledger, counts: Record<string, number>) {
+    const row = (g: Handler) => {
+      const f = groups[g];
+      return `${g.padEnd(8)} expected ${f.expected}, handled ${f.handled}, duplicates ${f.duplicates}, still queued ${f.stillQueued}, ` +
+        `dead-lettered ${f.deadLettered}, deleted by the fault driver ${f.deletedByFaultDriver} (+${f.inFlightToADeletedQueue} in flight to a queue it deleted), ` +
+        `unroutable while its queue was away ${f.unroutableWhileQueueAway}, lost ${f.lost}`;
+    };
+    console.log(`\nsent: ${l.sent.confirmed} confirmed, ${l.sent.rejected} rejected (${JSON.stringify(l.sent.rejectedBy)}), ${l.sent.rejectedButHandled} of those handled anyway`);
+    for (const g of ['command', 'audit', 'billing'] as Handler[]) console.log(row(g));
+    console.log(`requests: ${l.requestsAnswered} answered, failed ${JSON.stringify(l.requestsFailed)}`);
+    console.log(`faults injected: ${JSON.stringify(counts)}`);
+    console.log(lost > 0 ? `LOST ${lost}` : 'lost 0');
+  }
+}
+
+/** The soak's queues: each handler's queue and retry queues (where messages still wait). */
+function liveQueues(prefix: string): Array<{ handler: Handler; queue: string }> {
+  const n = names(prefix);
+  const out: Array<{ handler: Handler; queue: string }> = [];
+  for (const [handler, queue] of [['command', n.commands], ['audit', n.audit], ['billing', n.billing]] as Array<[Handler, string]>) {
+    out.push({ handler, queue });
+    for (const delay of RETRY.delaysMs) out.push({ handler, queue: `${queue}.retry.${delay}ms` });
+  }
+  return out;
+}
+
+/** Waits until every confirmed message is handled, or nothing moves and the queues are empty; bounded. */
+async function drain(admin: Admin, prefix: string, ledger: Ledger, boundMs: number): Promise<boolean> {
+  const deadline = Date.now() + boundMs;
+  let quiet = 0;
+  let last = -1;
+  while (Date.now() < deadline) {
+    const outstanding = ledger.outstanding();
+    if (outstanding === 0) return true;
+    const depths = await Promise.all(liveQueues(prefix).map(({ queue }) => admin.depth(queue)));
+    const queued = depths.reduce<number>((sum, d) => sum + (d ?? 0), 0);
+    quiet = queued === 0 && outstanding === last ? quiet + 1 : 0;
+    if (quiet >= 5) return true; // what is missing is not coming back by waiting
+    last = outstanding;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  return false;
+}
+
+/** Reads what is left in the soak's queues (still queued) and dead-letter queues, by message id. */
+async function collectLeftovers(admin: Admin, prefix: string, ledger: Ledger): Promise<void> {
+  for (const { handler, queue } of liveQueues(prefix)) {
+    ledger.queuedIn(handler, (await admin.takeAll(queue)).map((m) => String(m.properties.messageId)));
+  }
+  const n = names(prefix);
+  for (const [handler, queue] of [['command', n.commands], ['audit', n.audit], ['billing', n.billing]] as Array<[Handler, string]>) {
+    const dead = await admin.takeAll(`${queue}.dlq`);
+    ledger.deadIn(handler, dead.map((m) => ({ id: String(m.properties.messageId), error: String(m.properties.headers?.['x-error-name']) })));
+  }
+}
+
+/** Deletes every queue and exchange whose name starts with the soak's prefix. */
+async function cleanup(admin: Admin, prefix: string): Promise<void> {
+  const list = async (what: string) =>
+    (await rabbitmqctl(`list_${what}`, 'name')).split('\n').map((line) => line.trim()).filter((name) => name.startsWith(prefix));
+  for (const queue of await list('queues')) await admin.deleteQueue(queue);
+  for (const exchange of await list('exchanges')) await admin.on((c) => c.deleteExchange(exchange)).catch(() => undefined);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(2);
+  },
+);
