@@ -1,5 +1,8 @@
 export { MessagingModule } from './messaging.module';
 export { MessageHandler } from './decorators/message-handler.decorator';
+export { Payload } from './decorators/payload.decorator';
+export { MessageCtx } from './decorators/message-ctx.decorator';
+export { MessageHeader } from './decorators/message-header.decorator';
 export { RpcClient } from './rpc/rpc.client';
 export { TrackContext } from './context/track-context';
 export { MessagingHealth } from './messaging.health';
@@ -28,6 +31,7 @@ export {
   TrackLimitError,
   QueueNotFoundError,
   InvalidArgumentError,
+  MessageRejectedError,
 } from './messaging.errors';
 export type {
   MessagingOptions,

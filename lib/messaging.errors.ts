@@ -136,3 +136,16 @@ export class InvalidArgumentError extends MessagingConfigError {
     super(`Option "${option}" must be ${expected} (got ${typeof got === 'string' ? JSON.stringify(got.slice(0, 40)) : String(got)})`);
   }
 }
+
+/**
+ * A guard or a pipe refused the message before its handler ran (e.g. ValidationPipe on an invalid
+ * payload, a guard that returned false): it is dead-lettered at once, without retries, and a
+ * request gets the reason. `cause` is the refusing exception.
+ */
+export class MessageRejectedError extends MessagingError {
+  constructor(name: string, message: string, cause: unknown) {
+    super(message, { cause });
+    // Reported under the refusing exception's name (x-error-name, RpcRemoteError.remoteName).
+    this.name = name;
+  }
+}

@@ -4,6 +4,7 @@ import { ClsService, ClsServiceManager } from 'nestjs-cls';
 import { ConnectionManager } from './connection/connection.manager';
 import { ConsumerOrchestrator } from './consumer/consumer.orchestrator';
 import { HandlerExplorer } from './consumer/handler.explorer';
+import { HandlerPipelines } from './consumer/handler-pipeline';
 import { DeadLetters } from './consumer/dead-letters.service';
 import { TrackContext } from './context/track-context';
 import type {
@@ -93,6 +94,7 @@ export class MessagingModule {
         TrackContext,
         RpcClient,
         HandlerExplorer,
+        HandlerPipelines,
         ConsumerOrchestrator,
         MessagingHealth,
         DeadLetters,

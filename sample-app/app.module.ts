@@ -1,4 +1,5 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { APP_PIPE } from '@nestjs/core';
 import { ClsModule } from 'nestjs-cls';
 import { MessagingModule } from '../lib';
 import { ApiModule } from './api/api.module';
@@ -36,6 +37,12 @@ export class AppModule {
             ]
           : []),
         ...(worker ? [WorkerModule] : []),
+      ],
+      providers: [
+        // For HTTP bodies and messages alike: a message handler's payload is checked against its
+        // declared class (see messages.ts). Unknown properties are stripped, not refused, so a
+        // producer that adds a field does not break the workers that do not know it yet.
+        { provide: APP_PIPE, useFactory: () => new ValidationPipe({ whitelist: true }) },
       ],
     };
   }

@@ -18,8 +18,10 @@ export interface AppConfig {
   gatherTimeoutMs: number;
   /** Simulated work per order, a random duration in [min, max] ms. */
   workMs: { min: number; max: number };
-  /** Log one line per handled order (off by default: it is noisy under load). */
+  /** Log one line per handled order and per handled message (off by default: it is noisy under load). */
   logEach: boolean;
+  /** The tenants whose orders the workers take (an order with no tenant is always taken). */
+  tenants: string[];
 }
 
 /** Injection token of the AppConfig. */
@@ -42,6 +44,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     gatherTimeoutMs: int(env, 'GATHER_TIMEOUT_MS', 1_000, 1),
     workMs: range(env, 'WORK_MS', '5-20'),
     logEach: flag(env, 'LOG_EACH'),
+    tenants: list(env, 'TENANTS', 'acme,globex'),
   };
 }
 
@@ -58,6 +61,17 @@ function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max
 function flag(env: NodeJS.ProcessEnv, name: string): boolean {
   return ['1', 'true', 'yes'].includes((env[name] ?? '').toLowerCase());
 }
+
+/** "a,b,c": names of letters, digits and dashes. */
+function list(env: NodeJS.ProcessEnv, name: string, def: string): string[] {
+  const raw = env[name] ?? def;
+  const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  if (items.some((item) => !TENANT.test(item))) throw new Error(`${name} must be a comma-separated list of names (got "${raw}")`);
+  return items;
+}
+
+/** What a tenant name may be (it travels in the x-track-tenant header). */
+export const TENANT = /^[A-Za-z0-9-]{1,40}$/;
 
 /** "10" or "5-20". */
 function range(env: NodeJS.ProcessEnv, name: string, def: string): { min: number; max: number } {

@@ -1,14 +1,34 @@
-/** The bodies of the messages the API and the workers exchange. */
+import { IsInt, IsISO8601, IsString, Length, Min } from 'class-validator';
 
-export interface PlaceOrder {
-  orderId: string;
-  sku: string;
-  quantity: number;
+/**
+ * The bodies of the messages the API and the workers exchange. Those a worker takes are classes
+ * with class-validator rules: the app's global ValidationPipe checks every message against the
+ * handler's declared class, and a message that breaks a rule goes to the dead-letter queue at
+ * once (a request gets the reason as RpcRemoteError 'BadRequestException').
+ */
+
+export class PlaceOrder {
+  @IsString()
+  @Length(1, 80)
+  orderId!: string;
+
+  @IsString()
+  @Length(1, 64)
+  sku!: string;
+
+  @IsInt()
+  @Min(1)
+  quantity!: number;
 }
 
-export interface QuoteRequest {
-  sku: string;
-  quantity: number;
+export class QuoteRequest {
+  @IsString()
+  @Length(1, 64)
+  sku!: string;
+
+  @IsInt()
+  @Min(1)
+  quantity!: number;
 }
 
 export interface Quote {
@@ -22,10 +42,18 @@ export interface Quote {
   requestId?: string;
 }
 
-export interface IssueReceipt {
-  orderId: string;
-  sku: string;
-  quantity: number;
+export class IssueReceipt {
+  @IsString()
+  @Length(1, 80)
+  orderId!: string;
+
+  @IsString()
+  @Length(1, 64)
+  sku!: string;
+
+  @IsInt()
+  @Min(1)
+  quantity!: number;
 }
 
 export interface Receipt {
@@ -37,9 +65,12 @@ export interface Receipt {
   requestId?: string;
 }
 
-export interface OrderShipped {
-  orderId: string;
-  shippedAt: string;
+export class OrderShipped {
+  @IsString()
+  orderId!: string;
+
+  @IsISO8601()
+  shippedAt!: string;
 }
 
 export interface InventoryReport {

@@ -1,6 +1,8 @@
 /**
  * nestjs-messaging (this repository), with its defaults: MessagingModule.forRoot({ uri, prefetch }),
  * @MessageHandler({ queue, prefetch }) on a provider method, RpcClient.send / request.
+ * BENCH_OURS_GLOBAL_INTERCEPTOR=1 adds a pass-through global interceptor (APP_INTERCEPTOR), to
+ * measure what Nest's handler pipeline costs next to the direct call a handler without enhancers gets.
  *
  * The library and the Nest packages it was built against are loaded from the repository root, so
  * that Nest's DI tokens are the library's own (bench/node_modules has its own copies for the peers).
@@ -45,9 +47,12 @@ export function create(): Adapter {
         }
       }
 
+      const passThrough = { intercept: (_context: unknown, next: NestCommon.CallHandler) => next.handle() };
+      const enhancers = process.env.BENCH_OURS_GLOBAL_INTERCEPTOR === '1' ? [{ provide: core.APP_INTERCEPTOR, useValue: passThrough }] : [];
+
       @Module({
         imports: [lib.MessagingModule.forRoot({ uri: o.url, prefetch: o.prefetch })],
-        providers: [BenchHandler],
+        providers: [BenchHandler, ...enhancers],
       })
       class BenchModule {}
 

@@ -19,6 +19,7 @@ import { ReplyRouter } from '../rpc/reply-router';
 import { defineHandler, type HandlerDefinition } from './handler-definition';
 import { HandlerExplorer } from './handler.explorer';
 import { HandlerInvoker } from './handler.invoker';
+import { HandlerPipelines } from './handler-pipeline';
 import { HandlerConsumer } from './handler.consumer';
 import { MessageOutcome } from './message-outcome';
 import { randomBytes } from 'node:crypto';
@@ -46,6 +47,7 @@ export class ConsumerOrchestrator implements OnApplicationBootstrap, OnModuleDes
     private readonly track: TrackContext,
     private readonly cls: ClsService,
     private readonly moduleRef: ModuleRef,
+    private readonly pipelines: HandlerPipelines,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
     @Inject(MESSAGING_LOGGER) private readonly logger: Logger,
     modules: ModulesContainer,
@@ -93,7 +95,7 @@ export class ConsumerOrchestrator implements OnApplicationBootstrap, OnModuleDes
         new HandlerConsumer(
           definition,
           this.connections.consumer,
-          new HandlerInvoker(found, this.moduleRef),
+          new HandlerInvoker(found, this.moduleRef, this.pipelines),
           new MessageOutcome(definition, this.publisher, this.router, this.track, this.options, this.logger),
           this.cls,
           this.options,

@@ -10,6 +10,8 @@ export interface DiscoveredHandler {
   options: MessageHandlerOptions;
   methodName: string;
   wrapper: InstanceWrapper;
+  /** The handler's class, where its enhancer and parameter metadata are read. */
+  classRef: object;
   /** False when the class or one of its dependencies is request-scoped (or durable). */
   isStatic: boolean;
 }
@@ -41,7 +43,7 @@ export class HandlerExplorer {
         const list: MessageHandlerOptions[] | undefined = Reflect.getMetadata(MESSAGE_HANDLER_METADATA, method);
         for (const options of list ?? []) {
           const className = (wrapper.metatype as { name?: string } | null)?.name ?? String(wrapper.name);
-          found.push({ name: `${className}.${methodName}`, options, methodName, wrapper, isStatic });
+          found.push({ name: `${className}.${methodName}`, options, methodName, wrapper, classRef: prototype.constructor, isStatic });
         }
       }
     }

@@ -2,35 +2,49 @@ import { ContextIdFactory, type ModuleRef } from '@nestjs/core';
 import type { Type } from '@nestjs/common';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { MessageContext } from '../interfaces/message-context.interface';
+import type { HandlerEnhancers } from './handler-enhancers';
 import type { DiscoveredHandler } from './handler.explorer';
+import type { HandlerPipeline, HandlerPipelines } from './handler-pipeline';
 
 type Method = (payload: unknown, context: MessageContext) => unknown;
 
 /**
- * Calls the user's method. Singletons are called directly (no DI work per message); a
- * request-scoped class gets a fresh instance tree per message, with the message context as the
- * "request" of that tree (injectable as REQUEST or MESSAGE_CONTEXT).
+ * Calls the user's method. A singleton without enhancers is called directly (no DI or pipeline
+ * work per message); one with enhancers goes through a pipeline built once. A request-scoped
+ * class (or one with request-scoped enhancers) gets a fresh instance tree per message, with the
+ * message context as the "request" of that tree (injectable as REQUEST or MESSAGE_CONTEXT), and
+ * its pipeline is built for that tree.
  */
 export class HandlerInvoker {
+  private readonly enhancers?: HandlerEnhancers;
+  private readonly pipeline?: HandlerPipeline;
+
   constructor(
     private readonly handler: DiscoveredHandler,
     private readonly moduleRef: ModuleRef,
-  ) {}
+    private readonly pipelines: HandlerPipelines,
+  ) {
+    this.enhancers = pipelines.enhancersOf(handler);
+    if (handler.isStatic && this.enhancers) {
+      this.pipeline = pipelines.create(handler, handler.wrapper.instance as object, this.enhancers);
+    }
+  }
 
   /** The method's result: a value, or a promise (Observables become the promise of their last value). */
   invoke(payload: unknown, context: MessageContext): unknown {
     const { isStatic, wrapper, methodName } = this.handler;
-    if (isStatic) {
-      const instance = wrapper.instance as Record<string, Method>;
-      return settle(instance[methodName](payload, context));
-    }
-    return this.resolve(context).then((instance) => settle(instance[methodName](payload, context)));
+    if (this.pipeline) return this.pipeline(payload, context).then(settle);
+    if (isStatic) return settle((wrapper.instance as Record<string, Method>)[methodName](payload, context));
+    return this.invokeScoped(payload, context);
   }
 
-  private async resolve(context: MessageContext): Promise<Record<string, Method>> {
+  private async invokeScoped(payload: unknown, context: MessageContext): Promise<unknown> {
     const contextId = ContextIdFactory.getByRequest(context);
     this.moduleRef.registerRequestByContextId(context, contextId);
-    return this.moduleRef.resolve(this.handler.wrapper.metatype as Type<Record<string, Method>>, contextId, { strict: false });
+    const type = this.handler.wrapper.metatype as Type<Record<string, Method>>;
+    const instance = await this.moduleRef.resolve(type, contextId, { strict: false });
+    if (!this.enhancers) return settle(instance[this.handler.methodName](payload, context));
+    return settle(await this.pipelines.create(this.handler, instance, this.enhancers, contextId)(payload, context));
   }
 }
 

@@ -14,7 +14,7 @@ import {
   HEADER_REPLY_ERROR,
   MAX_ERROR_MESSAGE_LENGTH,
 } from '../messaging.constants';
-import { DecodeError, DeliveryLimitError, EncodeError, UnrecoverableError, UnroutableError } from '../messaging.errors';
+import { DecodeError, DeliveryLimitError, EncodeError, MessageRejectedError, UnrecoverableError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { Outgoing, Publisher } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
@@ -102,9 +102,9 @@ export class MessageOutcome {
     const { retry } = this.definition;
     if (delivery.msg.properties.replyTo) {
       // The caller is waiting for an answer, not for a retry: it gets the error.
-      if (failure instanceof DecodeError) await this.deadLetter(delivery, failure, attempt);
+      if (isRefused(failure)) await this.deadLetter(delivery, failure, attempt);
       await this.answer(delivery, attempt, undefined, failure);
-    } else if (retry && attempt < retry.attempts && !(failure instanceof UnrecoverableError) && !(failure instanceof DecodeError)) {
+    } else if (retry && attempt < retry.attempts && !(failure instanceof UnrecoverableError) && !isRefused(failure)) {
       const delay = retry.delaysMs[Math.min(attempt - 1, retry.delaysMs.length - 1)];
       this.log(delivery, 'warn', `failed on try ${attempt} of ${retry.attempts} (${failure.name}: ${failure.message}); retrying in ${delay} ms`);
       await this.copyTo(delivery, delay > 0 ? retryQueueName(this.definition, delay) : this.definition.queue, {
@@ -275,6 +275,11 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
       resolve();
     }
   });
+}
+
+/** The message itself is unacceptable (undecodable, or refused by a guard or pipe): no try can succeed. */
+function isRefused(failure: Error): boolean {
+  return failure instanceof DecodeError || failure instanceof MessageRejectedError;
 }
 
 function asError(error: unknown): Error {

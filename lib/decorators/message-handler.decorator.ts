@@ -1,16 +1,23 @@
+import { ENTRY_PROVIDER_WATERMARK } from '@nestjs/common/constants';
 import { MESSAGE_HANDLER_METADATA } from '../messaging.constants';
 import type { MessageHandlerOptions } from '../interfaces/message-handler-options.interface';
+import { CONVENTIONAL_ARGS, CONVENTIONAL_ARGS_METADATA } from './message-param';
 
 /**
  * Marks a provider or controller method as the consumer of a queue. Stacking it consumes
  * several queues with the same method.
+ *
+ * The class becomes one of Nest's entry providers (as gateways are): global request-scoped
+ * enhancers then apply to it per message, like they do to controllers.
  */
 export function MessageHandler(queueOrOptions: string | MessageHandlerOptions): MethodDecorator {
   const options: MessageHandlerOptions =
     typeof queueOrOptions === 'string' ? { queue: queueOrOptions } : { ...queueOrOptions };
-  return (_target, _key, descriptor) => {
+  return (target, key, descriptor) => {
     const previous: MessageHandlerOptions[] = Reflect.getMetadata(MESSAGE_HANDLER_METADATA, descriptor.value as object) ?? [];
     Reflect.defineMetadata(MESSAGE_HANDLER_METADATA, [...previous, options], descriptor.value as object);
+    Reflect.defineMetadata(CONVENTIONAL_ARGS_METADATA, CONVENTIONAL_ARGS, target.constructor, key);
+    Reflect.defineMetadata(ENTRY_PROVIDER_WATERMARK, true, target.constructor);
     return descriptor;
   };
 }

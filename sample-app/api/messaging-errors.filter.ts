@@ -8,12 +8,17 @@ import {
   UnroutableError,
 } from '../../lib';
 
-/** Turns the messaging library's errors into HTTP answers. */
+/**
+ * Turns the messaging library's errors into HTTP answers. Registered globally (APP_FILTER), so
+ * with ROLE=all it also sees the workers' message handlers: those errors (`getType()` is
+ * `'amqp'`) go on unchanged to the library, which retries or dead-letters the message.
+ */
 @Catch(MessagingError)
 export class MessagingErrorsFilter implements ExceptionFilter {
   private readonly logger = new Logger(MessagingErrorsFilter.name);
 
   catch(error: MessagingError, host: ArgumentsHost): void {
+    if (host.getType() !== 'http') throw error;
     const response = host.switchToHttp().getResponse<Response>();
     const { status, body } = this.describe(error);
     if (status >= 500) this.logger.warn(`${error.name}: ${error.message}`);

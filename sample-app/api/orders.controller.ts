@@ -3,6 +3,7 @@ import {
   Body,
   Controller,
   Get,
+  Headers,
   HttpCode,
   Inject,
   Logger,
@@ -13,7 +14,7 @@ import {
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { RpcClient, TrackContext } from '../../lib';
-import { APP_CONFIG, type AppConfig } from '../config';
+import { APP_CONFIG, type AppConfig, TENANT } from '../config';
 import type { IssueReceipt, OrderShipped, PlaceOrder, Quote } from '../messages';
 import { ORDER_SHIPPED, Q } from '../queues';
 import { OrderBook, type OrderEntry } from './order-book';
@@ -29,11 +30,18 @@ export class OrdersController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Command: a worker places the order later; the answer is the command's message id. */
+  /**
+   * Command: a worker places the order later; the answer is the command's message id. The
+   * caller's `x-tenant` travels with it as the x-track-tenant item (the workers' TenantGuard reads it).
+   */
   @Post()
   @HttpCode(202)
-  async place(@Body() body: unknown) {
+  async place(@Body() body: unknown, @Headers('x-tenant') tenant?: string) {
     const order: PlaceOrder = { orderId: `ord-${randomUUID()}`, ...parseOrder(body) };
+    if (tenant !== undefined) {
+      if (!TENANT.test(tenant)) throw new BadRequestException('x-tenant must be 1 to 40 letters, digits or dashes');
+      this.track.set('tenant', tenant);
+    }
     const messageId = await this.rpc.send(Q.placeOrder, order);
     this.book.accept(order, messageId);
     if (this.config.logEach) this.logger.log(`[${this.track.requestId}] accepted order ${order.orderId}`);

@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { MessageHandler, TrackContext, type MessageContext } from '../../lib';
 import { INSTANCE } from '../instance';
-import type { IssueReceipt, OrderShipped, Receipt } from '../messages';
+// Classes, not types: the ValidationPipe checks each payload against its parameter's declared class.
+import { IssueReceipt, OrderShipped, type Receipt } from '../messages';
 import { ORDER_SHIPPED, Q } from '../queues';
 import { ActivityLog } from './activity.log';
 import { UnknownSkuError, unitPrice } from './catalog';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { MessageHandler, type MessageContext } from '../../lib';
-import type { OrderShipped } from '../messages';
+import { OrderShipped } from '../messages';
 import { ORDER_SHIPPED, Q } from '../queues';
 import { ActivityLog } from './activity.log';
 

@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { MessageHandler, TrackContext } from '../../lib';
-import type { Quote, QuoteRequest } from '../messages';
+import { MessageHandler, Payload, TrackContext } from '../../lib';
+import { type Quote, QuoteRequest } from '../messages';
 import { Q } from '../queues';
 import { UnknownSkuError, unitPrice } from './catalog';
 import { QuoteSession } from './quote-session';
@@ -8,7 +8,8 @@ import { QuoteSession } from './quote-session';
 /**
  * Request/response: `pricing.quote` answers the caller's request() directly. It depends on the
  * request-scoped QuoteSession, so Nest builds one PricingHandler per message. No retries: the
- * caller waits, and gets an error (RpcRemoteError) rather than a late answer.
+ * caller waits, and gets an error (RpcRemoteError) rather than a late answer; a request that
+ * breaks the QuoteRequest rules gets RpcRemoteError 'BadRequestException' with the reasons.
  */
 @Injectable()
 export class PricingHandler {
@@ -20,7 +21,7 @@ export class PricingHandler {
   ) {}
 
   @MessageHandler({ queue: Q.quote, retry: false })
-  quote(request: QuoteRequest): Quote {
+  quote(@Payload() request: QuoteRequest): Quote {
     const price = unitPrice(request.sku);
     if (price === undefined) throw new UnknownSkuError(request.sku);
     const total = Math.round(price * request.quantity * 100) / 100;

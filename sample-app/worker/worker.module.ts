@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { ActivityLog } from './activity.log';
 import { BillingHandlers } from './billing.handlers';
 import { FulfilmentService } from './fulfilment.service';
@@ -7,6 +8,8 @@ import { NotificationsHandler } from './notifications.handler';
 import { OrdersHandlers } from './orders.handlers';
 import { PricingHandler } from './pricing.handler';
 import { QuoteSession } from './quote-session';
+import { TenantGuard } from './tenant.guard';
+import { TimingInterceptor } from './timing.interceptor';
 
 /** Everything a worker runs: the message handlers and the services they use. */
 @Module({
@@ -19,6 +22,8 @@ import { QuoteSession } from './quote-session';
     BillingHandlers,
     NotificationsHandler,
     InventoryResponder,
+    TenantGuard,
+    { provide: APP_INTERCEPTOR, useClass: TimingInterceptor },
   ],
   exports: [FulfilmentService, ActivityLog],
 })

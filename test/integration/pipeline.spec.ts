@@ -3,6 +3,7 @@ import {
   type CallHandler,
   type CanActivate,
   Catch,
+  createParamDecorator,
   type ExceptionFilter,
   type ExecutionContext,
   Inject,
@@ -15,14 +16,15 @@ import {
   UsePipes,
   ValidationPipe,
 } from '@nestjs/common';
-import { APP_GUARD, APP_INTERCEPTOR, APP_PIPE, REQUEST } from '@nestjs/core';
+import { APP_GUARD, APP_INTERCEPTOR, APP_PIPE, NestFactory, REQUEST } from '@nestjs/core';
 import { IsInt, IsString, Min } from 'class-validator';
 import type * as amqp from 'amqplib';
 import { map, type Observable } from 'rxjs';
 import * as lib from '../../lib';
 import { MessageHandler, RpcClient, RpcRemoteError, TrackContext, UnrecoverableError, type MessageContext } from '../../lib';
-import { appModule, appsUnderTest } from '../support/app';
+import { appModule, appsUnderTest, testLogger } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
+import { CaptureLogger } from '../support/capture-logger';
 
 /**
  * Nest's handler pipeline on @MessageHandler methods against a real broker: global and local
@@ -70,7 +72,7 @@ describe("Nest's handler pipeline on message handlers", () => {
   const decoded = (msg: amqp.GetMessage) => JSON.parse(msg.content.toString()) as unknown;
 
   it('APP_INTERCEPTOR applies to messages, with an ExecutionContext of type "amqp"; an HTTP-only APP_GUARD skips them', async () => {
-    const queue = broker.queue(unique('pipe-global'), [0]);
+    const queue = broker.queue(unique('pipe-global'));
     const seen: Array<{ type: string; data: unknown; queue: string; handler: string; className: string }> = [];
     const handled: unknown[] = [];
 
@@ -124,7 +126,7 @@ describe("Nest's handler pipeline on message handlers", () => {
   });
 
   it('a guard reading x-track-tenant from TrackContext admits one message and dead-letters another at once', async () => {
-    const queue = broker.queue(unique('pipe-guard'), [0]);
+    const queue = broker.queue(unique('pipe-guard'));
     const handled: unknown[] = [];
 
     @Injectable()
@@ -169,7 +171,7 @@ describe("Nest's handler pipeline on message handlers", () => {
   });
 
   it('ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }) on a DTO: valid payloads arrive as the DTO, invalid ones are dead-lettered at once (one-way) or answered with the messages (request)', async () => {
-    const queue = broker.queue(unique('pipe-dto'), [0]);
+    const queue = broker.queue(unique('pipe-dto'));
     const handled: unknown[] = [];
 
     @Injectable()
@@ -205,7 +207,7 @@ describe("Nest's handler pipeline on message handlers", () => {
   });
 
   it('the (payload, context) form with @UsePipes(new ValidationPipe()): the payload is validated against its declared class', async () => {
-    const queue = broker.queue(unique('pipe-plain'), [0]);
+    const queue = broker.queue(unique('pipe-plain'));
     const handled: unknown[] = [];
 
     @Injectable()
@@ -228,9 +230,13 @@ describe("Nest's handler pipeline on message handlers", () => {
     expect(handled).toEqual([{ order: { sku: 'y', quantity: 1 }, queue, attempt: 1 }]);
   });
 
-  it('@Payload(property), @MessageCtx() and @MessageHeader(name) pick parts of the message; a global APP_PIPE sees the property', async () => {
-    const queue = broker.queue(unique('pipe-params'), [0]);
+  it('@Payload(property), @MessageCtx(), @MessageHeader(name) and a createParamDecorator pick parts of the message; a global APP_PIPE sees the property', async () => {
+    const queue = broker.queue(unique('pipe-params'));
     const piped: unknown[] = [];
+    const Attempt = createParamDecorator((_data: unknown, context: ExecutionContext) => ({
+      type: context.getType(),
+      attempt: context.switchToRpc().getContext<MessageContext>().attempt,
+    }));
 
     @Injectable()
     class RecordingPipe {
@@ -248,19 +254,20 @@ describe("Nest's handler pipeline on message handlers", () => {
         @MessageHeader('x-tenant') tenant: string,
         @MessageCtx() context: MessageContext,
         @MessageHeader() headers: Record<string, unknown>,
+        @Attempt() attempt: { type: string; attempt: number },
       ) {
-        return { sku, tenant, queue: context.queue, headerTenant: headers['x-tenant'] };
+        return { sku, tenant, queue: context.queue, headerTenant: headers['x-tenant'], attempt };
       }
     }
 
     const app = await apps.start(appModule({}, { providers: [Orders, { provide: APP_PIPE, useClass: RecordingPipe }] }));
     const reply = await app.get(RpcClient).request(queue, { sku: 'k-1', quantity: 1 }, { timeoutMs: 5000, headers: { 'x-tenant': 't1' } });
-    expect(reply).toEqual({ sku: 'k-1', tenant: 't1', queue, headerTenant: 't1' });
+    expect(reply).toEqual({ sku: 'k-1', tenant: 't1', queue, headerTenant: 't1', attempt: { type: 'amqp', attempt: 1 } });
     expect(piped).toContainEqual({ value: 'k-1', type: 'body', data: 'sku' });
   });
 
   it('an interceptor maps the reply', async () => {
-    const queue = broker.queue(unique('pipe-map'), [0]);
+    const queue = broker.queue(unique('pipe-map'));
 
     @Injectable()
     class Envelope implements NestInterceptor {
@@ -286,8 +293,9 @@ describe("Nest's handler pipeline on message handlers", () => {
   });
 
   it('an exception filter turns an error into a reply (acked, not retried) or into UnrecoverableError (dead-lettered at once)', async () => {
-    const queue = broker.queue(unique('pipe-filter'), [0]);
-    const fatalQueue = broker.queue(unique('pipe-filter-fatal'), [0]);
+    const queue = broker.queue(unique('pipe-filter'));
+    const fatalQueue = broker.queue(unique('pipe-filter-fatal'));
+    const unmatchedQueue = broker.queue(unique('pipe-filter-unmatched'));
     let calls = 0;
 
     class OutOfStock extends Error {
@@ -323,9 +331,19 @@ describe("Nest's handler pipeline on message handlers", () => {
         calls++;
         throw new Error('boom');
       }
+
+      @MessageHandler({ queue: unmatchedQueue, retry: false })
+      @UseFilters(OutOfStockAsReply)
+      unmatched() {
+        calls++;
+        throw new Error('not for that filter');
+      }
     }
 
-    const app = await apps.start(appModule({}, { providers: [Stock] }));
+    const logger = new CaptureLogger();
+    const app = await NestFactory.createApplicationContext(appModule({}, { providers: [Stock] }), { logger, abortOnError: false });
+    onTestFinished(() => app.close());
+    await app.init();
     const client = app.get(RpcClient);
     await expect(client.request(queue, { sku: 'z' }, { timeoutMs: 5000 })).resolves.toEqual({ refused: 'no z', type: 'amqp', sku: 'z' });
     await client.send(queue, { sku: 'w' });
@@ -336,10 +354,17 @@ describe("Nest's handler pipeline on message handlers", () => {
     expect(calls).toBe(3);
     expect(await broker.depth(`${queue}.dlq`)).toBe(0);
     expect(await broker.depth(queue)).toBe(0);
+
+    // An error no filter catches follows the normal path, logged once (by the library, with the request id).
+    await client.send(unmatchedQueue, {});
+    const [unmatched] = await deadLetters(unmatchedQueue, 1);
+    expect(unmatched.properties.headers).toMatchObject({ 'x-error-name': 'Error', 'x-error-message': 'not for that filter' });
+    await waitFor(() => logger.find('not for that filter').length > 0, 'the failure logged');
+    expect(logger.find('not for that filter').map((line) => line.context)).toEqual(['Messaging']);
   });
 
   it('a request-scoped interceptor gets one instance per message, with the message as its REQUEST', async () => {
-    const queue = broker.queue(unique('pipe-scoped'), [0]);
+    const queue = broker.queue(unique('pipe-scoped'));
     const seen: Array<{ instance: number; messageId?: string; payload: unknown }> = [];
     let created = 0;
 
@@ -371,8 +396,45 @@ describe("Nest's handler pipeline on message handlers", () => {
     expect(seen.every((s) => typeof s.messageId === 'string')).toBe(true);
   });
 
+  it('useGlobalPipes and useGlobalInterceptors of an HTTP app, and a request-scoped APP_INTERCEPTOR, apply to messages', async () => {
+    const queue = broker.queue(unique('pipe-use-global'));
+    const perMessage = new Set<number>();
+    let created = 0;
+
+    @Injectable({ scope: Scope.REQUEST })
+    class ScopedGlobal implements NestInterceptor {
+      private readonly instance = ++created;
+      intercept(_context: ExecutionContext, next: CallHandler): Observable<unknown> {
+        perMessage.add(this.instance);
+        return next.handle();
+      }
+    }
+
+    @Injectable()
+    class Orders {
+      @MessageHandler({ queue })
+      place(order: PlaceOrderDto) {
+        return { quantity: order.quantity };
+      }
+    }
+
+    const app = await NestFactory.create(
+      appModule({}, { providers: [Orders, { provide: APP_INTERCEPTOR, useClass: ScopedGlobal }] }),
+      { logger: testLogger(), abortOnError: false },
+    );
+    onTestFinished(() => app.close());
+    app.useGlobalPipes(new ValidationPipe());
+    app.useGlobalInterceptors({ intercept: (_context: ExecutionContext, next: CallHandler) => next.handle().pipe(map((value) => ({ value }))) });
+    await app.init();
+    const client = app.get(RpcClient);
+    await expect(client.request(queue, { sku: 'a', quantity: 1 }, { timeoutMs: 5000 })).resolves.toEqual({ value: { quantity: 1 } });
+    await expect(client.request(queue, { sku: 'a', quantity: 2 }, { timeoutMs: 5000 })).resolves.toEqual({ value: { quantity: 2 } });
+    await expect(client.request(queue, { sku: 'a' }, { timeoutMs: 5000 })).rejects.toMatchObject({ remoteName: 'BadRequestException' });
+    expect(perMessage.size).toBe(3);
+  });
+
   it('a request-scoped handler class with a guard and a pipe keeps working per message', async () => {
-    const queue = broker.queue(unique('pipe-scoped-class'), [0]);
+    const queue = broker.queue(unique('pipe-scoped-class'));
     let created = 0;
 
     @Injectable()

@@ -20,6 +20,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
   let broker: Broker;
   let fulfilment: FulfilmentService;
   let activity: ActivityLog;
+  const logger = new ExpectedErrorsMuted();
 
   beforeAll(async () => {
     broker = await Broker.open();
@@ -36,8 +37,9 @@ describe('sample app (ROLE=all) over HTTP', () => {
       WORK_MS: '1-5',
       GATHER_TIMEOUT_MS: '400',
       QUOTE_TIMEOUT_MS: '3000',
+      LOG_EACH: '1',
     });
-    app = await NestFactory.create(AppModule.register(config), { logger: new ExpectedErrorsMuted(), abortOnError: false });
+    app = await NestFactory.create(AppModule.register(config), { logger, abortOnError: false });
     await app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
     fulfilment = app.get(worker.FulfilmentService);
@@ -50,10 +52,10 @@ describe('sample app (ROLE=all) over HTTP', () => {
     await broker.cleanup(prefix);
   });
 
-  async function http(method: string, path: string, body?: unknown, requestId?: string) {
+  async function http(method: string, path: string, body?: unknown, requestId?: string, headers: Record<string, string> = {}) {
     const response = await fetch(base + path, {
       method,
-      headers: { 'content-type': 'application/json', ...(requestId ? { 'x-request-id': requestId } : {}) },
+      headers: { 'content-type': 'application/json', ...(requestId ? { 'x-request-id': requestId } : {}), ...headers },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, any> };
@@ -94,7 +96,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
     expect((await http('POST', '/orders', { sku: 'WIDGET' })).status).toBe(400);
   });
 
-  it('retries a failing order (FLAKY: try 2 succeeds) and dead-letters an unrecoverable one (quantity 0)', async () => {
+  it('retries a failing order (FLAKY: try 2 succeeds) and dead-letters an invalid one (quantity 0) at once', async () => {
     const flaky = await http('POST', '/orders', { sku: 'FLAKY', quantity: 1 });
     const zero = await http('POST', '/orders', { sku: 'WIDGET', quantity: 0 }, 'req-zero-quantity');
     expect([flaky.status, zero.status]).toEqual([202, 202]);
@@ -105,11 +107,12 @@ describe('sample app (ROLE=all) over HTTP', () => {
       deadLettered.push(...(await broker.drainQueue(dlq)));
       return deadLettered.some((m) => m.properties.messageId === zero.body.messageId);
     }, 'the quantity-0 order in the dead-letter queue');
+    // Refused by the worker's ValidationPipe (PlaceOrder: quantity >= 1), on the first try.
     const dead = deadLettered.find((m) => m.properties.messageId === zero.body.messageId)!;
     expect(JSON.parse(dead.content.toString())).toMatchObject({ orderId: zero.body.orderId, quantity: 0 });
     expect(dead.properties.headers).toMatchObject({
-      'x-error-name': 'UnrecoverableError',
-      'x-error-message': expect.stringContaining('quantity must be positive'),
+      'x-error-name': 'BadRequestException',
+      'x-error-message': expect.stringContaining('quantity must not be less than 1'),
       'x-attempts': 1,
       'x-original-queue': `${prefix}orders.place`,
       'x-request-id': 'req-zero-quantity',
@@ -118,6 +121,34 @@ describe('sample app (ROLE=all) over HTTP', () => {
 
     await waitFor(() => fulfilment.find(flaky.body.orderId) !== undefined, 'the FLAKY order on its retry', 5_000);
     expect(fulfilment.find(flaky.body.orderId)?.attempt).toBe(2);
+  });
+
+  it("the workers' TenantGuard takes the orders of a served tenant (x-tenant) and dead-letters the others; the timing interceptor logs each with its request id", async () => {
+    const served = await http('POST', '/orders', { sku: 'WIDGET', quantity: 1 }, 'req-tenant-acme', { 'x-tenant': 'acme' });
+    const foreign = await http('POST', '/orders', { sku: 'WIDGET', quantity: 1 }, 'req-tenant-initech', { 'x-tenant': 'initech' });
+    expect([served.status, foreign.status]).toEqual([202, 202]);
+    expect((await http('POST', '/orders', { sku: 'WIDGET', quantity: 1 }, undefined, { 'x-tenant': 'no tenant' })).status).toBe(400);
+
+    const dlq = `${prefix}orders.place.dlq`;
+    const deadLettered: amqp.GetMessage[] = [];
+    await waitFor(async () => {
+      deadLettered.push(...(await broker.drainQueue(dlq)));
+      return deadLettered.some((m) => m.properties.messageId === foreign.body.messageId);
+    }, "the foreign tenant's order in the dead-letter queue");
+    const dead = deadLettered.find((m) => m.properties.messageId === foreign.body.messageId)!;
+    expect(dead.properties.headers).toMatchObject({
+      'x-error-name': 'ForbiddenException',
+      'x-attempts': 1,
+      'x-track-tenant': 'initech',
+      'x-request-id': 'req-tenant-initech',
+    });
+    await waitFor(() => fulfilment.find(served.body.orderId) !== undefined, "the served tenant's order");
+    expect(fulfilment.find(served.body.orderId)).toMatchObject({ requestId: 'req-tenant-acme', attempt: 1 });
+    expect(fulfilment.find(foreign.body.orderId)).toBeUndefined();
+    await waitFor(
+      () => logger.lines.some((line) => /^\[req-tenant-acme\] \S*orders\.place: \d+ ms$/.test(line)),
+      'the timing line of the served order',
+    );
   });
 
   it('GET /orders/:id/quote is a request/response; the request-scoped QuoteSession is new for every message', async () => {
@@ -187,12 +218,20 @@ describe('sample app (ROLE=all) over HTTP', () => {
 
 /** Test runs print only unexpected errors: the sample dead-letters orders on purpose. */
 class ExpectedErrorsMuted extends ConsoleLogger {
+  /** Every line logged at level "log" (shown only with DEBUG_LOGS). */
+  readonly lines: string[] = [];
+
   constructor() {
     super('', { logLevels: testLogger() || [] });
   }
 
   override error(message: unknown, ...rest: unknown[]): void {
-    if (/UnrecoverableError|Unknown SKU/.test(String(message))) return;
+    if (/UnrecoverableError|Unknown SKU|BadRequestException|ForbiddenException/.test(String(message))) return;
     super.error(message, ...rest);
+  }
+
+  override log(message: unknown, ...rest: unknown[]): void {
+    this.lines.push(String(message));
+    super.log(message, ...rest);
   }
 }
