@@ -39,6 +39,22 @@ export async function setWatermark(args: string[]): Promise<void> {
   await rabbitmqctl('set_vm_memory_high_watermark', ...args);
 }
 
+/**
+ * Per quorum queue, the messages it dead-lettered at-least-once that no target queue has
+ * confirmed yet (e.g. retry copies whose handler queue was away): they are in no queue's message
+ * count, yet the broker still holds them and delivers them later. 0 for a missing or classic queue.
+ */
+export async function heldForDeadLettering(queues: string[]): Promise<number[]> {
+  const names = queues.map((q) => `<<"${q}">>`).join(', ');
+  const raw = await rabbitmqctl(
+    'eval',
+    `[case rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, N)) of {ok, Q} -> case rabbit_amqqueue:info(Q, [messages_dlx]) of [{_, C}] when is_integer(C) -> C; _ -> 0 end; _ -> 0 end || N <- [${names}]].`,
+  );
+  const counts = (raw.match(/\d+/g) ?? []).map(Number);
+  if (counts.length !== queues.length) throw new Error(`Cannot parse held dead-letter counts "${raw.trim()}"`);
+  return counts;
+}
+
 /** A raw connection of the driver's own, for inspecting and deleting the soak's queues. */
 export class Admin {
   private constructor(private readonly connection: amqp.ChannelModel) {}

@@ -5,17 +5,18 @@
  * it drains, counts and exits non-zero if a confirmed message is lost.
  *
  *   npm run soak -- [--minutes 10 | --seconds 60] [--instances 3] [--rate 30] [--no-alarm]
- *                   [--alarm-seconds 3] [--max-alarms N] [--drain-seconds 90] [--url amqp://...]
+ *                   [--alarm-seconds 3] [--max-alarms N] [--drain-seconds 240]
+ *                   [--queue-type quorum|classic] [--url amqp://...]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Admin, rabbitmqctl } from './broker-admin';
+import { Admin, heldForDeadLettering, rabbitmqctl } from './broker-admin';
 import { FaultDriver } from './faults';
 import { Ledger } from './ledger';
-import { names, RETRY, type FromInstance, type Handler, type ToInstance } from './protocol';
+import { names, RETRY, type FromInstance, type Handler, type QueueType, type ToInstance } from './protocol';
 
 interface Options {
   durationMs: number;
@@ -25,6 +26,7 @@ interface Options {
   alarmMs: number;
   maxAlarms: number;
   drainMs: number;
+  queueType: QueueType;
   url: string;
 }
 
@@ -36,7 +38,10 @@ function parseOptions(argv: string[]): Options {
     alarms: true,
     alarmMs: 3000,
     maxAlarms: Infinity,
-    drainMs: 90_000,
+    // A quorum retry queue holds a copy that expired while its handler queue was away, and tries
+    // it again after RabbitMQ's dead_letter_worker_publisher_confirm_timeout (180 s by default).
+    drainMs: 240_000,
+    queueType: 'classic',
     url: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -59,6 +64,12 @@ function parseOptions(argv: string[]): Options {
       case '--alarm-seconds': options.alarmMs = number() * 1000; break;
       case '--max-alarms': options.maxAlarms = Math.round(number()); break;
       case '--drain-seconds': options.drainMs = number() * 1000; break;
+      case '--queue-type': {
+        const type = value();
+        if (type !== 'quorum' && type !== 'classic') throw new Error(`--queue-type must be quorum or classic (got ${type})`);
+        options.queueType = type;
+        break;
+      }
       case '--url': options.url = value(); break;
       default: throw new Error(`Unknown option ${argv[i]} (see soak/README.md)`);
     }
@@ -135,7 +146,14 @@ async function main(): Promise<number> {
 
   const spawn = async (slot: number): Promise<Instance> => {
     const label = `i${slot}g${generation++}`;
-    const env = { ...process.env, SOAK_URL: options.url, SOAK_PREFIX: prefix, SOAK_LABEL: label, SOAK_RATE: String(options.rate) };
+    const env = {
+      ...process.env,
+      SOAK_URL: options.url,
+      SOAK_PREFIX: prefix,
+      SOAK_LABEL: label,
+      SOAK_RATE: String(options.rate),
+      SOAK_QUEUE_TYPE: options.queueType,
+    };
     const instance = new Instance(label, script, env, join(logs, `${label}.log`), ledger);
     await instance.when('ready', 60_000);
     return instance;
@@ -163,7 +181,7 @@ async function main(): Promise<number> {
         return instance.label;
       },
     },
-    { alarms: options.alarms, alarmMs: options.alarmMs, maxAlarms: options.maxAlarms, minGapMs: 1000, maxGapMs: 4000 },
+    { alarms: options.alarms, alarmMs: options.alarmMs, maxAlarms: options.maxAlarms, minGapMs: 1000, maxGapMs: 4000, queueType: options.queueType },
   );
 
   // Whatever happens, the watermark goes back and the soak's processes and names go away.
@@ -185,7 +203,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   try {
-    say(`prefix ${prefix}, ${options.instances} instances at ${options.rate} ops/s each, ${options.durationMs / 1000} s of faults` +
+    say(`prefix ${prefix}, ${options.queueType} queues, ${options.instances} instances at ${options.rate} ops/s each, ${options.durationMs / 1000} s of faults` +
       `${options.alarms ? `, memory alarms of ${options.alarmMs / 1000} s` : ', no memory alarms'}; instance logs in ${logs}`);
     for (let slot = 0; slot < options.instances; slot++) live.push(await spawn(slot));
     faults.start();
@@ -208,11 +226,13 @@ async function main(): Promise<number> {
     }
     await collectLeftovers(admin, prefix, ledger);
 
-    const groups = ledger.figures(faults.log);
+    const held = await heldAfterDrain(prefix);
+    const groups = ledger.figures(faults.log, options.queueType);
     const lost = Object.values(groups).reduce((sum, g) => sum + g.lost, 0);
     const report = {
       prefix,
       durationSeconds: options.durationMs / 1000,
+      queueType: options.queueType,
       instances: options.instances,
       restartsAndHardKills: { restarts: faults.log.counts['restart-instance'], hardKills },
       sent: ledger.sent,
@@ -220,7 +240,15 @@ async function main(): Promise<number> {
       groups: Object.fromEntries(
         Object.entries(groups).map(([group, f]) => [
           group,
-          { ...f, lostIds: f.lostIds.map((l) => `${l.id} sent ${((l.sentAt - started) / 1000).toFixed(2)}s confirmed ${((l.confirmedAt - started) / 1000).toFixed(2)}s`) },
+          {
+            ...f,
+            heldForDeadLettering: held[group as Handler],
+            lostIds: f.lostIds.map(
+              (l) =>
+                `${l.id} sent ${((l.sentAt - started) / 1000).toFixed(2)}s confirmed ${((l.confirmedAt - started) / 1000).toFixed(2)}s` +
+                (l.failedTries.length > 0 ? `, failed tries at ${l.failedTries.map((at) => `${((at - started) / 1000).toFixed(2)}s`).join(' ')}` : ', never tried'),
+            ),
+          },
         ]),
       ),
       deadLetteredBy: ledger.deadLetteredBy(),
@@ -232,7 +260,7 @@ async function main(): Promise<number> {
       lost,
     };
     console.log(JSON.stringify(report, null, 2));
-    printSummary(groups, lost, ledger, faults.log.counts);
+    printSummary(groups, held, lost, ledger, faults.log.counts);
     return lost > 0 ? 1 : 0;
   } finally {
     await faults.stop().catch((error: Error) => console.error(`could not restore the watermark: ${error.message}`));
@@ -241,12 +269,15 @@ async function main(): Promise<number> {
     await admin.close();
   }
 
-  function printSummary(groups: ReturnType<Ledger['figures']>, lost: number, l: Ledger, counts: Record<string, number>) {
+  function printSummary(groups: ReturnType<Ledger['figures']>, held: Record<Handler, number>, lost: number, l: Ledger, counts: Record<string, number>) {
     const row = (g: Handler) => {
       const f = groups[g];
       return `${g.padEnd(8)} expected ${f.expected}, handled ${f.handled}, duplicates ${f.duplicates}, still queued ${f.stillQueued}, ` +
         `dead-lettered ${f.deadLettered}, deleted by the fault driver ${f.deletedByFaultDriver} (+${f.inFlightToADeletedQueue} in flight to a queue it deleted), ` +
-        `unroutable while its queue was away ${f.unroutableWhileQueueAway}, lost ${f.lost}`;
+        `unroutable while its queue was away ${f.unroutableWhileQueueAway}` +
+        (options.queueType === 'classic' ? `, dropped by classic dead-lettering while its queue was away ${f.droppedByClassicDeadLettering}` : '') +
+        `, lost ${f.lost}` +
+        (held[g] > 0 ? `; ${held[g]} copies still held by its retry queues for dead-lettering (not in any figure: known by count only)` : '');
     };
     console.log(`\nsent: ${l.sent.confirmed} confirmed, ${l.sent.rejected} rejected (${JSON.stringify(l.sent.rejectedBy)}), ${l.sent.rejectedButHandled} of those handled anyway`);
     for (const g of ['command', 'audit', 'billing'] as Handler[]) console.log(row(g));
@@ -267,7 +298,10 @@ function liveQueues(prefix: string): Array<{ handler: Handler; queue: string }> 
   return out;
 }
 
-/** Waits until every confirmed message is handled, or nothing moves and the queues are empty; bounded. */
+/**
+ * Waits until every confirmed message is handled, or nothing moves and the queues are empty (held
+ * dead-letters included: they come back); bounded.
+ */
 async function drain(admin: Admin, prefix: string, ledger: Ledger, boundMs: number): Promise<boolean> {
   const deadline = Date.now() + boundMs;
   let quiet = 0;
@@ -275,14 +309,25 @@ async function drain(admin: Admin, prefix: string, ledger: Ledger, boundMs: numb
   while (Date.now() < deadline) {
     const outstanding = ledger.outstanding();
     if (outstanding === 0) return true;
-    const depths = await Promise.all(liveQueues(prefix).map(({ queue }) => admin.depth(queue)));
-    const queued = depths.reduce<number>((sum, d) => sum + (d ?? 0), 0);
+    const queues = liveQueues(prefix).map(({ queue }) => queue);
+    const depths = await Promise.all(queues.map((queue) => admin.depth(queue)));
+    const held = await heldForDeadLettering(queues);
+    const queued = [...depths, ...held].reduce<number>((sum, d) => sum + (d ?? 0), 0);
     quiet = queued === 0 && outstanding === last ? quiet + 1 : 0;
     if (quiet >= 5) return true; // what is missing is not coming back by waiting
     last = outstanding;
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
   return false;
+}
+
+/** Per group, the copies its retry queues still hold for dead-lettering (known by count only, not by id). */
+async function heldAfterDrain(prefix: string): Promise<Record<Handler, number>> {
+  const queues = liveQueues(prefix);
+  const held = await heldForDeadLettering(queues.map(({ queue }) => queue));
+  const out: Record<Handler, number> = { command: 0, audit: 0, billing: 0 };
+  queues.forEach(({ handler }, i) => (out[handler] += held[i]));
+  return out;
 }
 
 /** Reads what is left in the soak's queues (still queued) and dead-letter queues, by message id. */

@@ -4,16 +4,28 @@
  * handler group), and when a queue of a group was missing or conflicting (an event published then
  * may have reached no queue of that group).
  */
+import { declareHandlerTopology } from '../lib/consumer/handler.topology';
+import { defineHandler, type HandlerDefinition } from '../lib/consumer/handler-definition';
+import { resolveOptions } from '../lib/messaging.options';
 import type { Admin } from './broker-admin';
-import { connectionsStartingWith, rabbitmqctl, readWatermark, setWatermark } from './broker-admin';
-import { names, RETRY, type Handler } from './protocol';
+import { connectionsStartingWith, heldForDeadLettering, rabbitmqctl, readWatermark, setWatermark } from './broker-admin';
+import { handlerOptions, names, RETRY, type Handler, type QueueType } from './protocol';
 
 export type FaultKind = 'kill-connections' | 'channel-error-406' | 'channel-error-404' | 'delete-queue' | 'memory-alarm' | 'restart-instance';
 
+/** Messages that went with one queue the driver deleted. */
+export interface Deletion {
+  handler: Handler;
+  /** The group's own queue, or one of its retry queues (which holds only copies of failed tries). */
+  queue: 'main' | 'retry';
+  /** When the deletion returned: a message can only have been in the queue if it existed by then. */
+  at: number;
+  count: number;
+}
+
 export interface FaultLog {
   counts: Record<FaultKind, number>;
-  /** Messages that went with queues the driver deleted, per handler group. */
-  deleted: Record<Handler, number>;
+  deleted: Deletion[];
   /** Times a group's queue was gone or conflicting: [from, to] in ms since the epoch. */
   windows: Record<Handler, Array<[number, number]>>;
   /**
@@ -36,7 +48,7 @@ export interface FaultHooks {
 export class FaultDriver {
   readonly log: FaultLog = {
     counts: { 'kill-connections': 0, 'channel-error-406': 0, 'channel-error-404': 0, 'delete-queue': 0, 'memory-alarm': 0, 'restart-instance': 0 },
-    deleted: { command: 0, audit: 0, billing: 0 },
+    deleted: [],
     windows: { command: [], audit: [], billing: [] },
     deletions: { command: [], audit: [], billing: [] },
     timeline: [],
@@ -49,14 +61,20 @@ export class FaultDriver {
   /** The watermark to restore, while an alarm is raised. */
   private raisedFrom?: string[];
   private readonly n: ReturnType<typeof names>;
+  /** The groups' handlers as the module defines them, to declare a deleted queue again as it would. */
+  private readonly definitions: Record<Handler, HandlerDefinition>;
 
   constructor(
     private readonly prefix: string,
     private readonly admin: Admin,
     private readonly hooks: FaultHooks,
-    private readonly options: { alarms: boolean; alarmMs: number; maxAlarms: number; minGapMs: number; maxGapMs: number },
+    private readonly options: { alarms: boolean; alarmMs: number; maxAlarms: number; minGapMs: number; maxGapMs: number; queueType: QueueType },
   ) {
     this.n = names(prefix);
+    const handlers = handlerOptions(prefix, options.queueType);
+    const module = resolveOptions({ uri: 'amqp://unused', serviceName: `${prefix}-fault-driver` });
+    const define = (handler: Handler) => defineHandler(`soak ${handler}`, handlers[handler], module, 'fault-driver');
+    this.definitions = { command: define('command'), audit: define('audit'), billing: define('billing') };
   }
 
   start(): void {
@@ -150,8 +168,7 @@ export class FaultDriver {
     await this.admin.on((c) => c.assertQueue(this.n.commands, { durable: true, arguments: { 'x-max-priority': 5 } }));
     await this.pause(2000, true);
     deleted += await this.deleteMain('command', this.n.commands);
-    await this.admin.on((c) => c.assertQueue(this.n.commands, { durable: true }));
-    this.log.deleted.command += deleted;
+    await this.declareAsTheModule('command');
     this.log.windows.command.push([from, Date.now()]);
     return `commands queue with x-max-priority for 2 s; ${deleted} messages deleted with it`;
   }
@@ -168,16 +185,8 @@ export class FaultDriver {
     const retry = Math.random() < 0.3 ? delays[Math.floor(Math.random() * delays.length)] : undefined;
     const from = Date.now();
     const name = retry === undefined ? queue : `${queue}.retry.${retry}ms`;
-    const deleted = retry === undefined ? await this.deleteMain(handler, name) : await this.admin.deleteQueue(name);
-    this.log.deleted[handler] += deleted;
-    await this.admin.on(async (c) => {
-      if (retry !== undefined) {
-        await c.assertQueue(name, { durable: true, arguments: { 'x-message-ttl': retry, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue } });
-        return;
-      }
-      await c.assertQueue(queue, { durable: true });
-      if (handler !== 'command') await c.bindQueue(queue, this.n.exchange, this.n.bindingKey);
-    });
+    const deleted = retry === undefined ? await this.deleteMain(handler, name) : await this.deleteRetry(handler, name);
+    await this.declareAsTheModule(handler);
     // Only a handler's own queue is routed to by the exchange; a retry queue gone loses only what it held.
     if (retry === undefined) this.log.windows[handler].push([from, Date.now()]);
     return `${name.slice(this.prefix.length + 1)}: ${deleted} messages deleted with it`;
@@ -187,10 +196,30 @@ export class FaultDriver {
   private async deleteMain(handler: Handler, queue: string): Promise<number> {
     const from = Date.now();
     try {
-      return await this.admin.deleteQueue(queue);
+      const count = await this.admin.deleteQueue(queue);
+      this.log.deleted.push({ handler, queue: 'main', at: Date.now(), count });
+      return count;
     } finally {
       this.log.deletions[handler].push([from, Date.now()]);
     }
+  }
+
+  /**
+   * Deletes a retry queue with what it holds: its ready copies and, quorum, the copies it
+   * dead-lettered while the handler queue was away and still holds until that queue confirms
+   * them. Read first, the held count cannot grow before the deletion: faults run one at a time,
+   * so the handler queue exists meanwhile and an expiring copy goes straight into it.
+   */
+  private async deleteRetry(handler: Handler, queue: string): Promise<number> {
+    const [held] = await heldForDeadLettering([queue]);
+    const count = held + (await this.admin.deleteQueue(queue));
+    this.log.deleted.push({ handler, queue: 'retry', at: Date.now(), count });
+    return count;
+  }
+
+  /** Declares a group's exchange, queue, bindings, dead-letter and retry queues as its handlers do. */
+  private async declareAsTheModule(handler: Handler): Promise<void> {
+    await this.admin.on((c) => declareHandlerTopology(c, this.definitions[handler]));
   }
 
   private async memoryAlarm(): Promise<string> {

@@ -2,19 +2,21 @@
  * One app instance of the soak, run as its own Node process by the driver: a Nest app with
  * MessagingModule and handlers for commands, two event subscriber groups and requests, plus a
  * producer that sends all three kinds. Everything it sends, has confirmed and handles goes to the
- * driver over IPC. Configured by environment: SOAK_URL, SOAK_PREFIX, SOAK_LABEL, SOAK_RATE.
+ * driver over IPC. Configured by environment: SOAK_URL, SOAK_PREFIX, SOAK_LABEL, SOAK_RATE,
+ * SOAK_QUEUE_TYPE.
  */
 import 'reflect-metadata';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessageHandler, MessagingModule, RpcClient, type MessageContext } from '../lib';
-import { FLUSH_MS, names, RETRY, type Batch, type Handler, type Kind, type ToInstance } from './protocol';
+import { FLUSH_MS, handlerOptions, names, type Batch, type Handler, type Kind, type QueueType, type ToInstance } from './protocol';
 
 const url = required('SOAK_URL');
 const prefix = required('SOAK_PREFIX');
 const label = required('SOAK_LABEL');
 const ratePerSecond = Number(process.env.SOAK_RATE ?? 30);
 const n = names(prefix);
+const handlers = handlerOptions(prefix, required('SOAK_QUEUE_TYPE') as QueueType);
 
 interface Payload {
   seq: number;
@@ -30,7 +32,7 @@ class TransientFailure extends Error {
 let batch = emptyBatch();
 
 function emptyBatch(): Batch {
-  return { type: 'batch', confirmed: [], rejected: [], handled: [], failedTries: 0, requests: { answered: 0, failed: {} }, missingExchange: {} };
+  return { type: 'batch', confirmed: [], rejected: [], handled: [], failed: [], requests: { answered: 0, failed: {} }, missingExchange: {} };
 }
 
 function flush(): Promise<void> {
@@ -41,7 +43,7 @@ function flush(): Promise<void> {
 
 function handle(handler: Handler, payload: Payload, context: MessageContext): void {
   if (payload.failFirst && context.attempt === 1) {
-    batch.failedTries++;
+    batch.failed.push({ handler, id: context.messageId!, attempt: context.attempt, at: Date.now() });
     throw new TransientFailure(`${handler} fails the first try of ${context.messageId}`);
   }
   batch.handled.push({ handler, id: context.messageId!, attempt: context.attempt });
@@ -49,22 +51,22 @@ function handle(handler: Handler, payload: Payload, context: MessageContext): vo
 
 @Injectable()
 class SoakHandlers {
-  @MessageHandler({ queue: n.commands, retry: RETRY })
+  @MessageHandler(handlers.command)
   command(payload: Payload, context: MessageContext) {
     handle('command', payload, context);
   }
 
-  @MessageHandler({ queue: n.audit, exchange: n.exchange, routingKey: n.bindingKey, retry: RETRY })
+  @MessageHandler(handlers.audit)
   audit(payload: Payload, context: MessageContext) {
     handle('audit', payload, context);
   }
 
-  @MessageHandler({ queue: n.billing, exchange: n.exchange, routingKey: n.bindingKey, retry: RETRY })
+  @MessageHandler(handlers.billing)
   billing(payload: Payload, context: MessageContext) {
     handle('billing', payload, context);
   }
 
-  @MessageHandler({ queue: n.rpc, retry: false })
+  @MessageHandler(handlers.rpc)
   answer(payload: Payload) {
     return { echo: payload.seq };
   }

@@ -1,12 +1,14 @@
 /**
- * The soak's books: what producers had confirmed, what handlers handled (per group), what is
- * still queued or dead-lettered at the end, and from that what is lost — a confirmed message
- * that no explanation covers (handled, queued, dead-lettered, deleted with a queue by the fault
- * driver — counted, or in flight to the queue while it was being deleted — or unroutable to a
- * group while the driver had its queue away).
+ * The soak's books: what producers had confirmed, what handlers tried and handled (per group),
+ * what is still queued or dead-lettered at the end, and from that what is lost — a confirmed
+ * message that no explanation covers (handled, queued, dead-lettered, deleted with a queue by the
+ * fault driver — counted, or in flight to the queue while it was being deleted — or unroutable to
+ * a group while the driver had its queue away; with classic queues also a retry copy RabbitMQ
+ * dead-lettered into the handler queue while it was away).
  */
-import type { Batch, Confirmed, Handler, Rejected } from './protocol';
-import type { FaultLog } from './faults';
+import type { Batch, Confirmed, Handler, QueueType, Rejected } from './protocol';
+import { RETRY } from './protocol';
+import type { Deletion, FaultLog } from './faults';
 
 const GROUPS: Handler[] = ['command', 'audit', 'billing'];
 
@@ -19,15 +21,28 @@ export interface GroupFigures {
   deletedByFaultDriver: number;
   unroutableWhileQueueAway: number;
   inFlightToADeletedQueue: number;
+  /** Classic only: retry copies whose TTL may have expired while the handler queue was away (RabbitMQ drops them). */
+  droppedByClassicDeadLettering: number;
   lost: number;
-  /** Some of the unexplained ones (which exactly is a guess when the fault driver deleted messages too), with when they were sent. */
-  lostIds: Array<{ id: string; sentAt: number; confirmedAt: number }>;
+  /**
+   * The first unexplained ones, with when they were sent (which ones exactly is a guess when
+   * deleted messages, known only by count, covered some).
+   */
+  lostIds: Array<{ id: string; sentAt: number; confirmedAt: number; failedTries: number[] }>;
 }
+
+/**
+ * How long after a failed try its retry copy may still have been published: the module publishes
+ * it at once, unless the publisher is reconnecting. Used only to explain classic losses.
+ */
+const COPY_PUBLISH_SLACK_MS = 3000;
 
 export class Ledger {
   private readonly confirmed = new Map<string, Confirmed>();
   private readonly rejected = new Map<string, Rejected>();
   private readonly handled = new Map<string, number>();
+  /** Per `<group>:<id>`, the tries that threw on purpose: when, and the delay of the retry each one asked for. */
+  private readonly failed = new Map<string, Array<{ at: number; delayMs: number }>>();
   private readonly queued = new Map<Handler, Set<string>>(GROUPS.map((g) => [g, new Set()]));
   private readonly dead = new Map<Handler, Map<string, string>>(GROUPS.map((g) => [g, new Map()]));
   failedTries = 0;
@@ -39,7 +54,12 @@ export class Ledger {
     for (const c of batch.confirmed) this.confirmed.set(c.id, c);
     for (const r of batch.rejected) this.rejected.set(r.id, r);
     for (const h of batch.handled) this.handled.set(`${h.handler}:${h.id}`, (this.handled.get(`${h.handler}:${h.id}`) ?? 0) + 1);
-    this.failedTries += batch.failedTries;
+    for (const f of batch.failed) {
+      const key = `${f.handler}:${f.id}`;
+      const delayMs = RETRY.delaysMs[Math.min(f.attempt - 1, RETRY.delaysMs.length - 1)];
+      this.failed.set(key, [...(this.failed.get(key) ?? []), { at: f.at, delayMs }]);
+    }
+    this.failedTries += batch.failed.length;
     this.requestsAnswered += batch.requests.answered;
     addCounts(this.requestsFailed, batch.requests.failed);
     addCounts(this.missingExchange, batch.missingExchange);
@@ -77,7 +97,7 @@ export class Ledger {
     return out;
   }
 
-  figures(faults: FaultLog): Record<Handler, GroupFigures> {
+  figures(faults: FaultLog, queueType: QueueType): Record<Handler, GroupFigures> {
     const out = {} as Record<Handler, GroupFigures>;
     for (const handler of GROUPS) {
       const expected = this.expectedBy(handler);
@@ -91,25 +111,36 @@ export class Ledger {
           duplicates += times - 1;
         } else if (!this.queued.get(handler)!.has(c.id) && !this.dead.get(handler)!.has(c.id)) missing.push(c);
       }
-      const overlaps = (c: Confirmed, spans: Array<[number, number]>) => spans.some(([from, to]) => c.sentAt <= to && c.confirmedAt >= from);
+      const failures = (c: Confirmed) => this.failed.get(`${handler}:${c.id}`) ?? [];
+      const overlaps = (from: number, to: number, spans: Array<[number, number]>) => spans.some(([a, b]) => from <= b && to >= a);
+      const publishOverlaps = (c: Confirmed, spans: Array<[number, number]>) => overlaps(c.sentAt, c.confirmedAt, spans);
+      // Missing its queue on the way in explains only a message the group never saw: one that
+      // failed a try was in the queue, and what became of it since is the module's doing.
       // An event is routed when it is published: while a group's queue was away it reached no
       // queue of that group. (A command to a missing queue is refused, so it was never confirmed.)
-      const unroutable = handler === 'command' ? [] : missing.filter((c) => overlaps(c, faults.windows[handler]));
-      const inFlight = missing.filter((c) => !unroutable.includes(c) && overlaps(c, faults.deletions[handler]));
-      const unexplained = missing.filter((c) => !unroutable.includes(c) && !inFlight.includes(c));
-      const deleted = Math.min(unexplained.length, faults.deleted[handler]);
-      const lostIds = unexplained.slice(deleted).map(({ id, sentAt, confirmedAt }) => ({ id, sentAt, confirmedAt }));
+      const unroutable = handler === 'command' ? [] : missing.filter((c) => failures(c).length === 0 && publishOverlaps(c, faults.windows[handler]));
+      const inFlight = missing.filter((c) => failures(c).length === 0 && !unroutable.includes(c) && publishOverlaps(c, faults.deletions[handler]));
+      // Classic dead-lettering is at-most-once: a copy expiring while the handler queue is away is dropped.
+      const away = [...faults.windows[handler], ...faults.deletions[handler]];
+      const dropped =
+        queueType === 'classic'
+          ? missing.filter((c) => failures(c).some((f) => overlaps(f.at + f.delayMs, f.at + f.delayMs + COPY_PUBLISH_SLACK_MS, away)))
+          : [];
+      const rest = missing.filter((c) => !unroutable.includes(c) && !inFlight.includes(c) && !dropped.includes(c));
+      const deleted = coveredByDeletions(rest, faults.deleted.filter((d) => d.handler === handler), (c) => failures(c).map((f) => f.at));
+      const unexplained = rest.filter((c) => !deleted.has(c));
       out[handler] = {
         expected: expected.length,
         handled,
         duplicates,
         stillQueued: countIn(this.queued.get(handler)!, expected),
         deadLettered: countIn(new Set(this.dead.get(handler)!.keys()), expected),
-        deletedByFaultDriver: faults.deleted[handler],
+        deletedByFaultDriver: faults.deleted.filter((d) => d.handler === handler).reduce((sum, d) => sum + d.count, 0),
         unroutableWhileQueueAway: unroutable.length,
         inFlightToADeletedQueue: inFlight.length,
-        lost: Math.max(0, unexplained.length - faults.deleted[handler]),
-        lostIds: lostIds.slice(0, 20),
+        droppedByClassicDeadLettering: dropped.length,
+        lost: unexplained.length,
+        lostIds: unexplained.slice(0, 20).map((c) => ({ id: c.id, sentAt: c.sentAt, confirmedAt: c.confirmedAt, failedTries: failures(c).map((f) => f.at) })),
       };
     }
     return out;
@@ -127,4 +158,28 @@ function addCounts(into: Record<string, number>, from: Record<string, number>): 
 
 function countIn(ids: Set<string>, expected: Confirmed[]): number {
   return expected.filter((c) => ids.has(c.id)).length;
+}
+
+/**
+ * The missing messages that the messages deleted with queues (known only by count) can account
+ * for: a message can have gone with a handler queue deleted after it was sent, or with a retry
+ * queue deleted after one of its tries failed. Earliest deletions first, each taking the
+ * earliest-sent messages that could have been in it.
+ */
+function coveredByDeletions(missing: Confirmed[], deletions: Deletion[], failedAt: (c: Confirmed) => number[]): Set<Confirmed> {
+  const covered = new Set<Confirmed>();
+  const bySent = [...missing].sort((a, b) => a.sentAt - b.sentAt);
+  for (const deletion of [...deletions].sort((a, b) => a.at - b.at)) {
+    let left = deletion.count;
+    for (const c of bySent) {
+      if (left === 0) break;
+      if (covered.has(c)) continue;
+      const couldBeIn = deletion.queue === 'main' ? c.sentAt <= deletion.at : failedAt(c).some((at) => at <= deletion.at);
+      if (couldBeIn) {
+        covered.add(c);
+        left--;
+      }
+    }
+  }
+  return covered;
 }

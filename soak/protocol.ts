@@ -1,4 +1,5 @@
 /** What an instance tells the driver (child -> parent over IPC), batched every FLUSH_MS. */
+import type { MessageHandlerOptions } from '../lib';
 
 export const FLUSH_MS = 100;
 
@@ -27,13 +28,20 @@ export interface Handled {
   attempt: number;
 }
 
+/** A try that threw on purpose (the message succeeds on a later try). */
+export interface FailedTry {
+  handler: Handler;
+  id: string;
+  attempt: number;
+  at: number;
+}
+
 export interface Batch {
   type: 'batch';
   confirmed: Confirmed[];
   rejected: Rejected[];
   handled: Handled[];
-  /** Tries that threw on purpose (the message succeeds on a later try). */
-  failedTries: number;
+  failed: FailedTry[];
   requests: { answered: number; failed: Record<string, number> };
   /** Outcomes of publishes to a missing exchange the driver asked for, by error name. */
   missingExchange: Record<string, number>;
@@ -60,3 +68,22 @@ export function names(prefix: string) {
 
 /** The retry policy of every soak handler: the delay queues it implies are `<queue>.retry.<d>ms`. */
 export const RETRY = { attempts: 4, delaysMs: [200, 800] };
+
+/** The type of the soak's handler queues (and so of their retry and dead-letter queues). */
+export type QueueType = 'quorum' | 'classic';
+
+/**
+ * The options of the soak's handlers, in one place: the instances decorate their handlers
+ * with them, and the fault driver declares a deleted queue again from them, as the module does.
+ */
+export function handlerOptions(prefix: string, queueType: QueueType): Record<Handler | 'rpc', MessageHandlerOptions> {
+  const n = names(prefix);
+  const queueOptions = queueType === 'quorum' ? { arguments: { 'x-queue-type': 'quorum' } } : {};
+  const subscriber = { exchange: n.exchange, routingKey: n.bindingKey, retry: RETRY, queueOptions };
+  return {
+    command: { queue: n.commands, retry: RETRY, queueOptions },
+    audit: { queue: n.audit, ...subscriber },
+    billing: { queue: n.billing, ...subscriber },
+    rpc: { queue: n.rpc, retry: false, queueOptions },
+  };
+}

@@ -6,8 +6,8 @@ import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './h
  * Declares what a handler needs, in order: its exchange, its queue and bindings, its dead-letter
  * queue, and one retry queue per delay (a TTL queue that dead-letters back into the handler's
  * queue, so a waiting message stays in the broker, not in memory), both of the handler queue's
- * type. Broker refusals become a TopologyError that names the queue or exchange and keeps the
- * broker's reason (e.g. which argument conflicts).
+ * type; quorum retry queues dead-letter at-least-once. Broker refusals become a TopologyError
+ * that names the queue or exchange and keeps the broker's reason (e.g. which argument conflicts).
  */
 export async function declareHandlerTopology(channel: amqp.Channel, definition: HandlerDefinition): Promise<void> {
   const { exchange, queue, broadcast } = definition;
@@ -40,7 +40,7 @@ export async function declareHandlerTopology(channel: amqp.Channel, definition: 
           ? // Not exclusive: copies waiting in it must outlive a reconnect of the consumer connection.
             // It expires once its instance is gone and no longer declares it again.
             { durable: true, arguments: { ...deadLetterTo, 'x-expires': BROADCAST_RETRY_QUEUE_EXPIRES_MS } }
-          : { durable: definition.durable, arguments: { ...deadLetterTo, ...type } },
+          : { durable: definition.durable, arguments: { ...deadLetterTo, ...type, ...atLeastOnceDeadLettering(type) } },
       ),
     );
   }
@@ -56,6 +56,18 @@ export const BROADCAST_RETRY_QUEUE_EXPIRES_MS = 30 * 60_000;
 function quorumOrDefault(definition: HandlerDefinition): Record<string, unknown> {
   // Classic stays without the argument, so queues declared by earlier versions still match.
   return definition.queueArguments['x-queue-type'] === 'quorum' ? { 'x-queue-type': 'quorum' } : {};
+}
+
+/**
+ * Classic dead-lettering is at-most-once: a copy whose TTL expires while `<queue>` is missing
+ * (deleted by an operator, or its node down) is dropped. A quorum retry queue can keep it until
+ * `<queue>` confirms it, trying again every `dead_letter_worker_publisher_confirm_timeout`
+ * (180 s by default); RabbitMQ needs `reject-publish` overflow for that. Without a length limit
+ * it rejects nothing; with one (a policy), a copy refused with a nack makes the module requeue
+ * the original after a back-off.
+ */
+function atLeastOnceDeadLettering(type: Record<string, unknown>): Record<string, unknown> {
+  return type['x-queue-type'] === 'quorum' ? { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } : {};
 }
 
 /** The distinct non-zero delays of a handler's retry policy (a zero delay goes straight back to the queue). */
