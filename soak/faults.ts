@@ -33,6 +33,8 @@ export interface FaultLog {
    * (the queue went away normally) yet not in the count the deletion returned.
    */
   deletions: Record<Handler, Array<[number, number]>>;
+  /** The same for a group's retry queues: a retry copy published then is confirmed and gone with it. */
+  retryDeletions: Record<Handler, Array<[number, number]>>;
   /** Every fault injected: kind, what it hit, from/to in ms since the epoch. */
   timeline: Array<{ kind: FaultKind; detail: string; from: number; to: number }>;
   errors: string[];
@@ -51,6 +53,7 @@ export class FaultDriver {
     deleted: [],
     windows: { command: [], audit: [], billing: [] },
     deletions: { command: [], audit: [], billing: [] },
+    retryDeletions: { command: [], audit: [], billing: [] },
     timeline: [],
     errors: [],
   };
@@ -212,9 +215,14 @@ export class FaultDriver {
    */
   private async deleteRetry(handler: Handler, queue: string): Promise<number> {
     const [held] = await heldForDeadLettering([queue]);
-    const count = held + (await this.admin.deleteQueue(queue));
-    this.log.deleted.push({ handler, queue: 'retry', at: Date.now(), count });
-    return count;
+    const from = Date.now();
+    try {
+      const count = held + (await this.admin.deleteQueue(queue));
+      this.log.deleted.push({ handler, queue: 'retry', at: Date.now(), count });
+      return count;
+    } finally {
+      this.log.retryDeletions[handler].push([from, Date.now()]);
+    }
   }
 
   /** Declares a group's exchange, queue, bindings, dead-letter and retry queues as its handlers do. */

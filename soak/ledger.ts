@@ -36,6 +36,8 @@ export interface GroupFigures {
  * it at once, unless the publisher is reconnecting. Used only to explain classic losses.
  */
 const COPY_PUBLISH_SLACK_MS = 3000;
+/** From a failed try to its retry copy's publish: the copy goes out right after the failure. */
+const RETRY_COPY_SLACK_MS = 500;
 
 export class Ledger {
   private readonly confirmed = new Map<string, Confirmed>();
@@ -119,7 +121,13 @@ export class Ledger {
       // An event is routed when it is published: while a group's queue was away it reached no
       // queue of that group. (A command to a missing queue is refused, so it was never confirmed.)
       const unroutable = handler === 'command' ? [] : missing.filter((c) => failures(c).length === 0 && publishOverlaps(c, faults.windows[handler]));
-      const inFlight = missing.filter((c) => failures(c).length === 0 && !unroutable.includes(c) && publishOverlaps(c, faults.deletions[handler]));
+      const inFlightToMain = missing.filter((c) => failures(c).length === 0 && !unroutable.includes(c) && publishOverlaps(c, faults.deletions[handler]));
+      // A failed try's retry copy is published at once: one published while its retry queue was
+      // being deleted is confirmed by RabbitMQ and gone with the queue, like a message above.
+      const inFlightToRetry = missing.filter(
+        (c) => !inFlightToMain.includes(c) && failures(c).some((f) => overlaps(f.at, f.at + RETRY_COPY_SLACK_MS, faults.retryDeletions[handler])),
+      );
+      const inFlight = [...inFlightToMain, ...inFlightToRetry];
       // Classic dead-lettering is at-most-once: a copy expiring while the handler queue is away is dropped.
       const away = [...faults.windows[handler], ...faults.deletions[handler]];
       const dropped =
