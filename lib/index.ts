@@ -41,7 +41,9 @@ export type {
   ReconnectOptions,
   TlsOptions,
   TrackLimits,
+  CompressionOptions,
 } from './interfaces/messaging-options.interface';
+export type { Codec } from './codec/codec.interface';
 export type { MessageHandlerOptions, ExchangeType } from './interfaces/message-handler-options.interface';
 export type { MessageContext } from './interfaces/message-context.interface';
 export type { SendOptions, RequestOptions, GatherOptions, HeaderValue } from './interfaces/send-options.interface';

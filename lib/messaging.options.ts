@@ -1,3 +1,6 @@
+import type { Codec } from './codec/codec.interface';
+import { CodecRegistry, mediaType, type ResolvedCompression } from './codec/codec.registry';
+import { COMPRESSION_ALGORITHMS } from './codec/compression';
 import type { MessagingOptions, RetryPolicy, TlsOptions, TrackLimits } from './interfaces/messaging-options.interface';
 import { HEADER_TRACK_PREFIX } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
@@ -22,6 +25,8 @@ export interface ResolvedMessagingOptions {
   persistent: boolean;
   tls?: TlsOptions;
   track: { maxRequestIdLength: number; maxItems: number; maxKeyLength: number; maxValueLength: number };
+  /** The `codecs`, `compression` and `maxMessageBytes` options, made into the one registry every publisher and consumer uses. */
+  codecs: CodecRegistry;
 }
 
 export const DEFAULT_RETRY: Required<RetryPolicy> = { attempts: 3, delaysMs: [1000, 5000] };
@@ -84,7 +89,7 @@ export function resolveRetry(value: unknown, option: string, def: Required<Retry
 const KNOWN = new Set([
   'uri', 'serviceName', 'prefetch', 'rpcTimeoutMs', 'shutdownTimeoutMs', 'retry', 'registerHandlers',
   'heartbeatSeconds', 'reconnect', 'publishTimeoutMs', 'maxBufferedPublishes', 'maxInFlightPublishes', 'maxMessageBytes',
-  'maxRedeliveries', 'persistent', 'tls', 'track',
+  'maxRedeliveries', 'persistent', 'tls', 'track', 'codecs', 'compression',
 ]);
 
 export function resolveOptions(options: MessagingOptions): ResolvedMessagingOptions {
@@ -104,6 +109,7 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     fail('tls', 'an object { ca?, cert?, key?, passphrase? }', options.tls);
   }
   const resolvedTrack = trackLimits(options.track ?? {});
+  const maxMessageBytes = int(options.maxMessageBytes, 'maxMessageBytes', 16 * 1024 * 1024, 1);
   return {
     urls: urls(options.uri),
     serviceName,
@@ -121,12 +127,43 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     publishTimeoutMs: duration(options.publishTimeoutMs, 'publishTimeoutMs', 30_000),
     maxBufferedPublishes: int(options.maxBufferedPublishes, 'maxBufferedPublishes', 10_000, 0),
     maxInFlightPublishes: int(options.maxInFlightPublishes, 'maxInFlightPublishes', 2048, 1),
-    maxMessageBytes: int(options.maxMessageBytes, 'maxMessageBytes', 16 * 1024 * 1024, 1),
+    maxMessageBytes,
     maxRedeliveries: int(options.maxRedeliveries, 'maxRedeliveries', 5, 0),
     persistent: bool(options.persistent, 'persistent', true),
     tls: options.tls,
     track: resolvedTrack,
+    codecs: new CodecRegistry(codecs(options.codecs), compression(options.compression), maxMessageBytes),
   };
+}
+
+/** Each codec complete, with a content type of its own (a built-in one's may be taken: it replaces it). */
+function codecs(value: unknown): Codec[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail('codecs', 'an array of { contentType, encode, decode }', value);
+  const seen = new Set<string>();
+  return value.map((codec: Partial<Codec> | null, i) => {
+    const option = `codecs[${i}]`;
+    if (typeof codec !== 'object' || codec === null) fail(option, 'an object { contentType, encode, decode }', codec);
+    if (typeof codec.contentType !== 'string' || !/^[^/;\s]+\/[^/;\s]+\s*(;.*)?$/.test(codec.contentType)) {
+      fail(`${option}.contentType`, 'a media type such as "application/msgpack"', codec.contentType);
+    }
+    if (typeof codec.encode !== 'function') fail(`${option}.encode`, 'a function (value) => Buffer', codec.encode);
+    if (typeof codec.decode !== 'function') fail(`${option}.decode`, 'a function (body: Buffer) => unknown', codec.decode);
+    const type = mediaType(codec.contentType);
+    if (seen.has(type)) fail(`${option}.contentType`, 'a content type no other codec has', codec.contentType);
+    seen.add(type);
+    return codec as Codec;
+  });
+}
+
+function compression(value: unknown): ResolvedCompression | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) fail('compression', "an object { algorithm: 'gzip' | 'deflate' | 'br', thresholdBytes? }", value);
+  const { algorithm, thresholdBytes } = value as Record<string, unknown>;
+  if (!(COMPRESSION_ALGORITHMS as readonly unknown[]).includes(algorithm)) {
+    fail('compression.algorithm', COMPRESSION_ALGORITHMS.map((name) => `"${name}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'), algorithm);
+  }
+  return { algorithm: algorithm as ResolvedCompression['algorithm'], thresholdBytes: int(thresholdBytes, 'compression.thresholdBytes', 1024, 0) };
 }
 
 /**

@@ -3,7 +3,6 @@ import type * as amqp from 'amqplib';
 import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { backoffDelay } from '../connection/backoff';
-import { decode } from '../codec/json.codec';
 import { ownHeaders, readTrackHeaders, TRACK_STORE } from '../context/track-store';
 import { HEADER_ATTEMPTS } from '../messaging.constants';
 import { ShuttingDownError } from '../messaging.errors';
@@ -245,9 +244,25 @@ export class HandlerConsumer {
     if (msg.fields.redelivered && this.options.maxRedeliveries > 0 && !this.returned.take(msg)) {
       return this.outcome.redelivered(delivery, attempt);
     }
+    let payload: unknown;
+    try {
+      payload = this.options.codecs.decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding);
+    } catch (error) {
+      return this.outcome.failed(delivery, error, attempt);
+    }
+    if (payload instanceof Promise) {
+      // Inflated off the event loop (see CodecRegistry.decode).
+      return payload.then(
+        (value) => this.invoke(delivery, headers, attempt, value),
+        (error: unknown) => this.outcome.failed(delivery, error, attempt),
+      );
+    }
+    return this.invoke(delivery, headers, attempt, payload);
+  }
+
+  private invoke(delivery: Delivery, headers: Record<string, unknown>, attempt: number, payload: unknown): Promise<void> | void {
     let result: unknown;
     try {
-      const payload = decode(msg.content, msg.properties.contentType, this.options.maxMessageBytes);
       result = this.invoker.invoke(payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt));
     } catch (error) {
       return this.outcome.failed(delivery, error, attempt);

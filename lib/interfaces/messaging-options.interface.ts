@@ -1,4 +1,5 @@
 import type { ModuleMetadata, Type, InjectionToken, OptionalFactoryDependency } from '@nestjs/common';
+import type { Codec } from '../codec/codec.interface';
 
 export interface RetryPolicy {
   /** Every try counts, the first included. */
@@ -43,6 +44,13 @@ export interface TrackLimits {
   maxValueLength?: number;
 }
 
+export interface CompressionOptions {
+  /** `br` is brotli at quality 4 (its default, 11, takes seconds per megabyte). */
+  algorithm: 'gzip' | 'deflate' | 'br';
+  /** Bodies at least this long once encoded are compressed; smaller ones are not worth it. Default 1024 bytes. */
+  thresholdBytes?: number;
+}
+
 export interface MessagingOptions {
   /** amqp:// or amqps:// URL; several URLs are the nodes of one cluster, tried in turn. */
   uri: string | string[];
@@ -70,7 +78,10 @@ export interface MessagingOptions {
    * room. Bounds memory when callers fire sends without awaiting them. Default 2,048.
    */
   maxInFlightPublishes?: number;
-  /** Largest body a handler accepts; a larger one is dead-lettered. Default 16 MiB. */
+  /**
+   * Largest body a handler accepts, as received and once inflated; a larger one is dead-lettered
+   * (DecodeError). Default 16 MiB.
+   */
   maxMessageBytes?: number;
   /**
    * Deliveries of one message that may end without an outcome (the process died, the channel
@@ -82,6 +93,17 @@ export interface MessagingOptions {
   /** Certificates for amqps:// URLs. */
   tls?: TlsOptions;
   track?: TrackLimits;
+  /**
+   * Codecs besides the built-in JSON, bytes and text ones (one with the content type of a built-in
+   * one replaces it). `SendOptions.contentType` picks one for a send; deliveries are decoded by
+   * their content type.
+   */
+  codecs?: Codec[];
+  /**
+   * Compresses what this module sends (content-encoding). What arrives gzip, deflate or br
+   * compressed is inflated whatever this says. Default: no compression.
+   */
+  compression?: CompressionOptions;
 }
 
 export interface MessagingOptionsFactory {

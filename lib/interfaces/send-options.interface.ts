@@ -14,6 +14,11 @@ export interface SendOptions {
   mandatory?: boolean;
   /** How long to wait for a connection and the broker's confirm. Default: `publishTimeoutMs`. */
   timeoutMs?: number;
+  /**
+   * The codec that encodes the payload: a built-in one (`application/json`, `application/octet-stream`,
+   * `text/plain`) or one of the module's `codecs`. Default: JSON, or bytes for a Buffer.
+   */
+  contentType?: string;
 }
 
 export interface RequestOptions {

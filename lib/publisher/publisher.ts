@@ -4,7 +4,7 @@ import type * as amqp from 'amqplib';
 import { IllegalOperationError } from 'amqplib';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { maskUrl } from '../connection/url';
-import { encode } from '../codec/json.codec';
+import type { Encoded } from '../codec/codec.registry';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import {
   ConnectionLostError,
@@ -44,6 +44,10 @@ interface Job {
   returnKey?: string;
   /** The broker returned it unroutable on its current channel; its confirm follows. */
   returned: boolean;
+  /** Its body is being compressed off the event loop; it waits at the head of the queue meanwhile. */
+  encoding?: boolean;
+  /** Its payload could not be encoded: it fails when its turn comes. */
+  unencodable?: EncodeError;
 }
 
 /** Why the broker closed a channel, as amqplib reports it on the channel's `error` event. */
@@ -143,7 +147,7 @@ export class Publisher extends EventEmitter {
       this.confirms && message.properties.mandatory ? keyOf(message.exchange, message.routingKey, message.properties.messageId) : undefined;
     const job: Job = { message, deadline: Date.now() + timeoutMs, settle, seq: this.submitted++, returnKey, returned: false };
     const slot = this.queue.length === 0 ? this.usable() : undefined;
-    if (slot && !waitsForTwin(slot, job)) return this.write(slot, job);
+    if (slot && !waitsForTwin(slot, job) && this.encoded(job)) return this.write(slot, job);
     if ((!this.slot || this.connection.blockedReason) && this.queue.length >= this.options.maxBufferedPublishes) {
       return settle(new PublishTimeoutError(`${this.notReady()}, and ${this.queue.length} messages already wait (maxBufferedPublishes)`));
     }
@@ -233,24 +237,46 @@ export class Publisher extends EventEmitter {
     for (;;) {
       const next = this.queue.peek();
       const slot = next && this.usable();
-      if (!slot || waitsForTwin(slot, next)) break;
+      if (!slot || waitsForTwin(slot, next) || !this.encoded(next)) break;
       this.write(slot, this.queue.shift()!);
     }
     this.settleIdle();
   }
 
-  private write(slot: Slot, job: Job): void {
+  /**
+   * Encodes a job's payload once it may be written (so the window bounds the encoded bytes too).
+   * False while its compression runs off the event loop: it stays first in line, which keeps the
+   * publish order, and pumping resumes when it is done.
+   */
+  private encoded(job: Job): boolean {
     const { message } = job;
-    if (message.content === undefined) {
-      try {
-        const encoded = encode(message.payload);
-        message.content = encoded.content;
-        message.properties.contentType ??= encoded.contentType;
-        message.payload = undefined; // the bytes are what is kept from now on
-      } catch (error) {
-        return job.settle(new EncodeError(`Cannot encode the message for "${target(message)}": ${(error as Error).message}`));
-      }
+    if (message.content !== undefined || job.unencodable) return true;
+    if (job.encoding) return false;
+    let encoded: Encoded | Promise<Encoded>;
+    try {
+      encoded = this.options.codecs.encode(message.payload, message.properties.contentType);
+    } catch (error) {
+      job.unencodable = unencodable(message, error);
+      return true;
     }
+    if (!(encoded instanceof Promise)) {
+      useEncoded(message, encoded);
+      return true;
+    }
+    job.encoding = true;
+    encoded.then(
+      (bytes) => useEncoded(message, bytes),
+      (error: unknown) => (job.unencodable = unencodable(message, error)),
+    ).finally(() => {
+      job.encoding = false;
+      this.pump();
+    });
+    return false;
+  }
+
+  private write(slot: Slot, job: Job): void {
+    if (job.unencodable) return job.settle(job.unencodable);
+    const { message } = job;
     if (this.confirms) this.unconfirmed.add(job);
     job.returned = false;
     let accepted: boolean;
@@ -374,6 +400,17 @@ export class Publisher extends EventEmitter {
 
 function target(message: Outgoing): string {
   return message.exchange || message.routingKey;
+}
+
+function useEncoded(message: Outgoing, encoded: Encoded): void {
+  message.content = encoded.content;
+  message.properties.contentType ??= encoded.contentType;
+  if (encoded.contentEncoding) message.properties.contentEncoding = encoded.contentEncoding;
+  message.payload = undefined; // the bytes are what is kept from now on
+}
+
+function unencodable(message: Outgoing, error: unknown): EncodeError {
+  return new EncodeError(`Cannot encode the message for "${target(message)}": ${(error as Error)?.message ?? String(error)}`, { cause: error });
 }
 
 /** What a basic.return names a publish by. */

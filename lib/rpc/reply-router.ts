@@ -1,6 +1,5 @@
 import type { Logger } from '@nestjs/common';
 import type * as amqp from 'amqplib';
-import { decode } from '../codec/json.codec';
 import { own } from '../context/track-store';
 import { DIRECT_REPLY_TO, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_REPLY_ERROR } from '../messaging.constants';
 import { ConnectionLostError, ExchangeNotFoundError, MessagingError, RpcRemoteError, UnroutableError } from '../messaging.errors';
@@ -136,17 +135,24 @@ export class ReplyRouter {
       return;
     }
     const headers = msg.properties.headers ?? {};
-    let value: unknown;
-    let error: RpcRemoteError | undefined;
     if (own(headers, HEADER_REPLY_ERROR)) {
-      error = new RpcRemoteError(String(own(headers, HEADER_ERROR_NAME) ?? 'Error'), String(own(headers, HEADER_ERROR_MESSAGE) ?? ''));
-    } else {
-      try {
-        value = decode(msg.content, msg.properties.contentType, this.options.maxMessageBytes);
-      } catch (decodeError) {
-        error = new RpcRemoteError('DecodeError', (decodeError as Error).message);
-      }
+      return call.onReply(undefined, new RpcRemoteError(String(own(headers, HEADER_ERROR_NAME) ?? 'Error'), String(own(headers, HEADER_ERROR_MESSAGE) ?? '')));
     }
-    call.onReply(value, error);
+    let value: unknown;
+    try {
+      value = this.options.codecs.decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding);
+    } catch (error) {
+      return call.onReply(undefined, undecodable(error));
+    }
+    if (!(value instanceof Promise)) return call.onReply(value);
+    // Inflated off the event loop: the call may have ended (timeout, abort) meanwhile.
+    value.then(
+      (payload) => this.pending.get(id!) === call && call.onReply(payload),
+      (error: unknown) => this.pending.get(id!) === call && call.onReply(undefined, undecodable(error)),
+    );
   }
+}
+
+function undecodable(error: unknown): RpcRemoteError {
+  return new RpcRemoteError('DecodeError', (error as Error).message);
 }

@@ -181,6 +181,7 @@ export class RpcClient {
       expiration: options.expirationMs === undefined ? undefined : String(options.expirationMs),
       persistent: options.persistent ?? this.options.persistent,
       mandatory,
+      contentType: options.contentType,
       headers: this.track.addHeaders(headers),
     };
   }

@@ -75,7 +75,7 @@ describe('events: RpcClient.publish, subscriber groups, competing instances, bro
   });
 
   it('broadcast: each of three instances gets every message, and its queue goes with it', async () => {
-    const exchange = broker.exchange(unique('config'));
+    const exchange = broker.sweep(broker.exchange(unique('config')));
     broker.queue(`${exchange}.events`);
     const got: Record<string, number[]> = { a: [], b: [], c: [] };
     const queues: string[] = [];

@@ -202,7 +202,7 @@ describe('RpcClient: request/response, async replies, scatter-gather', () => {
     }
 
     beforeAll(async () => {
-      broker.exchange(exchange);
+      broker.sweep(broker.exchange(exchange));
       broker.queue(`${exchange}.r1`);
       broker.queue(`${exchange}.r2`);
       broker.queue(`${exchange}.r3`);

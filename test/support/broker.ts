@@ -23,6 +23,7 @@ export class Broker {
 
   private readonly queues = new Set<string>();
   private readonly exchanges = new Set<string>();
+  private readonly prefixes = new Set<string>();
 
   static async open(): Promise<Broker> {
     const connection = await amqp.connect(AMQP_URL);
@@ -41,6 +42,15 @@ export class Broker {
   exchange(name: string): string {
     this.exchanges.add(name);
     return name;
+  }
+
+  /**
+   * Marks every queue and exchange whose name will start with `prefix` for deletion, e.g. the
+   * per-instance retry queues of broadcast handlers (`<base>.retry.<ms>ms.<instance>`).
+   */
+  sweep(prefix: string): string {
+    this.prefixes.add(prefix);
+    return prefix;
   }
 
   /** Messages ready in a queue (0 if it does not exist). */
@@ -75,9 +85,14 @@ export class Broker {
    * with it (for apps whose queue names the test does not list), then closes the connection.
    */
   async cleanup(prefix?: string): Promise<void> {
-    if (prefix) {
+    if (prefix) this.prefixes.add(prefix);
+    if (this.prefixes.size > 0) {
+      const prefixes = [...this.prefixes];
       const names = async (what: string) =>
-        (await rabbitmqctl(`list_${what}`, 'name')).split('\n').map((line) => line.trim()).filter((name) => name.startsWith(prefix));
+        (await rabbitmqctl(`list_${what}`, 'name'))
+          .split('\n')
+          .map((line) => line.trim())
+          .filter((name) => prefixes.some((p) => name.startsWith(p)));
       for (const queue of await names('queues')) this.queues.add(queue);
       for (const exchange of await names('exchanges')) this.exchanges.add(exchange);
     }

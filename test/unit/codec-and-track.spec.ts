@@ -1,4 +1,4 @@
-import { decode, encode } from '../../lib/codec/json.codec';
+import { decode, encode } from '../support/codecs';
 import { DecodeError } from '../../lib';
 import { readTrackHeaders, writeTrackHeaders } from '../../lib/context/track-store';
 import { resolveOptions } from '../../lib/messaging.options';

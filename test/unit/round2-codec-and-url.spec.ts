@@ -1,4 +1,4 @@
-import { decode } from '../../lib/codec/json.codec';
+import { decode } from '../support/codecs';
 import { maskUrl } from '../../lib/connection/url';
 import { DecodeError } from '../../lib';
 
