@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { ModuleRef, ModulesContainer } from '@nestjs/core';
 import { drainBeforeOtherModules } from './lifecycle-order';
+import { within } from '../util/within';
 import { ClsService } from 'nestjs-cls';
 import { ConnectionManager } from '../connection/connection.manager';
 import { TrackContext } from '../context/track-context';
@@ -137,7 +138,9 @@ export class ConsumerOrchestrator implements OnApplicationBootstrap, OnModuleDes
     }
     // Channels before the connection: their acks must reach the broker before the socket closes.
     await Promise.all(this.consumers.map((consumer) => consumer.close()));
-    await this.publisher.whenIdle();
+    // Confirms of what was sent meanwhile, within the same deadline: a broker blocked by an alarm
+    // confirms nothing, and the publisher's close then fails what is still unconfirmed.
+    await within(this.publisher.whenIdle(), Math.max(0, deadline - Date.now()));
     this.router.failAll(() => new ShuttingDownError('The messaging module shut down before the reply arrived'));
     this.logger.log(
       `messaging:shutdown in-flight at start ${atStart}, finished ${atStart - returned}, returned to queue ${returned}, took ${Date.now() - started} ms`,

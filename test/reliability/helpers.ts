@@ -16,17 +16,20 @@ import type { TcpProxy } from '../support/tcp-proxy';
 export interface BrokerConnection {
   pid: string;
   name: string;
+  /** running, blocking, blocked (a resource alarm holds its publishes), ... */
+  state: string;
 }
 
 /** Connections whose connection_name starts with `<serviceName>:` (optionally only one role). */
 export async function connectionsOf(serviceName: string, role?: 'publisher' | 'consumer'): Promise<BrokerConnection[]> {
-  const out = await rabbitmqctl('list_connections', 'pid', 'client_properties');
+  const out = await rabbitmqctl('list_connections', 'pid', 'state', 'client_properties');
   const found: BrokerConnection[] = [];
   for (const line of out.split('\n')) {
     const pid = /^(<[^>]+>)/.exec(line)?.[1];
     const name = /\{"connection_name","([^"]*)"\}/.exec(line)?.[1];
     if (!pid || !name) continue;
-    if (role ? name === `${serviceName}:${role}` : name.startsWith(`${serviceName}:`)) found.push({ pid, name });
+    const state = line.split('\t')[1] ?? '';
+    if (role ? name === `${serviceName}:${role}` : name.startsWith(`${serviceName}:`)) found.push({ pid, name, state });
   }
   return found;
 }

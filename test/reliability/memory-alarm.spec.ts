@@ -2,7 +2,7 @@ import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { MessageHandler, PublishTimeoutError, RpcClient, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
-import { CaptureLogger, memoryAlarmActive, outcome, readWatermark, setWatermark, startAppLogged, Tally, within } from './helpers';
+import { CaptureLogger, connectionsOf, memoryAlarmActive, outcome, readWatermark, setWatermark, startAppLogged, Tally, within } from './helpers';
 
 /**
  * RELIABILITY.md 5: a broker memory alarm blocks publishers. The alarm is raised for real with
@@ -108,6 +108,37 @@ describe('reliability: broker memory alarm', () => {
       const error = (s as { error?: unknown }).error;
       expect({ id: s.id, rejectedWithPublishTimeout: error instanceof PublishTimeoutError, error: String(error) }).toMatchObject({ id: s.id, rejectedWithPublishTimeout: true });
     }
+  }, 60_000);
+
+  it('42: app.close() during a memory alarm, with the publisher blocked and a send unconfirmed, returns in bounded time', async () => {
+    const serviceName = unique('svc-alarm-close');
+    const queue = broker.queue(unique('alarm-close'));
+    @Injectable()
+    class Quick {
+      @MessageHandler({ queue })
+      handle() {}
+    }
+    const closing = await startAppLogged(appModule({ serviceName, shutdownTimeoutMs: 1000 }, { providers: [Quick] }), new CaptureLogger());
+    const client = closing.get(RpcClient);
+    await client.send(queue, { before: 'alarm' });
+    original = await readWatermark();
+    let closedInMs = Infinity;
+    try {
+      await setWatermark(['0']);
+      await waitFor(() => memoryAlarmActive(), 'the memory alarm', 10_000);
+      // A publish during the alarm makes RabbitMQ block the publisher's connection: it then answers
+      // neither the publish nor a channel or connection close.
+      const stuck = outcome(client.send(queue, { during: 'alarm' }, { timeoutMs: 30_000 }));
+      await waitFor(async () => (await connectionsOf(serviceName, 'publisher')).some((c) => c.state === 'blocked'), 'the publisher connection to be blocked', 10_000);
+      const startedAt = Date.now();
+      await within(closing.close(), 20_000, undefined);
+      closedInMs = Date.now() - startedAt;
+      console.log(`[reliability 42] close() during a memory alarm took ${closedInMs} ms; the send made during it: ${JSON.stringify(await within(stuck, 1000, 'still pending'))}`);
+    } finally {
+      await setWatermark(original);
+    }
+    // shutdownTimeoutMs (1 s) + a channel close (2 s) + the connection close (3 s), with slack.
+    expect(closedInMs).toBeLessThan(9000);
   }, 60_000);
 });
 
