@@ -205,36 +205,24 @@ export type SendResult = Awaited<ReturnType<typeof outcome<string>>>;
 export async function produce(
   send: (i: number, messageId: string) => Promise<string>,
   total: number,
-  { concurrency = 10, spacingMs = 0, prefix = 'm' }: { concurrency?: number; spacingMs?: number; prefix?: string } = {},
+  options: { concurrency?: number; spacingMs?: number; prefix?: string } = {},
 ): Promise<Array<SendResult & { id: string }>> {
-  const results: Array<SendResult & { id: string }> = new Array(total);
-  let next = 0;
-  const worker = async () => {
-    while (next < total) {
-      const i = next++;
-      const id = `${prefix}-${i}`;
-      results[i] = { ...(await outcome(send(i, id))), id };
-      if (spacingMs > 0) await sleep(spacingMs);
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return results;
+  return produceUntil(send, (started) => started >= total, options);
 }
 
 /**
- * Like produce(), for a stream whose end depends on what happens meanwhile (e.g. on how long a
- * fault takes to inject on a busy broker): sends until `stop()` turns true, then resolves with
- * every outcome once all settled.
+ * Sends until `stop(started)` turns true (e.g. on how long a fault takes to inject on a busy
+ * broker), then resolves with every outcome once all settled.
  */
 export async function produceUntil(
   send: (i: number, messageId: string) => Promise<string>,
-  stop: () => boolean,
+  stop: (started: number) => boolean,
   { concurrency = 10, spacingMs = 0, prefix = 'm' }: { concurrency?: number; spacingMs?: number; prefix?: string } = {},
 ): Promise<Array<SendResult & { id: string }>> {
   const results: Array<SendResult & { id: string }> = [];
   let next = 0;
   const worker = async () => {
-    while (!stop()) {
+    while (!stop(next)) {
       const i = next++;
       const id = `${prefix}-${i}`;
       results[i] = { ...(await outcome(send(i, id))), id };
