@@ -3,40 +3,14 @@
  * connection_name starts with the soak's prefix, and queues/exchanges named under it. The memory
  * alarm is the one broker-wide act; the driver restores the watermark it read first.
  */
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import * as amqp from 'amqplib';
+import { listConnections, rabbitmqctl } from '../test/support/rabbitmq-admin';
 
-const run = promisify(execFile);
-
-export async function rabbitmqctl(...args: string[]): Promise<string> {
-  const { stdout } = await run('rabbitmqctl', ['-q', ...args], { timeout: 60_000 });
-  return stdout;
-}
+export { rabbitmqctl, readWatermark, setWatermark } from '../test/support/rabbitmq-admin';
 
 /** Broker pids of the connections whose connection_name starts with `prefix`. */
 export async function connectionsStartingWith(prefix: string): Promise<Array<{ pid: string; name: string }>> {
-  const out = await rabbitmqctl('list_connections', 'pid', 'client_properties');
-  const found: Array<{ pid: string; name: string }> = [];
-  for (const line of out.split('\n')) {
-    const pid = /^(<[^>]+>)/.exec(line)?.[1];
-    const name = /\{"connection_name","([^"]*)"\}/.exec(line)?.[1];
-    if (pid && name?.startsWith(prefix)) found.push({ pid, name });
-  }
-  return found;
-}
-
-/** The current vm_memory_high_watermark as arguments that set it back, e.g. ['0.4'] or ['absolute', '1073741824']. */
-export async function readWatermark(): Promise<string[]> {
-  const raw = (await rabbitmqctl('eval', 'vm_memory_monitor:get_vm_memory_high_watermark().')).trim();
-  const absolute = /^\{absolute,\s*(\d+)\}$/.exec(raw);
-  if (absolute) return ['absolute', absolute[1]];
-  if (/^\d+(\.\d+)?$/.test(raw)) return [raw];
-  throw new Error(`Cannot parse vm_memory_high_watermark "${raw}"`);
-}
-
-export async function setWatermark(args: string[]): Promise<void> {
-  await rabbitmqctl('set_vm_memory_high_watermark', ...args);
+  return (await listConnections()).filter(({ name }) => name.startsWith(prefix));
 }
 
 /**

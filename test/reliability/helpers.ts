@@ -3,7 +3,11 @@ import type { INestApplicationContext, LoggerService, Type } from '@nestjs/commo
 import { NestFactory } from '@nestjs/core';
 import { Injectable } from '@nestjs/common';
 import { MessageHandler, type MessageContext } from '../../lib';
-import { Broker, rabbitmqctl } from '../support/broker';
+import { Broker } from '../support/broker';
+import { type BrokerConnection, listConnections, rabbitmqctl } from '../support/rabbitmq-admin';
+
+export { readWatermark, setWatermark } from '../support/rabbitmq-admin';
+export type { BrokerConnection };
 import type { TcpProxy } from '../support/tcp-proxy';
 
 /**
@@ -13,25 +17,9 @@ import type { TcpProxy } from '../support/tcp-proxy';
  * shared broker are never touched.
  */
 
-export interface BrokerConnection {
-  pid: string;
-  name: string;
-  /** running, blocking, blocked (a resource alarm holds its publishes), ... */
-  state: string;
-}
-
 /** Connections whose connection_name starts with `<serviceName>:` (optionally only one role). */
 export async function connectionsOf(serviceName: string, role?: 'publisher' | 'consumer'): Promise<BrokerConnection[]> {
-  const out = await rabbitmqctl('list_connections', 'pid', 'state', 'client_properties');
-  const found: BrokerConnection[] = [];
-  for (const line of out.split('\n')) {
-    const pid = /^(<[^>]+>)/.exec(line)?.[1];
-    const name = /\{"connection_name","([^"]*)"\}/.exec(line)?.[1];
-    if (!pid || !name) continue;
-    const state = line.split('\t')[1] ?? '';
-    if (role ? name === `${serviceName}:${role}` : name.startsWith(`${serviceName}:`)) found.push({ pid, name, state });
-  }
-  return found;
+  return (await listConnections()).filter(({ name }) => (role ? name === `${serviceName}:${role}` : name.startsWith(`${serviceName}:`)));
 }
 
 /** Force-closes this service's connections (never anyone else's); returns how many were closed. */
@@ -175,19 +163,6 @@ export async function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value
   } catch (error) {
     return { ok: false, error, at: Date.now() };
   }
-}
-
-/** Current vm_memory_high_watermark as rabbitmqctl arguments that set it back, e.g. ['0.4'] or ['absolute', '1073741824']. */
-export async function readWatermark(): Promise<string[]> {
-  const raw = (await rabbitmqctl('eval', 'vm_memory_monitor:get_vm_memory_high_watermark().')).trim();
-  const absolute = /^\{absolute,\s*(\d+)\}$/.exec(raw);
-  if (absolute) return ['absolute', absolute[1]];
-  if (/^\d+(\.\d+)?$/.test(raw)) return [raw];
-  throw new Error(`Cannot parse vm_memory_high_watermark "${raw}"`);
-}
-
-export async function setWatermark(args: string[]): Promise<void> {
-  await rabbitmqctl('set_vm_memory_high_watermark', ...args);
 }
 
 /** Whether a memory alarm is raised on the broker. */

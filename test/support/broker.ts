@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import * as amqp from 'amqplib';
+import { rabbitmqctl } from './rabbitmq-admin';
+
+export { rabbitmqctl };
 
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 
@@ -102,13 +103,6 @@ export class Broker {
     await channel.close().catch(() => undefined);
     await this.connection.close().catch(() => undefined);
   }
-}
-
-const run = promisify(execFile);
-
-export async function rabbitmqctl(...args: string[]): Promise<string> {
-  const { stdout } = await run('rabbitmqctl', ['-q', ...args], { timeout: 30_000 });
-  return stdout;
 }
 
 /** Resolves when `check` turns true; fails with `what` after `timeoutMs`. Polls every 20 ms. */

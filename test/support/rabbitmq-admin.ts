@@ -1,0 +1,46 @@
+/**
+ * The broker's admin tool, for the tests and the soak alike: what they list, and the memory
+ * watermark they raise and always put back.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export async function rabbitmqctl(...args: string[]): Promise<string> {
+  const { stdout } = await run('rabbitmqctl', ['-q', ...args], { timeout: 60_000 });
+  return stdout;
+}
+
+export interface BrokerConnection {
+  pid: string;
+  /** The connection_name client property (the module sets `<serviceName>:<role>`). */
+  name: string;
+  /** running, blocking, blocked (a resource alarm holds its publishes), ... */
+  state: string;
+}
+
+/** Every connection that carries a connection_name. */
+export async function listConnections(): Promise<BrokerConnection[]> {
+  const out = await rabbitmqctl('list_connections', 'pid', 'state', 'client_properties');
+  const found: BrokerConnection[] = [];
+  for (const line of out.split('\n')) {
+    const pid = /^(<[^>]+>)/.exec(line)?.[1];
+    const name = /\{"connection_name","([^"]*)"\}/.exec(line)?.[1];
+    if (pid && name) found.push({ pid, name, state: line.split('\t')[1] ?? '' });
+  }
+  return found;
+}
+
+/** The current vm_memory_high_watermark as arguments that set it back, e.g. ['0.4'] or ['absolute', '1073741824']. */
+export async function readWatermark(): Promise<string[]> {
+  const raw = (await rabbitmqctl('eval', 'vm_memory_monitor:get_vm_memory_high_watermark().')).trim();
+  const absolute = /^\{absolute,\s*(\d+)\}$/.exec(raw);
+  if (absolute) return ['absolute', absolute[1]];
+  if (/^\d+(\.\d+)?$/.test(raw)) return [raw];
+  throw new Error(`Cannot parse vm_memory_high_watermark "${raw}"`);
+}
+
+export async function setWatermark(args: string[]): Promise<void> {
+  await rabbitmqctl('set_vm_memory_high_watermark', ...args);
+}
