@@ -7,6 +7,8 @@ export { RpcClient } from './rpc/rpc.client';
 export { TrackContext } from './context/track-context';
 export { MessagingHealth } from './messaging.health';
 export { DeadLetters } from './consumer/dead-letters.service';
+export { MessagingHarness } from './testing/messaging.harness';
+export type { PublishedMessage, DeadLetteredMessage } from './testing/messaging.harness';
 export { MESSAGE_CONTEXT } from './messaging.constants';
 export {
   MessagingError,

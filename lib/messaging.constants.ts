@@ -2,6 +2,8 @@
 
 export const MESSAGING_OPTIONS = Symbol('nestjs-messaging:options');
 export const MESSAGING_LOGGER = Symbol('nestjs-messaging:logger');
+/** The publisher of requests and direct replies: no confirms (the reply is the proof), its own channel. */
+export const RPC_PUBLISHER = Symbol('nestjs-messaging:rpc-publisher');
 export const MESSAGE_HANDLER_METADATA = 'nestjs-messaging:message-handler';
 
 /** Token of the current message's MessageContext, injectable into request-scoped providers. */

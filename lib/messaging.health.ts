@@ -1,19 +1,21 @@
 import { Injectable } from '@nestjs/common';
 import { ConnectionManager } from './connection/connection.manager';
-import { ConsumerOrchestrator } from './consumer/consumer.orchestrator';
+import { HandlerConsumers } from './consumer/handler-consumers';
+import { MessagingLifecycle } from './messaging.lifecycle';
 
 /** For health checks: readiness turns false the moment shutdown starts. */
 @Injectable()
 export class MessagingHealth {
   /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
   constructor(
-    private readonly orchestrator: ConsumerOrchestrator,
+    private readonly lifecycle: MessagingLifecycle,
+    private readonly consumers: HandlerConsumers,
     private readonly connections: ConnectionManager,
   ) {}
 
   /** Connected and taking work. */
   isReady(): boolean {
-    return this.orchestrator.isAccepting && this.connections.connected;
+    return this.lifecycle.isAccepting && this.connections.connected;
   }
 
   isConnected(): boolean {
@@ -22,6 +24,6 @@ export class MessagingHealth {
 
   /** Messages being handled right now in this instance. */
   inFlight(): number {
-    return this.orchestrator.inFlight;
+    return this.consumers.inFlight;
   }
 }

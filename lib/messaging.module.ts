@@ -2,7 +2,9 @@ import { type DynamicModule, Logger, Module, type Provider, Scope } from '@nestj
 import { DiscoveryModule, REQUEST } from '@nestjs/core';
 import { ClsService, ClsServiceManager } from 'nestjs-cls';
 import { ConnectionManager } from './connection/connection.manager';
-import { ConsumerOrchestrator } from './consumer/consumer.orchestrator';
+import { HandlerConsumers } from './consumer/handler-consumers';
+import { HandlerConsumerFactory } from './consumer/handler-consumer.factory';
+import { MessagingLifecycle } from './messaging.lifecycle';
 import { HandlerExplorer } from './consumer/handler.explorer';
 import { HandlerPipelines } from './consumer/handler-pipeline';
 import { DeadLetters } from './consumer/dead-letters.service';
@@ -12,13 +14,14 @@ import type {
   MessagingOptions,
   MessagingOptionsFactory,
 } from './interfaces/messaging-options.interface';
-import { MESSAGE_CONTEXT, MESSAGING_LOGGER, MESSAGING_OPTIONS } from './messaging.constants';
+import { MESSAGE_CONTEXT, MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
 import { MessagingHealth } from './messaging.health';
 import { resolveOptions, type ResolvedMessagingOptions } from './messaging.options';
 import { Publisher } from './publisher/publisher';
 import { ReplyRouter } from './rpc/reply-router';
 import { RpcClient } from './rpc/rpc.client';
+import { MessagingHarness } from './testing/messaging.harness';
 
 const OPTIONS_FACTORY = Symbol('nestjs-messaging:options-factory');
 
@@ -81,25 +84,34 @@ export class MessagingModule {
           inject: [ConnectionManager, MESSAGING_OPTIONS, MESSAGING_LOGGER],
         },
         {
+          provide: RPC_PUBLISHER,
+          useFactory: (connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) =>
+            new Publisher(connections.publisher, opts, logger, 'rpc', false),
+          inject: [ConnectionManager, MESSAGING_OPTIONS, MESSAGING_LOGGER],
+        },
+        {
           provide: ReplyRouter,
-          useFactory: async (connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) => {
-            const requests = new Publisher(connections.publisher, opts, logger, 'rpc', false);
+          // The router listens for the requests channel's first `channel` event: it exists before the channel opens.
+          useFactory: async (requests: Publisher, connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) => {
             const router = new ReplyRouter(requests, connections.publisher, opts, logger);
-            await router.start();
+            await requests.start();
             return router;
           },
-          inject: [ConnectionManager, MESSAGING_OPTIONS, MESSAGING_LOGGER],
+          inject: [RPC_PUBLISHER, ConnectionManager, MESSAGING_OPTIONS, MESSAGING_LOGGER],
         },
         { provide: MESSAGE_CONTEXT, scope: Scope.REQUEST, useFactory: (request: unknown) => request, inject: [REQUEST] },
         TrackContext,
         RpcClient,
         HandlerExplorer,
         HandlerPipelines,
-        ConsumerOrchestrator,
+        HandlerConsumerFactory,
+        HandlerConsumers,
+        MessagingLifecycle,
         MessagingHealth,
         DeadLetters,
+        MessagingHarness,
       ],
-      exports: [RpcClient, TrackContext, MessagingHealth, DeadLetters, MESSAGE_CONTEXT],
+      exports: [RpcClient, TrackContext, MessagingHealth, DeadLetters, MessagingHarness, MESSAGE_CONTEXT],
     };
   }
 }

@@ -5,6 +5,7 @@ import type { MessagingOptions, RetryPolicy, TlsOptions, TrackLimits } from './i
 import { HEADER_TRACK_PREFIX } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
 import { maskUrl } from './connection/url';
+import { isMemoryUrl } from './transport/transport-for';
 
 /** Options with every default filled in; what the rest of the library reads. */
 export interface ResolvedMessagingOptions {
@@ -59,9 +60,13 @@ function bool(value: unknown, option: string, def: boolean): boolean {
 function urls(uri: unknown): string[] {
   const list = Array.isArray(uri) ? uri : [uri];
   if (list.length === 0) fail('uri', 'an amqp:// or amqps:// URL or a non-empty list of them', '[]');
+  if (list.length === 1 && typeof list[0] === 'string' && /^memory:\/\/[\w.-]*\/?$/.test(list[0])) return list;
   for (const u of list) {
+    if (typeof u === 'string' && isMemoryUrl(u)) {
+      fail('uri', 'either memory:// or memory://<name> alone (the in-process broker), or amqp(s):// URLs', u);
+    }
     if (typeof u !== 'string' || !/^amqps?:\/\/[^/]/.test(u)) {
-      fail('uri', 'an amqp:// or amqps:// URL or a list of them', u);
+      fail('uri', 'an amqp:// or amqps:// URL or a list of them (or memory:// for the in-process broker)', u);
     }
     try {
       new URL(u);

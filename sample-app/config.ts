@@ -7,6 +7,7 @@ export type Role = 'api' | 'worker' | 'all';
 export interface AppConfig {
   /** api: HTTP only; worker: handlers only; all: both in one process (the default). */
   role: Role;
+  /** RabbitMQ, or (without AMQP_URL) the in-process broker, which only ROLE=all can use. */
   amqpUrl: string;
   /** Keep retrying until the broker answers (containers that start before RabbitMQ). */
   waitForBroker: boolean;
@@ -34,7 +35,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (!ROLES.includes(role)) throw new Error(`ROLE must be one of ${ROLES.join(', ')} (got "${env.ROLE}")`);
   return {
     role,
-    amqpUrl: env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
+    amqpUrl: brokerUrl(env, role),
     waitForBroker: flag(env, 'AMQP_WAIT_FOR_BROKER'),
     port: int(env, 'PORT', 3000, 0, 65535),
     serviceName: env.SERVICE_NAME || `orders-${role}`,
@@ -47,6 +48,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     tenants: list(env, 'TENANTS', 'acme,globex'),
   };
 }
+
+/** The in-memory broker lives in one process: an API and a worker apart could never meet on it. */
+function brokerUrl(env: NodeJS.ProcessEnv, role: Role): string {
+  const url = env.AMQP_URL || IN_MEMORY;
+  if (url === IN_MEMORY && role !== 'all') {
+    throw new Error(`ROLE=${role} needs AMQP_URL (RabbitMQ): the in-memory broker serves one process, so only ROLE=all runs on it`);
+  }
+  return url;
+}
+
+export const IN_MEMORY = 'memory://';
 
 function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max = 2 ** 31 - 1): number {
   const raw = env[name];

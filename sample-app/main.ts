@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
-import { loadConfig } from './config';
+import { IN_MEMORY, loadConfig } from './config';
 
 /**
  * ROLE=api: the HTTP API; ROLE=worker: the message handlers, no HTTP; ROLE=all (default): both.
@@ -12,6 +12,12 @@ import { loadConfig } from './config';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = new Logger('Main');
+  if (config.amqpUrl === IN_MEMORY) {
+    logger.warn(
+      'No AMQP_URL: running on the in-memory broker (messages live in this process only, and are gone when it stops). ' +
+        'To run on RabbitMQ: AMQP_URL=amqp://guest:guest@127.0.0.1:5672 npm run sample',
+    );
+  }
   const module = AppModule.register(config);
   if (config.role === 'worker') {
     const app = await NestFactory.createApplicationContext(module, { abortOnError: false });

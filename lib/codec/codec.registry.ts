@@ -59,9 +59,9 @@ export class CodecRegistry {
   /**
    * A body's payload, by its content type (none: JSON), inflated first when its content-encoding
    * is gzip, deflate or br. A promise only when inflating runs off the event loop (brotli, large
-   * bodies). Throws, or rejects, with DecodeError: such a message can never be handled.
+   * bodies; never with `onLoop`). Throws, or rejects, with DecodeError: such a message can never be handled.
    */
-  decode(content: Buffer, contentType?: string, contentEncoding?: string): unknown {
+  decode(content: Buffer, contentType?: string, contentEncoding?: string, onLoop = false): unknown {
     if (content.length > this.maxBytes) {
       throw new DecodeError(`The body has ${content.length} bytes, more than maxMessageBytes (${this.maxBytes})`);
     }
@@ -69,7 +69,7 @@ export class CodecRegistry {
     if (!codec) throw new DecodeError(`Cannot decode content type "${contentType!.slice(0, 100)}"`);
     const algorithm = contentEncoding === undefined ? undefined : algorithmOf(contentEncoding);
     if (algorithm === undefined) return read(codec, content, contentType);
-    const inflated = decompress(algorithm, content, this.maxBytes);
+    const inflated = decompress(algorithm, content, this.maxBytes, onLoop);
     return inflated instanceof Promise ? inflated.then((body) => read(codec, body, contentType)) : read(codec, inflated, contentType);
   }
 

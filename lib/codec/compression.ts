@@ -54,11 +54,12 @@ export function algorithmOf(contentEncoding: string): CompressionAlgorithm | und
  * Inflates a body, never past `maxBytes` (a decompression bomb is stopped there, not allocated).
  * gzip and deflate expand at most ~1,000-fold, so a small body inflates on the event loop, which
  * costs less than parsing what it yields; brotli has no such bound (1 GB fits in 1 KB, and refusing
- * it takes ~100 ms), so it always inflates off the loop, like any large body.
+ * it takes ~100 ms), so it always inflates off the loop, like any large body. `onLoop` inflates
+ * every body on the event loop, for callers that need the answer now (test inspection).
  */
-export function decompress(algorithm: CompressionAlgorithm, body: Buffer, maxBytes: number): Buffer | Promise<Buffer> {
+export function decompress(algorithm: CompressionAlgorithm, body: Buffer, maxBytes: number, onLoop = false): Buffer | Promise<Buffer> {
   const options = { maxOutputLength: Math.min(maxBytes, bufferLimits.MAX_LENGTH) };
-  if (algorithm !== 'br' && body.length < OFF_LOOP_FROM_BYTES) {
+  if (onLoop || (algorithm !== 'br' && body.length < OFF_LOOP_FROM_BYTES)) {
     try {
       return INFLATE[algorithm].sync(body, options);
     } catch (error) {

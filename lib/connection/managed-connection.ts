@@ -1,12 +1,11 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@nestjs/common';
-import * as amqp from 'amqplib';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { BrokerUnreachableError, ConnectionLostError } from '../messaging.errors';
 import { backoffDelay } from './backoff';
 import { maskUrl } from './url';
-import { coalesceWrites } from './write-coalescing';
-import { socketOf } from './amqplib-socket';
+import { transportFor } from '../transport/transport-for';
+import type { TransportChannel, TransportConnection } from '../transport/transport.interface';
 import { within } from '../util/within';
 
 export type ConnectionRole = 'publisher' | 'consumer';
@@ -16,14 +15,16 @@ export type ConnectionRole = 'publisher' | 'consumer';
  * broker blocks (resource alarm) or a stalled socket never answers, and shutdown must still end.
  */
 const CLOSE_TIMEOUT_MS = 3_000;
+/** How long one handshake may take before the next URL is tried. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * One AMQP connection that comes back by itself. Owners of channels listen to `connected` to
- * (re)build them and to `lost` to fail what was pending; nobody else touches amqplib's
- * connection events. Emits: connected(conn), lost(err), blocked(reason), unblocked().
+ * (re)build them and to `lost` to fail what was pending; nobody else touches the
+ * transport connection's events. Emits: connected(conn), lost(err), blocked(reason), unblocked().
  */
 export class ManagedConnection extends EventEmitter {
-  private connection?: amqp.ChannelModel;
+  private connection?: TransportConnection;
   private closing = false;
   private closed?: Promise<void>;
   private nextUrl = 0;
@@ -43,7 +44,7 @@ export class ManagedConnection extends EventEmitter {
     this.setMaxListeners(0);
   }
 
-  get current(): amqp.ChannelModel | undefined {
+  get current(): TransportConnection | undefined {
     return this.connection;
   }
 
@@ -56,12 +57,8 @@ export class ManagedConnection extends EventEmitter {
     await this.run(Date.now() + this.options.reconnect.startupTimeoutMs);
   }
 
-  async createChannel(): Promise<amqp.Channel> {
-    return this.require().createChannel();
-  }
-
-  async createConfirmChannel(): Promise<amqp.ConfirmChannel> {
-    return this.require().createConfirmChannel();
+  async createChannel(options?: { confirms?: boolean }): Promise<TransportChannel> {
+    return this.require().createChannel(options);
   }
 
   /** Closes the connection, and the one a handshake in flight opens; bounded (see CLOSE_TIMEOUT_MS). Safe to call twice. */
@@ -75,12 +72,12 @@ export class ManagedConnection extends EventEmitter {
     const connection = this.connection;
     this.connection = undefined;
     // A handshake in flight ends in the connect loop, which releases what it opened. It is waited
-    // for within the same bound: a handshake stalled longer fails by amqplib's connect timeout.
+    // for within the same bound: a handshake stalled longer fails by the connect timeout.
     const handshake = this.connecting && within(this.connecting.catch(() => undefined), CLOSE_TIMEOUT_MS);
     await Promise.all([connection && release(connection), handshake]);
   }
 
-  private require(): amqp.ChannelModel {
+  private require(): TransportConnection {
     if (!this.connection) throw new ConnectionLostError(`The ${this.role} connection to RabbitMQ is down`);
     return this.connection;
   }
@@ -121,21 +118,16 @@ export class ManagedConnection extends EventEmitter {
     throw new ConnectionLostError('The messaging module is shutting down');
   }
 
-  private open(url: string): Promise<amqp.ChannelModel> {
-    const target = new URL(url);
-    if (!target.searchParams.has('heartbeat')) {
-      target.searchParams.set('heartbeat', String(this.options.heartbeatSeconds));
-    }
-    return amqp.connect(target.toString(), {
-      noDelay: true, // Nagle + delayed ACK turns every sequential RPC into ~40 ms
-      timeout: 10_000,
-      clientProperties: { connection_name: `${this.options.serviceName}:${this.role}` },
-      ...this.options.tls,
+  private open(url: string): Promise<TransportConnection> {
+    return transportFor(url).connect(url, {
+      heartbeatSeconds: this.options.heartbeatSeconds,
+      connectionName: `${this.options.serviceName}:${this.role}`,
+      timeoutMs: CONNECT_TIMEOUT_MS,
+      tls: this.options.tls,
     });
   }
 
-  private attach(connection: amqp.ChannelModel, url: string): void {
-    coalesceWrites(connection);
+  private attach(connection: TransportConnection, url: string): void {
     this.connection = connection;
     this.blockedReason = undefined;
     connection.on('error', (error: Error) => {
@@ -192,15 +184,14 @@ export class ManagedConnection extends EventEmitter {
 }
 
 /** Closes a connection; when the broker does not answer in time, destroys its socket instead. */
-async function release(connection: amqp.ChannelModel): Promise<void> {
+async function release(connection: TransportConnection): Promise<void> {
   // Rejects when the connection is closed already: nothing left to release then.
   const answered = connection.close().then(
     () => true,
     () => true,
   );
-  // With an error, so amqplib ends the connection too (its heartbeat timer, its channels).
   if (!(await within(answered, CLOSE_TIMEOUT_MS))) {
-    socketOf(connection)?.destroy(new Error(`RabbitMQ did not answer the close within ${CLOSE_TIMEOUT_MS} ms`));
+    connection.destroy(new Error(`RabbitMQ did not answer the close within ${CLOSE_TIMEOUT_MS} ms`));
   }
 }
 

@@ -1,4 +1,4 @@
-import type * as amqp from 'amqplib';
+import type { TransportChannel } from '../transport/transport.interface';
 import type { Delivery } from './delivery';
 
 /**
@@ -14,7 +14,7 @@ export class AckBatcher {
   private scheduled = false;
 
   constructor(
-    private readonly channel: amqp.Channel,
+    private readonly channel: TransportChannel,
     /**
      * Told of each delivery that goes back to the queue without the message being at fault:
      * requeued on purpose, or done but its ack could not be sent (the channel is gone).

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type Logger } from '@nestjs/common';
-import type * as amqp from 'amqplib';
 import { ConnectionManager } from '../connection/connection.manager';
 import { own } from '../context/track-store';
 import {
@@ -17,6 +16,8 @@ import {
 import { MessagingError, QueueNotFoundError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
+import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
+import type { Message, TransportChannel } from '../transport/transport.interface';
 
 const DEAD_LETTER_HEADERS = [
   HEADER_ERROR_NAME,
@@ -27,9 +28,6 @@ const DEAD_LETTER_HEADERS = [
   HEADER_ORIGINAL_EXCHANGE,
   HEADER_ORIGINAL_ROUTING_KEY,
 ];
-
-/** AMQP reply code of a missing queue or exchange. */
-const NOT_FOUND = 404;
 
 /** Puts dead-lettered messages back to work once their cause is fixed. */
 @Injectable()
@@ -54,10 +52,7 @@ export class DeadLetters {
     const limit = options.limit ?? Infinity;
     const dlq = `${queue}.dlq`;
     const channel = await this.connections.publisher.createChannel();
-    // A broker error (a missing queue) closes this channel only; without a listener amqplib would
-    // throw it out of the connection's frame loop and take every other channel down with it.
-    channel.on('error', () => undefined);
-    const skipped: amqp.GetMessage[] = [];
+    const skipped: Message[] = [];
     const missingQueues = new Set<string>();
     let moved = 0;
     try {
@@ -93,7 +88,7 @@ export class DeadLetters {
     return moved;
   }
 
-  private republish(msg: amqp.GetMessage, target: string): Promise<string> {
+  private republish(msg: Message, target: string): Promise<string> {
     const headers = { ...msg.properties.headers };
     for (const name of DEAD_LETTER_HEADERS) delete headers[name];
     return this.publisher.publish(
@@ -109,25 +104,24 @@ export class DeadLetters {
 }
 
 /** Messages ready in the dead-letter queue now; a QueueNotFoundError naming it when there is none. */
-async function countMessages(channel: amqp.Channel, queue: string, dlq: string): Promise<number> {
+async function countMessages(channel: TransportChannel, queue: string, dlq: string): Promise<number> {
   try {
     return (await channel.checkQueue(dlq)).messageCount;
   } catch (error) {
-    const reason = (error as Error).message.replace(/^Operation failed: \w+; /, '');
-    if ((error as { code?: unknown }).code === NOT_FOUND) {
-      throw new QueueNotFoundError(dlq, `there is nothing to replay for "${queue}" (${reason})`);
+    if (error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND) {
+      throw new QueueNotFoundError(dlq, `there is nothing to replay for "${queue}" (${error.reason})`);
     }
-    throw new MessagingError(`Cannot read the dead-letter queue "${dlq}": ${reason}`, { cause: error });
+    throw new MessagingError(`Cannot read the dead-letter queue "${dlq}": ${(error as Error).message}`, { cause: error });
   }
 }
 
-function originalQueue(msg: amqp.GetMessage, queue: string): string {
+function originalQueue(msg: Message, queue: string): string {
   const recorded = own(msg.properties.headers ?? {}, HEADER_ORIGINAL_QUEUE);
   return typeof recorded === 'string' ? recorded : queue;
 }
 
 /** Back to their places in the dead-letter queue, in order (if the channel is gone, the broker did it). */
-function returnToQueue(channel: amqp.Channel, messages: amqp.GetMessage[]): void {
+function returnToQueue(channel: TransportChannel, messages: Message[]): void {
   try {
     for (const msg of messages) channel.nack(msg, false, true);
   } catch {

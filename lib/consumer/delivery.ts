@@ -1,8 +1,8 @@
-import type * as amqp from 'amqplib';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import { own } from '../context/track-store';
 import { HEADER_ORIGINAL_EXCHANGE, HEADER_ORIGINAL_ROUTING_KEY } from '../messaging.constants';
 import type { AckBatcher } from './ack-batcher';
+import type { Message } from '../transport/transport.interface';
 
 /** One message being handled; it is settled through the acks of the channel it came from. */
 export class Delivery {
@@ -12,7 +12,7 @@ export class Delivery {
   private controller?: AbortController;
 
   constructor(
-    readonly msg: amqp.ConsumeMessage,
+    readonly msg: Message,
     private readonly acks: AckBatcher,
   ) {}
 
@@ -49,7 +49,7 @@ export class DeliveryContext implements MessageContext {
   readonly correlationId?: string;
   readonly replyTo?: string;
   readonly redelivered: boolean;
-  readonly raw: amqp.ConsumeMessage;
+  readonly raw: MessageContext['raw'];
   // A true private field: not enumerable, so logging or serializing the context stays safe.
   readonly #delivery: Delivery;
 
@@ -84,7 +84,7 @@ export interface DeliveryOrigin {
  * dead-letter copies go through the default exchange to a queue by name, so they carry the
  * original pair in headers; those are read only for what came through the default exchange.
  */
-export function originOf(msg: amqp.Message): DeliveryOrigin {
+export function originOf(msg: Message): DeliveryOrigin {
   const { exchange, routingKey } = msg.fields;
   if (exchange !== '') return { exchange, routingKey };
   const headers = msg.properties.headers ?? {};
@@ -117,7 +117,7 @@ export class ReturnedDeliveries {
 
   constructor(private readonly limit = 10_000) {}
 
-  add(msg: amqp.Message): void {
+  add(msg: Message): void {
     const id = msg.properties.messageId;
     if (id === undefined) return;
     this.ids.delete(id);
@@ -126,7 +126,7 @@ export class ReturnedDeliveries {
   }
 
   /** Whether the message was given back by us; forgets it (one return excuses one redelivery). */
-  take(msg: amqp.Message): boolean {
+  take(msg: Message): boolean {
     const id = msg.properties.messageId;
     return id !== undefined && this.ids.delete(id);
   }

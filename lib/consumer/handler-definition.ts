@@ -79,6 +79,6 @@ export function retryQueueName(definition: HandlerDefinition, delayMs: number): 
   return `${definition.baseQueue}.retry.${delayMs}ms${definition.broadcast ? `.${definition.queue.slice(definition.queue.lastIndexOf('.') + 1)}` : ''}`;
 }
 
-export function deadLetterQueueName(definition: HandlerDefinition): string {
+export function deadLetterQueueName(definition: Pick<HandlerDefinition, 'baseQueue'>): string {
   return `${definition.baseQueue}.dlq`;
 }

@@ -1,5 +1,4 @@
 import type { Logger } from '@nestjs/common';
-import type * as amqp from 'amqplib';
 import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { backoffDelay } from '../connection/backoff';
@@ -13,6 +12,7 @@ import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, declareHandlerTopology, retryDelays }
 import { AckBatcher } from './ack-batcher';
 import { Delivery, DeliveryContext, readCounter, ReturnedDeliveries } from './delivery';
 import type { MessageOutcome } from './message-outcome';
+import type { Message, TransportChannel } from '../transport/transport.interface';
 
 /**
  * Consumes one handler's queue on its own channel of the consumer connection, with the handler's
@@ -20,7 +20,7 @@ import type { MessageOutcome } from './message-outcome';
  * a broker-side cancel, but never after stop().
  */
 export class HandlerConsumer {
-  private channel?: amqp.Channel;
+  private channel?: TransportChannel;
   private acks?: AckBatcher;
   private consumerTag?: string;
   private stopped = false;
@@ -123,7 +123,6 @@ export class HandlerConsumer {
 
   private async declareOnce(): Promise<void> {
     const channel = await this.connection.createChannel();
-    channel.on('error', () => undefined); // a refusal rejects the declare below
     try {
       await declareHandlerTopology(channel, this.definition);
     } finally {
@@ -136,10 +135,10 @@ export class HandlerConsumer {
     this.settingUp = true;
     try {
       const channel = await this.connection.createChannel();
-      channel.on('error', (error: Error) => {
-        this.logger.warn(`Channel of ${this.definition.name} (queue "${this.definition.queue}") closed by RabbitMQ: ${error.message}`);
+      channel.on('close', (error?: Error) => {
+        if (error) this.logger.warn(`Channel of ${this.definition.name} (queue "${this.definition.queue}") closed by RabbitMQ: ${error.message}`);
+        this.onChannelClosed(channel);
       });
-      channel.on('close', () => this.onChannelClosed(channel));
       const acks = new AckBatcher(channel, (delivery) => this.returned.add(delivery.msg));
       this.channel = channel;
       this.acks = acks;
@@ -155,7 +154,7 @@ export class HandlerConsumer {
     }
   }
 
-  private async consume(channel: amqp.Channel, acks: AckBatcher): Promise<void> {
+  private async consume(channel: TransportChannel, acks: AckBatcher): Promise<void> {
     await declareHandlerTopology(channel, this.definition);
     await channel.prefetch(this.definition.prefetch);
     const { consumerTag } = await channel.consume(this.definition.queue, (msg) => this.onMessage(channel, acks, msg), {
@@ -168,7 +167,7 @@ export class HandlerConsumer {
     this.consumerTag = consumerTag;
   }
 
-  private onChannelClosed(channel: amqp.Channel): void {
+  private onChannelClosed(channel: TransportChannel): void {
     if (this.channel !== channel) return;
     this.channel = undefined;
     this.acks = undefined;
@@ -191,7 +190,7 @@ export class HandlerConsumer {
     }, delay);
   }
 
-  private onMessage(channel: amqp.Channel, acks: AckBatcher, msg: amqp.ConsumeMessage | null): void {
+  private onMessage(channel: TransportChannel, acks: AckBatcher, msg: Message | null): void {
     if (msg === null) {
       // The broker cancelled us (the queue was deleted, or a node went away): declare and consume again.
       this.logger.warn(`RabbitMQ cancelled the consumer of ${this.definition.name} (queue "${this.definition.queue}" deleted?); resuming`);

@@ -1,4 +1,4 @@
-import type * as amqp from 'amqplib';
+import type { TransportChannel } from '../transport/transport.interface';
 import { TopologyError } from '../messaging.errors';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
 
@@ -9,7 +9,7 @@ import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './h
  * type; quorum retry queues dead-letter at-least-once. Broker refusals become a TopologyError
  * that names the queue or exchange and keeps the broker's reason (e.g. which argument conflicts).
  */
-export async function declareHandlerTopology(channel: amqp.Channel, definition: HandlerDefinition): Promise<void> {
+export async function declareHandlerTopology(channel: TransportChannel, definition: HandlerDefinition): Promise<void> {
   const { exchange, queue, broadcast } = definition;
   if (exchange) {
     await step(`exchange "${exchange}"`, () => channel.assertExchange(exchange, definition.exchangeType, { durable: true }));
@@ -80,7 +80,6 @@ async function step(what: string, declare: () => Promise<unknown>): Promise<void
   try {
     await declare();
   } catch (error) {
-    const reason = (error as Error).message.replace(/^Operation failed: \w+; /, '');
-    throw new TopologyError(`RabbitMQ refused to declare ${what}: ${reason}`, { cause: error });
+    throw new TopologyError(`RabbitMQ refused to declare ${what}: ${(error as Error).message}`, { cause: error });
   }
 }

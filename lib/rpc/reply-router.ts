@@ -1,5 +1,4 @@
 import type { Logger } from '@nestjs/common';
-import type * as amqp from 'amqplib';
 import { own } from '../context/track-store';
 import { DIRECT_REPLY_TO, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_REPLY_ERROR } from '../messaging.constants';
 import { ConnectionLostError, ExchangeNotFoundError, MessagingError, RpcRemoteError, UnroutableError } from '../messaging.errors';
@@ -7,9 +6,8 @@ import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { ManagedConnection } from '../connection/managed-connection';
 import type { Outgoing, Publisher, Settle } from '../publisher/publisher';
 import { within } from '../util/within';
-
-/** AMQP reply code of a missing exchange. */
-const NOT_FOUND = 404;
+import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
+import type { Message, TransportChannel } from '../transport/transport.interface';
 
 /** A caller waiting for replies: one (request) or many (gather); it deletes itself when complete. */
 export interface PendingCall {
@@ -40,16 +38,12 @@ export class ReplyRouter {
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
   ) {
-    requests.on('channel', (channel: amqp.Channel) => this.listen(channel));
-    requests.on('return', (message: amqp.Message) => this.returned(message));
+    requests.on('channel', (channel: TransportChannel) => this.listen(channel));
+    requests.on('return', (message: Message) => this.returned(message));
     // Replies for calls published on a channel that is gone can never arrive.
     requests.on('channel-lost', (reason: string) =>
       this.failAll(() => new ConnectionLostError(`The reply channel was lost before the reply arrived: ${reason}`)),
     );
-  }
-
-  start(): Promise<void> {
-    return this.requests.start();
   }
 
   /** Publishes a request, or a direct reply, on the RPC channel. */
@@ -76,20 +70,14 @@ export class ReplyRouter {
 
   private async lookUpExchange(exchange: string): Promise<void> {
     const channel = await this.connection.createChannel();
-    channel.on('error', () => undefined);
     try {
       await channel.checkExchange(exchange);
     } catch (error) {
-      const reason = (error as Error).message.replace(/^Operation failed: \w+; /, '');
-      if ((error as { code?: unknown }).code === NOT_FOUND) throw new ExchangeNotFoundError(exchange, reason);
-      throw new MessagingError(`Cannot check exchange "${exchange}": ${reason}`, { cause: error });
+      if (error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND) throw new ExchangeNotFoundError(exchange, error.reason);
+      throw new MessagingError(`Cannot check exchange "${exchange}": ${(error as Error).message}`, { cause: error });
     } finally {
       await channel.close().catch(() => undefined);
     }
-  }
-
-  async close(): Promise<void> {
-    await this.requests.close();
   }
 
   get size(): number {
@@ -116,18 +104,18 @@ export class ReplyRouter {
     for (const call of calls) call.onFail(error());
   }
 
-  private returned(message: amqp.Message): void {
+  private returned(message: Message): void {
     const call = this.pending.get(message.properties.correlationId as string);
     call?.onUnroutable(new UnroutableError(message.fields.exchange, message.fields.routingKey));
   }
 
-  private listen(channel: amqp.Channel): void {
+  private listen(channel: TransportChannel): void {
     channel
       .consume(DIRECT_REPLY_TO, (msg) => msg && this.route(msg), { noAck: true })
       .catch((error: Error) => this.logger.error(`Cannot consume replies: ${error.message}`));
   }
 
-  private route(msg: amqp.ConsumeMessage): void {
+  private route(msg: Message): void {
     const id = msg.properties.correlationId as string | undefined;
     const call = id === undefined ? undefined : this.pending.get(id);
     if (!call) {

@@ -6,8 +6,8 @@
  */
 import type { Socket } from 'node:net';
 import * as amqp from 'amqplib';
-import { coalesceWrites } from '../../lib/connection/write-coalescing';
-import { writeMessage } from '../../lib/publisher/wire';
+import { coalesceWrites } from '../../lib/transport/amqp/write-coalescing';
+import { writeMessage } from '../../lib/transport/amqp/wire';
 import type { Outgoing } from '../../lib/publisher/publisher';
 import { AMQP_URL, Broker, unique } from '../support/broker';
 
@@ -24,20 +24,22 @@ function withoutFrameWriter(channel: amqp.ConfirmChannel): amqp.ConfirmChannel {
 }
 
 function confirmOf(channel: amqp.ConfirmChannel, message: Outgoing): Promise<void> {
-  return new Promise((resolve, reject) => writeMessage(channel, message, (error) => (error ? reject(error) : resolve())));
+  return new Promise((resolve, reject) => writeMessage(channel, message.exchange, message.routingKey, message.content!, message.properties, (error: Error | null) => (error ? reject(error) : resolve())));
 }
 
 describe('amqplib internals', () => {
   let broker: Broker;
+  let raw: amqp.ChannelModel;
   let channel: amqp.ConfirmChannel;
 
   beforeAll(async () => {
-    broker = await Broker.open();
-    channel = await broker.connection.createConfirmChannel();
+    broker = await Broker.open(AMQP_URL);
+    raw = await amqp.connect(AMQP_URL);
+    channel = await raw.createConfirmChannel();
   });
 
   afterAll(async () => {
-    await channel.close().catch(() => undefined);
+    await raw.close().catch(() => undefined);
     await broker.cleanup();
   });
 

@@ -9,7 +9,7 @@ import {
   type MessagingOptionsFactory,
 } from '../../lib';
 import { appModule, appsUnderTest, startApp } from '../support/app';
-import { AMQP_URL, Broker, unique, waitFor } from '../support/broker';
+import { BROKER_URL, Broker, unique, waitFor } from '../support/broker';
 
 describe('MessagingModule', () => {
   let broker: Broker;
@@ -49,7 +49,7 @@ describe('MessagingModule', () => {
   it('forRootAsync with a factory that injects configuration', async () => {
     const { Handler, check } = roundTrip();
     const CONFIG = 'CONFIG';
-    @Module({ providers: [{ provide: CONFIG, useValue: { url: AMQP_URL } }], exports: [CONFIG] })
+    @Module({ providers: [{ provide: CONFIG, useValue: { url: BROKER_URL } }], exports: [CONFIG] })
     class ConfigModule {}
     @Module({
       imports: [
@@ -69,7 +69,7 @@ describe('MessagingModule', () => {
     @Injectable()
     class Options implements MessagingOptionsFactory {
       createMessagingOptions(): MessagingOptions {
-        return { uri: AMQP_URL };
+        return { uri: BROKER_URL };
       }
     }
     const first = roundTrip();

@@ -18,7 +18,7 @@ import {
 } from '@nestjs/common';
 import { APP_GUARD, APP_INTERCEPTOR, APP_PIPE, NestFactory, REQUEST } from '@nestjs/core';
 import { IsInt, IsString, Min } from 'class-validator';
-import type * as amqp from 'amqplib';
+import type { Message } from '../../lib/transport/transport.interface';
 import { map, type Observable } from 'rxjs';
 import * as lib from '../../lib';
 import { MessageHandler, RpcClient, RpcRemoteError, TrackContext, UnrecoverableError, type MessageContext } from '../../lib';
@@ -64,12 +64,12 @@ describe("Nest's handler pipeline on message handlers", () => {
   });
 
   /** Waits for `count` dead letters of `queue` and takes them off the queue. */
-  async function deadLetters(queue: string, count: number): Promise<amqp.GetMessage[]> {
+  async function deadLetters(queue: string, count: number): Promise<Message[]> {
     await waitFor(async () => (await broker.depth(`${queue}.dlq`)) === count, `${count} dead letter(s) in ${queue}.dlq`);
     return broker.drainQueue(`${queue}.dlq`);
   }
 
-  const decoded = (msg: amqp.GetMessage) => JSON.parse(msg.content.toString()) as unknown;
+  const decoded = (msg: Message) => JSON.parse(msg.content.toString()) as unknown;
 
   it('APP_INTERCEPTOR applies to messages, with an ExecutionContext of type "amqp"; an HTTP-only APP_GUARD skips them', async () => {
     const queue = broker.queue(unique('pipe-global'));

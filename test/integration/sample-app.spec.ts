@@ -2,12 +2,12 @@ import { ConsoleLogger, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type * as amqp from 'amqplib';
+import type { Message } from '../../lib/transport/transport.interface';
 import type { ActivityLog } from '../../sample-app/worker/activity.log';
 import type { FulfilmentService } from '../../sample-app/worker/fulfilment.service';
 import type { Quote, Receipt } from '../../sample-app/messages';
 import { testLogger } from '../support/app';
-import { Broker, unique, waitFor } from '../support/broker';
+import { Broker, BROKER_URL, unique, waitFor } from '../support/broker';
 
 /**
  * The sample app as a user runs it (ROLE=all: the HTTP API and a worker in one process), driven
@@ -32,6 +32,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
     const log = await import('../../sample-app/worker/activity.log');
     const config = loadConfig({
       ROLE: 'all',
+      AMQP_URL: BROKER_URL,
       PORT: '0',
       SERVICE_NAME: 'sample-test',
       WORK_MS: '1-5',
@@ -102,7 +103,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
     expect([flaky.status, zero.status]).toEqual([202, 202]);
 
     const dlq = `${prefix}orders.place.dlq`;
-    const deadLettered: amqp.GetMessage[] = [];
+    const deadLettered: Message[] = [];
     await waitFor(async () => {
       deadLettered.push(...(await broker.drainQueue(dlq)));
       return deadLettered.some((m) => m.properties.messageId === zero.body.messageId);
@@ -130,7 +131,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
     expect((await http('POST', '/orders', { sku: 'WIDGET', quantity: 1 }, undefined, { 'x-tenant': 'no tenant' })).status).toBe(400);
 
     const dlq = `${prefix}orders.place.dlq`;
-    const deadLettered: amqp.GetMessage[] = [];
+    const deadLettered: Message[] = [];
     await waitFor(async () => {
       deadLettered.push(...(await broker.drainQueue(dlq)));
       return deadLettered.some((m) => m.properties.messageId === foreign.body.messageId);

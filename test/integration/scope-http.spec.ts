@@ -6,7 +6,7 @@ import type { Request } from 'express';
 import { ClsModule, ClsService } from 'nestjs-cls';
 import { MessageHandler, MessagingModule, RpcClient, TrackContext, type MessageContext } from '../../lib';
 import { testLogger } from '../support/app';
-import { AMQP_URL, Broker, unique, waitFor } from '../support/broker';
+import { BROKER_URL, Broker, unique, waitFor } from '../support/broker';
 
 /**
  * The per-message scope when the app has its own nestjs-cls context: an HTTP request handled under
@@ -79,7 +79,7 @@ class OrdersController {
         idGenerator: (req: Request) => (req.headers['x-request-id'] as string | undefined) ?? randomUUID(),
       },
     }),
-    MessagingModule.forRoot({ uri: AMQP_URL }),
+    MessagingModule.forRoot({ uri: BROKER_URL }),
   ],
   controllers: [OrdersController],
   providers: [HttpHandlers],

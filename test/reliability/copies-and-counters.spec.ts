@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { GetMessage } from 'amqplib';
+import type { Message as GetMessage } from '../../lib/transport/transport.interface';
 import { MessageHandler, RpcClient, type MessageContext, type MessagingOptions } from '../../lib';
 import { appModule } from '../support/app';
 import { deferred, rabbitmqctl, unique, waitFor } from '../support/broker';

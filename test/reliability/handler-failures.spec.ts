@@ -1,6 +1,6 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { Observable, throwError, timer, switchMap } from 'rxjs';
-import type { GetMessage } from 'amqplib';
+import type { Message as GetMessage } from '../../lib/transport/transport.interface';
 import { MessageHandler, RpcClient, UnrecoverableError, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
 import { Broker, deferred, rabbitmqctl, unique, waitFor } from '../support/broker';

@@ -1,5 +1,5 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
-import type { GetMessage } from 'amqplib';
+import type { Message as GetMessage } from '../../lib/transport/transport.interface';
 import { MessageHandler, RpcClient, TrackContext, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';

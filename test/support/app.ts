@@ -2,13 +2,13 @@ import { type INestApplicationContext, Logger, type ModuleMetadata, type Type } 
 import { NestFactory } from '@nestjs/core';
 import { Module } from '@nestjs/common';
 import { MessagingModule, type MessagingOptions } from '../../lib';
-import { AMQP_URL } from './broker';
+import { BROKER_URL } from './broker';
 
 /** Builds a root module around MessagingModule.forRoot and the given providers. */
 export function appModule(options: Partial<MessagingOptions>, metadata: ModuleMetadata = {}): Type<unknown> {
   @Module({
     ...metadata,
-    imports: [MessagingModule.forRoot({ uri: AMQP_URL, ...options }), ...(metadata.imports ?? [])],
+    imports: [MessagingModule.forRoot({ uri: BROKER_URL, ...options }), ...(metadata.imports ?? [])],
   })
   class TestAppModule {}
   return TestAppModule;

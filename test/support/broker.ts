@@ -1,10 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import * as amqp from 'amqplib';
+import { transportFor } from '../../lib/transport/transport-for';
+import type { Message, PublishProperties, TransportChannel, TransportConnection } from '../../lib/transport/transport.interface';
 import { rabbitmqctl } from './rabbitmq-admin';
 
 export { rabbitmqctl };
 
+/** The real RabbitMQ, for tests that need it whatever the transport under test. */
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+/**
+ * The transport the behaviour suite runs on: `memory` (the in-process broker) or RabbitMQ.
+ * Vitest's projects set it (see vitest.config.mts); the same tests run on both.
+ */
+export const ON_MEMORY = process.env.TEST_TRANSPORT === 'memory';
+export const BROKER_URL = ON_MEMORY ? 'memory://' : AMQP_URL;
+
+/** `it` for a behaviour that needs RabbitMQ itself (its tools, its wire, its faults): skipped on the in-memory broker. */
+export const itOnRabbitMQ = (ON_MEMORY ? it.skip : it) as typeof it;
 
 /** A name no other test uses; every test queue and exchange starts with "t-" (see global-teardown). */
 export function unique(label: string): string {
@@ -12,22 +24,23 @@ export function unique(label: string): string {
 }
 
 /**
- * A raw amqplib connection for the test's side of things: publishing what a foreign producer
+ * A transport connection to the broker under test, for the test's side of things: publishing what a foreign producer
  * would, inspecting queues, and cleaning up. Everything it declares by `track` is deleted by
  * `cleanup()`, with the dead-letter and retry queues of a handler queue.
  */
 export class Broker {
   private constructor(
-    readonly connection: amqp.ChannelModel,
-    readonly channel: amqp.Channel,
+    readonly connection: TransportConnection,
+    readonly channel: TransportChannel,
   ) {}
 
   private readonly queues = new Set<string>();
   private readonly exchanges = new Set<string>();
   private readonly prefixes = new Set<string>();
 
-  static async open(): Promise<Broker> {
-    const connection = await amqp.connect(AMQP_URL);
+  static async open(url = BROKER_URL): Promise<Broker> {
+    const connection = await transportFor(url).connect(url, { heartbeatSeconds: 10, connectionName: 'tests', timeoutMs: 10_000 });
+    connection.on('error', () => undefined);
     const channel = await connection.createChannel();
     return new Broker(connection, channel);
   }
@@ -57,7 +70,6 @@ export class Broker {
   /** Messages ready in a queue (0 if it does not exist). */
   async depth(queue: string): Promise<number> {
     const channel = await this.connection.createChannel();
-    channel.on('error', () => undefined);
     try {
       return (await channel.checkQueue(queue)).messageCount;
     } catch {
@@ -68,8 +80,8 @@ export class Broker {
   }
 
   /** Takes every ready message off a queue (acked), e.g. to read a dead-letter queue. */
-  async drainQueue(queue: string): Promise<amqp.GetMessage[]> {
-    const out: amqp.GetMessage[] = [];
+  async drainQueue(queue: string): Promise<Message[]> {
+    const out: Message[] = [];
     for (;;) {
       const msg = await this.channel.get(queue, { noAck: true });
       if (!msg) return out;
@@ -77,8 +89,8 @@ export class Broker {
     }
   }
 
-  publishRaw(queue: string, content: Buffer | string, options: amqp.Options.Publish = {}): void {
-    this.channel.sendToQueue(queue, Buffer.isBuffer(content) ? content : Buffer.from(content), options);
+  publishRaw(queue: string, content: Buffer | string, options: PublishProperties = {}): void {
+    this.channel.publish('', queue, Buffer.isBuffer(content) ? content : Buffer.from(content), options);
   }
 
   /**
@@ -87,7 +99,7 @@ export class Broker {
    */
   async cleanup(prefix?: string): Promise<void> {
     if (prefix) this.prefixes.add(prefix);
-    if (this.prefixes.size > 0) {
+    if (this.prefixes.size > 0 && !ON_MEMORY) {
       const prefixes = [...this.prefixes];
       const names = async (what: string) =>
         (await rabbitmqctl(`list_${what}`, 'name'))

@@ -1,4 +1,4 @@
-import type * as amqp from 'amqplib';
+import type { Message, TransportChannel } from '../../lib/transport/transport.interface';
 import { AckBatcher } from '../../lib/consumer/ack-batcher';
 import { Delivery } from '../../lib/consumer/delivery';
 
@@ -6,12 +6,12 @@ import { Delivery } from '../../lib/consumer/delivery';
 function recorder() {
   const sent: string[] = [];
   const channel = {
-    ack: (msg: amqp.Message, multiple = false) => sent.push(`ack ${msg.fields.deliveryTag}${multiple ? ' multiple' : ''}`),
-    nack: (msg: amqp.Message, _multiple: boolean, requeue: boolean) => sent.push(`nack ${msg.fields.deliveryTag}${requeue ? ' requeue' : ''}`),
-  } as unknown as amqp.Channel;
+    ack: (msg: Message, multiple = false) => sent.push(`ack ${msg.fields.deliveryTag}${multiple ? ' multiple' : ''}`),
+    nack: (msg: Message, _multiple: boolean, requeue: boolean) => sent.push(`nack ${msg.fields.deliveryTag}${requeue ? ' requeue' : ''}`),
+  } as unknown as TransportChannel;
   const acks = new AckBatcher(channel);
   const deliver = (tag: number) => {
-    const delivery = new Delivery({ fields: { deliveryTag: tag } } as amqp.ConsumeMessage, acks);
+    const delivery = new Delivery({ fields: { deliveryTag: tag } } as Message, acks);
     acks.track(delivery);
     return delivery;
   };

@@ -1,14 +1,14 @@
-import type * as amqp from 'amqplib';
+import type { Message, MessageFields, MessageProperties, TransportChannel } from '../../lib/transport/transport.interface';
 import { AckBatcher } from '../../lib/consumer/ack-batcher';
 import { Delivery, originOf, readCounter, ReturnedDeliveries } from '../../lib/consumer/delivery';
 
 /** RELIABILITY.md 33, 34 and 39: the pure parts (origin of a copy, counters from headers, our own returns). */
-function message(fields: Partial<amqp.MessageFields>, properties: Partial<amqp.MessageProperties> = {}): amqp.ConsumeMessage {
+function message(fields: Partial<MessageFields>, properties: Partial<MessageProperties> = {}): Message {
   return {
     fields: { deliveryTag: 1, redelivered: false, exchange: '', routingKey: 'q', consumerTag: 'c', ...fields },
     properties: { headers: {}, ...properties },
     content: Buffer.alloc(0),
-  } as amqp.ConsumeMessage;
+  } as Message;
 }
 
 describe('readCounter (34)', () => {
@@ -84,7 +84,7 @@ describe('AckBatcher reports what goes back to the queue (39)', () => {
         if (!open) throw new Error('Channel closed');
       },
       nack: () => undefined,
-    } as unknown as amqp.Channel;
+    } as unknown as TransportChannel;
     const returned: number[] = [];
     const acks = new AckBatcher(channel, (delivery) => returned.push(delivery.msg.fields.deliveryTag));
     const [d1, d2, d3] = [1, 2, 3].map((tag) => {

@@ -1,5 +1,5 @@
 import type * as amqp from 'amqplib';
-import type { Outgoing } from './publisher';
+import type { PublishProperties } from '../transport.interface';
 
 interface ChannelInternals {
   sendMessage?(fields: object, properties: object, content: Buffer): boolean;
@@ -13,17 +13,24 @@ interface ChannelInternals {
  * with two headers). The same fields, in the same shape, are built here as plain data and handed
  * to the channel's own frame writer. Falls back to `channel.publish` if that writer is not there.
  */
-export function writeMessage(channel: amqp.Channel, message: Outgoing, onConfirm?: (error: Error | null) => void): boolean {
+export function writeMessage(
+  channel: amqp.Channel,
+  exchange: string,
+  routingKey: string,
+  content: Buffer,
+  p: PublishProperties,
+  onConfirm?: (error: Error | null) => void,
+): boolean {
   const internals = channel as unknown as ChannelInternals;
-  const { properties: p, content } = message;
   if (typeof internals.sendMessage !== 'function' || (onConfirm && typeof internals.pushConfirmCallback !== 'function')) {
+    const options = p as amqp.Options.Publish;
     return onConfirm
-      ? (channel as amqp.ConfirmChannel).publish(message.exchange, message.routingKey, content!, p, onConfirm)
-      : channel.publish(message.exchange, message.routingKey, content!, p);
+      ? (channel as amqp.ConfirmChannel).publish(exchange, routingKey, content, options, onConfirm)
+      : channel.publish(exchange, routingKey, content, options);
   }
   const fields = {
-    exchange: message.exchange,
-    routingKey: message.routingKey,
+    exchange,
+    routingKey,
     mandatory: !!p.mandatory,
     immediate: false,
     ticket: undefined,
@@ -45,7 +52,7 @@ export function writeMessage(channel: amqp.Channel, message: Outgoing, onConfirm
   // Registered after the frames are encoded and written, as amqplib's own publish does: a message
   // that cannot be encoded (a header table over 64 KiB) throws before anything is written, and
   // leaves the channel's confirm bookkeeping as it was. The confirm itself arrives in a later tick.
-  const accepted = internals.sendMessage(fields, fields, content!);
+  const accepted = internals.sendMessage(fields, fields, content);
   if (onConfirm) internals.pushConfirmCallback!(onConfirm);
   return accepted;
 }
