@@ -35,7 +35,13 @@ export default defineConfig({
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.spec.ts'] } },
       {
         extends: true,
-        test: { name: 'rabbitmq', include: [...BEHAVIOUR_SUITE, 'test/reliability/**/*.spec.ts'], env: { TEST_TRANSPORT: 'rabbitmq' } },
+        test: {
+          name: 'rabbitmq',
+          // operations/: probes, metrics and traces under real faults; persistence/: idempotency and
+          // the outbox against PostgreSQL and Redis.
+          include: [...BEHAVIOUR_SUITE, 'test/reliability/**/*.spec.ts', 'test/operations/**/*.spec.ts', 'test/persistence/**/*.spec.ts'],
+          env: { TEST_TRANSPORT: 'rabbitmq' },
+        },
       },
       {
         extends: true,
