@@ -6,10 +6,23 @@ export { MessageHeader } from './decorators/message-header.decorator';
 export { RpcClient } from './rpc/rpc.client';
 export { TrackContext } from './context/track-context';
 export { MessagingHealth } from './messaging.health';
+export type { MessagingNotReadyReason } from './messaging.health';
+export { MessagingAdmin } from './messaging.admin';
+export type { QueueDepth } from './messaging.admin';
 export { DeadLetters } from './consumer/dead-letters.service';
 export { MessagingHarness } from './testing/messaging.harness';
 export type { PublishedMessage, DeadLetteredMessage } from './testing/messaging.harness';
 export { MESSAGE_CONTEXT } from './messaging.constants';
+export { Outbox } from './outbox/outbox';
+export type { OutboxSendOptions } from './outbox/outbox';
+export type { PgClient, PgPool, SqlExecutor, SqlResult } from './outbox/postgres';
+export { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
+export type { MemoryIdempotencyStoreOptions } from './idempotency/memory-idempotency.store';
+export { RedisIdempotencyStore } from './idempotency/redis-idempotency.store';
+export type { RedisIdempotencyStoreOptions, RedisScriptClient } from './idempotency/redis-idempotency.store';
+export { PostgresIdempotencyStore } from './idempotency/postgres-idempotency.store';
+export type { PostgresIdempotencyStoreOptions } from './idempotency/postgres-idempotency.store';
+export type { IdempotencyStore, IdempotencyClaim } from './idempotency/idempotency-store.interface';
 export {
   MessagingError,
   MessagingConfigError,
@@ -34,6 +47,8 @@ export {
   QueueNotFoundError,
   InvalidArgumentError,
   MessageRejectedError,
+  NoHandlerError,
+  SettlementError,
 } from './messaging.errors';
 export type {
   MessagingOptions,
@@ -44,6 +59,10 @@ export type {
   TlsOptions,
   TrackLimits,
   CompressionOptions,
+  MetricsOptions,
+  PrometheusRegistry,
+  IdempotencyOptions,
+  OutboxOptions,
 } from './interfaces/messaging-options.interface';
 export type { Codec } from './codec/codec.interface';
 export type { MessageHandlerOptions, ExchangeType } from './interfaces/message-handler-options.interface';

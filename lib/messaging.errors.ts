@@ -149,3 +149,9 @@ export class MessageRejectedError extends MessagingError {
     this.name = name;
   }
 }
+
+/** No handler of a shared queue takes this message (its routing key or type): it is dead-lettered. */
+export class NoHandlerError extends UnrecoverableError {}
+
+/** A message was settled twice by its handler (`context.ack()`, `nack()`, `retry()` or `deadLetter()`). */
+export class SettlementError extends MessagingError {}

@@ -49,6 +49,11 @@ export class MessagingLifecycle implements OnApplicationBootstrap, OnModuleDestr
     return this.accepting;
   }
 
+  /** From the first moment of shutdown on. */
+  get isShuttingDown(): boolean {
+    return this.draining !== undefined;
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     try {
       if (this.options.registerHandlers) await this.consumers.start();

@@ -17,11 +17,14 @@ import type {
 import { MESSAGE_CONTEXT, MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
 import { MessagingHealth } from './messaging.health';
+import { MessagingAdmin } from './messaging.admin';
 import { resolveOptions, type ResolvedMessagingOptions } from './messaging.options';
 import { Publisher } from './publisher/publisher';
 import { ReplyRouter } from './rpc/reply-router';
 import { RpcClient } from './rpc/rpc.client';
+import { DelayQueues } from './publisher/delay-queues';
 import { MessagingHarness } from './testing/messaging.harness';
+import { Outbox } from './outbox/outbox';
 
 const OPTIONS_FACTORY = Symbol('nestjs-messaging:options-factory');
 
@@ -102,16 +105,19 @@ export class MessagingModule {
         { provide: MESSAGE_CONTEXT, scope: Scope.REQUEST, useFactory: (request: unknown) => request, inject: [REQUEST] },
         TrackContext,
         RpcClient,
+        DelayQueues,
         HandlerExplorer,
         HandlerPipelines,
         HandlerConsumerFactory,
         HandlerConsumers,
         MessagingLifecycle,
         MessagingHealth,
+        MessagingAdmin,
         DeadLetters,
         MessagingHarness,
+        Outbox,
       ],
-      exports: [RpcClient, TrackContext, MessagingHealth, DeadLetters, MessagingHarness, MESSAGE_CONTEXT],
+      exports: [RpcClient, TrackContext, MessagingHealth, MessagingAdmin, DeadLetters, MessagingHarness, MESSAGE_CONTEXT, Outbox],
     };
   }
 }

@@ -1,11 +1,23 @@
 import type { Codec } from './codec/codec.interface';
 import { CodecRegistry, mediaType, type ResolvedCompression } from './codec/codec.registry';
 import { COMPRESSION_ALGORITHMS } from './codec/compression';
-import type { MessagingOptions, RetryPolicy, TlsOptions, TrackLimits } from './interfaces/messaging-options.interface';
+import type { IdempotencyStore } from './idempotency/idempotency-store.interface';
+import { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
+import type {
+  IdempotencyOptions,
+  MessagingOptions,
+  OutboxOptions,
+  RetryPolicy,
+  TlsOptions,
+  TrackLimits,
+} from './interfaces/messaging-options.interface';
+import { type PgTable, pgTable } from './outbox/postgres';
 import { HEADER_TRACK_PREFIX } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
 import { maskUrl } from './connection/url';
 import { isMemoryUrl } from './transport/transport-for';
+import { createTelemetry } from './telemetry/telemetry.factory';
+import type { Telemetry } from './telemetry/telemetry.interface';
 
 /** Options with every default filled in; what the rest of the library reads. */
 export interface ResolvedMessagingOptions {
@@ -28,6 +40,28 @@ export interface ResolvedMessagingOptions {
   track: { maxRequestIdLength: number; maxItems: number; maxKeyLength: number; maxValueLength: number };
   /** The `codecs`, `compression` and `maxMessageBytes` options, made into the one registry every publisher and consumer uses. */
   codecs: CodecRegistry;
+  /** What the `metrics` option and an OpenTelemetry SDK ask for; a no-op without either. */
+  telemetry: Telemetry;
+  /** False: handlers declare nothing and check that what they need exists. */
+  declare: boolean;
+  /** Names in decorators and calls -> names on the broker. */
+  queues: Record<string, string>;
+  exchanges: Record<string, string>;
+  idempotency: ResolvedIdempotency;
+  /** Absent: the Outbox is not enabled. */
+  outbox?: ResolvedOutbox;
+}
+
+export interface ResolvedIdempotency {
+  store: IdempotencyStore;
+  ttlMs: number;
+  leaseMs: number;
+  /** `idempotent` of handlers that do not set it. */
+  default: boolean;
+}
+
+export interface ResolvedOutbox extends Required<Omit<OutboxOptions, 'table'>> {
+  table: PgTable;
 }
 
 export const DEFAULT_RETRY: Required<RetryPolicy> = { attempts: 3, delaysMs: [1000, 5000] };
@@ -77,13 +111,16 @@ function urls(uri: unknown): string[] {
   return list as string[];
 }
 
+/** The most tries a message gets, from a retry policy or by a handler's own `context.retry()`. */
+export const MAX_TRIES = 1000;
+
 /** Validates a handler's or the module's retry option; `option` names it in the error. */
 export function resolveRetry(value: unknown, option: string, def: Required<RetryPolicy> | false): Required<RetryPolicy> | false {
   if (value === undefined) return def;
   if (value === false) return false;
   if (typeof value !== 'object' || value === null) fail(option, 'false or { attempts, delaysMs? }', value);
   const policy = value as RetryPolicy;
-  const attempts = int(policy.attempts, `${option}.attempts`, NaN, 1, 1000);
+  const attempts = int(policy.attempts, `${option}.attempts`, NaN, 1, MAX_TRIES);
   const delays = policy.delaysMs ?? [];
   if (!Array.isArray(delays) || delays.some((d) => !Number.isInteger(d) || d < 0 || d > 2 ** 31 - 1)) {
     fail(`${option}.delaysMs`, 'an array of non-negative integers (milliseconds)', JSON.stringify(delays));
@@ -94,7 +131,8 @@ export function resolveRetry(value: unknown, option: string, def: Required<Retry
 const KNOWN = new Set([
   'uri', 'serviceName', 'prefetch', 'rpcTimeoutMs', 'shutdownTimeoutMs', 'retry', 'registerHandlers',
   'heartbeatSeconds', 'reconnect', 'publishTimeoutMs', 'maxBufferedPublishes', 'maxInFlightPublishes', 'maxMessageBytes',
-  'maxRedeliveries', 'persistent', 'tls', 'track', 'codecs', 'compression',
+  'maxRedeliveries', 'persistent', 'tls', 'track', 'codecs', 'compression', 'declare', 'queues', 'exchanges',
+  'idempotency', 'outbox', 'metrics',
 ]);
 
 export function resolveOptions(options: MessagingOptions): ResolvedMessagingOptions {
@@ -138,7 +176,72 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     tls: options.tls,
     track: resolvedTrack,
     codecs: new CodecRegistry(codecs(options.codecs), compression(options.compression), maxMessageBytes),
+    telemetry: createTelemetry(options.metrics),
+    declare: bool(options.declare, 'declare', true),
+    queues: renames(options.queues, 'queues'),
+    exchanges: renames(options.exchanges, 'exchanges'),
+    idempotency: idempotency(options.idempotency),
+    outbox: outbox(options.outbox),
   };
+}
+
+/** Fails on a key the object option `option` does not have, e.g. a misspelt `idempotency.ttl`. */
+function knownKeys(value: object, option: string, known: string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw new MessagingConfigError(`MessagingModule option "${option}" has no "${key}" (it takes ${known.join(', ')})`);
+  }
+}
+
+function idempotency(value: unknown): ResolvedIdempotency {
+  if (value !== undefined && (typeof value !== 'object' || value === null)) fail('idempotency', 'an object { store?, ttlMs?, leaseMs?, default? }', value);
+  const given = (value ?? {}) as IdempotencyOptions;
+  knownKeys(given, 'idempotency', ['store', 'ttlMs', 'leaseMs', 'default']);
+  const { store } = given;
+  const isStore = typeof store === 'object' && store !== null && ['claim', 'complete', 'release'].every((m) => typeof (store as never)[m] === 'function');
+  if (store !== undefined && !isStore) fail('idempotency.store', 'an IdempotencyStore (claim, complete, release), e.g. new RedisIdempotencyStore(redis)', store);
+  return {
+    store: store ?? new MemoryIdempotencyStore(),
+    ttlMs: int(given.ttlMs, 'idempotency.ttlMs', 24 * 60 * 60 * 1000, 1),
+    leaseMs: int(given.leaseMs, 'idempotency.leaseMs', 60_000, 1),
+    default: bool(given.default, 'idempotency.default', false),
+  };
+}
+
+function outbox(value: unknown): ResolvedOutbox | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null) fail('outbox', 'an object { pool, table?, ... }', value);
+  const given = value as OutboxOptions;
+  knownKeys(given, 'outbox', ['pool', 'table', 'createTable', 'relay', 'batchSize', 'pollIntervalMs', 'retentionMs']);
+  const { pool } = given;
+  if (typeof pool !== 'object' || pool === null || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
+    fail('outbox.pool', 'a pg Pool (new Pool(...) of the "pg" package)', pool);
+  }
+  return {
+    pool,
+    table: pgTable(given.table ?? 'messaging_outbox', 'MessagingModule option "outbox.table"'),
+    createTable: bool(given.createTable, 'outbox.createTable', true),
+    relay: bool(given.relay, 'outbox.relay', true),
+    batchSize: int(given.batchSize, 'outbox.batchSize', 500, 1, 10_000),
+    pollIntervalMs: int(given.pollIntervalMs, 'outbox.pollIntervalMs', 1_000, 1, 2 ** 31 - 1),
+    retentionMs: int(given.retentionMs, 'outbox.retentionMs', 60 * 60 * 1000, 0),
+  };
+}
+
+/** A name used in code (decorators, RpcClient calls), as the module's rename map (`queues` / `exchanges`) has it on the broker. */
+export function renamed(map: Record<string, string>, name: string): string {
+  return Object.hasOwn(map, name) ? map[name] : name;
+}
+
+/** `{ nameInCode: nameOnTheBroker }`: both non-empty strings of at most 255 characters, as RabbitMQ allows. */
+function renames(value: unknown, option: string): Record<string, string> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(option, 'an object { nameInCode: nameOnTheBroker }', value);
+  const map: Record<string, string> = Object.create(null);
+  for (const [from, to] of Object.entries(value)) {
+    if (typeof to !== 'string' || to.length === 0 || to.length > 255) fail(`${option}.${from}`, 'a non-empty name of at most 255 characters', to);
+    map[from] = to;
+  }
+  return map;
 }
 
 /** Each codec complete, with a content type of its own (a built-in one's may be taken: it replaces it). */

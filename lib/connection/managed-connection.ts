@@ -33,6 +33,8 @@ export class ManagedConnection extends EventEmitter {
   private connecting?: Promise<void>;
   /** Why the broker blocks publishing (resource alarm), or undefined. */
   blockedReason?: string;
+  /** Connected once: a connection after that is a reconnect. */
+  private wasConnected = false;
 
   constructor(
     private readonly options: ResolvedMessagingOptions,
@@ -46,6 +48,11 @@ export class ManagedConnection extends EventEmitter {
 
   get current(): TransportConnection | undefined {
     return this.connection;
+  }
+
+  /** Lost after it was up, and trying to come back. */
+  get isReconnecting(): boolean {
+    return this.wasConnected && !this.connection && !this.closing;
   }
 
   get isClosing(): boolean {
@@ -156,6 +163,8 @@ export class ManagedConnection extends EventEmitter {
       this.reconnect();
     });
     this.logger.log(`Connected (${this.role}) to ${maskUrl(url)}`);
+    if (this.wasConnected) this.options.telemetry.reconnected(this.role);
+    this.wasConnected = true;
     this.emit('connected', connection);
   }
 

@@ -46,6 +46,16 @@ export class AckBatcher {
     }
   }
 
+  /** Drops a delivery (nack without requeue); it leaves the batch. */
+  discard(delivery: Delivery): void {
+    this.forget(delivery);
+    try {
+      this.channel.nack(delivery.msg, false, false);
+    } catch {
+      // The channel is gone: the broker requeues it, and it comes back to be settled again.
+    }
+  }
+
   /** Sends what is pending now; called each tick and before the channel closes. */
   readonly flush = (): void => {
     this.scheduled = false;

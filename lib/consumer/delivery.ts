@@ -1,7 +1,8 @@
-import type { MessageContext } from '../interfaces/message-context.interface';
+import type { MessageContext, Settlement } from '../interfaces/message-context.interface';
 import { own } from '../context/track-store';
 import { HEADER_ORIGINAL_EXCHANGE, HEADER_ORIGINAL_ROUTING_KEY } from '../messaging.constants';
 import type { AckBatcher } from './ack-batcher';
+import type { SettleOutcome } from '../telemetry/telemetry.interface';
 import type { Message } from '../transport/transport.interface';
 
 /** One message being handled; it is settled through the acks of the channel it came from. */
@@ -9,6 +10,10 @@ export class Delivery {
   /** Shutdown gave up on it: the message goes back to the queue, so nothing may settle it. */
   abandoned = false;
   acked = false;
+  /** The handler settled it itself (see MessageContext.ack & co.): the outcome being recorded. */
+  settled?: Promise<void>;
+  /** How it ends, for metrics: set by the outcome that copies or returns it; acked otherwise. */
+  outcome: SettleOutcome = 'acked';
   private controller?: AbortController;
 
   constructor(
@@ -30,9 +35,17 @@ export class Delivery {
     if (!this.acked) this.acks.ack(this);
   }
 
-  /** Back to the queue, e.g. when its outcome could not be recorded. */
+  /** Back to the queue, e.g. when its outcome could not be recorded. Settled with the broker: nothing acks it after. */
   requeue(): void {
     this.acks.requeue(this);
+    this.acked = true;
+    this.outcome = 'requeued';
+  }
+
+  /** Dropped: the handler said so (`nack({ requeue: false })`). */
+  discard(): void {
+    this.acks.discard(this);
+    this.acked = true;
   }
 
   abandon(reason: Error): void {
@@ -50,16 +63,19 @@ export class DeliveryContext implements MessageContext {
   readonly replyTo?: string;
   readonly redelivered: boolean;
   readonly raw: MessageContext['raw'];
-  // A true private field: not enumerable, so logging or serializing the context stays safe.
+  // True private fields: not enumerable, so logging or serializing the context stays safe.
   readonly #delivery: Delivery;
+  readonly #settle: SettleDelivery;
 
   constructor(
     readonly queue: string,
     delivery: Delivery,
     readonly headers: Readonly<Record<string, unknown>>,
     readonly attempt: number,
+    settle: SettleDelivery,
   ) {
     this.#delivery = delivery;
+    this.#settle = settle;
     const { fields, properties } = delivery.msg;
     ({ exchange: this.exchange, routingKey: this.routingKey } = originOf(delivery.msg));
     this.messageId = properties.messageId;
@@ -72,7 +88,26 @@ export class DeliveryContext implements MessageContext {
   get signal(): AbortSignal {
     return this.#delivery.signal;
   }
+
+  ack(): Promise<void> {
+    return this.#settle(this.#delivery, { kind: 'ack' }, this.attempt);
+  }
+
+  nack(options: { requeue?: boolean } = {}): Promise<void> {
+    return this.#settle(this.#delivery, { kind: 'nack', requeue: options.requeue ?? true }, this.attempt);
+  }
+
+  retry(options: { delayMs?: number } = {}): Promise<void> {
+    return this.#settle(this.#delivery, { kind: 'retry', delayMs: options.delayMs }, this.attempt);
+  }
+
+  deadLetter(reason?: string): Promise<void> {
+    return this.#settle(this.#delivery, { kind: 'deadLetter', reason }, this.attempt);
+  }
 }
+
+/** Records how a handler settled its message itself (MessageOutcome.settle). */
+export type SettleDelivery = (delivery: Delivery, settlement: Settlement, attempt: number) => Promise<void>;
 
 export interface DeliveryOrigin {
   exchange: string;
@@ -98,7 +133,7 @@ export function originOf(msg: Message): DeliveryOrigin {
  * A count carried in a header (tries made, redeliveries seen). Anyone can write headers, so only
  * an integer from 0 to `max` (the most this module itself writes) is taken; anything else —
  * negative, fractional, huge, a string, an array — reads as 0, a fresh count. A forged value can
- * therefore give a message its full policy again, never fewer tries, never a loop without delay.
+ * therefore never make a loop without delay, nor a count the module would not make itself.
  */
 export function readCounter(headers: Record<string, unknown>, name: string, max: number): number {
   const value = own(headers, name);

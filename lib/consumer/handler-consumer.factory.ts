@@ -7,12 +7,15 @@ import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 import { ReplyRouter } from '../rpc/reply-router';
+import { DelayQueues } from '../publisher/delay-queues';
 import type { HandlerDefinition } from './handler-definition';
 import type { DiscoveredHandler } from './handler.explorer';
 import { HandlerConsumer } from './handler.consumer';
 import { HandlerInvoker } from './handler.invoker';
 import { HandlerPipelines } from './handler-pipeline';
 import { MessageOutcome } from './message-outcome';
+import { type Invoker, needsRouting, QueueRoutes } from './queue-routes';
+import { BatchCollector } from './batch-collector';
 
 /**
  * Makes the consumer of one handler with its parts (invoker, outcome): the one place that knows
@@ -24,6 +27,7 @@ export class HandlerConsumerFactory {
     private readonly connections: ConnectionManager,
     private readonly publisher: Publisher,
     private readonly router: ReplyRouter,
+    private readonly delays: DelayQueues,
     private readonly track: TrackContext,
     private readonly cls: ClsService,
     private readonly moduleRef: ModuleRef,
@@ -32,12 +36,22 @@ export class HandlerConsumerFactory {
     @Inject(MESSAGING_LOGGER) private readonly logger: Logger,
   ) {}
 
-  create(handler: DiscoveredHandler, definition: HandlerDefinition): HandlerConsumer {
+  /** The consumer of one queue: `queue` is its definition, `handlers` the handlers sharing it. */
+  create(group: { queue: HandlerDefinition; handlers: DiscoveredHandler[]; definitions: HandlerDefinition[] }): HandlerConsumer {
+    const { queue, handlers, definitions } = group;
+    const invokers = handlers.map((handler, i): Invoker => {
+      const invoker = new HandlerInvoker(handler, this.moduleRef, this.pipelines);
+      const { batch } = definitions[i];
+      return batch ? new BatchCollector(invoker, batch.size, batch.timeoutMs, this.cls, this.options.track) : invoker;
+    });
+    const invoker = needsRouting(definitions)
+      ? new QueueRoutes(queue.queue, definitions.map((definition, i) => ({ definition, invoker: invokers[i] })))
+      : invokers[0];
     return new HandlerConsumer(
-      definition,
+      queue,
       this.connections.consumer,
-      new HandlerInvoker(handler, this.moduleRef, this.pipelines),
-      new MessageOutcome(definition, this.publisher, this.router, this.track, this.options, this.logger),
+      invoker,
+      new MessageOutcome(queue, this.publisher, this.router, this.delays, this.track, this.options, this.logger),
       this.cls,
       this.options,
       this.logger,

@@ -3,11 +3,11 @@ import { hostname } from 'node:os';
 import { Inject, Injectable, type Logger } from '@nestjs/common';
 import { ConnectionManager } from '../connection/connection.manager';
 import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
-import { MessagingConfigError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { defineHandler, type HandlerDefinition } from './handler-definition';
+import { queueDefinition } from './queue-routes';
 import { HandlerConsumerFactory } from './handler-consumer.factory';
-import { HandlerExplorer } from './handler.explorer';
+import { type DiscoveredHandler, HandlerExplorer } from './handler.explorer';
 import type { HandlerConsumer } from './handler.consumer';
 
 /** A message shutdown gave up waiting for, with the handler that still runs it. */
@@ -36,21 +36,33 @@ export class HandlerConsumers {
     return this.consumers.reduce((sum, consumer) => sum + consumer.inFlightCount, 0);
   }
 
+  /** Whether the broker delivers to every consumer now (false while one resumes after a loss). */
+  get consuming(): boolean {
+    return this.consumers.every((consumer) => consumer.isConsuming);
+  }
+
   /** The handlers this app consumes for, once started. */
   get definitions(): HandlerDefinition[] {
     return this.consumers.map((consumer) => consumer.definition);
   }
 
-  /** Finds the handlers, declares their topology and starts consuming; a refusal fails startup. */
+  /**
+   * Finds the handlers, declares their topology (or checks it, with `declare: false`) and starts
+   * consuming, one consumer per queue; a refusal fails startup.
+   */
   async start(): Promise<void> {
-    const found = this.explorer.explore().map((handler) => ({
-      handler,
-      definition: defineHandler(handler.name, handler.options, this.options, this.instanceId),
-    }));
-    assertUniqueQueues(found.map((d) => d.definition));
-    if (found.length === 0) return;
+    const byQueue = new Map<string, HandlerGroup>();
+    for (const handler of this.explorer.explore()) {
+      const definition = defineHandler(handler.name, handler.options, this.options, this.instanceId);
+      const group = byQueue.get(definition.queue) ?? { handlers: [], definitions: [] };
+      group.handlers.push(handler);
+      group.definitions.push(definition);
+      byQueue.set(definition.queue, group);
+    }
+    const groups = [...byQueue.values()].map((group) => ({ ...group, queue: queueDefinition(group.definitions) }));
+    if (groups.length === 0) return;
     await this.connections.startConsumer();
-    this.consumers = found.map(({ handler, definition }) => this.factory.create(handler, definition));
+    this.consumers = groups.map((group) => this.factory.create(group));
     await Promise.all(this.consumers.map((consumer) => consumer.start()));
     this.logger.log(`Consuming ${this.consumers.map((c) => `${c.definition.queue} (${c.definition.name})`).join(', ')}`);
   }
@@ -82,13 +94,8 @@ export class HandlerConsumers {
   }
 }
 
-function assertUniqueQueues(definitions: HandlerDefinition[]): void {
-  const byQueue = new Map<string, string>();
-  for (const { queue, name } of definitions) {
-    const other = byQueue.get(queue);
-    if (other) {
-      throw new MessagingConfigError(`Queue "${queue}" has two handlers, ${other} and ${name}: one queue, one handler per app`);
-    }
-    byQueue.set(queue, name);
-  }
+/** The handlers of one queue, with their definitions in the same order. */
+interface HandlerGroup {
+  handlers: DiscoveredHandler[];
+  definitions: HandlerDefinition[];
 }

@@ -1,7 +1,14 @@
-import type { ExchangeType, MessageHandlerOptions } from '../interfaces/message-handler-options.interface';
+import type { ExchangeType, HandlerBinding, MessageHandlerOptions } from '../interfaces/message-handler-options.interface';
 import type { RetryPolicy } from '../interfaces/messaging-options.interface';
 import { MessagingConfigError } from '../messaging.errors';
-import { resolveRetry, type ResolvedMessagingOptions } from '../messaging.options';
+import { renamed, resolveRetry, type ResolvedMessagingOptions } from '../messaging.options';
+
+/** An exchange a queue is bound to, with its keys worked out. */
+export interface ResolvedBinding {
+  exchange: string;
+  exchangeType: ExchangeType;
+  routingKeys: string[];
+}
 
 /** A handler's options with the module's defaults applied and its queue names worked out. */
 export interface HandlerDefinition {
@@ -19,6 +26,20 @@ export interface HandlerDefinition {
   retry: Required<RetryPolicy> | false;
   durable: boolean;
   queueArguments: Record<string, unknown>;
+  /** Every binding of the queue: the `exchange` shorthand's first, then `bindings`. */
+  bindings: ResolvedBinding[];
+  /**
+   * What the handler takes from a queue it shares with others (see queue-routes.ts): messages of
+   * this AMQP type, and/or routed with a key matching one of these patterns (the routing keys it
+   * names; none: any key).
+   */
+  messageType?: string;
+  routingPatterns: string[];
+  /** False: nothing is declared; startup checks that everything exists. */
+  declare: boolean;
+  batch?: { size: number; timeoutMs: number };
+  /** Runs at most once per message id (see IdempotencyGuard). */
+  idempotent: boolean;
 }
 
 const EXCHANGE_TYPES: ExchangeType[] = ['topic', 'direct', 'fanout', 'headers'];
@@ -42,24 +63,36 @@ export function defineHandler(
   instanceId: string,
 ): HandlerDefinition {
   const broadcast = options.broadcast ?? false;
-  const exchange = options.exchange === undefined ? undefined : checkName(name, 'exchange', options.exchange);
+  const exchange = options.exchange === undefined ? undefined : renamed(module.exchanges, checkName(name, 'exchange', options.exchange));
   if (broadcast && !exchange) fail(name, '"broadcast: true" needs an "exchange" to bind the per-instance queue to');
   if (!broadcast && options.queue === undefined) fail(name, '"queue" is required unless "broadcast" is true');
   const exchangeType = options.exchangeType ?? 'topic';
   if (!EXCHANGE_TYPES.includes(exchangeType)) fail(name, `"exchangeType" must be one of ${EXCHANGE_TYPES.join(', ')} (got ${JSON.stringify(exchangeType)})`);
   const prefetch = options.prefetch ?? module.prefetch;
   if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65535) fail(name, `"prefetch" must be an integer from 1 to 65535 (got ${prefetch})`);
-  const baseQueue = options.queue === undefined ? `${exchange}.${module.serviceName}` : checkName(name, 'queue', options.queue);
+  const baseQueue = options.queue === undefined ? `${exchange}.${module.serviceName}` : renamed(module.queues, checkName(name, 'queue', options.queue));
   const queue = broadcast ? `${baseQueue}.broadcast.${instanceId}` : baseQueue;
 
   const keys = options.routingKey === undefined ? [] : Array.isArray(options.routingKey) ? options.routingKey : [options.routingKey];
   if (keys.some((k) => typeof k !== 'string')) fail(name, '"routingKey" must be a string or an array of strings');
-  const routingKeys =
-    keys.length > 0 || !exchange ? keys : exchangeType === 'topic' ? ['#'] : exchangeType === 'direct' ? [baseQueue] : [''];
+  const routingKeys = keys.length > 0 || !exchange ? keys : defaultKeys(exchangeType, baseQueue);
   if (keys.length > 0 && !exchange) fail(name, '"routingKey" needs an "exchange" (without one the queue is reached by its name)');
 
   const queueOptions = options.queueOptions ?? {};
   if (typeof queueOptions !== 'object' || queueOptions === null) fail(name, '"queueOptions" must be an object');
+  if (options.messageType !== undefined && (typeof options.messageType !== 'string' || options.messageType === '')) {
+    fail(name, `"messageType" must be a non-empty string (got ${JSON.stringify(options.messageType)})`);
+  }
+  if (options.declare !== undefined && typeof options.declare !== 'boolean') fail(name, `"declare" must be true or false (got ${JSON.stringify(options.declare)})`);
+  const bindings = [
+    ...(exchange ? [{ exchange, exchangeType, routingKeys }] : []),
+    ...resolveBindings(name, options.bindings, baseQueue, module.exchanges),
+  ];
+  if (broadcast && bindings.length > 1) fail(name, '"broadcast: true" takes one "exchange"; "bindings" are for shared queues');
+  const batch = resolveBatch(name, options.batch);
+  const declare = options.declare ?? module.declare;
+  if (broadcast && !declare) fail(name, '"broadcast: true" needs its per-instance queue declared: it cannot run with "declare: false"');
+  if (options.idempotent !== undefined && typeof options.idempotent !== 'boolean') fail(name, `"idempotent" must be true or false (got ${JSON.stringify(options.idempotent)})`);
   return {
     name,
     queue,
@@ -72,7 +105,42 @@ export function defineHandler(
     retry: resolveRetry(options.retry, `${name} retry`, module.retry),
     durable: broadcast ? false : queueOptions.durable ?? true,
     queueArguments: { ...(queueOptions.arguments ?? {}) },
+    bindings,
+    messageType: options.messageType,
+    routingPatterns: [...keys, ...(options.bindings ?? []).flatMap((b) => (b.routingKey === undefined ? [] : [b.routingKey].flat()))],
+    declare,
+    idempotent: options.idempotent ?? module.idempotency.default,
+    // The broker must let a whole batch in: the prefetch is at least its size.
+    ...(batch ? { batch, prefetch: Math.max(prefetch, batch.size) } : {}),
   };
+}
+
+function resolveBindings(name: string, bindings: HandlerBinding[] | undefined, queue: string, exchanges: Record<string, string>): ResolvedBinding[] {
+  if (bindings === undefined) return [];
+  if (!Array.isArray(bindings)) fail(name, '"bindings" must be an array of { exchange, exchangeType?, routingKey? }');
+  return bindings.map((binding, i) => {
+    if (typeof binding !== 'object' || binding === null) fail(name, `"bindings[${i}]" must be an object { exchange, exchangeType?, routingKey? }`);
+    const exchange = renamed(exchanges, checkName(name, `bindings[${i}].exchange`, binding.exchange));
+    const exchangeType = binding.exchangeType ?? 'topic';
+    if (!EXCHANGE_TYPES.includes(exchangeType)) fail(name, `"bindings[${i}].exchangeType" must be one of ${EXCHANGE_TYPES.join(', ')} (got ${JSON.stringify(exchangeType)})`);
+    const keys = binding.routingKey === undefined ? [] : Array.isArray(binding.routingKey) ? binding.routingKey : [binding.routingKey];
+    if (keys.some((k) => typeof k !== 'string')) fail(name, `"bindings[${i}].routingKey" must be a string or an array of strings`);
+    return { exchange, exchangeType, routingKeys: keys.length > 0 ? keys : defaultKeys(exchangeType, queue) };
+  });
+}
+
+function defaultKeys(exchangeType: ExchangeType, queue: string): string[] {
+  return exchangeType === 'topic' ? ['#'] : exchangeType === 'direct' ? [queue] : [''];
+}
+
+function resolveBatch(name: string, batch: MessageHandlerOptions['batch']): HandlerDefinition['batch'] {
+  if (batch === undefined) return undefined;
+  const { size, timeoutMs } = (batch ?? {}) as { size?: unknown; timeoutMs?: unknown };
+  if (!(Number.isInteger(size) && (size as number) >= 1 && (size as number) <= 65535)) fail(name, `"batch.size" must be an integer from 1 to 65535 (got ${JSON.stringify(size)})`);
+  if (!(Number.isInteger(timeoutMs) && (timeoutMs as number) >= 1 && (timeoutMs as number) <= 2 ** 31 - 1)) {
+    fail(name, `"batch.timeoutMs" must be a whole number of milliseconds from 1 (got ${JSON.stringify(timeoutMs)})`);
+  }
+  return { size: size as number, timeoutMs: timeoutMs as number };
 }
 
 export function retryQueueName(definition: HandlerDefinition, delayMs: number): string {

@@ -4,15 +4,17 @@ import type { ManagedConnection } from '../connection/managed-connection';
 import { backoffDelay } from '../connection/backoff';
 import { ownHeaders, readTrackHeaders, TRACK_STORE } from '../context/track-store';
 import { HEADER_ATTEMPTS } from '../messaging.constants';
-import { ShuttingDownError } from '../messaging.errors';
-import type { ResolvedMessagingOptions } from '../messaging.options';
+import { ShuttingDownError, TopologyError } from '../messaging.errors';
+import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
+import { IdempotencyGuard } from '../idempotency/idempotency-guard';
 import type { HandlerDefinition } from './handler-definition';
-import type { HandlerInvoker } from './handler.invoker';
-import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, declareHandlerTopology, retryDelays } from './handler.topology';
+import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, checkHandlerTopology, declareHandlerTopology, retryDelays } from './handler.topology';
 import { AckBatcher } from './ack-batcher';
 import { Delivery, DeliveryContext, readCounter, ReturnedDeliveries } from './delivery';
 import type { MessageOutcome } from './message-outcome';
+import type { Invoker } from './queue-routes';
 import type { Message, TransportChannel } from '../transport/transport.interface';
+import type { MessageContext } from '../interfaces/message-context.interface';
 
 /**
  * Consumes one handler's queue on its own channel of the consumer connection, with the handler's
@@ -33,25 +35,40 @@ export class HandlerConsumer {
   private renewTimer?: NodeJS.Timeout;
   private drainWaiters: Array<() => void> = [];
   private readonly onConnected = () => this.scheduleSetup(0);
+  /** Made once: telemetry calls it per delivery without a closure per message. */
+  private readonly processDelivery = (delivery: Delivery) => this.process(delivery);
+  private readonly callHandler = (payload: unknown, context: MessageContext) => this.invoker.invoke(payload, context);
+  /** Set for `idempotent` handlers only: the others' path has no claim, await or allocation added. */
+  private readonly idempotency?: IdempotencyGuard;
 
   constructor(
     readonly definition: HandlerDefinition,
     private readonly connection: ManagedConnection,
-    private readonly invoker: HandlerInvoker,
+    private readonly invoker: Invoker,
     private readonly outcome: MessageOutcome,
     private readonly cls: ClsService,
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
   ) {
     outcome.useTopology(() => this.redeclare());
+    if (definition.idempotent) this.idempotency = new IdempotencyGuard(definition, outcome, options, logger);
   }
 
   get inFlightCount(): number {
     return this.inFlight.size;
   }
 
-  /** Declares the topology and starts consuming; a refusal (e.g. 406) fails startup. */
+  /** Whether the broker is delivering to this consumer now (false while it resumes after a loss). */
+  get isConsuming(): boolean {
+    return this.consumerTag !== undefined;
+  }
+
+  /**
+   * Declares the topology (with `declare: false`, checks it exists) and starts consuming; a
+   * refusal (e.g. 406) or anything missing fails startup.
+   */
   async start(): Promise<void> {
+    if (!this.definition.declare) await checkHandlerTopology(() => this.connection.createChannel(), this.definition);
     this.connection.on('connected', this.onConnected);
     await this.setup();
     if (this.definition.broadcast && retryDelays(this.definition).length > 0) {
@@ -74,6 +91,8 @@ export class HandlerConsumer {
       this.consumerTag = undefined;
       await channel.cancel(consumerTag).catch(() => undefined);
     }
+    // Nothing more comes: a batch being gathered goes to its handler now, within the drain.
+    this.invoker.flush?.();
   }
 
   /** Resolves when nothing is in flight or at the deadline, whichever comes first. */
@@ -122,6 +141,9 @@ export class HandlerConsumer {
   }
 
   private async declareOnce(): Promise<void> {
+    if (!this.definition.declare) {
+      throw new TopologyError(`${this.definition.name} has "declare: false": a queue it needs is missing and is not declared again`);
+    }
     const channel = await this.connection.createChannel();
     try {
       await declareHandlerTopology(channel, this.definition);
@@ -155,7 +177,7 @@ export class HandlerConsumer {
   }
 
   private async consume(channel: TransportChannel, acks: AckBatcher): Promise<void> {
-    await declareHandlerTopology(channel, this.definition);
+    if (this.definition.declare) await declareHandlerTopology(channel, this.definition);
     await channel.prefetch(this.definition.prefetch);
     const { consumerTag } = await channel.consume(this.definition.queue, (msg) => this.onMessage(channel, acks, msg), {
       noAck: false,
@@ -210,13 +232,15 @@ export class HandlerConsumer {
     const delivery = new Delivery(msg, acks);
     acks.track(delivery);
     this.inFlight.add(delivery);
-    const pending = this.process(delivery);
+    const pending = this.options.telemetry.consume(this.definition.queue, msg, this.processDelivery, delivery);
     if (!pending) return this.settled(delivery);
     const settled = () => this.settled(delivery);
     pending.then(settled, settled);
   }
 
   private settled(delivery: Delivery): void {
+    // What shutdown gave up on goes back to its queue later, unchanged, and is not counted.
+    if (!delivery.abandoned) this.options.telemetry.settled(this.definition.queue, delivery.outcome);
     this.inFlight.delete(delivery);
     if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
       for (const done of this.drainWaiters.splice(0)) done();
@@ -236,8 +260,8 @@ export class HandlerConsumer {
 
   private handle(delivery: Delivery, headers: Record<string, unknown>): Promise<void> | void {
     const { msg } = delivery;
-    const { retry } = this.definition;
-    const attempt = readCounter(headers, HEADER_ATTEMPTS, retry ? retry.attempts - 1 : 0) + 1;
+    // Up to MAX_TRIES, not the policy's attempts: a handler's own context.retry() may go past them.
+    const attempt = readCounter(headers, HEADER_ATTEMPTS, MAX_TRIES - 1) + 1;
     // Redelivered through our own doing (we returned it, or its ack went down with the channel):
     // not a sign of a message that kills its consumer, so it is not counted.
     if (msg.fields.redelivered && this.options.maxRedeliveries > 0 && !this.returned.take(msg)) {
@@ -260,9 +284,12 @@ export class HandlerConsumer {
   }
 
   private invoke(delivery: Delivery, headers: Record<string, unknown>, attempt: number, payload: unknown): Promise<void> | void {
+    if (this.idempotency) {
+      return this.idempotency.handle(delivery, attempt, () => this.options.telemetry.handler(this.definition.queue, this.callHandler, payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle)));
+    }
     let result: unknown;
     try {
-      result = this.invoker.invoke(payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt));
+      result = this.options.telemetry.handler(this.definition.queue, this.callHandler, payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle));
     } catch (error) {
       return this.outcome.failed(delivery, error, attempt);
     }

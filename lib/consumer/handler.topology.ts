@@ -1,5 +1,6 @@
 import type { TransportChannel } from '../transport/transport.interface';
 import { TopologyError } from '../messaging.errors';
+import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
 
 /**
@@ -10,9 +11,9 @@ import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './h
  * that names the queue or exchange and keeps the broker's reason (e.g. which argument conflicts).
  */
 export async function declareHandlerTopology(channel: TransportChannel, definition: HandlerDefinition): Promise<void> {
-  const { exchange, queue, broadcast } = definition;
-  if (exchange) {
-    await step(`exchange "${exchange}"`, () => channel.assertExchange(exchange, definition.exchangeType, { durable: true }));
+  const { queue, broadcast } = definition;
+  for (const { exchange, exchangeType } of definition.bindings) {
+    await step(`exchange "${exchange}"`, () => channel.assertExchange(exchange, exchangeType, { durable: true }));
   }
   await step(`queue "${queue}"`, () =>
     channel.assertQueue(queue, {
@@ -22,8 +23,10 @@ export async function declareHandlerTopology(channel: TransportChannel, definiti
       arguments: definition.queueArguments,
     }),
   );
-  for (const key of definition.routingKeys) {
-    await step(`binding of queue "${queue}" to exchange "${exchange}" with key "${key}"`, () => channel.bindQueue(queue, exchange!, key));
+  for (const { exchange, routingKeys } of definition.bindings) {
+    for (const key of routingKeys) {
+      await step(`binding of queue "${queue}" to exchange "${exchange}" with key "${key}"`, () => channel.bindQueue(queue, exchange, key));
+    }
   }
   // Same type as the handler's queue: a quorum queue's messages must not wait or end in a
   // classic queue that lives on one node only.
@@ -42,6 +45,41 @@ export async function declareHandlerTopology(channel: TransportChannel, definiti
             { durable: true, arguments: { ...deadLetterTo, 'x-expires': BROADCAST_RETRY_QUEUE_EXPIRES_MS } }
           : { durable: definition.durable, arguments: { ...deadLetterTo, ...type, ...atLeastOnceDeadLettering(type) } },
       ),
+    );
+  }
+}
+
+/**
+ * With `declare: false`: checks, without declaring anything, that every queue and exchange the
+ * handler needs exists (its queue, dead-letter queue, retry queues and exchanges; bindings cannot
+ * be checked passively), and fails with one TopologyError naming all that are missing. Each
+ * missing one costs a channel (a failed passive declare closes it).
+ */
+export async function checkHandlerTopology(openChannel: () => Promise<TransportChannel>, definition: HandlerDefinition): Promise<void> {
+  const needed: Array<{ what: string; check: (channel: TransportChannel) => Promise<unknown> }> = [
+    ...definition.bindings.map(({ exchange }) => ({ what: `exchange "${exchange}"`, check: (c: TransportChannel) => c.checkExchange(exchange) })),
+    ...[definition.queue, deadLetterQueueName(definition), ...retryDelays(definition).map((delay) => retryQueueName(definition, delay))].map(
+      (queue) => ({ what: `queue "${queue}"`, check: (c: TransportChannel) => c.checkQueue(queue) }),
+    ),
+  ];
+  const missing: string[] = [];
+  let channel = await openChannel();
+  try {
+    for (const { what, check } of needed) {
+      try {
+        await check(channel);
+      } catch (error) {
+        if (!(error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND)) throw error;
+        missing.push(what);
+        channel = await openChannel();
+      }
+    }
+  } finally {
+    await channel.close().catch(() => undefined);
+  }
+  if (missing.length > 0) {
+    throw new TopologyError(
+      `${definition.name} has "declare: false" but RabbitMQ has no ${missing.join(', ')}: declare them (see the README, "Topology") or let the module declare them`,
     );
   }
 }

@@ -14,12 +14,15 @@ import {
   HEADER_REPLY_ERROR,
   MAX_ERROR_MESSAGE_LENGTH,
 } from '../messaging.constants';
-import { DecodeError, DeliveryLimitError, EncodeError, MessageRejectedError, UnrecoverableError, UnroutableError } from '../messaging.errors';
+import { DecodeError, DeliveryLimitError, EncodeError, MessageRejectedError, SettlementError, UnrecoverableError, UnroutableError } from '../messaging.errors';
+import type { Settlement } from '../interfaces/message-context.interface';
+import type { DelayQueues } from '../publisher/delay-queues';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { Outgoing, Publisher } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
 import type { ReplyRouter } from '../rpc/reply-router';
-import { type Delivery, originOf, readCounter } from './delivery';
+import { MessageLogLine } from '../telemetry/message-log-line';
+import { type Delivery, originOf, readCounter, type SettleDelivery } from './delivery';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
 
 /** Declares a handler's topology again; the consumer of the handler's queue provides it. */
@@ -42,6 +45,7 @@ export class MessageOutcome {
     private readonly definition: HandlerDefinition,
     private readonly publisher: Publisher,
     private readonly rpc: ReplyRouter,
+    private readonly delays: DelayQueues,
     private readonly track: TrackContext,
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
@@ -52,14 +56,26 @@ export class MessageOutcome {
     this.redeclare = redeclare;
   }
 
+  /**
+   * The handler settled its message itself (MessageContext.ack & co.): that decides the outcome,
+   * now; what the handler then returns or throws no longer counts. Never rejects.
+   */
+  readonly settle: SettleDelivery = (delivery, settlement, attempt) => {
+    if (delivery.settled) throw new SettlementError(`The message ${delivery.msg.properties.messageId ?? ''} is settled already: settle it once`);
+    delivery.settled = delivery.abandoned ? Promise.resolve() : this.record(delivery, () => this.apply(delivery, settlement, attempt));
+    return delivery.settled;
+  };
+
   /** Acks at once (the common case), or replies first when the message asks for a reply. */
   succeeded(delivery: Delivery, result: unknown, attempt: number): Promise<void> | void {
+    if (delivery.settled) return delivery.settled;
     if (delivery.abandoned) return;
     if (!delivery.msg.properties.replyTo) return delivery.ack();
     return this.record(delivery, () => this.answer(delivery, attempt, result));
   }
 
   failed(delivery: Delivery, error: unknown, attempt: number): Promise<void> | void {
+    if (delivery.settled) return delivery.settled;
     if (delivery.abandoned) return;
     return this.record(delivery, () => this.recordFailure(delivery, asError(error), attempt));
   }
@@ -78,6 +94,7 @@ export class MessageOutcome {
         this.log(delivery, 'error', `${error.message}; moved to ${deadLetterQueueName(this.definition)}`);
         await this.deadLetter(delivery, error, attempt);
       } else {
+        delivery.outcome = 'requeued';
         await this.copyTo(delivery, this.definition.queue, { [HEADER_REDELIVERIES]: count });
       }
     });
@@ -91,11 +108,38 @@ export class MessageOutcome {
    */
   async putBack(delivery: Delivery, timeoutMs: number): Promise<void> {
     try {
-      await this.copyTo(delivery, this.definition.queue, {}, false, timeoutMs);
+      await this.copyTo(delivery, this.definition.queue, {}, { timeoutMs });
       delivery.ack();
     } catch (error) {
       this.log(delivery, 'warn', `could not be put back unchanged (${asError(error).message}); RabbitMQ requeues it as redelivered`);
     }
+  }
+
+  /** Carries out a settlement; `record` acks afterwards unless it already put the message somewhere. */
+  private async apply(delivery: Delivery, settlement: Settlement, attempt: number): Promise<void> {
+    switch (settlement.kind) {
+      case 'ack':
+        return;
+      case 'nack':
+        return settlement.requeue ? delivery.requeue() : delivery.discard();
+      case 'deadLetter':
+        this.log(delivery, 'warn', `dead-lettered by its handler${settlement.reason ? ` (${settlement.reason})` : ''}; moved to ${deadLetterQueueName(this.definition)}`);
+        return this.deadLetter(delivery, new UnrecoverableError(settlement.reason ?? 'Dead-lettered by its handler'), attempt);
+      case 'retry': {
+        delivery.outcome = 'retried';
+        const delay = settlement.delayMs ?? this.policyDelay(attempt);
+        const headers = { [HEADER_ATTEMPTS]: attempt };
+        if (delay <= 0) return this.copyTo(delivery, this.definition.queue, headers);
+        // Any delay, not only the policy's: through the delay queue of the default exchange.
+        return this.copyTo(delivery, this.definition.queue, headers, { via: await this.delays.via('', delay) });
+      }
+    }
+  }
+
+  /** The retry policy's wait after try `attempt` (0 without a policy). */
+  private policyDelay(attempt: number): number {
+    const { retry } = this.definition;
+    return retry ? retry.delaysMs[Math.min(attempt - 1, retry.delaysMs.length - 1)] : 0;
   }
 
   private async recordFailure(delivery: Delivery, failure: Error, attempt: number): Promise<void> {
@@ -105,8 +149,9 @@ export class MessageOutcome {
       if (isRefused(failure)) await this.deadLetter(delivery, failure, attempt);
       await this.answer(delivery, attempt, undefined, failure);
     } else if (retry && attempt < retry.attempts && !(failure instanceof UnrecoverableError) && !isRefused(failure)) {
-      const delay = retry.delaysMs[Math.min(attempt - 1, retry.delaysMs.length - 1)];
+      const delay = this.policyDelay(attempt);
       this.log(delivery, 'warn', `failed on try ${attempt} of ${retry.attempts} (${failure.name}: ${failure.message}); retrying in ${delay} ms`);
+      delivery.outcome = 'retried';
       await this.copyTo(delivery, delay > 0 ? retryQueueName(this.definition, delay) : this.definition.queue, {
         [HEADER_ATTEMPTS]: attempt,
       });
@@ -128,6 +173,7 @@ export class MessageOutcome {
   }
 
   private async deadLetter(delivery: Delivery, error: Error, attempt: number): Promise<void> {
+    delivery.outcome = 'dead_lettered';
     await this.copyTo(
       delivery,
       deadLetterQueueName(this.definition),
@@ -137,29 +183,32 @@ export class MessageOutcome {
         [HEADER_ATTEMPTS]: attempt,
         [HEADER_ORIGINAL_QUEUE]: this.definition.baseQueue,
       },
-      true,
+      { keepForever: true },
     );
   }
 
+  /**
+   * Publishes a copy of the delivery for `queue`, with our headers added: straight to it, or `via`
+   * a delay exchange that hands it on later. `keepForever`: without the message's own expiration.
+   */
   private async copyTo(
     delivery: Delivery,
     queue: string,
     headers: Record<string, unknown>,
-    keepForever = false,
-    timeoutMs = this.options.publishTimeoutMs,
+    { keepForever = false, timeoutMs = this.options.publishTimeoutMs, via = '' }: { keepForever?: boolean; timeoutMs?: number; via?: string } = {},
   ): Promise<void> {
     const original = delivery.msg.properties.headers ?? {};
     const origin = originOf(delivery.msg);
     const ours = { ...headers, [HEADER_ORIGINAL_EXCHANGE]: origin.exchange, [HEADER_ORIGINAL_ROUTING_KEY]: origin.routingKey };
     try {
-      await this.send(() => this.copy(delivery, queue, { ...original, ...ours }, keepForever), timeoutMs);
+      await this.send(() => this.copy(delivery, via, queue, { ...original, ...ours }, keepForever), timeoutMs);
     } catch (error) {
       if (!(error instanceof EncodeError)) throw error;
       // The original headers plus ours no longer fit in an AMQP table (64 KiB): the large entries
       // go, so the message still reaches its retry or dead-letter queue.
       const kept = compactHeaders(original);
       const dropped = Object.keys(original).length - Object.keys(kept).length;
-      await this.send(() => this.copy(delivery, queue, { ...kept, ...ours, 'x-headers-dropped': dropped }, keepForever), timeoutMs);
+      await this.send(() => this.copy(delivery, via, queue, { ...kept, ...ours, 'x-headers-dropped': dropped }, keepForever), timeoutMs);
     }
   }
 
@@ -178,10 +227,10 @@ export class MessageOutcome {
     }
   }
 
-  private copy(delivery: Delivery, queue: string, headers: Record<string, unknown>, keepForever: boolean): Outgoing {
+  private copy(delivery: Delivery, exchange: string, queue: string, headers: Record<string, unknown>, keepForever: boolean): Outgoing {
     const { properties, content } = delivery.msg;
     return {
-      exchange: '',
+      exchange,
       routingKey: queue,
       content,
       properties: {
@@ -259,8 +308,9 @@ export class MessageOutcome {
   }
 
   private log(delivery: Delivery, level: 'warn' | 'error', text: string): void {
-    const id = delivery.msg.properties.messageId ?? '-';
-    this.logger[level](`[${this.track.requestId ?? '-'}] ${this.definition.name} message ${id} ${text}`);
+    const { messageId } = delivery.msg.properties;
+    const { name, queue } = this.definition;
+    this.logger[level](new MessageLogLine(`${name} message ${messageId ?? '-'} ${text}`, queue, messageId, this.track.requestId, name));
   }
 }
 

@@ -24,6 +24,14 @@ export class TrackContext {
     return (this.store() ?? this.adopt())?.requestId;
   }
 
+  /**
+   * The OpenTelemetry trace id of the active span (in a handler: its CONSUMER span, in the
+   * sender's trace), when an OpenTelemetry SDK traces this app; undefined otherwise.
+   */
+  get traceId(): string | undefined {
+    return this.options.telemetry.traceId();
+  }
+
   /** Id of the message being handled. */
   get messageId(): string | undefined {
     return this.store()?.messageId;

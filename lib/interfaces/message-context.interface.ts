@@ -15,4 +15,23 @@ export interface MessageContext {
   /** Aborted when shutdown gives up waiting for this handler. */
   readonly signal: AbortSignal;
   readonly raw: ConsumeMessage;
+  /**
+   * Settles the message now, whatever the handler then returns or throws (a second call throws
+   * SettlementError; no reply is sent for a request settled this way). Each resolves once the
+   * outcome is recorded; none rejects (an outcome that cannot be recorded puts the message back).
+   */
+  ack(): Promise<void>;
+  /** Back to its queue (`requeue`, the default), or dropped (`requeue: false`; `deadLetter` keeps it instead). */
+  nack(options?: { requeue?: boolean }): Promise<void>;
+  /** Tried again after `delayMs` (default: the retry policy's delay for this try), `attempt` one higher; the policy's limit does not apply. */
+  retry(options?: { delayMs?: number }): Promise<void>;
+  /** To the dead-letter queue now, with `reason` as its x-error-message. */
+  deadLetter(reason?: string): Promise<void>;
 }
+
+/** How a handler settled its message itself. */
+export type Settlement =
+  | { kind: 'ack' }
+  | { kind: 'nack'; requeue: boolean }
+  | { kind: 'retry'; delayMs?: number }
+  | { kind: 'deadLetter'; reason?: string };

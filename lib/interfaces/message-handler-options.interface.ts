@@ -2,6 +2,15 @@ import type { RetryPolicy } from './messaging-options.interface';
 
 export type ExchangeType = 'topic' | 'direct' | 'fanout' | 'headers';
 
+/** One exchange the queue is bound to. */
+export interface HandlerBinding {
+  exchange: string;
+  /** Default `topic`. */
+  exchangeType?: ExchangeType;
+  /** Binding keys; default `#` for topic, the queue name for direct, none for fanout/headers. */
+  routingKey?: string | string[];
+}
+
 export interface MessageHandlerOptions {
   /** The queue consumed (declared durable if missing). Required unless `broadcast`. */
   queue?: string;
@@ -17,4 +26,21 @@ export interface MessageHandlerOptions {
   /** Overrides the module default. */
   retry?: RetryPolicy | false;
   queueOptions?: { durable?: boolean; arguments?: Record<string, unknown> };
+  /**
+   * Runs at most once per message id within `idempotency.ttlMs`: a message already handled is
+   * acked without calling the handler (a request gets the first reply again). Overrides the
+   * module's `idempotency.default`.
+   */
+  idempotent?: boolean;
+  /** More exchanges to bind the queue to (`exchange`/`routingKey` is a shorthand for one). */
+  bindings?: HandlerBinding[];
+  /**
+   * Takes only messages of this AMQP `type` (`SendOptions.type` sets it). With it, or with
+   * `routingKey` patterns, several handlers can share one queue.
+   */
+  messageType?: string;
+  /** `false`: declare nothing, check at startup that the queues and exchanges exist. Overrides the module's `declare`. */
+  declare?: boolean;
+  /** The handler takes `(payloads[], contexts[])`: up to `size` messages gathered for at most `timeoutMs`. */
+  batch?: { size: number; timeoutMs: number };
 }

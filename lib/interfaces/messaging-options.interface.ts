@@ -1,5 +1,7 @@
 import type { ModuleMetadata, Type, InjectionToken, OptionalFactoryDependency } from '@nestjs/common';
 import type { Codec } from '../codec/codec.interface';
+import type { IdempotencyStore } from '../idempotency/idempotency-store.interface';
+import type { PgPool } from '../outbox/postgres';
 
 export interface RetryPolicy {
   /** Every try counts, the first included. */
@@ -54,6 +56,19 @@ export interface CompressionOptions {
 export interface MessagingOptions {
   /** amqp:// or amqps:// URL; several URLs are the nodes of one cluster, tried in turn. */
   uri: string | string[];
+  /**
+   * `false`: handlers declare no queue, exchange or binding; startup checks that what they need
+   * exists (queues, dead-letter and retry queues, exchanges) and fails naming what is missing.
+   * For broker users without the configure permission. A handler's own `declare` overrides it.
+   */
+  declare?: boolean;
+  /**
+   * Queue names on the broker for the names used in decorators and RpcClient calls, e.g.
+   * `{ orders: 'prod.eu.orders' }` (from configuration, in a forRootAsync factory).
+   */
+  queues?: Record<string, string>;
+  /** Exchange names on the broker for the names used in decorators and RpcClient calls. */
+  exchanges?: Record<string, string>;
   /** Names this service in logs and in the x-origin header of what it sends. */
   serviceName?: string;
   /** Default max in-flight messages per handler per instance. Default 20. */
@@ -104,6 +119,59 @@ export interface MessagingOptions {
    * compressed is inflated whatever this says. Default: no compression.
    */
   compression?: CompressionOptions;
+  /** Prometheus (prom-client) and/or OpenTelemetry metrics; none by default (and then nothing is measured). */
+  metrics?: MetricsOptions;
+  /** Where `idempotent` handlers record what they handled, and for how long. */
+  idempotency?: IdempotencyOptions;
+  /** Enables the `Outbox` (PostgreSQL): messages written in the app's transactions, relayed after COMMIT. */
+  outbox?: OutboxOptions;
+}
+
+/** A prom-client `Registry` (only what the module uses of it, so prom-client's types are not needed to compile). */
+export interface PrometheusRegistry {
+  getSingleMetric(name: string): unknown;
+  registerMetric(metric: any): void;
+}
+
+export interface MetricsOptions {
+  /**
+   * Registers the module's metrics with prom-client (an optional peer: install it): `true` in
+   * its default registry, `{ registry }` in that one.
+   */
+  prometheus?: boolean | { registry: PrometheusRegistry };
+  /** Records the same instruments on the meter of @opentelemetry/api's global MeterProvider (registered before the app starts). */
+  opentelemetry?: boolean;
+}
+
+export interface IdempotencyOptions {
+  /** Default: a MemoryIdempotencyStore (this process only). */
+  store?: IdempotencyStore;
+  /** How long a handled message id is remembered. Default 86,400,000 ms (24 h). */
+  ttlMs?: number;
+  /**
+   * How long a run's claim on a message id holds before another instance may take it over (a
+   * crashed instance's claim ends by itself). Keep it above the handler's longest run. Default 60,000 ms.
+   */
+  leaseMs?: number;
+  /** `idempotent` of handlers that do not set it. Default false. */
+  default?: boolean;
+}
+
+export interface OutboxOptions {
+  /** A `pg` Pool: the relay reads, marks and cleans the table through it and LISTENs on one of its connections. */
+  pool: PgPool;
+  /** Default `messaging_outbox`; `schema.name` works too. */
+  table?: string;
+  /** Create the table at startup if missing. Default true; false when migrations create it (README). */
+  createTable?: boolean;
+  /** Run a relay in this instance. Default true; false for instances that only write. */
+  relay?: boolean;
+  /** Rows one relay takes, publishes and marks per transaction. Default 500. */
+  batchSize?: number;
+  /** How often the relay looks for rows when no notification woke it. Default 1,000 ms. */
+  pollIntervalMs?: number;
+  /** How long sent rows are kept before they are deleted. Default 3,600,000 ms (1 h). */
+  retentionMs?: number;
 }
 
 export interface MessagingOptionsFactory {

@@ -19,6 +19,13 @@ export interface SendOptions {
    * `text/plain`) or one of the module's `codecs`. Default: JSON, or bytes for a Buffer.
    */
   contentType?: string;
+  /** The AMQP `type` property: handlers sharing a queue can be picked by it (`messageType`). */
+  type?: string;
+  /**
+   * Delivered after this many milliseconds: the message waits in the broker (a TTL queue per
+   * target and delay, as retries do), so it survives a restart of the sender.
+   */
+  delayMs?: number;
 }
 
 export interface RequestOptions {

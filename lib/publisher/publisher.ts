@@ -94,6 +94,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   /** Publishes and reports the broker's verdict to `settle`, for callers that do not wait on it. */
   submit(message: Outgoing, timeoutMs: number, settle: Settle): void {
+    settle = this.options.telemetry.publishing(message, settle);
     if (this.closed) return settle(new ShuttingDownError('The messaging module is shut down: nothing more can be sent'));
     const returnKey = this.confirms && message.properties.mandatory ? returnKeyOf(message) : undefined;
     const job: PublishJob = { message, deadline: Date.now() + timeoutMs, settle, seq: this.submitted++, returnKey, returned: false };

@@ -4,6 +4,7 @@ import { TrackContext } from '../context/track-context';
 import type { GatherOptions, RequestOptions, SendOptions } from '../interfaces/send-options.interface';
 import { DIRECT_REPLY_TO, HEADER_ORIGIN, MESSAGING_OPTIONS } from '../messaging.constants';
 import {
+  ExchangeNotFoundError,
   InvalidArgumentError,
   MessagingError,
   RpcAbortedError,
@@ -14,6 +15,9 @@ import {
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher, type PublishProperties } from '../publisher/publisher';
 import { ReplyRouter } from './reply-router';
+import type { RpcResult } from '../telemetry/telemetry.interface';
+import { DelayQueues } from '../publisher/delay-queues';
+import { renamed } from '../messaging.options';
 
 /** The longest delay Node's timers keep (a longer one fires at once), and so the longest we accept. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
@@ -30,6 +34,7 @@ export class RpcClient {
     private readonly publisher: Publisher,
     private readonly router: ReplyRouter,
     private readonly track: TrackContext,
+    private readonly delays: DelayQueues,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
   ) {}
 
@@ -46,8 +51,15 @@ export class RpcClient {
   /** A one-way command to a queue; resolves with the message id once the broker confirmed it. */
   async send(queue: string, payload: unknown, options: SendOptions = {}): Promise<string> {
     checkSendOptions(options);
-    const properties = this.properties(options, options.mandatory ?? true);
-    return this.publisher.publish({ exchange: '', routingKey: queue, payload, properties }, options.timeoutMs);
+    const target = renamed(this.options.queues, queue);
+    const mandatory = options.mandatory ?? true;
+    if (options.delayMs !== undefined) {
+      // The delay queue always takes it: whether the queue exists is asked now, not when the delay ends.
+      if (mandatory && !(await this.delays.queueExists(target))) throw new UnroutableError('', target);
+      return this.publishDelayed('', target, payload, options);
+    }
+    const properties = this.properties(options, mandatory);
+    return this.publisher.publish({ exchange: '', routingKey: target, payload, properties }, options.timeoutMs);
   }
 
   /**
@@ -56,8 +68,29 @@ export class RpcClient {
    */
   async publish(exchange: string, routingKey: string, payload: unknown, options: SendOptions = {}): Promise<string> {
     checkSendOptions(options);
+    const target = renamed(this.options.exchanges, exchange);
+    if (options.delayMs !== undefined) return this.publishDelayed(target, routingKey, payload, options);
     const properties = this.properties(options, options.mandatory ?? false);
-    return this.publisher.publish({ exchange, routingKey, payload, properties }, options.timeoutMs);
+    return this.publisher.publish({ exchange: target, routingKey, payload, properties }, options.timeoutMs);
+  }
+
+  /**
+   * Through the delay queue of (exchange, delay), which hands the message to `exchange` with its
+   * routing key when the delay is over. Whether something is bound then is not known now.
+   */
+  private async publishDelayed(exchange: string, routingKey: string, payload: unknown, options: SendOptions): Promise<string> {
+    const delayMs = options.delayMs!;
+    const properties = this.properties(options, false);
+    const publish = async () =>
+      this.publisher.publish({ exchange: await this.delays.via(exchange, delayMs), routingKey, payload, properties }, options.timeoutMs);
+    try {
+      return await publish();
+    } catch (error) {
+      if (!(error instanceof ExchangeNotFoundError)) throw error;
+      // Its delay exchange was deleted since it was declared: declared again, once.
+      this.delays.forget(exchange, delayMs);
+      return publish();
+    }
   }
 
   /** Sends to a queue and waits for the handler's result. */
@@ -65,21 +98,23 @@ export class RpcClient {
     return new Promise<T>((resolve, reject) => {
       checkDuration('timeoutMs', options.timeoutMs);
       const timeoutMs = options.timeoutMs ?? this.options.rpcTimeoutMs;
-      this.call(queue, '', queue, payload, timeoutMs, options, {
+      const target = renamed(this.options.queues, queue);
+      this.call(target, '', target, payload, timeoutMs, options, {
         onReply: (value, error) => {
           if (error) reject(error);
           else resolve(value as T);
           return true;
         },
         onFail: reject,
-        onTimeout: () => reject(new RpcTimeoutError(queue, timeoutMs)),
+        onTimeout: () => reject(new RpcTimeoutError(target, timeoutMs)),
         onUnroutable: reject,
       });
     });
   }
 
   /** Publishes once and collects every reply until `expect` arrived or the timeout; never rejects on timeout. */
-  async gather<T = unknown>(exchange: string, routingKey: string, payload: unknown, options: GatherOptions = {}): Promise<T[]> {
+  async gather<T = unknown>(name: string, routingKey: string, payload: unknown, options: GatherOptions = {}): Promise<T[]> {
+    const exchange = renamed(this.options.exchanges, name);
     checkDuration('timeoutMs', options.timeoutMs);
     if (options.expect !== undefined && !(Number.isSafeInteger(options.expect) && options.expect >= 0)) {
       throw new InvalidArgumentError('expect', 'a whole number of replies, 0 or more (leave it out to collect until the timeout)', options.expect);
@@ -128,31 +163,37 @@ export class RpcClient {
   ): void {
     const correlationId = randomUUID();
     const { signal } = options;
-    const finish = () => {
+    const { telemetry } = this.options;
+    const startedAt = telemetry.rpcStarted();
+    let ended = false;
+    const finish = (result: RpcResult) => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       this.router.delete(correlationId);
+      // A late failure of the request's publish may follow its timeout: the call ended once.
+      if (!ended) telemetry.rpcEnded(target, startedAt, result);
+      ended = true;
     };
     const onAbort = () => {
-      finish();
+      finish('failed');
       handlers.onFail(new RpcAbortedError(signal?.reason));
     };
     const timer = setTimeout(() => {
-      finish();
+      finish('timed_out');
       handlers.onTimeout();
     }, timeoutMs);
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     this.router.add(correlationId, {
       onReply: (value, error) => {
-        if (handlers.onReply(value, error)) finish();
+        if (handlers.onReply(value, error)) finish('answered');
       },
       onFail: (error) => {
-        finish();
+        finish('failed');
         handlers.onFail(error);
       },
       onUnroutable: (error) => {
-        finish();
+        finish('failed');
         handlers.onUnroutable(error);
       },
     });
@@ -165,7 +206,7 @@ export class RpcClient {
     };
     this.router.submit({ exchange, routingKey, payload, properties }, timeoutMs, (error) => {
       if (!error) return;
-      finish();
+      finish('failed');
       handlers.onFail(error instanceof MessagingError ? error : new MessagingError(`Request to "${target}" failed: ${error.message}`, { cause: error }));
     });
   }
@@ -182,6 +223,7 @@ export class RpcClient {
       persistent: options.persistent ?? this.options.persistent,
       mandatory,
       contentType: options.contentType,
+      type: options.type,
       headers: this.track.addHeaders(headers),
     };
   }
@@ -191,6 +233,8 @@ export class RpcClient {
 function checkSendOptions(options: SendOptions): void {
   checkDuration('timeoutMs', options.timeoutMs);
   checkDuration('expirationMs', options.expirationMs);
+  checkDuration('delayMs', options.delayMs);
+  if (options.type !== undefined && typeof options.type !== 'string') throw new InvalidArgumentError('type', 'a string', options.type);
   if (options.priority !== undefined && !(Number.isInteger(options.priority) && options.priority >= 0 && options.priority <= 255)) {
     throw new InvalidArgumentError('priority', 'an integer from 0 to 255', options.priority);
   }

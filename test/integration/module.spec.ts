@@ -119,7 +119,7 @@ describe('MessagingModule', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('refuses two handlers on the same queue, naming both', async () => {
+  it('refuses two handlers on the same queue that a message could reach both, naming both', async () => {
     const queue = broker.queue(unique('dup'));
     @Injectable()
     class A {
@@ -130,7 +130,7 @@ describe('MessagingModule', () => {
       @MessageHandler(queue) two() {}
     }
     await expect(startApp(appModule({}, { providers: [A, B] }))).rejects.toThrow(
-      `Queue "${queue}" has two handlers, A.one and B.two`,
+      `Queue "${queue}" has several handlers, but a message can reach both A.one (every message) and B.two (every message)`,
     );
   });
 

@@ -111,6 +111,9 @@ export class MemoryBroker implements QueueHost {
 
   declareQueue(connection: MemoryConnection, name: string, options?: QueueOptions): QueueInfo {
     const declaration = declarationOf(options);
+    // Checked before the queue is looked up: RabbitMQ refuses to redeclare even its own
+    // server-named queues (amq.gen-*), whoever asks.
+    if (name.startsWith('amq.')) throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
     const existing = name === '' ? undefined : this.queueMap.get(name);
     if (existing) {
       if (existing.owner !== (declaration.exclusive ? connection : undefined)) throw resourceLocked(name);
@@ -118,7 +121,6 @@ export class MemoryBroker implements QueueHost {
       existing.touch();
       return info(existing);
     }
-    if (name.startsWith('amq.')) throw accessRefused(`queue name '${name}' contains reserved prefix 'amq.*'`);
     const queueName = name === '' ? generatedName('amq.gen-') : name;
     const settings = settingsOf(queueName, declaration);
     const queue = new MemoryQueue(queueName, declaration, settings, declaration.exclusive ? connection : undefined, this);
@@ -129,7 +131,10 @@ export class MemoryBroker implements QueueHost {
   checkQueue(connection: MemoryConnection, name: string): QueueInfo {
     // RabbitMQ answers a passive declare of the pseudo-queue as if someone consumed it.
     if (name === REPLY_QUEUE_PREFIX.slice(0, -1)) return { queue: name, messageCount: 0, consumerCount: 1 };
-    return info(this.queueForUse(connection, name));
+    const queue = this.queueForUse(connection, name);
+    // A passive declare is a use, as a declare is: it renews an x-expires lease.
+    queue.touch();
+    return info(queue);
   }
 
   deleteQueue(connection: MemoryConnection, name: string): { messageCount: number } {
@@ -149,14 +154,18 @@ export class MemoryBroker implements QueueHost {
     target.bind(this.queueForUse(connection, queue).name, routingKey, { ...args });
   }
 
-  /** Unbinding what is not there (binding, queue or exchange) is not an error. */
+  /**
+   * Unbinding what is not there (binding, queue or exchange) is not an error, not even on another
+   * connection's exclusive queue: RabbitMQ checks exclusivity only for a binding it found.
+   */
   unbindQueue(connection: MemoryConnection, queue: string, exchange: string, routingKey: string, args: Record<string, unknown> = {}): void {
     if (exchange === '') throw accessRefused(DEFAULT_EXCHANGE_REFUSED);
     const source = this.exchanges.get(exchange);
     const target = this.queueMap.get(queue);
-    if (!source || !target) return;
+    if (!source || !target || !source.hasBinding(queue, routingKey, args)) return;
     this.assertAccess(connection, target);
-    if (source.unbind(queue, routingKey, args)) this.dropIfUnused(source);
+    source.unbind(queue, routingKey, args);
+    this.dropIfUnused(source);
   }
 
   /** A queue to consume or get from: it must exist and not be another connection's exclusive queue. */

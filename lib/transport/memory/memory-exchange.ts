@@ -31,12 +31,15 @@ export class MemoryExchange {
 
   /** Idempotent: the same (queue, key, arguments) is one binding. */
   bind(queue: string, routingKey: string, args: Record<string, unknown>): void {
-    if (!this.bindings.some((b) => sameBinding(b, queue, routingKey, args))) this.bindings.push({ queue, routingKey, args });
+    if (!this.hasBinding(queue, routingKey, args)) this.bindings.push({ queue, routingKey, args });
   }
 
-  /** Whether a binding went. */
-  unbind(queue: string, routingKey: string, args: Record<string, unknown>): boolean {
-    return this.remove((b) => sameBinding(b, queue, routingKey, args));
+  hasBinding(queue: string, routingKey: string, args: Record<string, unknown>): boolean {
+    return this.bindings.some((b) => sameBinding(b, queue, routingKey, args));
+  }
+
+  unbind(queue: string, routingKey: string, args: Record<string, unknown>): void {
+    this.remove((b) => sameBinding(b, queue, routingKey, args));
   }
 
   /** Whether a binding went. */

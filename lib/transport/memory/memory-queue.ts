@@ -144,7 +144,7 @@ export class MemoryQueue {
     else this.touch();
   }
 
-  /** A declare or get: an x-expires queue counts from now again. */
+  /** A declare (passive too) or get: an x-expires queue counts from now again. */
   touch(): void {
     const { expires } = this.settings;
     if (expires === undefined || this.consumerList.length > 0 || this.gone) return;

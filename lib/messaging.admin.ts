@@ -1,0 +1,36 @@
+import { Injectable } from '@nestjs/common';
+import { ConnectionManager } from './connection/connection.manager';
+import { MessagingError, QueueNotFoundError } from './messaging.errors';
+import { ChannelClosedError, REPLY_CODE } from './transport/transport.errors';
+
+/** What a queue holds now, e.g. for autoscaling workers on queue depth. */
+export interface QueueDepth {
+  /** Messages ready for delivery (not those delivered and waiting for their ack). */
+  messages: number;
+  /** Consumers on the queue, across every instance. */
+  consumers: number;
+}
+
+/** Questions an operator asks the broker. */
+@Injectable()
+export class MessagingAdmin {
+  /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
+  constructor(private readonly connections: ConnectionManager) {}
+
+  /**
+   * Ready messages and consumers of `queue`, by a passive declare on a throwaway channel: the
+   * queue is never created. A queue that does not exist: QueueNotFoundError.
+   */
+  async queueDepth(queue: string): Promise<QueueDepth> {
+    const channel = await this.connections.publisher.createChannel();
+    try {
+      const { messageCount, consumerCount } = await channel.checkQueue(queue);
+      return { messages: messageCount, consumers: consumerCount };
+    } catch (error) {
+      if (error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND) throw new QueueNotFoundError(queue, error.reason);
+      throw new MessagingError(`Cannot read the depth of queue "${queue}": ${(error as Error).message}`, { cause: error });
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+}

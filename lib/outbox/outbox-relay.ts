@@ -1,0 +1,129 @@
+import type { Logger } from '@nestjs/common';
+import { backoffDelay } from '../connection/backoff';
+import type { ResolvedMessagingOptions, ResolvedOutbox } from '../messaging.options';
+import type { Publisher } from '../publisher/publisher';
+import { within } from '../util/within';
+import type { OutboxRow, OutboxTable } from './outbox-table';
+import { OutboxWakeups } from './outbox-wakeups';
+import { inTransaction } from './postgres';
+
+/** Sent rows are deleted at least this often (when retention is longer). */
+const CLEANUP_MAX_INTERVAL_MS = 60_000;
+
+/**
+ * Publishes what writers committed to the outbox table. Each batch is one transaction: lock up
+ * to `batchSize` due rows in id order (`FOR UPDATE SKIP LOCKED`: another instance's relay takes
+ * the next rows meanwhile), publish them in that order through the module's publisher and wait
+ * for the broker's confirms, mark the confirmed ones sent, COMMIT. A crash before the COMMIT
+ * unlocks the rows and they are published again (same message id: an `idempotent` consumer drops
+ * the copy). A row whose publish failed (broker down past the publish timeout, unroutable, nacked)
+ * is due again after a back-off that doubles with its tries (the module's reconnect delays);
+ * rows behind it go on, so one such row delays nothing else. Batches follow one another while
+ * they come back full; then the relay waits for a notification or the poll.
+ */
+export class OutboxRelay {
+  private readonly wakeups: OutboxWakeups;
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  /** Batches in a row that failed on the database side: how long the next one waits. */
+  private failures = 0;
+  private retryTimer?: NodeJS.Timeout;
+  private lastCleanup = Date.now();
+  /** Rows this relay published and marked sent. */
+  relayed = 0;
+
+  constructor(
+    private readonly outbox: ResolvedOutbox,
+    private readonly table: OutboxTable,
+    private readonly publisher: Publisher,
+    private readonly options: ResolvedMessagingOptions,
+    private readonly logger: Logger,
+  ) {
+    this.wakeups = new OutboxWakeups(outbox.pool, table.channel, outbox.pollIntervalMs, options.reconnect, logger, () => this.wake());
+  }
+
+  start(): void {
+    this.wakeups.start();
+    this.wake();
+  }
+
+  /**
+   * No new batch starts; the one in flight is published, marked and committed, waited for up to
+   * `timeoutMs` (past it, its rows stay unsent and locked until its connection goes, then any
+   * relay sends them).
+   */
+  async stop(timeoutMs: number): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    await this.wakeups.stop();
+    if (this.running) await within(this.running, timeoutMs);
+  }
+
+  private wake(): void {
+    // While backing off, neither the poll nor a notification starts a batch: only the timer does.
+    if (this.stopped || this.retryTimer) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.batches().finally(() => (this.running = undefined));
+  }
+
+  private async batches(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        if (await this.relayBatch()) this.again = true;
+        this.failures = 0;
+        await this.cleanUpNowAndThen();
+      } catch (error) {
+        const delay = backoffDelay(this.failures++, this.options.reconnect.initialDelayMs, this.options.reconnect.maxDelayMs);
+        this.logger.error(`Outbox relay: ${(error as Error).message}; trying again in ${delay} ms`);
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.wake();
+        }, delay);
+        this.retryTimer.unref();
+        return;
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  /** One transaction; whether it took a full batch (more may be waiting). */
+  private async relayBatch(): Promise<boolean> {
+    const { reconnect } = this.options;
+    const { rows, sent, failed } = await inTransaction(this.outbox.pool, async (client) => {
+      const taken = await this.table.take(client, this.outbox.batchSize);
+      const outcomes = await Promise.allSettled(taken.map((row) => this.publish(row)));
+      const published = taken.filter((_, i) => outcomes[i].status === 'fulfilled').map((row) => row.id);
+      const unpublished = taken.flatMap((row, i) => {
+        const outcome = outcomes[i];
+        return outcome.status === 'rejected' ? [{ id: row.id, error: describe(outcome.reason) }] : [];
+      });
+      if (published.length > 0) await this.table.markSent(client, published);
+      if (unpublished.length > 0) await this.table.markFailed(client, unpublished, reconnect.initialDelayMs, reconnect.maxDelayMs);
+      return { rows: taken, sent: published, failed: unpublished };
+    });
+    this.relayed += sent.length;
+    if (failed.length > 0) {
+      this.logger.warn(`Outbox relay: ${failed.length} of ${rows.length} messages not published (${failed[0].error}); each is tried again after a back-off`);
+    }
+    return rows.length === this.outbox.batchSize;
+  }
+
+  private publish(row: OutboxRow): Promise<string> {
+    return this.publisher.publish({ exchange: row.exchange, routingKey: row.routingKey, content: row.content, properties: row.properties });
+  }
+
+  private async cleanUpNowAndThen(): Promise<void> {
+    const { retentionMs, pollIntervalMs, pool } = this.outbox;
+    if (Date.now() - this.lastCleanup < Math.min(CLEANUP_MAX_INTERVAL_MS, Math.max(retentionMs, pollIntervalMs))) return;
+    this.lastCleanup = Date.now();
+    await this.table.clean(pool, retentionMs);
+  }
+}
+
+function describe(reason: unknown): string {
+  return reason instanceof Error ? `${reason.name}: ${reason.message}` : String(reason);
+}

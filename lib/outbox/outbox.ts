@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, type Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import type { Encoded } from '../codec/codec.registry';
+import { TrackContext } from '../context/track-context';
+import type { SendOptions } from '../interfaces/send-options.interface';
+import { HEADER_ORIGIN, MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
+import { EncodeError, InvalidArgumentError, MessagingConfigError } from '../messaging.errors';
+import { MessagingLifecycle } from '../messaging.lifecycle';
+import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
+import type { PublishProperties } from '../publisher/outgoing';
+import { Publisher } from '../publisher/publisher';
+import { OutboxRelay } from './outbox-relay';
+import { OutboxTable, outboxTableSql } from './outbox-table';
+import { createOnce, type SqlExecutor } from './postgres';
+
+/** What `Outbox.send`/`publish` take: the relay publishes later, so there is no per-call timeout or delay. */
+export type OutboxSendOptions = Omit<SendOptions, 'timeoutMs' | 'delayMs'>;
+
+/**
+ * Messages that leave only if the caller's transaction commits. `send`/`publish` encode the
+ * message and insert it through `client`, the connection of the caller's open transaction (a
+ * `pg` client, or a TypeORM QueryRunner/EntityManager); nothing is published then. After COMMIT,
+ * the relay of this instance (or any other) publishes the row with confirms and marks it sent;
+ * after ROLLBACK there is no row. Needs `MessagingModule.forRoot({ outbox: { pool } })`.
+ */
+@Injectable()
+export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly table?: OutboxTable;
+  private relay?: OutboxRelay;
+
+  /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
+  constructor(
+    private readonly publisher: Publisher,
+    private readonly track: TrackContext,
+    private readonly lifecycle: MessagingLifecycle,
+    @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    @Inject(MESSAGING_LOGGER) private readonly logger: Logger,
+  ) {
+    if (options.outbox) this.table = new OutboxTable(options.outbox.table);
+  }
+
+  /** A command to a queue, sent once the transaction of `client` commits; resolves with its message id once written. */
+  send(client: SqlExecutor, queue: string, payload: unknown, options: OutboxSendOptions = {}): Promise<string> {
+    return this.write(client, '', renamed(this.options.queues, queue), payload, options, options.mandatory ?? true);
+  }
+
+  /** An event to an exchange, published once the transaction of `client` commits; resolves with its message id once written. */
+  publish(client: SqlExecutor, exchange: string, routingKey: string, payload: unknown, options: OutboxSendOptions = {}): Promise<string> {
+    return this.write(client, renamed(this.options.exchanges, exchange), routingKey, payload, options, options.mandatory ?? false);
+  }
+
+  /** Rows this instance's relay has published and marked sent. */
+  get relayed(): number {
+    return this.relay?.relayed ?? 0;
+  }
+
+  /** Creates the table if asked to (a database that cannot be reached fails startup), then starts the relay. */
+  async onApplicationBootstrap(): Promise<void> {
+    const { outbox } = this.options;
+    if (!outbox || !this.table) return;
+    if (outbox.createTable) await createOnce(outbox.pool, outbox.table, outboxTableSql(outbox.table));
+    if (!outbox.relay) return;
+    this.relay = new OutboxRelay(outbox, this.table, this.publisher, this.options, this.logger);
+    this.relay.start();
+  }
+
+  /**
+   * After the handlers drained (what they write still goes through this relay), the batch in
+   * flight is finished, before the publisher closes and before other modules (the app's pool)
+   * are destroyed.
+   */
+  async onModuleDestroy(): Promise<void> {
+    if (!this.relay) return;
+    await this.lifecycle.drain();
+    await this.relay.stop(this.options.shutdownTimeoutMs);
+  }
+
+  private async write(
+    client: SqlExecutor,
+    exchange: string,
+    routingKey: string,
+    payload: unknown,
+    options: OutboxSendOptions & Pick<SendOptions, 'timeoutMs' | 'delayMs'>,
+    mandatory: boolean,
+  ): Promise<string> {
+    const table = this.configured();
+    checkOptions(options);
+    let encoded: Encoded;
+    try {
+      encoded = await this.options.codecs.encode(payload, options.contentType);
+    } catch (error) {
+      throw new EncodeError(`Cannot encode the message for "${exchange || routingKey}": ${(error as Error).message}`, { cause: error });
+    }
+    const headers: Record<string, unknown> = options.headers ? { ...options.headers } : {};
+    headers[HEADER_ORIGIN] = this.options.serviceName;
+    const properties: PublishProperties = {
+      messageId: options.messageId ?? randomUUID(),
+      correlationId: options.correlationId,
+      replyTo: options.replyTo,
+      priority: options.priority,
+      expiration: options.expirationMs === undefined ? undefined : String(options.expirationMs),
+      persistent: options.persistent ?? this.options.persistent,
+      mandatory,
+      type: options.type,
+      contentType: encoded.contentType,
+      contentEncoding: encoded.contentEncoding,
+      headers: this.track.addHeaders(headers),
+    };
+    await table.insert(client, { exchange, routingKey, content: encoded.content, properties });
+    return properties.messageId;
+  }
+
+  private configured(): OutboxTable {
+    if (!this.table) throw new MessagingConfigError('The Outbox needs a PostgreSQL pool: MessagingModule.forRoot({ outbox: { pool } })');
+    return this.table;
+  }
+}
+
+/** Refuses, before anything is written, what the broker would refuse later (and the relay retry forever). */
+function checkOptions(options: OutboxSendOptions & Pick<SendOptions, 'timeoutMs' | 'delayMs'>): void {
+  if (options.timeoutMs !== undefined) throw new InvalidArgumentError('timeoutMs', 'left out: the relay publishes with the module\'s publishTimeoutMs', options.timeoutMs);
+  if (options.delayMs !== undefined) throw new InvalidArgumentError('delayMs', 'left out: the outbox does not delay messages', options.delayMs);
+  const { expirationMs, priority } = options;
+  if (expirationMs !== undefined && !(Number.isInteger(expirationMs) && expirationMs >= 1 && expirationMs <= 2 ** 31 - 1)) {
+    throw new InvalidArgumentError('expirationMs', `a whole number of milliseconds from 1 to ${2 ** 31 - 1}`, expirationMs);
+  }
+  if (priority !== undefined && !(Number.isInteger(priority) && priority >= 0 && priority <= 255)) {
+    throw new InvalidArgumentError('priority', 'an integer from 0 to 255', priority);
+  }
+}

@@ -1,0 +1,104 @@
+import { MessagingConfigError } from '../messaging.errors';
+
+/**
+ * The parts of `pg` this library uses, typed here rather than imported: the library neither
+ * loads nor needs `pg` unless the app passes a Pool. A `pg` Pool and PoolClient fit as they are.
+ */
+export interface SqlResult {
+  rows: any[];
+  rowCount: number | null;
+}
+
+/**
+ * Runs a statement with `$1`-style parameters on one connection: a `pg` client inside the
+ * caller's transaction, or (for the outbox's writes, whose result is not read) a TypeORM
+ * QueryRunner or EntityManager of a transaction.
+ */
+export interface SqlExecutor {
+  query(text: string, values?: unknown[]): Promise<unknown>;
+}
+
+export interface PgClient {
+  query(text: string, values?: unknown[]): Promise<SqlResult>;
+  release(error?: Error | boolean): void;
+  on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
+}
+
+export interface PgPool {
+  query(text: string, values?: unknown[]): Promise<SqlResult>;
+  connect(): Promise<PgClient>;
+}
+
+/** A table name checked once and quoted for SQL, with the bare name for its indexes. */
+export interface PgTable {
+  /** As given, e.g. `messaging_outbox` or `app.messaging_outbox`. */
+  name: string;
+  /** Quoted for statements: `"app"."messaging_outbox"`. */
+  sql: string;
+  /** The name without its schema, for naming indexes. */
+  base: string;
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** `table` or `schema.table`, plain identifiers only: names never reach SQL unchecked. */
+export function pgTable(name: unknown, option: string): PgTable {
+  const parts = typeof name === 'string' ? name.split('.') : [];
+  if (parts.length === 0 || parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
+    throw new MessagingConfigError(
+      `${option} must be a table name, optionally with its schema ("name" or "schema.name", letters, digits and _) (got ${JSON.stringify(name)})`,
+    );
+  }
+  return { name: name as string, sql: parts.map((part) => `"${part}"`).join('.'), base: parts[parts.length - 1] };
+}
+
+/**
+ * Runs `work` on a connection of the pool and gives it back; a connection that failed is closed,
+ * not given back. While it is checked out, pg reports a lost connection as an `error` event on
+ * the client, which would crash the process without a listener: the failing query rejects with
+ * the reason anyway.
+ */
+export async function withClient<T>(pool: PgPool, work: (client: PgClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let failure: Error | undefined;
+  const onError = (error: Error) => (failure ??= error);
+  client.on('error', onError);
+  try {
+    return await work(client);
+  } catch (error) {
+    failure ??= error as Error;
+    throw error;
+  } finally {
+    client.removeListener('error', onError);
+    client.release(failure);
+  }
+}
+
+/** Runs `work` in a transaction: COMMIT after it, ROLLBACK if it throws. */
+export function inTransaction<T>(pool: PgPool, work: (client: PgClient) => Promise<T>): Promise<T> {
+  return withClient(pool, async (client) => {
+    await client.query('BEGIN');
+    try {
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+/**
+ * Runs DDL (CREATE ... IF NOT EXISTS) under a transaction-scoped advisory lock on the table's
+ * name: instances that start together would otherwise race on the catalog (a duplicate type
+ * error for the loser of two concurrent CREATE TABLE IF NOT EXISTS).
+ */
+export function createOnce(pool: PgPool, table: PgTable, statements: string[]): Promise<void> {
+  return inTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [table.name]);
+    for (const statement of statements) await client.query(statement);
+  });
+}

@@ -1,0 +1,70 @@
+import { Injectable } from '@nestjs/common';
+import { ConnectionManager } from '../connection/connection.manager';
+import { TopologyError } from '../messaging.errors';
+import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
+
+/**
+ * Delayed messages wait in the broker, as retries do: a fanout exchange and a queue per (target
+ * exchange, delay), the queue holding each message for the delay (`x-message-ttl`) and then
+ * dead-lettering it into the target exchange with the routing key it was published with. No
+ * broker plugin; a delayed message survives restarts of its sender. Declared on first use; the
+ * declaration is remembered for the life of the app (a deleted one is declared again after the
+ * next failed publish, see `forget`).
+ */
+@Injectable()
+export class DelayQueues {
+  private readonly declared = new Map<string, Promise<string>>();
+
+  /** @internal */
+  constructor(private readonly connections: ConnectionManager) {}
+
+  /** The exchange to publish to so that the message reaches `exchange` after `delayMs`. */
+  via(exchange: string, delayMs: number): Promise<string> {
+    const name = delayExchangeName(exchange, delayMs);
+    let declared = this.declared.get(name);
+    if (!declared) {
+      declared = this.declare(name, exchange, delayMs);
+      this.declared.set(name, declared);
+      declared.catch(() => this.declared.delete(name));
+    }
+    return declared;
+  }
+
+  /** Whether a queue exists now (a passive check on a channel of its own: a 404 closes it). */
+  async queueExists(queue: string): Promise<boolean> {
+    const channel = await this.connections.publisher.createChannel();
+    try {
+      await channel.checkQueue(queue);
+      return true;
+    } catch (error) {
+      if (error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND) return false;
+      throw error;
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
+  /** Its delay exchange went missing: declared again on next use. */
+  forget(exchange: string, delayMs: number): void {
+    this.declared.delete(delayExchangeName(exchange, delayMs));
+  }
+
+  private async declare(name: string, exchange: string, delayMs: number): Promise<string> {
+    const channel = await this.connections.publisher.createChannel();
+    try {
+      await channel.assertExchange(name, 'fanout', { durable: true });
+      await channel.assertQueue(name, { durable: true, arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange } });
+      await channel.bindQueue(name, name, '');
+      return name;
+    } catch (error) {
+      throw new TopologyError(`RabbitMQ refused to declare the delay queue "${name}": ${(error as Error).message}`, { cause: error });
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+}
+
+/** `messaging.delay.<ms>ms.<exchange>`; `(default)` names the default exchange (a send to a queue). */
+export function delayExchangeName(exchange: string, delayMs: number): string {
+  return `messaging.delay.${delayMs}ms.${exchange || '(default)'}`;
+}

@@ -1,0 +1,13 @@
+import type { ConnectionRole } from '../connection/managed-connection';
+import type { PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
+
+/** The instruments of METRICS on one metrics library; MetricsTelemetry decides when each moves. */
+export interface MetricInstruments {
+  consumed(queue: string, outcome: SettleOutcome): void;
+  handlerDuration(queue: string, seconds: number): void;
+  inFlight(queue: string, delta: number): void;
+  published(exchange: string, result: PublishResult): void;
+  rpcDuration(queue: string, result: RpcResult, seconds: number): void;
+  rpcPending(delta: number): void;
+  reconnected(role: ConnectionRole): void;
+}

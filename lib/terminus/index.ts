@@ -1,0 +1,1 @@
+export { MessagingHealthIndicator } from './messaging.health-indicator';
