@@ -12,6 +12,8 @@ export interface AppConfig {
   /** Keep retrying until the broker answers (containers that start before RabbitMQ). */
   waitForBroker: boolean;
   port: number;
+  /** Prefixes every queue and exchange name on the broker (through MessagingModule's rename maps). */
+  queuePrefix: string;
   serviceName: string;
   prefetch: number;
   shutdownTimeoutMs: number;
@@ -38,6 +40,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     amqpUrl: brokerUrl(env, role),
     waitForBroker: flag(env, 'AMQP_WAIT_FOR_BROKER'),
     port: int(env, 'PORT', 3000, 0, 65535),
+    queuePrefix: env.QUEUE_PREFIX ?? '',
     serviceName: env.SERVICE_NAME || `orders-${role}`,
     prefetch: int(env, 'PREFETCH', 10, 1, 65535),
     shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0),

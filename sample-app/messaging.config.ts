@@ -1,10 +1,13 @@
 import type { MessagingOptions } from '../lib';
 import type { AppConfig } from './config';
+import { queueRenames } from './queues';
 
 /** MessagingModule options from the app's config (the forRootAsync factory). */
 export function messagingOptions(config: AppConfig): MessagingOptions {
   return {
     uri: config.amqpUrl,
+    // The code says 'orders.place'; on the broker it is '<QUEUE_PREFIX>orders.place'.
+    ...queueRenames(config.queuePrefix),
     serviceName: config.serviceName,
     prefetch: config.prefetch,
     shutdownTimeoutMs: config.shutdownTimeoutMs,

@@ -1,28 +1,34 @@
 /**
- * Every queue and exchange name of the app. @MessageHandler options are fixed when this file
- * loads, so the optional QUEUE_PREFIX (e.g. to run several copies of the app, or tests, on one
- * broker) is read from the environment then, not from AppConfig.
+ * Every queue and exchange name of the app, as the code knows them. On the broker they may be
+ * called something else: `queueRenames` turns QUEUE_PREFIX (e.g. to run several copies of the app,
+ * or tests, on one broker) into MessagingModule's `queues` and `exchanges` maps, so no decorator
+ * or RpcClient call changes.
  */
-export function queueNames(prefix = '') {
-  return {
-    /** Command: place an order (workers compete for it). */
-    placeOrder: `${prefix}orders.place`,
-    /** Request/response: price an order. */
-    quote: `${prefix}pricing.quote`,
-    /** Async request: issue a receipt; the answer goes to `receipts`. */
-    issueReceipt: `${prefix}billing.issue-receipt`,
-    /** Where receipts come back to the API. */
-    receipts: `${prefix}orders.receipts`,
-    /** Events about orders (topic exchange) and its two subscriber groups. */
-    ordersExchange: `${prefix}orders`,
-    billingShipped: `${prefix}billing.order-shipped`,
-    notificationsShipped: `${prefix}notifications.order-shipped`,
-    /** Scatter-gather: every worker answers with its inventory. */
-    inventoryExchange: `${prefix}inventory`,
-  };
+export const Q = {
+  /** Command: place an order (workers compete for it). */
+  placeOrder: 'orders.place',
+  /** Request/response: price an order. */
+  quote: 'pricing.quote',
+  /** Async request: issue a receipt; the answer goes to `receipts`. */
+  issueReceipt: 'billing.issue-receipt',
+  /** Where receipts come back to the API. */
+  receipts: 'orders.receipts',
+  /** Events about orders (topic exchange) and its two subscriber groups. */
+  ordersExchange: 'orders',
+  billingShipped: 'billing.order-shipped',
+  notificationsShipped: 'notifications.order-shipped',
+  /** Scatter-gather: every worker answers with its inventory. */
+  inventoryExchange: 'inventory',
+} as const;
+
+const EXCHANGES: string[] = [Q.ordersExchange, Q.inventoryExchange];
+
+/** MessagingModule's rename maps: every name with `prefix` in front (none without a prefix). */
+export function queueRenames(prefix: string): { queues: Record<string, string>; exchanges: Record<string, string> } {
+  const names: string[] = Object.values(Q);
+  const renamed = (list: string[]) => Object.fromEntries(prefix ? list.map((name) => [name, `${prefix}${name}`]) : []);
+  return { queues: renamed(names.filter((name) => !EXCHANGES.includes(name))), exchanges: renamed(EXCHANGES) };
 }
 
 export const ORDER_SHIPPED = 'order.shipped';
 export const INVENTORY_REPORT = 'inventory.report';
-
-export const Q = queueNames(process.env.QUEUE_PREFIX ?? '');

@@ -217,7 +217,8 @@ export class RpcClient {
     return {
       messageId: options.messageId ?? randomUUID(),
       correlationId: options.correlationId,
-      replyTo: options.replyTo,
+      // A queue name in code, like `send`'s: renamed the same way.
+      replyTo: options.replyTo === undefined ? undefined : renamed(this.options.queues, options.replyTo),
       priority: options.priority,
       expiration: options.expirationMs === undefined ? undefined : String(options.expirationMs),
       persistent: options.persistent ?? this.options.persistent,

@@ -11,7 +11,7 @@ import { Broker, BROKER_URL, unique, waitFor } from '../support/broker';
 
 /**
  * The sample app as a user runs it (ROLE=all: the HTTP API and a worker in one process), driven
- * over HTTP. Its queue names are fixed, so QUEUE_PREFIX gives this run its own ("t-sample-….").
+ * over HTTP. QUEUE_PREFIX gives this run its own queue names ("t-sample-…."), through the sample's rename maps.
  */
 describe('sample app (ROLE=all) over HTTP', () => {
   const prefix = `${unique('sample')}.`;
@@ -24,8 +24,6 @@ describe('sample app (ROLE=all) over HTTP', () => {
 
   beforeAll(async () => {
     broker = await Broker.open();
-    // Read when the sample's handler files load, so it is set before they are imported.
-    process.env.QUEUE_PREFIX = prefix;
     const { AppModule } = await import('../../sample-app/app.module');
     const { loadConfig } = await import('../../sample-app/config');
     const worker = await import('../../sample-app/worker/fulfilment.service');
@@ -33,6 +31,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
     const config = loadConfig({
       ROLE: 'all',
       AMQP_URL: BROKER_URL,
+      QUEUE_PREFIX: prefix,
       PORT: '0',
       SERVICE_NAME: 'sample-test',
       WORK_MS: '1-5',
@@ -49,7 +48,6 @@ describe('sample app (ROLE=all) over HTTP', () => {
 
   afterAll(async () => {
     await app?.close();
-    delete process.env.QUEUE_PREFIX;
     await broker.cleanup(prefix);
   });
 

@@ -1,5 +1,6 @@
 import type * as amqp from 'amqplib';
 import type { PublishProperties } from '../transport.interface';
+import { wireProperties } from '../wire-properties';
 
 interface ChannelInternals {
   sendMessage?(fields: object, properties: object, content: Buffer): boolean;
@@ -28,31 +29,11 @@ export function writeMessage(
       ? (channel as amqp.ConfirmChannel).publish(exchange, routingKey, content, options, onConfirm)
       : channel.publish(exchange, routingKey, content, options);
   }
-  const fields = {
-    exchange,
-    routingKey,
-    mandatory: !!p.mandatory,
-    immediate: false,
-    ticket: undefined,
-    contentType: p.contentType,
-    contentEncoding: p.contentEncoding,
-    headers: p.headers ?? {},
-    deliveryMode: p.persistent !== undefined ? (p.persistent ? 2 : 1) : p.deliveryMode,
-    priority: p.priority,
-    correlationId: p.correlationId,
-    replyTo: p.replyTo,
-    expiration: p.expiration === undefined ? undefined : String(p.expiration),
-    messageId: p.messageId,
-    timestamp: p.timestamp,
-    type: p.type,
-    userId: p.userId,
-    appId: p.appId,
-    clusterId: undefined,
-  };
+  const fields = { exchange, routingKey, mandatory: !!p.mandatory, immediate: false, ticket: undefined };
   // Registered after the frames are encoded and written, as amqplib's own publish does: a message
   // that cannot be encoded (a header table over 64 KiB) throws before anything is written, and
   // leaves the channel's confirm bookkeeping as it was. The confirm itself arrives in a later tick.
-  const accepted = internals.sendMessage(fields, fields, content);
+  const accepted = internals.sendMessage(fields, wireProperties(p), content);
   if (onConfirm) internals.pushConfirmCallback!(onConfirm);
   return accepted;
 }

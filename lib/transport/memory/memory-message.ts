@@ -1,3 +1,4 @@
+import { wireProperties } from '../wire-properties';
 import type { Message, MessageProperties, PublishProperties } from '../transport.interface';
 import { copyTable, wireCopy } from './field-table';
 
@@ -21,22 +22,7 @@ export interface QueuedMessage {
 
 /** Properties as they would arrive: the same shape amqplib's wire writer sends. */
 export function publishedProperties(p: PublishProperties): MessageProperties {
-  return {
-    contentType: p.contentType,
-    contentEncoding: p.contentEncoding,
-    headers: wireCopy(p.headers ?? {}),
-    deliveryMode: p.persistent !== undefined ? (p.persistent ? 2 : 1) : p.deliveryMode,
-    priority: p.priority,
-    correlationId: p.correlationId,
-    replyTo: p.replyTo,
-    expiration: p.expiration === undefined ? undefined : String(p.expiration),
-    messageId: p.messageId,
-    timestamp: p.timestamp,
-    type: p.type,
-    userId: p.userId,
-    appId: p.appId,
-    clusterId: undefined,
-  };
+  return wireProperties(p, wireCopy(p.headers ?? {}));
 }
 
 /** The per-message TTL in ms, when it has a valid one. */
