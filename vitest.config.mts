@@ -29,7 +29,6 @@ export default defineConfig({
     execArgv: ['--expose-gc'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    globalSetup: ['test/support/global-setup.mjs'],
     reporters: ['default', './test/support/summary-reporter.mjs'],
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.spec.ts'] } },
@@ -41,6 +40,7 @@ export default defineConfig({
           // the outbox against PostgreSQL and Redis.
           include: [...BEHAVIOUR_SUITE, 'test/reliability/**/*.spec.ts', 'test/operations/**/*.spec.ts', 'test/persistence/**/*.spec.ts'],
           env: { TEST_TRANSPORT: 'rabbitmq' },
+          globalSetup: ['test/support/global-setup.mjs'],
         },
       },
       {

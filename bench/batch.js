@@ -12,19 +12,10 @@
  * deleted afterwards (with their .dlq).
  */
 'use strict';
-const path = require('node:path');
 const { randomBytes } = require('node:crypto');
+const { lib, nest, rootRequire, AMQP_URL: AMQP, arg, median } = require('./standalone');
 
-const ROOT = path.resolve(__dirname, '..');
-const rootRequire = require('node:module').createRequire(path.join(ROOT, 'package.json'));
-rootRequire('reflect-metadata');
-const { Injectable, Module } = rootRequire('@nestjs/common');
-const { NestFactory } = rootRequire('@nestjs/core');
-const lib = require(process.env.BENCH_LIB ? path.resolve(process.env.BENCH_LIB) : ROOT);
-
-const AMQP = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const args = process.argv.slice(2);
-const arg = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
+const { Injectable, Module, NestFactory } = nest;
 const REPS = Number(arg('reps', 3));
 const COUNT = Number(arg('count', 20_000));
 const WINDOW = 256; // sends awaited at once, as S1's publishAll does
@@ -81,7 +72,6 @@ async function deleteQueues(queues) {
   await connection.close();
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function main() {
   console.log(`batch vs single: ${COUNT} messages, ${REPS} reps, medians; ${new Date().toISOString()}, load ${require('node:os').loadavg().map((l) => l.toFixed(2)).join(' ')}`);

@@ -14,20 +14,11 @@
  * under gzip), not padding, which would flatter compression.
  */
 'use strict';
-const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
+const { lib, nest, AMQP_URL: URL, arg, median } = require('./standalone');
 
-const ROOT = path.resolve(__dirname, '..');
-const rootRequire = require('node:module').createRequire(path.join(ROOT, 'package.json'));
-rootRequire('reflect-metadata');
-const { Injectable, Module } = rootRequire('@nestjs/common');
-const { NestFactory } = rootRequire('@nestjs/core');
-const lib = require(process.env.BENCH_LIB ? path.resolve(process.env.BENCH_LIB) : ROOT);
-
-const URL = process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
-const args = process.argv.slice(2);
-const arg = (name, fallback) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : fallback);
+const { Injectable, Module, NestFactory } = nest;
 const ALGORITHM = arg('algorithm', 'gzip');
 const REPS = Number(arg('reps', 3));
 /** Counts keep each case near 20-50 MB in flight, so the broker (shared) never nears its memory alarm. */
@@ -124,7 +115,6 @@ async function runCase(c, compression) {
   }
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function main() {
   console.log(`S1 payloads: ${REPS} reps, medians; compression "on" = ${ALGORITHM} (threshold 1024 bytes); ${new Date().toISOString()}, load ${require('node:os').loadavg().map((l) => l.toFixed(2)).join(' ')}`);

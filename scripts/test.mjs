@@ -5,6 +5,7 @@
  * Arguments go to Vitest (e.g. a spec file, or `--project memory`).
  */
 import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 
 const url = new URL(process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
@@ -23,15 +24,30 @@ const reachable = await new Promise((resolve) => {
 });
 
 const without = reachable || args.includes('--project') ? [] : ['--project', 'unit', '--project', 'memory'];
+
+/** The spec files only the `rabbitmq` project runs (see vitest.config.mts). */
+function rabbitmqOnly() {
+  const specs = (dir) => readdirSync(dir, { withFileTypes: true }).filter((f) => f.isFile() && f.name.endsWith('.spec.ts')).map((f) => `${dir}/${f.name}`);
+  const folders = ['test/reliability', 'test/operations', 'test/persistence'].flatMap((dir) => {
+    try {
+      return specs(dir);
+    } catch {
+      return [];
+    }
+  });
+  return [...folders, 'test/integration/amqplib-internals.spec.ts', 'test/integration/scale-down.spec.ts'];
+}
+
 const banner = () =>
   console.warn(
     [
       '',
       '='.repeat(100),
-      `RabbitMQ is not reachable at ${url.hostname}:${port}: running the unit tests and the behaviour suite on the`,
-      'in-memory broker only. NOT RUN (they need RabbitMQ): the behaviour suite on RabbitMQ (test/integration),',
-      'the fault and bad-input tests (test/reliability: connection loss, memory alarms, network faults, TLS,',
-      "topology faults...) and the amqplib wire tests. Start a broker and run `npm test` again to run everything:",
+      `RabbitMQ is not reachable at ${url.hostname}:${port}: running the unit tests and the behaviour suite`,
+      '(test/integration) on the in-memory broker only. NOT RUN, they need RabbitMQ:',
+      '  - the behaviour suite once more, on RabbitMQ itself',
+      ...rabbitmqOnly().map((file) => `  - ${file}`),
+      'Start a broker and run `npm test` again to run everything:',
       '  sudo rabbitmq-server -detached        (Debian/Ubuntu package rabbitmq-server)',
       '  docker compose up -d rabbitmq          (this repository\'s docker-compose.yml)',
       '='.repeat(100),

@@ -59,7 +59,7 @@ export class OutboxTable {
   async take(client: PgClient, limit: number): Promise<OutboxRow[]> {
     const { rows } = await client.query(
       `SELECT id, exchange, routing_key, content, properties FROM ${this.table.sql}
-       WHERE sent_at IS NULL AND available_at <= now() ORDER BY id LIMIT $1`,
+       WHERE sent_at IS NULL AND available_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],
     );
     return rows.map((row: { id: string; exchange: string; routing_key: string; content: Buffer; properties: PublishProperties }) => ({

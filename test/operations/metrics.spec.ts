@@ -122,8 +122,9 @@ describe('metrics after a counted workload (prom-client and OpenTelemetry)', () 
   async function prom(name: string, labels: Record<string, string>): Promise<number> {
     const metric = registry.getSingleMetric(name);
     if (!metric) throw new Error(`no metric ${name} in the registry`);
-    const { type, values } = await metric.get();
-    const wanted = type === 'histogram' ? `${name}_count` : name;
+    const { values } = (await metric.get()) as { values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }> };
+    // A histogram's series are its buckets, sum and count: the count it is.
+    const wanted = values.some((v) => v.metricName === `${name}_count`) ? `${name}_count` : name;
     const found = values.find(
       (v) => (v.metricName ?? name) === wanted && Object.entries(labels).every(([key, value]) => v.labels[key] === value),
     );

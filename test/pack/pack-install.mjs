@@ -105,7 +105,7 @@ async function pack(dir) {
   const { filename, files } = json[0];
   const paths = files.map((file) => file.path).sort();
   const problems = [];
-  for (const required of ['package.json', 'LICENSE', 'README.md', 'CHANGELOG.md', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/index.mjs', 'dist/lib/index.d.mts']) {
+  for (const required of ['package.json', 'LICENSE', 'README.md', 'CHANGELOG.md', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/index.mjs', 'dist/lib/index.d.mts', 'dist/lib/terminus/index.mjs', 'dist/lib/terminus/index.d.mts']) {
     if (!paths.includes(required)) problems.push(`missing ${required}`);
   }
   for (const file of paths) {
@@ -150,8 +150,10 @@ async function version(binary) {
 const APPS = {
   'nest12-esm': {
     esm: true,
-    dependencies: { '@nestjs/common': '^12', '@nestjs/core': '^12', 'nestjs-cls': '^7' },
+    dependencies: { '@nestjs/common': '^12', '@nestjs/core': '^12', 'nestjs-cls': '^7', '@nestjs/terminus': '^12' },
     compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext' },
+    // Imports the subpath entry `nestjs-messaging/terminus` and runs its health check.
+    terminus: true,
   },
   'nest11-cjs': {
     esm: false,
@@ -162,13 +164,16 @@ const APPS = {
   },
 };
 
-/** The app: one provider with three handlers, one that sends through the injected RpcClient. */
-function appSource(esm) {
+/**
+ * The app: one provider with three handlers, one that sends through the injected RpcClient; with
+ * `terminus`, also the health indicator of the `nestjs-messaging/terminus` entry, checked once.
+ */
+function appSource(esm, terminus) {
   return `${esm ? "import { createRequire } from 'node:module';\n" : ''}import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MessageHandler, MessagingModule, RpcClient, type MessageContext } from 'nestjs-messaging';
-
+${terminus ? "import { HealthCheckService, TerminusModule } from '@nestjs/terminus';\nimport { MessagingHealthIndicator } from 'nestjs-messaging/terminus';\n" : ''}
 const prefix = process.env.PACK_PREFIX!;
 const COMMAND_QUEUE = \`\${prefix}.command\`;
 const EVENT_EXCHANGE = \`\${prefix}.events\`;
@@ -226,8 +231,8 @@ class PackSender {
 }
 
 @Module({
-  imports: [MessagingModule.forRoot({ uri: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', serviceName: 'pack-test' })],
-  providers: [PackHandlers, PackSender],
+  imports: [MessagingModule.forRoot({ uri: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', serviceName: 'pack-test' })${terminus ? ', TerminusModule' : ''}],
+  providers: [PackHandlers, PackSender${terminus ? ', MessagingHealthIndicator' : ''}],
 })
 class AppModule {}
 
@@ -267,7 +272,10 @@ ${
       gotEvent.payload.nonce === nonce && gotEvent.queue === EVENT_QUEUE && gotEvent.exchange === EVENT_EXCHANGE &&
       gotEvent.routingKey === EVENT_KEY && gotEvent.messageId === eventId;
     result.request = answer.sum === 5 && answer.nonce === nonce;
-    ok = result.oneInstance === true && result.command === true && result.event === true && result.request === true;
+    result.health = ${
+      terminus ? "(await app.get(HealthCheckService).check([() => app.get(MessagingHealthIndicator).isHealthy()])).status === 'ok'" : 'true'
+    };
+    ok = result.oneInstance === true && result.command === true && result.event === true && result.request === true && result.health === true;
   } catch (error) {
     result.error = String(error);
   } finally {
@@ -320,7 +328,7 @@ function writeApp(dir, name, spec, tarball) {
     const extra = { extends: './tsconfig.json', compilerOptions: { ...spec.extraTypecheck, noEmit: true } };
     writeFileSync(path.join(dir, 'tsconfig.extra.json'), `${JSON.stringify(extra, null, 2)}\n`);
   }
-  writeFileSync(path.join(dir, 'src/main.ts'), appSource(spec.esm));
+  writeFileSync(path.join(dir, 'src/main.ts'), appSource(spec.esm, spec.terminus === true));
 }
 
 /** npm for the app's Node: this npm's CLI script, run by that Node binary. */

@@ -15,9 +15,6 @@ export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:56
 export const ON_MEMORY = process.env.TEST_TRANSPORT === 'memory';
 export const BROKER_URL = ON_MEMORY ? 'memory://' : AMQP_URL;
 
-/** `it` for a behaviour that needs RabbitMQ itself (its tools, its wire, its faults): skipped on the in-memory broker. */
-export const itOnRabbitMQ = (ON_MEMORY ? it.skip : it) as typeof it;
-
 /** A name no other test uses; every test queue and exchange starts with "t-" (see global-teardown). */
 export function unique(label: string): string {
   return `t-${label}-${randomBytes(4).toString('hex')}`;
