@@ -7,9 +7,13 @@ import { requestIdOf } from './api/request-id';
 import { APP_CONFIG, type AppConfig } from './config';
 import { ConfigModule } from './config.module';
 import { messagingOptions } from './messaging.config';
+import { OpsModule } from './ops/ops.module';
 import { WorkerModule } from './worker/worker.module';
 
-/** One codebase, three shapes: the HTTP API, a worker, or both in one process (ROLE). */
+/**
+ * One codebase, three shapes: the HTTP API, a worker, or both in one process (ROLE); each with
+ * its probes and metrics (OpsModule), served over HTTP by a worker when HEALTH_PORT is set.
+ */
 @Module({})
 export class AppModule {
   static register(config: AppConfig): DynamicModule {
@@ -37,6 +41,7 @@ export class AppModule {
             ]
           : []),
         ...(worker ? [WorkerModule] : []),
+        OpsModule,
       ],
       providers: [
         // For HTTP bodies and messages alike: a message handler's payload is checked against its

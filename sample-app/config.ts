@@ -12,6 +12,10 @@ export interface AppConfig {
   /** Keep retrying until the broker answers (containers that start before RabbitMQ). */
   waitForBroker: boolean;
   port: number;
+  /** A worker serves /health and /metrics on this port (none: no HTTP at all). The API serves them on `port`. */
+  healthPort?: number;
+  /** TRACING=console: spans printed to the console (an OpenTelemetry SDK with a console exporter). */
+  tracing: boolean;
   /** Prefixes every queue and exchange name on the broker (through MessagingModule's rename maps). */
   queuePrefix: string;
   serviceName: string;
@@ -40,6 +44,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     amqpUrl: brokerUrl(env, role),
     waitForBroker: flag(env, 'AMQP_WAIT_FOR_BROKER'),
     port: int(env, 'PORT', 3000, 0, 65535),
+    healthPort: env.HEALTH_PORT ? int(env, 'HEALTH_PORT', 0, 0, 65535) : undefined,
+    tracing: tracingMode(env) === 'console',
     queuePrefix: env.QUEUE_PREFIX ?? '',
     serviceName: env.SERVICE_NAME || `orders-${role}`,
     prefetch: int(env, 'PREFETCH', 10, 1, 65535),
@@ -75,6 +81,13 @@ function int(env: NodeJS.ProcessEnv, name: string, def: number, min: number, max
 
 function flag(env: NodeJS.ProcessEnv, name: string): boolean {
   return ['1', 'true', 'yes'].includes((env[name] ?? '').toLowerCase());
+}
+
+/** TRACING: off (default) or console. */
+function tracingMode(env: NodeJS.ProcessEnv): 'off' | 'console' {
+  const mode = env.TRACING || 'off';
+  if (mode !== 'off' && mode !== 'console') throw new Error(`TRACING must be "off" or "console" (got "${mode}")`);
+  return mode;
 }
 
 /** "a,b,c": names of letters, digits and dashes. */

@@ -12,6 +12,8 @@ export function messagingOptions(config: AppConfig): MessagingOptions {
     prefetch: config.prefetch,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     rpcTimeoutMs: 5_000,
+    // messaging_* metrics in prom-client's default registry, served at GET /metrics.
+    metrics: { prometheus: true },
     // Handlers without a policy of their own: 3 tries, 1 s then 5 s apart, then the dead-letter queue.
     retry: { attempts: 3, delaysMs: [1_000, 5_000] },
     // In containers the app may start before RabbitMQ: wait for it instead of failing after 15 s.

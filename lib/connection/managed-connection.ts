@@ -10,6 +10,17 @@ import { within } from '../util/within';
 
 export type ConnectionRole = 'publisher' | 'consumer';
 
+/** What a managed connection tells the owners of its channels. */
+export interface ManagedConnectionEvents {
+  /** (Re)connected: open your channels on it. */
+  connected: [TransportConnection];
+  /** Lost; a reconnect is under way. */
+  lost: [ConnectionLostError];
+  /** The broker blocks publishing (a resource alarm), with its reason. */
+  blocked: [string];
+  unblocked: [];
+}
+
 /**
  * How long closing waits for the broker's close-ok before it destroys the socket: a connection the
  * broker blocks (resource alarm) or a stalled socket never answers, and shutdown must still end.
@@ -21,9 +32,9 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /**
  * One AMQP connection that comes back by itself. Owners of channels listen to `connected` to
  * (re)build them and to `lost` to fail what was pending; nobody else touches the
- * transport connection's events. Emits: connected(conn), lost(err), blocked(reason), unblocked().
+ * transport connection's events (see ManagedConnectionEvents).
  */
-export class ManagedConnection extends EventEmitter {
+export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
   private connection?: TransportConnection;
   private closing = false;
   private closed?: Promise<void>;

@@ -14,7 +14,7 @@ import {
   MESSAGING_OPTIONS,
 } from '../messaging.constants';
 import { MessagingError, QueueNotFoundError, UnroutableError } from '../messaging.errors';
-import type { ResolvedMessagingOptions } from '../messaging.options';
+import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
 import type { Message, TransportChannel } from '../transport/transport.interface';
@@ -48,7 +48,8 @@ export class DeadLetters {
    * for the next replay. A message whose queue no longer exists (e.g. a broadcast handler's) stays
    * where it is, and a warning counts them. Returns how many moved.
    */
-  async replay(queue: string, options: { limit?: number } = {}): Promise<number> {
+  async replay(name: string, options: { limit?: number } = {}): Promise<number> {
+    const queue = renamed(this.options.queues, name);
     const limit = options.limit ?? Infinity;
     const dlq = `${queue}.dlq`;
     const channel = await this.connections.publisher.createChannel();

@@ -71,7 +71,8 @@ export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
    */
   async onModuleDestroy(): Promise<void> {
     if (!this.relay) return;
-
+    await this.lifecycle.drain();
+    await this.relay.stop(this.options.shutdownTimeoutMs);
   }
 
   private async write(

@@ -1,4 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { MESSAGING_OPTIONS } from '../messaging.constants';
+import type { ResolvedMessagingOptions } from '../messaging.options';
 import { ConnectionManager } from '../connection/connection.manager';
 import { TopologyError } from '../messaging.errors';
 import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
@@ -16,7 +18,10 @@ export class DelayQueues {
   private readonly declared = new Map<string, Promise<string>>();
 
   /** @internal */
-  constructor(private readonly connections: ConnectionManager) {}
+  constructor(
+    private readonly connections: ConnectionManager,
+    @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+  ) {}
 
   /** The exchange to publish to so that the message reaches `exchange` after `delayMs`. */
   via(exchange: string, delayMs: number): Promise<string> {
@@ -28,6 +33,19 @@ export class DelayQueues {
       declared.catch(() => this.declared.delete(name));
     }
     return declared;
+  }
+
+  /** With `declare: false` an operator made it (see the README, "Topology"): checked, not declared. */
+  private async check(name: string): Promise<string> {
+    const channel = await this.connections.publisher.createChannel();
+    try {
+      await channel.checkExchange(name);
+      return name;
+    } catch (error) {
+      throw new TopologyError(`"declare: false", and the delay exchange "${name}" does not exist: ${(error as Error).message}`, { cause: error });
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
   }
 
   /** Whether a queue exists now (a passive check on a channel of its own: a 404 closes it). */
@@ -50,6 +68,7 @@ export class DelayQueues {
   }
 
   private async declare(name: string, exchange: string, delayMs: number): Promise<string> {
+    if (!this.options.declare) return this.check(name);
     const channel = await this.connections.publisher.createChannel();
     try {
       await channel.assertExchange(name, 'fanout', { durable: true });

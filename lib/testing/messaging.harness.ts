@@ -5,7 +5,7 @@ import { deadLetterQueueName, retryQueueName } from '../consumer/handler-definit
 import { retryDelays } from '../consumer/handler.topology';
 import { MESSAGING_OPTIONS, RPC_PUBLISHER } from '../messaging.constants';
 import { MessagingError } from '../messaging.errors';
-import type { ResolvedMessagingOptions } from '../messaging.options';
+import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 import { type MemoryBroker, memoryBrokerFor, type PublishRecord } from '../transport/memory/memory.transport';
 import { isMemoryUrl } from '../transport/transport-for';
@@ -75,9 +75,11 @@ export class MessagingHarness {
 
   /** What was published, oldest first (the last 10,000), optionally only to one exchange or routed to one queue. Needs `memory://`. */
   published(filter: { exchange?: string; queue?: string } = {}): ReadonlyArray<PublishedMessage> {
+    const exchange = filter.exchange === undefined ? undefined : renamed(this.options.exchanges, filter.exchange);
+    const queue = filter.queue === undefined ? undefined : renamed(this.options.queues, filter.queue);
     return this.records('published')
-      .filter((record) => filter.exchange === undefined || record.exchange === filter.exchange)
-      .filter((record) => filter.queue === undefined || reaches(record, filter.queue))
+      .filter((record) => exchange === undefined || record.exchange === exchange)
+      .filter((record) => queue === undefined || reaches(record, queue))
       .map((record) => ({
         exchange: record.exchange,
         routingKey: record.routingKey,
@@ -89,7 +91,7 @@ export class MessagingHarness {
 
   /** The messages moved to the dead-letter queue of a handler's queue (`<queue>.dlq`), oldest first. Needs `memory://`. */
   deadLettered(queue: string): ReadonlyArray<DeadLetteredMessage> {
-    const dlq = deadLetterQueueName({ baseQueue: queue });
+    const dlq = deadLetterQueueName({ baseQueue: renamed(this.options.queues, queue) });
     return this.records('deadLettered')
       .filter((record) => record.queues.includes(dlq))
       .map((record) => ({ payload: this.payloadOf(record.content, record.properties), headers: { ...record.properties.headers } }));

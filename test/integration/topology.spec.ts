@@ -1,5 +1,6 @@
 import { Injectable, Module } from '@nestjs/common';
 import {
+  DeadLetters,
   MessageHandler,
   MessagingModule,
   RpcClient,
@@ -205,6 +206,8 @@ describe('topology: bindings, shared queues, declare: false, names from configur
     await rpc.publish('events', 'order.created', { via: 'publish' });
     await waitFor(() => got.length === 2, 'both messages');
     expect(got.sort()).toEqual([`${exchange} publish`, `${queue} send`].sort());
+    // Its dead-letter queue is found by the name the code uses, too (it would be "orders.dlq" otherwise).
+    await expect(app.get(DeadLetters).replay('orders')).resolves.toBe(0);
   });
 
   it('publish resolves when no queue is bound yet; mandatory: true rejects with UnroutableError; send stays mandatory', async () => {
