@@ -19,6 +19,14 @@ const BEHAVIOUR_SUITE = ['test/integration/**/*.spec.ts'];
  * (the in-memory broker serves one process).
  */
 const RABBITMQ_ONLY = ['test/integration/amqplib-internals.spec.ts', 'test/integration/scale-down.spec.ts'];
+/**
+ * test/cluster: a three-node RabbitMQ cluster that `npm run test:cluster` (test/cluster/run.sh)
+ * starts and tears down. The project exists only when that script sets TEST_CLUSTER, so the
+ * default run (which runs every project) never tries it without its cluster.
+ */
+const CLUSTER = process.env.TEST_CLUSTER
+  ? [{ extends: true, test: { name: 'cluster', include: ['test/cluster/**/*.spec.ts'], testTimeout: 180_000, hookTimeout: 60_000, env: { TEST_TRANSPORT: 'rabbitmq' } } }]
+  : [];
 
 export default defineConfig({
   plugins: [swc.vite({ module: { type: 'es6' } })],
@@ -47,6 +55,7 @@ export default defineConfig({
         extends: true,
         test: { name: 'memory', include: BEHAVIOUR_SUITE, exclude: RABBITMQ_ONLY, env: { TEST_TRANSPORT: 'memory' } },
       },
+      ...CLUSTER,
     ],
   },
 });

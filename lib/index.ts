@@ -65,6 +65,6 @@ export type {
   OutboxOptions,
 } from './interfaces/messaging-options.interface';
 export type { Codec } from './codec/codec.interface';
-export type { MessageHandlerOptions, ExchangeType } from './interfaces/message-handler-options.interface';
+export type { MessageHandlerOptions, ExchangeType, QueueType } from './interfaces/message-handler-options.interface';
 export type { MessageContext } from './interfaces/message-context.interface';
 export type { SendOptions, RequestOptions, GatherOptions, HeaderValue } from './interfaces/send-options.interface';

@@ -3,6 +3,7 @@ import { CodecRegistry, mediaType, type ResolvedCompression } from './codec/code
 import { COMPRESSION_ALGORITHMS } from './codec/compression';
 import type { IdempotencyStore } from './idempotency/idempotency-store.interface';
 import { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
+import type { QueueType } from './interfaces/message-handler-options.interface';
 import type {
   IdempotencyOptions,
   MessagingOptions,
@@ -44,6 +45,8 @@ export interface ResolvedMessagingOptions {
   telemetry: Telemetry;
   /** False: handlers declare nothing and check that what they need exists. */
   declare: boolean;
+  /** Type of the handler queues whose handler sets none. */
+  queueType: QueueType;
   /** Names in decorators and calls -> names on the broker. */
   queues: Record<string, string>;
   exchanges: Record<string, string>;
@@ -132,7 +135,7 @@ const KNOWN = new Set([
   'uri', 'serviceName', 'prefetch', 'rpcTimeoutMs', 'shutdownTimeoutMs', 'retry', 'registerHandlers',
   'heartbeatSeconds', 'reconnect', 'publishTimeoutMs', 'maxBufferedPublishes', 'maxInFlightPublishes', 'maxMessageBytes',
   'maxRedeliveries', 'persistent', 'tls', 'track', 'codecs', 'compression', 'declare', 'queues', 'exchanges',
-  'idempotency', 'outbox', 'metrics',
+  'idempotency', 'outbox', 'metrics', 'queueType',
 ]);
 
 export function resolveOptions(options: MessagingOptions): ResolvedMessagingOptions {
@@ -178,6 +181,7 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     codecs: new CodecRegistry(codecs(options.codecs), compression(options.compression), maxMessageBytes),
     telemetry: createTelemetry(options.metrics),
     declare: bool(options.declare, 'declare', true),
+    queueType: queueType(options.queueType, 'queueType', 'classic'),
     queues: renames(options.queues, 'queues'),
     exchanges: renames(options.exchanges, 'exchanges'),
     idempotency: idempotency(options.idempotency),
@@ -225,6 +229,14 @@ function outbox(value: unknown): ResolvedOutbox | undefined {
     pollIntervalMs: int(given.pollIntervalMs, 'outbox.pollIntervalMs', 1_000, 1, 2 ** 31 - 1),
     retentionMs: int(given.retentionMs, 'outbox.retentionMs', 60 * 60 * 1000, 0),
   };
+}
+
+export const QUEUE_TYPES: readonly QueueType[] = ['quorum', 'classic'];
+
+function queueType(value: unknown, option: string, def: QueueType): QueueType {
+  if (value === undefined) return def;
+  if (!QUEUE_TYPES.includes(value as QueueType)) fail(option, `'quorum' or 'classic'`, value);
+  return value as QueueType;
 }
 
 /** A name used in code (decorators, RpcClient calls), as the module's rename map (`queues` / `exchanges`) has it on the broker. */

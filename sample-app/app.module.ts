@@ -6,6 +6,7 @@ import { ApiModule } from './api/api.module';
 import { requestIdOf } from './api/request-id';
 import { APP_CONFIG, type AppConfig } from './config';
 import { ConfigModule } from './config.module';
+import { DatabaseModule, OrdersDatabase } from './database.module';
 import { messagingOptions } from './messaging.config';
 import { OpsModule } from './ops/ops.module';
 import { WorkerModule } from './worker/worker.module';
@@ -23,7 +24,8 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.register(config),
-        MessagingModule.forRootAsync({ inject: [APP_CONFIG], useFactory: messagingOptions }),
+        DatabaseModule,
+        MessagingModule.forRootAsync({ inject: [APP_CONFIG, OrdersDatabase], useFactory: messagingOptions }),
         ...(api
           ? [
               // Every HTTP request runs in a CLS context whose id is its x-request-id; the

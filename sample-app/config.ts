@@ -29,6 +29,11 @@ export interface AppConfig {
   logEach: boolean;
   /** The tenants whose orders the workers take (an order with no tenant is always taken). */
   tenants: string[];
+  /**
+   * PostgreSQL for the workers' orders (and the outbox that announces them); none: orders are
+   * kept in memory and `order.created` is published directly.
+   */
+  databaseUrl?: string;
 }
 
 /** Injection token of the AppConfig. */
@@ -55,6 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     workMs: range(env, 'WORK_MS', '5-20'),
     logEach: flag(env, 'LOG_EACH'),
     tenants: list(env, 'TENANTS', 'acme,globex'),
+    databaseUrl: env.DATABASE_URL || undefined,
   };
 }
 

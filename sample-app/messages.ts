@@ -65,6 +65,22 @@ export interface Receipt {
   requestId?: string;
 }
 
+/** A worker placed an order (published through the outbox when the orders are in PostgreSQL). */
+export class OrderCreated {
+  @IsString()
+  orderId!: string;
+
+  @IsString()
+  sku!: string;
+
+  @IsInt()
+  @Min(1)
+  quantity!: number;
+
+  @IsISO8601()
+  createdAt!: string;
+}
+
 export class OrderShipped {
   @IsString()
   orderId!: string;

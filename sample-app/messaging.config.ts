@@ -1,10 +1,15 @@
-import type { MessagingOptions } from '../lib';
+import { type MessagingOptions, PostgresIdempotencyStore } from '../lib';
 import type { AppConfig } from './config';
+import type { OrdersDatabase } from './database.module';
 import { queueRenames } from './queues';
 
-/** MessagingModule options from the app's config (the forRootAsync factory). */
-export function messagingOptions(config: AppConfig): MessagingOptions {
+/** MessagingModule options from the app's config and database (the forRootAsync factory). */
+export function messagingOptions(config: AppConfig, database?: OrdersDatabase): MessagingOptions {
+  const pool = database?.pool;
   return {
+    // With PostgreSQL: the outbox that announces saved orders, and idempotent handlers that
+    // remember what they handled across every worker. Without: handlers remember per process.
+    ...(pool ? { outbox: { pool }, idempotency: { store: new PostgresIdempotencyStore(pool) } } : {}),
     uri: config.amqpUrl,
     // The code says 'orders.place'; on the broker it is '<QUEUE_PREFIX>orders.place'.
     ...queueRenames(config.queuePrefix),

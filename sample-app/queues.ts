@@ -13,8 +13,9 @@ export const Q = {
   issueReceipt: 'billing.issue-receipt',
   /** Where receipts come back to the API. */
   receipts: 'orders.receipts',
-  /** Events about orders (topic exchange) and its two subscriber groups. */
+  /** Events about orders (topic exchange) and their subscriber groups. */
   ordersExchange: 'orders',
+  billingOrderCreated: 'billing.order-created',
   billingShipped: 'billing.order-shipped',
   notificationsShipped: 'notifications.order-shipped',
   /** Scatter-gather: every worker answers with its inventory. */
@@ -30,5 +31,6 @@ export function queueRenames(prefix: string): { queues: Record<string, string>; 
   return { queues: renamed(names.filter((name) => !EXCHANGES.includes(name))), exchanges: renamed(EXCHANGES) };
 }
 
+export const ORDER_CREATED = 'order.created';
 export const ORDER_SHIPPED = 'order.shipped';
 export const INVENTORY_REPORT = 'inventory.report';

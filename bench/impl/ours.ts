@@ -3,6 +3,8 @@
  * @MessageHandler({ queue, prefetch }) on a provider method, RpcClient.send / request.
  * BENCH_OURS_GLOBAL_INTERCEPTOR=1 adds a pass-through global interceptor (APP_INTERCEPTOR), to
  * measure what Nest's handler pipeline costs next to the direct call a handler without enhancers gets.
+ * BENCH_OURS_METRICS=prometheus turns on `metrics: { prometheus }` (a registry of its own, from the
+ * root's prom-client), to measure what metrics cost next to the default, which records nothing.
  *
  * The library and the Nest packages it was built against are loaded from the repository root, so
  * that Nest's DI tokens are the library's own (bench/node_modules has its own copies for the peers).
@@ -49,9 +51,11 @@ export function create(): Adapter {
 
       const passThrough = { intercept: (_context: unknown, next: NestCommon.CallHandler) => next.handle() };
       const enhancers = process.env.BENCH_OURS_GLOBAL_INTERCEPTOR === '1' ? [{ provide: core.APP_INTERCEPTOR, useValue: passThrough }] : [];
+      const metrics = () =>
+        process.env.BENCH_OURS_METRICS === 'prometheus' ? { metrics: { prometheus: { registry: new (rootRequire('prom-client').Registry)() } } } : {};
 
       @Module({
-        imports: [lib.MessagingModule.forRoot({ uri: o.url, prefetch: o.prefetch })],
+        imports: [lib.MessagingModule.forRoot({ uri: o.url, prefetch: o.prefetch, ...metrics() })],
         providers: [BenchHandler, ...enhancers],
       })
       class BenchModule {}

@@ -2,6 +2,7 @@ import type { ExchangeType, HandlerBinding, MessageHandlerOptions } from '../int
 import type { RetryPolicy } from '../interfaces/messaging-options.interface';
 import { MessagingConfigError } from '../messaging.errors';
 import { renamed, resolveRetry, type ResolvedMessagingOptions } from '../messaging.options';
+import { handlerQueueArguments } from './handler-queue-arguments';
 
 /** An exchange a queue is bound to, with its keys worked out. */
 export interface ResolvedBinding {
@@ -93,6 +94,12 @@ export function defineHandler(
   const declare = options.declare ?? module.declare;
   if (broadcast && !declare) fail(name, '"broadcast: true" needs its per-instance queue declared: it cannot run with "declare: false"');
   if (options.idempotent !== undefined && typeof options.idempotent !== 'boolean') fail(name, `"idempotent" must be true or false (got ${JSON.stringify(options.idempotent)})`);
+  const durable = broadcast ? false : queueOptions.durable ?? true;
+  const queueArguments = handlerQueueArguments(
+    options,
+    { moduleQueueType: module.queueType, broadcast, durable, deadLetterQueue: deadLetterQueueName({ baseQueue }) },
+    (message) => fail(name, message),
+  );
   return {
     name,
     queue,
@@ -103,8 +110,8 @@ export function defineHandler(
     broadcast,
     prefetch,
     retry: resolveRetry(options.retry, `${name} retry`, module.retry),
-    durable: broadcast ? false : queueOptions.durable ?? true,
-    queueArguments: { ...(queueOptions.arguments ?? {}) },
+    durable,
+    queueArguments,
     bindings,
     messageType: options.messageType,
     routingPatterns: [...keys, ...(options.bindings ?? []).flatMap((b) => (b.routingKey === undefined ? [] : [b.routingKey].flat()))],

@@ -8,6 +8,7 @@ import { ShuttingDownError, TopologyError } from '../messaging.errors';
 import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
 import { IdempotencyGuard } from '../idempotency/idempotency-guard';
 import type { HandlerDefinition } from './handler-definition';
+import { brokerCountsDeliveries } from './handler-queue-arguments';
 import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, checkHandlerTopology, declareHandlerTopology, retryDelays } from './handler.topology';
 import { AckBatcher } from './ack-batcher';
 import { Delivery, DeliveryContext, readCounter, ReturnedDeliveries } from './delivery';
@@ -263,8 +264,9 @@ export class HandlerConsumer {
     // Up to MAX_TRIES, not the policy's attempts: a handler's own context.retry() may go past them.
     const attempt = readCounter(headers, HEADER_ATTEMPTS, MAX_TRIES - 1) + 1;
     // Redelivered through our own doing (we returned it, or its ack went down with the channel):
-    // not a sign of a message that kills its consumer, so it is not counted.
-    if (msg.fields.redelivered && this.options.maxRedeliveries > 0 && !this.returned.take(msg)) {
+    // not a sign of a message that kills its consumer, so it is not counted. Nor is anything on a
+    // queue whose delivery limit RabbitMQ enforces.
+    if (msg.fields.redelivered && this.options.maxRedeliveries > 0 && !brokerCountsDeliveries(this.definition.queueArguments) && !this.returned.take(msg)) {
       return this.outcome.redelivered(delivery, attempt);
     }
     let payload: unknown;

@@ -61,7 +61,7 @@ export function queueDefinition(definitions: HandlerDefinition[]): HandlerDefini
     if (definition.batch) fail(first.queue, `${definition.name} is a batch handler: a batch handler has its queue to itself`);
   }
   for (const other of others) {
-    for (const option of ['prefetch', 'retry', 'durable', 'queueArguments', 'declare'] as const) {
+    for (const option of ['prefetch', 'retry', 'durable', 'queueArguments', 'declare', 'idempotent'] as const) {
       if (!isDeepStrictEqual(first[option], other[option])) {
         fail(first.queue, `${first.name} and ${other.name} set "${option}" differently; handlers of one queue share it`);
       }

@@ -35,7 +35,6 @@ export class IdempotencyGuard {
 
   async handle(delivery: Delivery, attempt: number, invoke: () => unknown): Promise<void> {
     const { messageId, replyTo } = delivery.msg.properties;
-    const { store, ttlMs } = this.options.idempotency;
     const key = `${this.definition.queue}:${messageId}`;
     const token = randomUUID();
     let claim: IdempotencyClaim | undefined;
@@ -51,22 +50,36 @@ export class IdempotencyGuard {
     if (claim === undefined) return;
     if (claim.state === 'done') return this.outcome.succeeded(delivery, storedReply, attempt);
     let result: unknown;
+    let failure: { error: unknown } | undefined;
     try {
       result = await invoke();
     } catch (error) {
-      if (messageId !== undefined) {
-        await store.release(key, token).catch((failure: Error) => this.warn(messageId, `keeps its claim until the lease ends: it cannot be released (${failure.message})`));
-      }
-      return this.outcome.failed(delivery, error, attempt);
+      failure = { error };
     }
     if (messageId !== undefined) {
-      try {
-        await store.complete(key, ttlMs, replyTo && result !== undefined ? await packReply(this.options.codecs, result) : undefined);
-      } catch (error) {
-        this.warn(messageId, `was handled but cannot be recorded as such (${(error as Error).message}); a copy arriving after its lease would run again`);
-      }
+      // A handler that settled its message itself (context.retry() & co.) may have asked for
+      // another try: only a plain success is recorded as done.
+      if (failure || delivery.settled) await this.release(key, token, messageId);
+      else await this.complete(key, messageId, replyTo ? result : undefined);
     }
-    return this.outcome.succeeded(delivery, result, attempt);
+    return failure ? this.outcome.failed(delivery, failure.error, attempt) : this.outcome.succeeded(delivery, result, attempt);
+  }
+
+  private async complete(key: string, messageId: string, reply: unknown): Promise<void> {
+    try {
+      const stored = reply === undefined ? undefined : await packReply(this.options.codecs, reply);
+      await this.options.idempotency.store.complete(key, this.options.idempotency.ttlMs, stored);
+    } catch (error) {
+      this.warn(messageId, `was handled but cannot be recorded as such (${(error as Error).message}); a copy arriving after its lease would run again`);
+    }
+  }
+
+  private async release(key: string, token: string, messageId: string): Promise<void> {
+    try {
+      await this.options.idempotency.store.release(key, token);
+    } catch (error) {
+      this.warn(messageId, `keeps its claim until the lease ends: it cannot be released (${(error as Error).message})`);
+    }
   }
 
   /** Claims the key, waiting while another run holds it; undefined if shutdown aborts the wait. */

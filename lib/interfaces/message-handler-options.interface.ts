@@ -2,6 +2,9 @@ import type { RetryPolicy } from './messaging-options.interface';
 
 export type ExchangeType = 'topic' | 'direct' | 'fanout' | 'headers';
 
+/** RabbitMQ's queue types the module declares: `quorum` queues are replicated across a cluster's nodes. */
+export type QueueType = 'quorum' | 'classic';
+
 /** One exchange the queue is bound to. */
 export interface HandlerBinding {
   exchange: string;
@@ -26,6 +29,11 @@ export interface MessageHandlerOptions {
   /** Overrides the module default. */
   retry?: RetryPolicy | false;
   queueOptions?: { durable?: boolean; arguments?: Record<string, unknown> };
+  /**
+   * The queue's type (the same as `queueOptions.arguments['x-queue-type']`); overrides the
+   * module's `queueType`. Its retry and dead-letter queues are of the same type.
+   */
+  queueType?: QueueType;
   /**
    * Runs at most once per message id within `idempotency.ttlMs`: a message already handled is
    * acked without calling the handler (a request gets the first reply again). Overrides the

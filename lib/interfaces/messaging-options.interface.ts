@@ -2,6 +2,7 @@ import type { ModuleMetadata, Type, InjectionToken, OptionalFactoryDependency } 
 import type { Codec } from '../codec/codec.interface';
 import type { IdempotencyStore } from '../idempotency/idempotency-store.interface';
 import type { PgPool } from '../outbox/postgres';
+import type { QueueType } from './message-handler-options.interface';
 
 export interface RetryPolicy {
   /** Every try counts, the first included. */
@@ -62,6 +63,12 @@ export interface MessagingOptions {
    * For broker users without the configure permission. A handler's own `declare` overrides it.
    */
   declare?: boolean;
+  /**
+   * Type of the handler queues (with their retry and dead-letter queues) whose handler sets none.
+   * `quorum` for a cluster: replicated, so they survive the loss of a node. Default `classic`;
+   * broadcast handlers' per-instance queues stay classic (they are exclusive to their instance).
+   */
+  queueType?: QueueType;
   /**
    * Queue names on the broker for the names used in decorators and RpcClient calls, e.g.
    * `{ orders: 'prod.eu.orders' }` (from configuration, in a forRootAsync factory).

@@ -26,7 +26,7 @@ export class OutboxWakeups {
   ) {}
 
   start(): void {
-    this.poll = setInterval(() => undefined, this.pollIntervalMs);
+    this.poll = setInterval(this.wake, this.pollIntervalMs);
     this.poll.unref();
     void this.listen();
   }

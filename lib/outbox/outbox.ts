@@ -1,14 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Encoded } from '../codec/codec.registry';
 import { TrackContext } from '../context/track-context';
 import type { SendOptions } from '../interfaces/send-options.interface';
-import { HEADER_ORIGIN, MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
+import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
 import { EncodeError, InvalidArgumentError, MessagingConfigError } from '../messaging.errors';
 import { MessagingLifecycle } from '../messaging.lifecycle';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
 import type { PublishProperties } from '../publisher/outgoing';
 import { Publisher } from '../publisher/publisher';
+import { checkSendOptions, sendProperties } from '../rpc/send-properties';
 import { OutboxRelay } from './outbox-relay';
 import { OutboxTable, outboxTableSql } from './outbox-table';
 import { createOnce, type SqlExecutor } from './postgres';
@@ -91,20 +91,10 @@ export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
     } catch (error) {
       throw new EncodeError(`Cannot encode the message for "${exchange || routingKey}": ${(error as Error).message}`, { cause: error });
     }
-    const headers: Record<string, unknown> = options.headers ? { ...options.headers } : {};
-    headers[HEADER_ORIGIN] = this.options.serviceName;
     const properties: PublishProperties = {
-      messageId: options.messageId ?? randomUUID(),
-      correlationId: options.correlationId,
-      replyTo: options.replyTo,
-      priority: options.priority,
-      expiration: options.expirationMs === undefined ? undefined : String(options.expirationMs),
-      persistent: options.persistent ?? this.options.persistent,
-      mandatory,
-      type: options.type,
+      ...sendProperties(options, mandatory, this.track, this.options),
       contentType: encoded.contentType,
       contentEncoding: encoded.contentEncoding,
-      headers: this.track.addHeaders(headers),
     };
     await table.insert(client, { exchange, routingKey, content: encoded.content, properties });
     return properties.messageId;
@@ -120,11 +110,5 @@ export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
 function checkOptions(options: OutboxSendOptions & Pick<SendOptions, 'timeoutMs' | 'delayMs'>): void {
   if (options.timeoutMs !== undefined) throw new InvalidArgumentError('timeoutMs', 'left out: the relay publishes with the module\'s publishTimeoutMs', options.timeoutMs);
   if (options.delayMs !== undefined) throw new InvalidArgumentError('delayMs', 'left out: the outbox does not delay messages', options.delayMs);
-  const { expirationMs, priority } = options;
-  if (expirationMs !== undefined && !(Number.isInteger(expirationMs) && expirationMs >= 1 && expirationMs <= 2 ** 31 - 1)) {
-    throw new InvalidArgumentError('expirationMs', `a whole number of milliseconds from 1 to ${2 ** 31 - 1}`, expirationMs);
-  }
-  if (priority !== undefined && !(Number.isInteger(priority) && priority >= 0 && priority <= 255)) {
-    throw new InvalidArgumentError('priority', 'an integer from 0 to 255', priority);
-  }
+  checkSendOptions(options);
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { TrackContext } from '../context/track-context';
 import type { GatherOptions, RequestOptions, SendOptions } from '../interfaces/send-options.interface';
-import { DIRECT_REPLY_TO, HEADER_ORIGIN, MESSAGING_OPTIONS } from '../messaging.constants';
+import { DIRECT_REPLY_TO, MESSAGING_OPTIONS } from '../messaging.constants';
 import {
   ExchangeNotFoundError,
   InvalidArgumentError,
@@ -18,9 +18,8 @@ import { ReplyRouter } from './reply-router';
 import type { RpcResult } from '../telemetry/telemetry.interface';
 import { DelayQueues } from '../publisher/delay-queues';
 import { renamed } from '../messaging.options';
+import { checkDuration, checkSendOptions, sendProperties } from './send-properties';
 
-/** The longest delay Node's timers keep (a longer one fires at once), and so the longest we accept. */
-const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /**
  * The one way to send: commands (send), events (publish), request/response (request), async
@@ -212,38 +211,6 @@ export class RpcClient {
   }
 
   private properties(options: SendOptions, mandatory: boolean): PublishProperties {
-    const headers: Record<string, unknown> = options.headers ? { ...options.headers } : {};
-    headers[HEADER_ORIGIN] = this.options.serviceName;
-    return {
-      messageId: options.messageId ?? randomUUID(),
-      correlationId: options.correlationId,
-      // A queue name in code, like `send`'s: renamed the same way.
-      replyTo: options.replyTo === undefined ? undefined : renamed(this.options.queues, options.replyTo),
-      priority: options.priority,
-      expiration: options.expirationMs === undefined ? undefined : String(options.expirationMs),
-      persistent: options.persistent ?? this.options.persistent,
-      mandatory,
-      contentType: options.contentType,
-      type: options.type,
-      headers: this.track.addHeaders(headers),
-    };
-  }
-}
-
-/** Refuses what the broker or a timer would misread (NaN, Infinity, fractions, negatives) before anything is written. */
-function checkSendOptions(options: SendOptions): void {
-  checkDuration('timeoutMs', options.timeoutMs);
-  checkDuration('expirationMs', options.expirationMs);
-  checkDuration('delayMs', options.delayMs);
-  if (options.type !== undefined && typeof options.type !== 'string') throw new InvalidArgumentError('type', 'a string', options.type);
-  if (options.priority !== undefined && !(Number.isInteger(options.priority) && options.priority >= 0 && options.priority <= 255)) {
-    throw new InvalidArgumentError('priority', 'an integer from 0 to 255', options.priority);
-  }
-}
-
-function checkDuration(option: string, value: number | undefined): void {
-  if (value === undefined) return;
-  if (!(Number.isInteger(value) && value >= 1 && value <= MAX_DELAY_MS)) {
-    throw new InvalidArgumentError(option, `a whole number of milliseconds from 1 to ${MAX_DELAY_MS}`, value);
+    return sendProperties(options, mandatory, this.track, this.options);
   }
 }

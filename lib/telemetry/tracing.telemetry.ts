@@ -7,6 +7,13 @@ import type { Message } from '../transport/transport.interface';
 import { isPromiseLike } from '../util/promise-like';
 import type { HandlerCall, RpcResult, SettleOutcome, Telemetry } from './telemetry.interface';
 
+/** What the OpenTelemetry SDK's spans expose besides the API (ReadableSpan; `parentSpanId` before SDK 2). */
+interface SdkSpanFields {
+  kind?: Otel.SpanKind;
+  parentSpanContext?: Otel.SpanContext;
+  parentSpanId?: string;
+}
+
 /** Reads trace headers the message itself has (an AMQP table may carry a `__proto__` entry). */
 const HEADER_GETTER: Otel.TextMapGetter<Record<string, unknown>> = {
   keys: (headers) => Object.keys(headers),
@@ -141,15 +148,16 @@ export class TracingTelemetry implements Telemetry {
   }
 
   /**
-   * Whether the amqplib instrumentation already runs this delivery in its CONSUMER span: a
-   * recording span is active when the delivery arrives, in the trace the message carries (or,
-   * for a message that carries none, any recording span).
+   * Whether the amqplib instrumentation already runs this delivery in its CONSUMER span: the
+   * active span is a CONSUMER span whose parent is the span the message carries (none when it
+   * carries none). Read from the SDK's spans (ReadableSpan); a span active for another reason (the
+   * sender's, when a broker delivers in the sender's async context) does not count.
    */
   private instrumented(parent: Otel.Context): boolean {
-    const active = this.api.trace.getActiveSpan();
-    if (!active?.isRecording()) return false;
-    const sent = this.api.trace.getSpanContext(parent);
-    return sent === undefined || sent.traceId === active.spanContext().traceId;
+    const active = this.api.trace.getActiveSpan() as (Otel.Span & SdkSpanFields) | undefined;
+    if (!active?.isRecording() || active.kind !== this.api.SpanKind.CONSUMER) return false;
+    const activeParent = active.parentSpanContext?.spanId ?? active.parentSpanId;
+    return activeParent === this.api.trace.getSpanContext(parent)?.spanId;
   }
 
   private fail(span: Otel.Span, error: unknown): void {

@@ -3,15 +3,17 @@ import { randomUUID } from 'node:crypto';
 import { MessageHandler, TrackContext, type MessageContext } from '../../lib';
 import { INSTANCE } from '../instance';
 // Classes, not types: the ValidationPipe checks each payload against its parameter's declared class.
-import { IssueReceipt, OrderShipped, type Receipt } from '../messages';
-import { ORDER_SHIPPED, Q } from '../queues';
+import { IssueReceipt, OrderCreated, OrderShipped, type Receipt } from '../messages';
+import { ORDER_CREATED, ORDER_SHIPPED, Q } from '../queues';
 import { ActivityLog } from './activity.log';
+import { Invoices } from './invoices';
 import { UnknownSkuError, unitPrice } from './catalog';
 
 @Injectable()
 export class BillingHandlers {
   constructor(
     private readonly activity: ActivityLog,
+    private readonly invoices: Invoices,
     private readonly track: TrackContext,
   ) {}
 
@@ -33,8 +35,17 @@ export class BillingHandlers {
     };
   }
 
-  /** Subscriber group "billing" of order.shipped: charges the customer. */
-  @MessageHandler({ queue: Q.billingShipped, exchange: Q.ordersExchange, routingKey: ORDER_SHIPPED })
+  /**
+   * Subscriber group "billing" of order.created: opens the order's invoice. Idempotent: an event
+   * delivered again (the outbox relay sends at least once) opens nothing twice.
+   */
+  @MessageHandler({ queue: Q.billingOrderCreated, exchange: Q.ordersExchange, routingKey: ORDER_CREATED, idempotent: true })
+  onOrderCreated(event: OrderCreated, context: MessageContext): void {
+    this.invoices.open(event, context.messageId);
+  }
+
+  /** Subscriber group "billing" of order.shipped: charges the customer, once per event. */
+  @MessageHandler({ queue: Q.billingShipped, exchange: Q.ordersExchange, routingKey: ORDER_SHIPPED, idempotent: true })
   onShipped(event: OrderShipped, context: MessageContext): void {
     this.activity.record('billing.charged', event.orderId, context.messageId);
   }

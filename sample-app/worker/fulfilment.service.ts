@@ -4,6 +4,7 @@ import { TrackContext } from '../../lib';
 import { APP_CONFIG, type AppConfig } from '../config';
 import { INSTANCE } from '../instance';
 import type { InventoryReport, PlaceOrder } from '../messages';
+import { OrderRecords } from './order-records';
 
 export interface HandledOrder extends PlaceOrder {
   /** The x-request-id of the HTTP request that placed it, as this worker saw it. */
@@ -16,9 +17,10 @@ export interface HandledOrder extends PlaceOrder {
 const REMEMBERED = 10_000;
 
 /**
- * The worker's business logic: reserves stock for an order. A singleton that reads the request
- * id of whatever message is being handled from TrackContext, without it being passed in.
- * State is in memory: a stand-in for the database a real worker would write to.
+ * The worker's business logic: reserves stock for an order and saves it (OrderRecords: to
+ * PostgreSQL with DATABASE_URL, announcing order.created through the outbox). A singleton that
+ * reads the request id of whatever message is being handled from TrackContext, without it being
+ * passed in. What this worker handled and reserved is also kept in memory, for the API's look-ups.
  */
 @Injectable()
 export class FulfilmentService {
@@ -29,6 +31,7 @@ export class FulfilmentService {
 
   constructor(
     private readonly track: TrackContext,
+    private readonly records: OrderRecords,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -38,7 +41,6 @@ export class FulfilmentService {
     const ms = min + Math.floor(Math.random() * (max - min + 1));
     if (ms > 0) await sleep(ms, undefined, { signal });
 
-    this.reserved.set(order.sku, (this.reserved.get(order.sku) ?? 0) + order.quantity);
     const record: HandledOrder = {
       ...order,
       requestId: this.track.requestId,
@@ -46,6 +48,9 @@ export class FulfilmentService {
       worker: INSTANCE,
       handledAt: new Date().toISOString(),
     };
+    // Saved first: if that fails, the order is tried again and nothing was reserved twice.
+    await this.records.save(record, this.track.get('tenant'));
+    this.reserved.set(order.sku, (this.reserved.get(order.sku) ?? 0) + order.quantity);
     this.handled.set(order.orderId, record);
     if (this.handled.size > REMEMBERED) this.handled.delete(this.handled.keys().next().value as string);
     this.handledCount++;

@@ -3,6 +3,8 @@ import { APP_INTERCEPTOR } from '@nestjs/core';
 import { ActivityLog } from './activity.log';
 import { BillingHandlers } from './billing.handlers';
 import { FulfilmentService } from './fulfilment.service';
+import { Invoices } from './invoices';
+import { OrderRecords } from './order-records';
 import { InventoryResponder } from './inventory.responder';
 import { NotificationsHandler } from './notifications.handler';
 import { OrdersHandlers } from './orders.handlers';
@@ -15,6 +17,8 @@ import { TimingInterceptor } from './timing.interceptor';
 @Module({
   providers: [
     FulfilmentService,
+    OrderRecords,
+    Invoices,
     ActivityLog,
     QuoteSession,
     OrdersHandlers,
@@ -25,6 +29,6 @@ import { TimingInterceptor } from './timing.interceptor';
     TenantGuard,
     { provide: APP_INTERCEPTOR, useClass: TimingInterceptor },
   ],
-  exports: [FulfilmentService, ActivityLog],
+  exports: [FulfilmentService, ActivityLog, Invoices],
 })
 export class WorkerModule {}

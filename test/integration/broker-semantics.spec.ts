@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { ChannelClosedError } from '../../lib/transport/transport.errors';
 import { transportFor } from '../../lib/transport/transport-for';
@@ -210,6 +211,30 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     await confirmed(ch, '', q2, 'default');
     expect((await drain(ch, q1)).map(text)).toEqual(['direct', 'fanout']);
     expect((await drain(ch, q2)).map(text)).toEqual(['fanout', 'default']);
+  });
+
+  it("delivers, confirms and returns outside the publisher's async context (as from a socket)", async () => {
+    const als = new AsyncLocalStorage<string>();
+    const ch = await channel({ confirms: true });
+    const q = queueName('context');
+    await ch.assertQueue(q, { durable: false });
+    const seen: Array<string | undefined> = [];
+    const delivered = new Promise<void>((resolve) => {
+      void ch.consume(q, (message) => {
+        seen.push(`delivery ${als.getStore()}`);
+        if (message) ch.ack(message);
+        resolve();
+      });
+    });
+    ch.once('return', () => seen.push(`return ${als.getStore()}`));
+    await als.run('sender', async () => {
+      const outcomes = [q, queueName('nowhere')].map(
+        (target) => new Promise<void>((resolve) => ch.publish('', target, Buffer.from('x'), { mandatory: true }, () => (seen.push(`confirm ${als.getStore()}`), resolve()))),
+      );
+      await Promise.all(outcomes);
+    });
+    await delivered;
+    expect(seen.sort()).toEqual(['confirm undefined', 'confirm undefined', 'delivery undefined', 'return undefined']);
   });
 
   it('delivers every property key, copies the content at publish, persistent as deliveryMode 2', async () => {

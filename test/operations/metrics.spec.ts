@@ -64,7 +64,7 @@ describe('metrics after a counted workload (prom-client and OpenTelemetry)', () 
     // The SDK comes first: the module takes its meter when it starts.
     metrics.setGlobalMeterProvider(meterProvider);
     broker = await Broker.open();
-    for (const queue of Object.values(queues)) broker.queue(queue, [0]);
+    for (const queue of Object.values(queues)) broker.queue(queue);
     // Declared, never consumed: requests to it time out.
     await broker.channel.assertQueue(queues.silent, { durable: false });
     app = await startApp(
@@ -152,5 +152,19 @@ describe('metrics after a counted workload (prom-client and OpenTelemetry)', () 
     };
     for (const [name, labels, value] of expected()) expect([name, labels, otel(name, labels)]).toEqual([name, labels, value]);
     expect(all.find((m) => m.descriptor.name === 'messaging_handler_duration_seconds')?.descriptor.unit).toBe('s');
+  });
+});
+
+describe('the metrics option', () => {
+  it('is checked at startup, with messages that name it', async () => {
+    const { resolveOptions } = await import('../../lib/messaging.options');
+    const { MessagingConfigError } = await import('../../lib');
+    const uri = 'amqp://localhost';
+    expect(() => resolveOptions({ uri, metrics: { prometheus: 'yes' as never } })).toThrow(MessagingConfigError);
+    expect(() => resolveOptions({ uri, metrics: { prometheus: { registry: {} as never } } })).toThrow(/metrics\.prometheus.*Registry/);
+    expect(() => resolveOptions({ uri, metrics: { statsd: true } as never })).toThrow(/metrics\.statsd/);
+    expect(() => resolveOptions({ uri, metrics: { opentelemetry: 1 as never } })).toThrow(/metrics\.opentelemetry/);
+    // Nothing asked for: the no-op, shared, whatever else is installed.
+    expect(resolveOptions({ uri }).telemetry).toBe(resolveOptions({ uri, metrics: {} }).telemetry);
   });
 });

@@ -101,7 +101,11 @@ describe('tracing with @opentelemetry/api', () => {
     expect(response.status).toBe(200);
     const { messageId } = (await response.json()) as { messageId: string };
     const b = await atB.promise;
-    await waitFor(() => named(`process ${queueB}`, SpanKind.CONSUMER).length === 1, 'the span of the handler of B to end');
+    // A span ends with its work: a PRODUCER span on the broker's confirm, a CONSUMER span once the message is settled.
+    const ended = () =>
+      [`publish ${queueA}`, `publish ${queueB}`].every((name) => named(name, SpanKind.PRODUCER).length === 1) &&
+      [`process ${queueA}`, `process ${queueB}`].every((name) => named(name, SpanKind.CONSUMER).length === 1);
+    await waitFor(ended, 'the spans of both hops to end');
 
     const [server] = named('GET /hop', SpanKind.SERVER);
     const [publishA] = named(`publish ${queueA}`, SpanKind.PRODUCER);

@@ -219,6 +219,47 @@ describe('idempotency without a store of its own', () => {
   });
 });
 
+describe('idempotent batch handlers and explicit settlement', () => {
+  const apps = appsUnderTest();
+  let broker: Broker;
+
+  beforeEach(async () => (broker = await Broker.open()));
+  afterEach(async () => {
+    await apps.closeAll();
+    await broker.cleanup();
+  });
+
+  it('claims each message of a batch: a duplicate is left out of every batch', async () => {
+    const queue = broker.queue(unique('idem-batch'), []);
+    const batches: string[][] = [];
+    @Injectable()
+    class BatchHandler {
+      @MessageHandler({ queue, idempotent: true, batch: { size: 3, timeoutMs: 100 }, retry: false })
+      handle(_: unknown[], contexts: MessageContext[]): void {
+        batches.push(contexts.map((context) => context.messageId!));
+      }
+    }
+    const app = await apps.start(appModule({}, { providers: [BatchHandler] }));
+    const rpc = app.get(RpcClient);
+    for (const id of ['a', 'a', 'b', 'c', 'a']) await rpc.send(queue, {}, { messageId: id });
+    await waitFor(() => batches.flat().length === 3, 'a, b and c');
+    await sleep(300);
+    expect(batches.flat().sort()).toEqual(['a', 'b', 'c']);
+    expect(await broker.depth(queue)).toBe(0);
+  });
+
+  it('a handler that settles its message itself is not recorded as done: the retry it asked for runs', async () => {
+    const queue = broker.queue(unique('idem-settle'), []);
+    const runs = new Runs();
+    const retryFirst = async (_: unknown, context: MessageContext) => {
+      if (context.attempt === 1) await context.retry({ delayMs: 0 });
+    };
+    await apps.start(appModule({}, { providers: [handlerOf(queue, runs, retryFirst)] }));
+    broker.publishRaw(queue, '{}', { messageId: 'a' });
+    await waitFor(() => runs.count('a') === 2, 'the retry the handler asked for');
+  });
+});
+
 describe('idempotency options and stores', () => {
   it('refuses a wrong option, naming it', () => {
     expect(() => resolveOptions({ uri: 'amqp://x', idempotency: { ttl: 5 } as never })).toThrow(MessagingConfigError);

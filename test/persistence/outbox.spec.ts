@@ -1,5 +1,7 @@
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type INestApplicationContext, Injectable } from '@nestjs/common';
+import { type INestApplication, type INestApplicationContext, Injectable } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import type { Pool, PoolClient, PoolConfig } from 'pg';
 import {
   InvalidArgumentError,
@@ -12,11 +14,11 @@ import {
 } from '../../lib';
 import { resolveOptions } from '../../lib/messaging.options';
 import type { Message } from '../../lib/transport/transport.interface';
-import { appModule, appsUnderTest, startApp } from '../support/app';
-import { Broker, rabbitmqctl, unique, waitFor } from '../support/broker';
+import { appModule, appsUnderTest, startApp, testLogger } from '../support/app';
+import { AMQP_URL, Broker, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { listConnections } from '../support/rabbitmq-admin';
 import { TcpProxy } from '../support/tcp-proxy';
-import { pgPool, uniqueTable } from './databases';
+import { DATABASE_URL, pgPool, uniqueTable } from './databases';
 
 /**
  * The transactional outbox on PostgreSQL and RabbitMQ. Each test has its own table (dropped
@@ -112,6 +114,12 @@ describe('Outbox', () => {
     const { queue, received } = await tap();
     const writes = pool();
     await apps.start(outboxApp({ pool: writes, pollIntervalMs: 100 }));
+    // Once it listens, the relay has made its first look: only the poll can find the row now.
+    await waitFor(
+      async () => (await admin.query(`SELECT 1 FROM pg_stat_activity WHERE query = $1`, [`LISTEN "${table}"`])).rows.length === 1,
+      'the relay to listen',
+    );
+    await sleep(50);
     await admin.query(
       `INSERT INTO ${table} (message_id, exchange, routing_key, content, properties) VALUES ($1, '', $2, $3, $4::jsonb)`,
       ['polled', queue, Buffer.from('{"n":1}'), JSON.stringify({ messageId: 'polled', contentType: 'application/json', mandatory: true })],
@@ -301,5 +309,56 @@ describe('Outbox', () => {
     await expect(app.get(Outbox).send(somePool, 'q', {}, { delayMs: 10 } as never)).rejects.toThrow(InvalidArgumentError);
     await expect(app.get(Outbox).send(somePool, 'q', {}, { priority: 300 })).rejects.toThrow(InvalidArgumentError);
     expect(await rows()).toHaveLength(0);
+  });
+});
+
+describe('the sample app with DATABASE_URL', () => {
+  it('saves orders in PostgreSQL, announces order.created through the outbox, and billing opens one invoice per order however often it arrives', async () => {
+    const admin = pgPool();
+    const schema = uniqueTable('sample');
+    const prefix = `${unique('sample-db')}.`;
+    const broker = await Broker.open();
+    let app: INestApplication | undefined;
+    try {
+      await admin.query(`CREATE SCHEMA ${schema}`);
+      const { AppModule } = await import('../../sample-app/app.module');
+      const { loadConfig } = await import('../../sample-app/config');
+      const { FulfilmentService } = await import('../../sample-app/worker/fulfilment.service');
+      const { Invoices } = await import('../../sample-app/worker/invoices');
+      const config = loadConfig({
+        ROLE: 'all',
+        AMQP_URL: AMQP_URL,
+        QUEUE_PREFIX: prefix,
+        PORT: '0',
+        WORK_MS: '1',
+        // Every table of the app (orders, the outbox, the idempotency store) in this test's schema.
+        DATABASE_URL: `${DATABASE_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+      });
+      app = await NestFactory.create(AppModule.register(config), { logger: testLogger(), abortOnError: false });
+      await app.listen(0, '127.0.0.1');
+      const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
+      const response = await fetch(`${base}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sku":"GADGET","quantity":2}' });
+      const { orderId } = (await response.json()) as { orderId: string };
+      const invoices = app.get(Invoices);
+      await waitFor(() => app!.get(FulfilmentService).find(orderId) !== undefined && invoices.find(orderId) !== undefined, 'the order and its invoice');
+      expect(invoices.find(orderId)).toMatchObject({ orderId, total: 24 });
+      const { rows: saved } = await admin.query(`SELECT sku, quantity FROM ${schema}.orders WHERE order_id = $1`, [orderId]);
+      expect(saved).toEqual([{ sku: 'GADGET', quantity: 2 }]);
+      await waitFor(async () => (await admin.query(`SELECT 1 FROM ${schema}.messaging_outbox WHERE sent_at IS NOT NULL`)).rows.length === 1, 'the event marked sent');
+      const { rows: events } = await admin.query(`SELECT message_id, routing_key, sent_at IS NOT NULL AS sent FROM ${schema}.messaging_outbox`);
+      expect(events).toEqual([{ message_id: invoices.find(orderId)!.eventId, routing_key: 'order.created', sent: true }]);
+
+      // The relay sends the event again (as after a crash before marking it): billing opens nothing twice.
+      await admin.query(`UPDATE ${schema}.messaging_outbox SET sent_at = NULL`);
+      await waitFor(async () => (await admin.query(`SELECT 1 FROM ${schema}.messaging_outbox WHERE sent_at IS NULL`)).rows.length === 0, 'the event sent again');
+      await waitFor(async () => (await broker.depth(`${prefix}billing.order-created`)) === 0, 'billing to take the copy');
+      await sleep(200);
+      expect(invoices.opened).toBe(1);
+    } finally {
+      await app?.close();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+      await broker.cleanup(prefix);
+    }
   });
 });

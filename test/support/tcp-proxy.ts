@@ -10,6 +10,9 @@ import * as net from 'node:net';
  * - `holdSending(marker)` / `cutWhere(marker)`: the same, for one AMQP connection only — the one
  *   whose handshake carries `marker` (its `connection_name`, e.g. `svc:publisher`); holding stops
  *   only what the client sends, so the broker's side (confirms, deliveries) still arrives.
+ * - `holdReceiving(marker)`: the other way, for one AMQP connection: what the broker sends
+ *   (confirms, replies) is held while what the client sends still arrives — publishes the broker
+ *   has taken but whose confirms the client never sees.
  * - `countSent(pattern)`: counts a byte pattern in what clients send, e.g. an exchange name to
  *   count the publishes written to it, whatever the client logs.
  * - `close()`: destroys everything and stops listening.
@@ -72,6 +75,13 @@ export class TcpProxy {
   holdSending(marker: string): number {
     const targets = this.named(marker);
     for (const pair of targets) pair.holdSending = true;
+    return targets.length;
+  }
+
+  /** Holds what the broker sends to the connections whose handshake carries `marker`; returns how many. */
+  holdReceiving(marker: string): number {
+    const targets = this.named(marker);
+    for (const pair of targets) pair.holdReceiving = true;
     return targets.length;
   }
 
@@ -149,6 +159,8 @@ class Pair {
   handshake = '';
   /** Hold only what the client sends. */
   holdSending = false;
+  /** Hold only what the broker sends. */
+  holdReceiving = false;
 
   constructor(
     private readonly client: net.Socket,
@@ -174,13 +186,14 @@ class Pair {
 
   private forward(to: net.Socket, chunk: Buffer): void {
     if (this.done) return;
-    if (this.stalled || (this.holdSending && to === this.upstream)) this.held.push({ to, chunk });
+    if (this.stalled || (this.holdSending && to === this.upstream) || (this.holdReceiving && to === this.client)) this.held.push({ to, chunk });
     else to.write(chunk);
   }
 
   flush(): void {
     this.stalled = false;
     this.holdSending = false;
+    this.holdReceiving = false;
     for (const { to, chunk } of this.held.splice(0)) if (!to.destroyed) to.write(chunk);
   }
 

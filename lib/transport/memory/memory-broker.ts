@@ -1,4 +1,5 @@
 import type { ExchangeKind, ExchangeOptions, MessageProperties, QueueInfo, QueueOptions } from '../transport.interface';
+import { inBrokerScope } from './broker-scope';
 import { deadLettered, type DeathReason, isCycle } from './dead-letter';
 import { generatedName } from './generated-names';
 import type { MemoryConnection } from './memory-connection';
@@ -206,10 +207,12 @@ export class MemoryBroker implements QueueHost {
   /** Runs a channel event in a later tick, counted in `stats().dispatching` until it ran. */
   defer(task: () => void): void {
     this.deferred++;
-    setImmediate(() => {
-      this.deferred--;
-      task();
-    });
+    setImmediate(
+      inBrokerScope(() => {
+        this.deferred--;
+        task();
+      }),
+    );
   }
 
   scheduleDispatch(queue: MemoryQueue): void {
@@ -217,12 +220,14 @@ export class MemoryBroker implements QueueHost {
     if (this.dispatchScheduled) return;
     this.dispatchScheduled = true;
     // Never inside the publish (or ack) that made a delivery possible, as on a real broker.
-    setImmediate(() => {
-      this.dispatchScheduled = false;
-      const queues = [...this.toDispatch];
-      this.toDispatch.clear();
-      for (const q of queues) if (!q.deleted) q.dispatch();
-    });
+    setImmediate(
+      inBrokerScope(() => {
+        this.dispatchScheduled = false;
+        const queues = [...this.toDispatch];
+        this.toDispatch.clear();
+        for (const q of queues) if (!q.deleted) q.dispatch();
+      }),
+    );
   }
 
   deadLetter(queue: MemoryQueue, message: QueuedMessage, reason: DeathReason): void {

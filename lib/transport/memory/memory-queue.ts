@@ -1,3 +1,4 @@
+import { inBrokerScope } from './broker-scope';
 import type { DeathReason } from './dead-letter';
 import { type Envelope, messageTtl, type QueuedMessage } from './memory-message';
 import type { QueueDeclaration, QueueSettings } from './queue-arguments';
@@ -149,7 +150,7 @@ export class MemoryQueue {
     const { expires } = this.settings;
     if (expires === undefined || this.consumerList.length > 0 || this.gone) return;
     clearTimeout(this.expiresTimer);
-    this.expiresTimer = setTimeout(() => this.host.retire(this), expires).unref();
+    this.expiresTimer = setTimeout(inBrokerScope(() => this.host.retire(this)), expires).unref();
   }
 
   purge(): number {
@@ -234,10 +235,13 @@ export class MemoryQueue {
     clearTimeout(this.ttlTimer);
     this.ttlTimerAt = at;
     if (at === undefined) return;
-    this.ttlTimer = setTimeout(() => {
-      this.ttlTimerAt = undefined;
-      this.expireHead(Date.now());
-      this.changed();
-    }, Math.max(0, at - Date.now())).unref();
+    this.ttlTimer = setTimeout(
+      inBrokerScope(() => {
+        this.ttlTimerAt = undefined;
+        this.expireHead(Date.now());
+        this.changed();
+      }),
+      Math.max(0, at - Date.now()),
+    ).unref();
   }
 }

@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto';
+import type { TrackContext } from '../context/track-context';
+import type { SendOptions } from '../interfaces/send-options.interface';
+import { HEADER_ORIGIN } from '../messaging.constants';
+import { InvalidArgumentError } from '../messaging.errors';
+import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
+import type { PublishProperties } from '../publisher/outgoing';
+
+/** The longest delay Node's timers keep (a longer one fires at once), and so the longest we accept. */
+export const MAX_DELAY_MS = 2 ** 31 - 1;
+
+/**
+ * The properties of a message sent with `options` (RpcClient now, or the outbox later): a fresh
+ * id unless given, the module's defaults, `x-origin`, and the headers of the current TrackContext.
+ */
+export function sendProperties(options: SendOptions, mandatory: boolean, track: TrackContext, module: ResolvedMessagingOptions): PublishProperties {
+  const headers: Record<string, unknown> = options.headers ? { ...options.headers } : {};
+  headers[HEADER_ORIGIN] = module.serviceName;
+  return {
+    messageId: options.messageId ?? randomUUID(),
+    correlationId: options.correlationId,
+    // A queue name in code, like `send`'s: renamed the same way.
+    replyTo: options.replyTo === undefined ? undefined : renamed(module.queues, options.replyTo),
+    priority: options.priority,
+    expiration: options.expirationMs === undefined ? undefined : String(options.expirationMs),
+    persistent: options.persistent ?? module.persistent,
+    mandatory,
+    contentType: options.contentType,
+    type: options.type,
+    headers: track.addHeaders(headers),
+  };
+}
+
+/** Refuses what the broker or a timer would misread (NaN, Infinity, fractions, negatives) before anything is written. */
+export function checkSendOptions(options: SendOptions): void {
+  checkDuration('timeoutMs', options.timeoutMs);
+  checkDuration('expirationMs', options.expirationMs);
+  checkDuration('delayMs', options.delayMs);
+  if (options.type !== undefined && typeof options.type !== 'string') throw new InvalidArgumentError('type', 'a string', options.type);
+  if (options.priority !== undefined && !(Number.isInteger(options.priority) && options.priority >= 0 && options.priority <= 255)) {
+    throw new InvalidArgumentError('priority', 'an integer from 0 to 255', options.priority);
+  }
+}
+
+export function checkDuration(option: string, value: number | undefined): void {
+  if (value === undefined) return;
+  if (!(Number.isInteger(value) && value >= 1 && value <= MAX_DELAY_MS)) {
+    throw new InvalidArgumentError(option, `a whole number of milliseconds from 1 to ${MAX_DELAY_MS}`, value);
+  }
+}
