@@ -47,7 +47,7 @@ describe('MessagingHarness', () => {
   beforeAll(async () => {
     broker = await Broker.open();
     broker.queue(orders);
-    broker.queue(shipped, []);
+    broker.queue(shipped);
     broker.exchange(events);
     app = await startApp(appModule({}, { providers: [OrderService, OrderHandlers] }));
   });
