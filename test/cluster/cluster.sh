@@ -3,6 +3,7 @@
 #
 #   test/cluster/cluster.sh start          three nodes, joined; prints their URIs
 #   test/cluster/cluster.sh stop-node N    stops node N (1-3) cleanly, as an operator would
+#   test/cluster/cluster.sh kill-node N    kills node N's Erlang VM (SIGKILL), as a crash would
 #   test/cluster/cluster.sh start-node N   starts node N again; it rejoins the cluster by itself
 #   test/cluster/cluster.sh teardown       stops everything it started and removes its folders
 #   test/cluster/cluster.sh ctl N ARGS...  rabbitmqctl ARGS on node N (never on the main broker)
@@ -42,6 +43,13 @@ ctl() {
     "$RABBIT_BIN/rabbitmqctl" -q -n "$(node_name "$n")" "$@"
 }
 
+# Runs a command silently (joining prints harmless errors about tables of nodes still starting);
+# shows what it printed only if it fails.
+quiet() {
+  local out
+  out=$("$@" 2>&1) || { echo "$out" >&2; return 1; }
+}
+
 node_pid() {
   local file
   file="$(node_dir "$1")/pid"
@@ -63,6 +71,11 @@ prepare() {
 listeners.tcp.1 = 127.0.0.1:$(node_port "$n")
 log.file.level = warning
 EOF
+    # A quorum retry queue dead-letters at-least-once; a copy whose confirm was lost with a node is
+    # sent again after this timeout (RabbitMQ's default 180 s), and the dead-letter worker takes
+    # nothing new while it holds a full prefetch (32) of them. Lowered so a node loss in the tests
+    # delays retries by seconds, not minutes (see the README, "Running at scale").
+    echo '[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 10000}]}].' >"$d/advanced.config"
     cat >"$d/rabbitmq-env.conf" <<EOF
 NODENAME=$(node_name "$n")
 NODE_PORT=$(node_port "$n")
@@ -124,6 +137,16 @@ stop_node() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+kill_node() {
+  local pid
+  pid=$(node_pid "$1") || return 0
+  kill -9 "$pid"
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+}
+
 teardown() {
   [ -d "$DIR" ] || return 0
   for n in "${NODES[@]}"; do stop_node "$n"; done
@@ -144,9 +167,9 @@ start() {
   for n in "${NODES[@]}"; do start_node "$n"; done
   for n in "${NODES[@]}"; do await_node "$n"; done
   for n in "${NODES[@]:1}"; do
-    ctl "$n" stop_app >/dev/null
-    ctl "$n" join_cluster "$(node_name 1)" >/dev/null
-    ctl "$n" start_app >/dev/null
+    quiet ctl "$n" stop_app
+    quiet ctl "$n" join_cluster "$(node_name 1)"
+    quiet ctl "$n" start_app
   done
   local running
   running=$(ctl 1 eval 'length(rabbit_nodes:all_running()).')
@@ -164,6 +187,7 @@ node_arg() {
 case "${1:-}" in
   start) start ;;
   stop-node) stop_node "$(node_arg "${2:-}")" ;;
+  kill-node) kill_node "$(node_arg "${2:-}")" ;;
   start-node)
     n=$(node_arg "${2:-}")
     start_node "$n"
@@ -176,7 +200,7 @@ case "${1:-}" in
     ctl "$n" "$@"
     ;;
   *)
-    echo "usage: $0 start | stop-node N | start-node N | teardown | ctl N ARGS..." >&2
+    echo "usage: $0 start | stop-node N | kill-node N | start-node N | teardown | ctl N ARGS..." >&2
     exit 2
     ;;
 esac

@@ -56,8 +56,8 @@ describe('cluster: x-delivery-limit on a quorum handler queue', () => {
       kills++;
     }
     const [dead] = await broker.drainQueue(dlq);
-    const death = (dead.properties.headers?.['x-death'] as Array<Record<string, unknown>>)[0];
-    const figures = { kills, calls, deathReason: death.reason, errorName: dead.properties.headers?.['x-error-name'], stillQueued: await broker.depth(queue) };
+    const death = (dead.properties.headers?.['x-death'] as Array<Record<string, unknown>> | undefined)?.[0];
+    const figures = { kills, calls, deathReason: death?.reason, errorName: dead.properties.headers?.['x-error-name'], stillQueued: await broker.depth(queue) };
     console.log(`[cluster] x-delivery-limit ${deliveryLimit}, maxRedeliveries ${maxRedeliveries}: ${JSON.stringify(figures)}`);
 
     expect(dead.properties.messageId).toBe('poison-1');
