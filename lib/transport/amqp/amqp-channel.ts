@@ -115,11 +115,19 @@ export class AmqpChannel extends EventEmitter implements TransportChannel {
   }
 
   ack(message: Message, allUpTo?: boolean): void {
-    this.settle(() => this.channel.ack(message, allUpTo));
+    try {
+      this.channel.ack(message, allUpTo);
+    } catch (error) {
+      throw operationError(error);
+    }
   }
 
   nack(message: Message, allUpTo?: boolean, requeue?: boolean): void {
-    this.settle(() => this.channel.nack(message, allUpTo, requeue));
+    try {
+      this.channel.nack(message, allUpTo, requeue);
+    } catch (error) {
+      throw operationError(error);
+    }
   }
 
   close(): Promise<void> {
@@ -129,14 +137,6 @@ export class AmqpChannel extends EventEmitter implements TransportChannel {
   private async op<T>(call: () => Promise<T>): Promise<T> {
     try {
       return await call();
-    } catch (error) {
-      throw operationError(error);
-    }
-  }
-
-  private settle(call: () => void): void {
-    try {
-      call();
     } catch (error) {
       throw operationError(error);
     }
