@@ -7,6 +7,7 @@
 import { declareHandlerTopology } from '../lib/consumer/handler.topology';
 import { defineHandler, type HandlerDefinition } from '../lib/consumer/handler-definition';
 import { resolveOptions } from '../lib/messaging.options';
+import { AmqpChannel } from '../lib/transport/amqp/amqp-channel';
 import type { Admin } from './broker-admin';
 import { connectionsStartingWith, heldForDeadLettering, rabbitmqctl, readWatermark, setWatermark } from './broker-admin';
 import { handlerOptions, names, RETRY, type Handler, type QueueType } from './protocol';
@@ -227,7 +228,7 @@ export class FaultDriver {
 
   /** Declares a group's exchange, queue, bindings, dead-letter and retry queues as its handlers do. */
   private async declareAsTheModule(handler: Handler): Promise<void> {
-    await this.admin.on((c) => declareHandlerTopology(c, this.definitions[handler]));
+    await this.admin.on((c) => declareHandlerTopology(new AmqpChannel(c), this.definitions[handler]));
   }
 
   private async memoryAlarm(): Promise<string> {
