@@ -13,12 +13,11 @@
  */
 'use strict';
 const { randomBytes } = require('node:crypto');
-const { lib, nest, rootRequire, AMQP_URL: AMQP, arg, median } = require('./standalone');
+const { lib, nest, rootRequire, AMQP_URL: AMQP, arg, median, sendAll } = require('./standalone');
 
 const { Injectable, Module, NestFactory } = nest;
 const REPS = Number(arg('reps', 3));
 const COUNT = Number(arg('count', 20_000));
-const WINDOW = 256; // sends awaited at once, as S1's publishAll does
 const MODES = [
   { label: 'single', options: { prefetch: 100 } },
   { label: 'batch 10', options: { batch: { size: 10, timeoutMs: 50 } } },
@@ -47,13 +46,7 @@ async function run(uri, mode) {
   try {
     const cpu = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    const inFlight = new Set();
-    for (let i = 0; i < COUNT; i++) {
-      const sent = client.send(queue, { i, sku: 'WIDGET', quantity: 2 }).finally(() => inFlight.delete(sent));
-      inFlight.add(sent);
-      if (inFlight.size >= WINDOW) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
+    await sendAll(client, queue, COUNT, (i) => ({ i, sku: 'WIDGET', quantity: 2 }));
     await done;
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const used = process.cpuUsage(cpu);

@@ -16,7 +16,7 @@
 'use strict';
 const { execFileSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
-const { lib, nest, AMQP_URL: URL, arg, median } = require('./standalone');
+const { lib, nest, AMQP_URL: URL, arg, median, sendAll } = require('./standalone');
 
 const { Injectable, Module, NestFactory } = nest;
 const ALGORITHM = arg('algorithm', 'gzip');
@@ -27,7 +27,6 @@ const CASES = [
   { label: '64 KB', bytes: 64 * 1024, count: 1_000 },
   { label: '1 MB', bytes: 1024 * 1024, count: 60 },
 ];
-const WINDOW = 256; // sends awaited at once, as S1's publishAll does
 /** RabbitMQ refreshes connection statistics every 5 s (collect_statistics_interval). */
 const STATS_INTERVAL_MS = 5_500;
 
@@ -85,13 +84,7 @@ async function runCase(c, compression) {
     const before = octets(serviceName);
     const cpu = process.cpuUsage();
     const t0 = process.hrtime.bigint();
-    const inFlight = new Set();
-    for (let i = 0; i < c.count; i++) {
-      const sent = client.send(queue, payload).finally(() => inFlight.delete(sent));
-      inFlight.add(sent);
-      if (inFlight.size >= WINDOW) await Promise.race(inFlight);
-    }
-    await Promise.all(inFlight);
+    await sendAll(client, queue, c.count, () => payload);
     await done;
     const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     const used = process.cpuUsage(cpu);

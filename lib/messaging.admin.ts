@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ConnectionManager } from './connection/connection.manager';
 import { MessagingError, QueueNotFoundError } from './messaging.errors';
-import { ChannelClosedError, REPLY_CODE } from './transport/transport.errors';
+import { isNotFound } from './transport/transport.errors';
 
 /** What a queue holds now, e.g. for autoscaling workers on queue depth. */
 export interface QueueDepth {
@@ -22,15 +22,12 @@ export class MessagingAdmin {
    * queue is never created. A queue that does not exist: QueueNotFoundError.
    */
   async queueDepth(queue: string): Promise<QueueDepth> {
-    const channel = await this.connections.publisher.createChannel();
     try {
-      const { messageCount, consumerCount } = await channel.checkQueue(queue);
+      const { messageCount, consumerCount } = await this.connections.publisher.withChannel((channel) => channel.checkQueue(queue));
       return { messages: messageCount, consumers: consumerCount };
     } catch (error) {
-      if (error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND) throw new QueueNotFoundError(queue, error.reason);
+      if (isNotFound(error)) throw new QueueNotFoundError(queue, error.reason);
       throw new MessagingError(`Cannot read the depth of queue "${queue}": ${(error as Error).message}`, { cause: error });
-    } finally {
-      await channel.close().catch(() => undefined);
     }
   }
 }

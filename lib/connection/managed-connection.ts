@@ -79,6 +79,19 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
     return this.require().createChannel(options);
   }
 
+  /**
+   * Runs `work` on a channel of its own, closed afterwards: for declares, passive checks and gets
+   * whose refusal (which closes the channel in AMQP) must not close a channel anyone else uses.
+   */
+  async withChannel<T>(work: (channel: TransportChannel) => Promise<T>): Promise<T> {
+    const channel = await this.createChannel();
+    try {
+      return await work(channel);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
   /** Closes the connection, and the one a handshake in flight opens; bounded (see CLOSE_TIMEOUT_MS). Safe to call twice. */
   close(): Promise<void> {
     return (this.closed ??= this.closeNow());

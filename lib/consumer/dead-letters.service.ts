@@ -16,7 +16,7 @@ import {
 import { MessagingError, QueueNotFoundError, UnroutableError } from '../messaging.errors';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
-import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
+import { isNotFound } from '../transport/transport.errors';
 import type { Message, TransportChannel } from '../transport/transport.interface';
 
 const DEAD_LETTER_HEADERS = [
@@ -52,34 +52,34 @@ export class DeadLetters {
     const queue = renamed(this.options.queues, name);
     const limit = options.limit ?? Infinity;
     const dlq = `${queue}.dlq`;
-    const channel = await this.connections.publisher.createChannel();
     const skipped: Message[] = [];
     const missingQueues = new Set<string>();
     let moved = 0;
-    try {
-      for (let left = await countMessages(channel, queue, dlq); left > 0 && moved < limit; left--) {
-        const msg = await channel.get(dlq, { noAck: false });
-        if (!msg) break;
-        const target = originalQueue(msg, queue);
-        try {
-          await this.republish(msg, target);
-        } catch (error) {
-          if (error instanceof UnroutableError) {
-            // Held unacked until the end, so the next get takes the message behind it.
-            skipped.push(msg);
-            missingQueues.add(target);
-            continue;
+    await this.connections.publisher.withChannel(async (channel) => {
+      try {
+        for (let left = await countMessages(channel, queue, dlq); left > 0 && moved < limit; left--) {
+          const msg = await channel.get(dlq, { noAck: false });
+          if (!msg) break;
+          const target = originalQueue(msg, queue);
+          try {
+            await this.republish(msg, target);
+          } catch (error) {
+            if (error instanceof UnroutableError) {
+              // Held unacked until the end, so the next get takes the message behind it.
+              skipped.push(msg);
+              missingQueues.add(target);
+              continue;
+            }
+            channel.nack(msg, false, true);
+            throw error;
           }
-          channel.nack(msg, false, true);
-          throw error;
+          channel.ack(msg);
+          moved++;
         }
-        channel.ack(msg);
-        moved++;
+      } finally {
+        returnToQueue(channel, skipped);
       }
-    } finally {
-      returnToQueue(channel, skipped);
-      await channel.close().catch(() => undefined);
-    }
+    });
     if (skipped.length > 0) {
       this.logger.warn(
         `Replay of "${queue}": ${skipped.length} messages left in "${dlq}": their queue ` +
@@ -109,7 +109,7 @@ async function countMessages(channel: TransportChannel, queue: string, dlq: stri
   try {
     return (await channel.checkQueue(dlq)).messageCount;
   } catch (error) {
-    if (error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND) {
+    if (isNotFound(error)) {
       throw new QueueNotFoundError(dlq, `there is nothing to replay for "${queue}" (${error.reason})`);
     }
     throw new MessagingError(`Cannot read the dead-letter queue "${dlq}": ${(error as Error).message}`, { cause: error });

@@ -16,6 +16,7 @@ import type { MessageOutcome } from './message-outcome';
 import type { Invoker } from './queue-routes';
 import type { Message, TransportChannel } from '../transport/transport.interface';
 import type { MessageContext } from '../interfaces/message-context.interface';
+import { isPromiseLike } from '../util/promise-like';
 
 /**
  * Consumes one handler's queue on its own channel of the consumer connection, with the handler's
@@ -145,12 +146,7 @@ export class HandlerConsumer {
     if (!this.definition.declare) {
       throw new TopologyError(`${this.definition.name} has "declare: false": a queue it needs is missing and is not declared again`);
     }
-    const channel = await this.connection.createChannel();
-    try {
-      await declareHandlerTopology(channel, this.definition);
-    } finally {
-      await channel.close().catch(() => undefined);
-    }
+    await this.connection.withChannel((channel) => declareHandlerTopology(channel, this.definition));
   }
 
   private async setup(): Promise<void> {
@@ -308,7 +304,3 @@ export class HandlerConsumer {
 
 /** How long shutdown waits for the copy of a delivery it gave up on (see close()). */
 const PUT_BACK_TIMEOUT_MS = 2_000;
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as PromiseLike<unknown> | null)?.then === 'function';
-}

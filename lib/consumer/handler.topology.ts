@@ -1,6 +1,6 @@
 import type { TransportChannel } from '../transport/transport.interface';
 import { TopologyError } from '../messaging.errors';
-import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
+import { isNotFound } from '../transport/transport.errors';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
 
 /**
@@ -69,7 +69,7 @@ export async function checkHandlerTopology(openChannel: () => Promise<TransportC
       try {
         await check(channel);
       } catch (error) {
-        if (!(error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND)) throw error;
+        if (!isNotFound(error)) throw error;
         missing.push(what);
         channel = await openChannel();
       }

@@ -3,7 +3,7 @@ import { MESSAGING_OPTIONS } from '../messaging.constants';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { ConnectionManager } from '../connection/connection.manager';
 import { TopologyError } from '../messaging.errors';
-import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
+import { isNotFound } from '../transport/transport.errors';
 
 /**
  * Delayed messages wait in the broker, as retries do: a fanout exchange and a queue per (target
@@ -37,28 +37,22 @@ export class DelayQueues {
 
   /** With `declare: false` an operator made it (see the README, "Topology"): checked, not declared. */
   private async check(name: string): Promise<string> {
-    const channel = await this.connections.publisher.createChannel();
     try {
-      await channel.checkExchange(name);
+      await this.connections.publisher.withChannel((channel) => channel.checkExchange(name));
       return name;
     } catch (error) {
       throw new TopologyError(`"declare: false", and the delay exchange "${name}" does not exist: ${(error as Error).message}`, { cause: error });
-    } finally {
-      await channel.close().catch(() => undefined);
     }
   }
 
   /** Whether a queue exists now (a passive check on a channel of its own: a 404 closes it). */
   async queueExists(queue: string): Promise<boolean> {
-    const channel = await this.connections.publisher.createChannel();
     try {
-      await channel.checkQueue(queue);
+      await this.connections.publisher.withChannel((channel) => channel.checkQueue(queue));
       return true;
     } catch (error) {
-      if (error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND) return false;
+      if (isNotFound(error)) return false;
       throw error;
-    } finally {
-      await channel.close().catch(() => undefined);
     }
   }
 
@@ -69,16 +63,15 @@ export class DelayQueues {
 
   private async declare(name: string, exchange: string, delayMs: number): Promise<string> {
     if (!this.options.declare) return this.check(name);
-    const channel = await this.connections.publisher.createChannel();
     try {
-      await channel.assertExchange(name, 'fanout', { durable: true });
-      await channel.assertQueue(name, { durable: true, arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange } });
-      await channel.bindQueue(name, name, '');
+      await this.connections.publisher.withChannel(async (channel) => {
+        await channel.assertExchange(name, 'fanout', { durable: true });
+        await channel.assertQueue(name, { durable: true, arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange } });
+        await channel.bindQueue(name, name, '');
+      });
       return name;
     } catch (error) {
       throw new TopologyError(`RabbitMQ refused to declare the delay queue "${name}": ${(error as Error).message}`, { cause: error });
-    } finally {
-      await channel.close().catch(() => undefined);
     }
   }
 }

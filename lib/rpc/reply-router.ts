@@ -6,7 +6,7 @@ import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { ManagedConnection } from '../connection/managed-connection';
 import type { Outgoing, Publisher, Settle } from '../publisher/publisher';
 import { within } from '../util/within';
-import { ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
+import { isNotFound } from '../transport/transport.errors';
 import type { Message, TransportChannel } from '../transport/transport.interface';
 
 /** A caller waiting for replies: one (request) or many (gather); it deletes itself when complete. */
@@ -69,14 +69,11 @@ export class ReplyRouter {
   }
 
   private async lookUpExchange(exchange: string): Promise<void> {
-    const channel = await this.connection.createChannel();
     try {
-      await channel.checkExchange(exchange);
+      await this.connection.withChannel((channel) => channel.checkExchange(exchange));
     } catch (error) {
-      if (error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND) throw new ExchangeNotFoundError(exchange, error.reason);
+      if (isNotFound(error)) throw new ExchangeNotFoundError(exchange, error.reason);
       throw new MessagingError(`Cannot check exchange "${exchange}": ${(error as Error).message}`, { cause: error });
-    } finally {
-      await channel.close().catch(() => undefined);
     }
   }
 

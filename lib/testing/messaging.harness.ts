@@ -137,16 +137,13 @@ export class MessagingHarness {
       ...retryDelays(definition).map((delay) => retryQueueName(definition, delay)),
     ]);
     if (queues.length === 0) return undefined;
-    const channel = await this.connections.publisher.createChannel();
-    try {
+    return this.connections.publisher.withChannel(async (channel) => {
       for (const queue of queues) {
         const { messageCount } = await channel.checkQueue(queue);
         if (messageCount > 0) return `${messageCount} messages in "${queue}"`;
       }
       return undefined;
-    } finally {
-      await channel.close().catch(() => undefined);
-    }
+    });
   }
 }
 

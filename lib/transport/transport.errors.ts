@@ -6,6 +6,11 @@ export const REPLY_CODE = {
   PRECONDITION_FAILED: 406,
 } as const;
 
+/** The broker answered 404: the queue or exchange asked for does not exist. */
+export function isNotFound(error: unknown): error is ChannelClosedError {
+  return error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND;
+}
+
 /**
  * A channel is closed, or the broker closed it by refusing an operation (in AMQP a refused
  * declare, check or publish ends the channel). `code` is the AMQP reply code when the broker gave
