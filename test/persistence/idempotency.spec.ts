@@ -211,6 +211,8 @@ describe('idempotency without a store of its own', () => {
     const rpc = app.get(RpcClient);
     broker.publishRaw(queue, '{}');
     broker.publishRaw(queue, '{}');
+    // The raw publishes go over another connection: they are handled first, so the order below is theirs then ours.
+    await waitFor(() => runs.ids.length === 2, 'the two messages without an id');
     await rpc.send(queue, {}, { messageId: 'a' });
     await rpc.send(queue, {}, { messageId: 'a' });
     await rpc.send(queue, {}, { messageId: 'b' });
