@@ -81,11 +81,15 @@ export class TrackContext {
     return Object.fromEntries(this.store()?.items ?? []) as Record<string, string>;
   }
 
-  /** Adds the headers that carry the current context into a message sent from it. */
-  addHeaders(headers: Record<string, unknown>): Record<string, unknown> {
+  /**
+   * Adds the headers that carry the current context into a message sent from it. Sent from no
+   * context, the message starts a request of its own: `freshId` (the id just made for the message,
+   * when there is one) or a new one is its request id.
+   */
+  addHeaders(headers: Record<string, unknown>, freshId?: string): Record<string, unknown> {
     const store = this.store() ?? this.adopt();
     if (store) writeTrackHeaders(store, headers);
-    else headers[HEADER_REQUEST_ID] = randomUUID();
+    else headers[HEADER_REQUEST_ID] = freshId ?? randomUUID();
     return headers;
   }
 

@@ -22,7 +22,7 @@ export interface PublishJob {
   settle: Settle;
   /** Submission order, which a republish after a lost channel keeps. */
   seq: number;
-  /** What a basic.return names this publish by, when it is mandatory on a confirm channel. */
+  /** Its message id, when it is mandatory on a confirm channel: what a basic.return is matched by. */
   returnKey?: string;
   /** The broker returned it unroutable on its current channel; its confirm follows. */
   returned: boolean;

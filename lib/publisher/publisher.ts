@@ -13,7 +13,6 @@ import { LazyEncoder } from './lazy-encoder';
 import { type Outgoing, type PublishJob, type Settle, target } from './outgoing';
 import { type ChannelSlot, PublishChannel } from './publish-channel';
 import { refusalOf } from './publish-refusal';
-import { returnKeyOf } from './return-matcher';
 
 export type { Outgoing, PublishProperties, Settle } from './outgoing';
 
@@ -96,7 +95,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   submit(message: Outgoing, timeoutMs: number, settle: Settle): void {
     settle = this.options.telemetry.publishing(message, settle);
     if (this.closed) return settle(new ShuttingDownError('The messaging module is shut down: nothing more can be sent'));
-    const returnKey = this.confirms && message.properties.mandatory ? returnKeyOf(message) : undefined;
+    const returnKey = this.confirms && message.properties.mandatory ? message.properties.messageId : undefined;
     const job: PublishJob = { message, deadline: Date.now() + timeoutMs, settle, seq: this.submitted++, returnKey, returned: false };
     const slot = this.queue.length === 0 ? this.usable() : undefined;
     if (slot && !slot.returns.waitsForTwin(job) && this.encoder.ready(job)) return this.write(slot, job);

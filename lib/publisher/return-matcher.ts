@@ -1,11 +1,13 @@
 import type { Message } from '../transport/transport.interface';
-import type { Outgoing, PublishJob } from './outgoing';
+import type { PublishJob } from './outgoing';
 
 /**
  * Matches a basic.return to the mandatory publish it concerns, on one channel. A return carries
  * no publish sequence number and RabbitMQ may coalesce the confirms of several publishes into one
- * ack, so a return can only be matched exactly while one publish per key (exchange, routing key,
- * message id) is in flight: a second one with the same key waits for the first's confirm.
+ * ack, so a return can only be matched exactly while one publish per message id is in flight: a
+ * second one with the same id waits for the first's confirm. The id alone is the key (not with the
+ * exchange and routing key): it is unique but for deliberate re-sends, and hashing one string that
+ * already exists costs less per publish than building a composite key.
  */
 export class ReturnMatcher {
   private readonly inFlight = new Map<string, PublishJob>();
@@ -22,21 +24,13 @@ export class ReturnMatcher {
   }
 
   returned(message: Message): void {
-    const job = this.inFlight.get(keyOf(message.fields.exchange, message.fields.routingKey, message.properties.messageId));
-    if (job) job.returned = true;
+    const id = message.properties.messageId;
+    const job = typeof id === 'string' ? this.inFlight.get(id) : undefined;
+    if (job && job.message.exchange === message.fields.exchange && job.message.routingKey === message.fields.routingKey) job.returned = true;
   }
 
   /** The job's confirm came: no return can concern it any more. */
   confirmed(job: PublishJob): void {
     if (job.returnKey !== undefined && this.inFlight.get(job.returnKey) === job) this.inFlight.delete(job.returnKey);
   }
-}
-
-/** What a basic.return names a publish by. */
-export function returnKeyOf(message: Outgoing): string {
-  return keyOf(message.exchange, message.routingKey, message.properties.messageId);
-}
-
-function keyOf(exchange: string, routingKey: string, messageId: unknown): string {
-  return `${exchange}\n${routingKey}\n${String(messageId)}`;
 }

@@ -16,8 +16,11 @@ export const MAX_DELAY_MS = 2 ** 31 - 1;
 export function sendProperties(options: SendOptions, mandatory: boolean, track: TrackContext, module: ResolvedMessagingOptions): PublishProperties {
   const headers: Record<string, unknown> = options.headers ? { ...options.headers } : {};
   headers[HEADER_ORIGIN] = module.serviceName;
+  // A fresh message id doubles as the fresh request id of a message sent from no context; one
+  // given by the caller may be reused on purpose (deduplication), so it never does.
+  const freshId = options.messageId === undefined ? randomUUID() : undefined;
   return {
-    messageId: options.messageId ?? randomUUID(),
+    messageId: options.messageId ?? freshId!,
     correlationId: options.correlationId,
     // A queue name in code, like `send`'s: renamed the same way.
     replyTo: options.replyTo === undefined ? undefined : renamed(module.queues, options.replyTo),
@@ -27,7 +30,7 @@ export function sendProperties(options: SendOptions, mandatory: boolean, track: 
     mandatory,
     contentType: options.contentType,
     type: options.type,
-    headers: track.addHeaders(headers),
+    headers: track.addHeaders(headers, freshId),
   };
 }
 
