@@ -18,6 +18,8 @@ type Method = (payload: unknown, context: MessageContext) => unknown;
 export class HandlerInvoker {
   private readonly enhancers?: HandlerEnhancers;
   private readonly pipeline?: HandlerPipeline;
+  /** A singleton's instance, taken once: the wrapper's getter looks it up by context id on every read. */
+  private readonly instance?: Record<string, Method>;
 
   constructor(
     private readonly handler: DiscoveredHandler,
@@ -25,16 +27,14 @@ export class HandlerInvoker {
     private readonly pipelines: HandlerPipelines,
   ) {
     this.enhancers = pipelines.enhancersOf(handler);
-    if (handler.isStatic && this.enhancers) {
-      this.pipeline = pipelines.create(handler, handler.wrapper.instance as object, this.enhancers);
-    }
+    if (handler.isStatic) this.instance = handler.wrapper.instance as Record<string, Method>;
+    if (this.instance && this.enhancers) this.pipeline = pipelines.create(handler, this.instance, this.enhancers);
   }
 
   /** The method's result: a value, or a promise (Observables become the promise of their last value). */
   invoke(payload: unknown, context: MessageContext): unknown {
-    const { isStatic, wrapper, methodName } = this.handler;
     if (this.pipeline) return this.pipeline(payload, context).then(settle);
-    if (isStatic) return settle((wrapper.instance as Record<string, Method>)[methodName](payload, context));
+    if (this.instance) return settle(this.instance[this.handler.methodName](payload, context));
     return this.invokeScoped(payload, context);
   }
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { TrackContext } from '../context/track-context';
 import type { GatherOptions, RequestOptions, SendOptions } from '../interfaces/send-options.interface';
@@ -173,7 +172,9 @@ export class RpcClient {
       onUnroutable: (error: UnroutableError) => void;
     },
   ): void {
-    const correlationId = randomUUID();
+    const sent = this.properties({ headers: options.headers, persistent: false }, true);
+    // The request's own fresh id names its reply too: one id made per call, not two.
+    const correlationId = sent.messageId;
     const { signal } = options;
     const { telemetry } = this.options;
     const startedAt = telemetry.rpcStarted();
@@ -210,7 +211,7 @@ export class RpcClient {
       },
     });
     const properties: PublishProperties = {
-      ...this.properties({ headers: options.headers, persistent: false }, true),
+      ...sent,
       correlationId,
       replyTo: DIRECT_REPLY_TO,
       // A request nobody took in time must not run later.
