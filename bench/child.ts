@@ -3,6 +3,7 @@
  */
 import { Broker, runQueues } from './broker';
 import { SCENARIOS } from './scenarios';
+import { POINT_SCENARIOS } from './growth';
 import { Adapter } from './impl/types';
 
 export interface ChildSpec {
@@ -34,7 +35,7 @@ process.on('uncaughtException', (err) => {
 
 async function main(): Promise<ChildResult> {
   const spec: ChildSpec = JSON.parse(process.argv[2]);
-  const scenario = SCENARIOS.find((s) => s.id === spec.scenario);
+  const scenario = [...SCENARIOS, ...POINT_SCENARIOS].find((s) => s.id === spec.scenario);
   const entry = scenario?.entries.find((e) => e.id === spec.entry);
   if (!scenario || !entry) throw new Error(`unknown run ${spec.scenario}/${spec.entry}`);
   const broker = await Broker.connect(spec.url);

@@ -9,6 +9,9 @@ import * as path from 'path';
 import { Broker, runQueues } from './broker';
 import type { ChildResult, ChildSpec } from './child';
 import { SCENARIOS, ScenarioDef } from './scenarios';
+import { POINT_SCENARIOS } from './growth';
+import { isPoint, repsOf } from './growth/group';
+import { writeS8Plot } from './growth/plot';
 import { RunRecord, fmt, renderMarkdown, summarize } from './stats';
 
 const BENCH = path.resolve(__dirname, '..');
@@ -26,7 +29,8 @@ interface Args {
 
 const USAGE = `usage: npm run bench -- [--quick] [--only S1,S2,...] [--impl raw,ours,golevelup,nest] [--reps N] [--url amqp://...]
   --quick   fewer messages and 1 repetition (about a minute)
-  --only    scenarios (S2 also selects S2d, the default-socket variant)
+  --only    scenarios (S2 also selects S2d, the default-socket variant; S8 all cost-growth points, S8a one
+            dimension of them; S9 the idle-memory points)
   --impl    implementations (raw is the reference of the ratios)
   --reps    repetitions (default 5, quick 1)
   --url     broker (default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672)
@@ -57,8 +61,9 @@ function parseArgs(argv: string[]): Args {
 
 function selectScenarios(args: Args): ScenarioDef[] {
   const wanted = (id: string) =>
-    !args.only || args.only.some((o) => id === o || (id.startsWith(o) && !/\d/.test(id[o.length])));
-  return SCENARIOS.filter((s) => wanted(s.id))
+    !args.only ||
+    args.only.some((o) => id.toUpperCase() === o.toUpperCase() || (id.toUpperCase().startsWith(o.toUpperCase()) && !/\d/.test(id[o.length])));
+  return [...SCENARIOS, ...POINT_SCENARIOS].filter((s) => wanted(s.id))
     .map((s) => ({ ...s, entries: s.entries.filter((e) => !args.impl || args.impl.includes(e.impl)) }))
     .filter((s) => s.entries.length > 0);
 }
@@ -129,6 +134,17 @@ async function sweep(broker: Broker, prefix: string): Promise<number> {
   return (queues?.length ?? 0) + (exchanges?.length ?? 0);
 }
 
+/**
+ * The broker's OS pid when it runs on this machine, so that children can read its CPU time
+ * (cpu.ts); undefined for a remote broker or without rabbitmqctl.
+ */
+function brokerPid(url: string): string | undefined {
+  if (process.env.BENCH_BROKER_PID) return process.env.BENCH_BROKER_PID;
+  if (!/^amqps?:\/\/([^@/]*@)?(127\.0\.0\.1|localhost|\[::1\])[:/]?/.test(url)) return undefined;
+  const r = spawnSync('rabbitmqctl', ['status'], { encoding: 'utf8', timeout: 60_000 });
+  return /OS PID: (\d+)/.exec(r.stdout ?? '')?.[1];
+}
+
 function summaryOf(s: ScenarioDef, r: RunRecord): string {
   if (!r.ok) return `FAILED: ${(r.error ?? '').split('\n')[0].slice(0, 160)}`;
   return s.metrics.map((m) => `${fmt(r.metrics![m.key])} ${m.label}`).join(', ');
@@ -148,6 +164,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const server = broker.serverVersion;
+  const pid = brokerPid(args.url);
+  if (pid) process.env.BENCH_BROKER_PID = pid; // inherited by every child
   const prefix = `nmbench.${Date.now().toString(36)}`;
   fs.mkdirSync(path.join(RESULTS, 'logs'), { recursive: true });
   const logFile = path.join(RESULTS, 'logs', `${prefix}.log`);
@@ -155,7 +173,7 @@ export async function main(argv: string[]): Promise<number> {
 
   const plan: Array<{ s: ScenarioDef; entry: string; rep: number }> = [];
   for (const s of scenarios)
-    for (let rep = 1; rep <= args.reps; rep++) for (const e of s.entries) plan.push({ s, entry: e.id, rep });
+    for (let rep = 1; rep <= repsOf(s, args.reps); rep++) for (const e of s.entries) plan.push({ s, entry: e.id, rep });
 
   // Ctrl-C: stop the current child, clean up, report what ran; a second Ctrl-C exits at once.
   let interrupted = false;
@@ -168,7 +186,8 @@ export async function main(argv: string[]): Promise<number> {
 
   const tty = process.stdout.isTTY;
   const started = Date.now();
-  console.log(`bench: ${plan.length} runs (${scenarios.map((s) => s.id).join(' ')}; ${args.reps} rep(s)${args.quick ? ', quick' : ''}) against ${server}; log ${path.relative(ROOT, logFile)}`);
+  const capped = scenarios.find((s) => repsOf(s, args.reps) < args.reps);
+  console.log(`bench: ${plan.length} runs (${scenarios.map((s) => s.id).join(' ')}; ${args.reps} rep(s)${capped ? `, S8/S9 points ${repsOf(capped, args.reps)}` : ''}${args.quick ? ', quick' : ''}) against ${server}; log ${path.relative(ROOT, logFile)}`);
   // One unrecorded run first, so that the first measured run does not pay for a cold broker and disk cache.
   if (tty) process.stdout.write('warming up …');
   const warm = `${prefix}.warmup`;
@@ -179,7 +198,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const [i, p] of plan.entries()) {
     if (interrupted) break;
     const queue = `${prefix}.${p.s.id}.${p.entry.replace(/:/g, '-')}.${p.rep}`;
-    const label = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] ${p.s.id} rep ${p.rep}/${args.reps} ${p.entry}`;
+    const label = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] ${p.s.id} rep ${p.rep}/${repsOf(p.s, args.reps)} ${p.entry}`;
     if (tty) process.stdout.write(`\r\x1b[K${label} …`);
     log.write(`\n===== ${label} (${queue})\n`);
     const t0 = Date.now();
@@ -226,16 +245,30 @@ export async function main(argv: string[]): Promise<number> {
     quick: args.quick,
     versions: versions(),
   };
-  const md = renderMarkdown(scenarios, runs, meta) + `\n_${runs.length}${runs.length < plan.length ? ` of ${plan.length}` : ''} runs in ${((Date.now() - started) / 1000).toFixed(0)} s._\n`;
+  const full = !args.quick && !args.only && !args.impl && !interrupted;
+  // The S8 plot: results/s8.png for latest.md, and s8-growth.png next to RESULTS.md for the record.
+  const points = scenarios.filter(isPoint);
+  const plotted = points.some((p) => p.group === 'S8');
+  const plotError = plotted
+    ? writeS8Plot(points, summarize(scenarios, runs), `${meta.date} · ${meta.command} · ${meta.machine}`, [
+        path.join(RESULTS, 's8.png'),
+        ...(full ? [path.join(BENCH, 's8-growth.png')] : []),
+      ])
+    : undefined;
+  const plot = (file: string) => (!plotted ? undefined : plotError ? { error: plotError } : { file });
+  const footer = `\n_${runs.length}${runs.length < plan.length ? ` of ${plan.length}` : ''} runs in ${((Date.now() - started) / 1000).toFixed(0)} s._\n`;
+  const md = renderMarkdown(scenarios, runs, meta, plot('s8.png')) + footer;
   console.log('\n' + md);
   const json = { ...meta, args, runs, summary: summarize(scenarios, runs) };
   fs.writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(json, null, 2));
   fs.writeFileSync(path.join(RESULTS, 'latest.md'), md);
   const written = ['bench/results/latest.json', 'bench/results/latest.md'];
-  if (!args.quick && !args.only && !args.impl && !interrupted) {
-    fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), md);
-    written.push('bench/RESULTS.md');
+  if (plotted && !plotError) written.push('bench/results/s8.png');
+  if (full) {
+    fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), renderMarkdown(scenarios, runs, meta, plot('s8-growth.png')) + footer);
+    written.push('bench/RESULTS.md', ...(plotted && !plotError ? ['bench/s8-growth.png'] : []));
   }
+  if (plotError) console.log(`the S8 plot was not made: ${plotError}`);
   console.log(`written: ${written.join(', ')}${swept ? `; swept ${swept} leftover queue(s)/exchange(s)` : ''}`);
   return interrupted ? 130 : runs.every((r) => r.ok) ? 0 : 1;
 }

@@ -4,6 +4,7 @@
  */
 import { Adapter, Handler, Msg, SetupOptions } from './impl/types';
 import { Broker } from './broker';
+import { cpuMeter } from './cpu';
 
 export type Better = 'higher' | 'lower' | 'zero' | 'info';
 export interface MetricDef {
@@ -48,9 +49,9 @@ export interface ScenarioDef {
 const PAD = 'x'.repeat(1005); // {"id":12345,"pad":"xxx…"} is ~1 KB
 export const makeMsg = (id: number): Msg => ({ id, pad: PAD });
 
-const now = () => Number(process.hrtime.bigint()) / 1e6; // ms, sub-µs resolution
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const peakRssMB = () => process.resourceUsage().maxRSS / 1024;
+export const now = () => Number(process.hrtime.bigint()) / 1e6; // ms, sub-µs resolution
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const peakRssMB = () => process.resourceUsage().maxRSS / 1024;
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -58,18 +59,26 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[i];
 }
 
-function entries(ids: string[]): Entry[] {
+export function entries(ids: string[]): Entry[] {
   return ids.map((id) => {
     const [impl, mod] = id.split(':') as [Entry['impl'], string | undefined];
-    const variant = mod === 'track' || mod === 'scoped' ? mod : 'plain';
-    const row = mod === 'track' ? 'handler reads TrackContext' : mod === 'scoped' ? 'request-scoped handler class' : '';
+    const variant = mod === 'track' || mod === 'scoped' || mod === 'wire' ? mod : 'plain';
+    const row = ROWS[mod ?? ''] ?? '';
     return { id, impl, noDelay: mod !== 'default', variant, row };
   });
 }
 
-const ALL = entries(['raw', 'ours', 'golevelup', 'nest']);
+const ROWS: Record<string, string> = {
+  track: 'handler reads TrackContext',
+  scoped: 'request-scoped handler class',
+  wire: 'bound: raw amqplib + message id, 2 headers, AsyncLocalStorage per message (requests: + expiration, mandatory)',
+};
 
-function setupOptions(ctx: RunContext, o: { prefetch: number; rpc: boolean; handler: Handler; persistent?: boolean }): SetupOptions {
+const ALL = entries(['raw', 'ours', 'golevelup', 'nest']);
+/** S1-S4 also measure raw amqplib doing by hand the per-message work ours must do (impl/raw.ts). */
+const WITH_BOUND = entries(['raw', 'raw:wire', 'ours', 'golevelup', 'nest']);
+
+export function setupOptions(ctx: RunContext, o: { prefetch: number; rpc: boolean; handler: Handler; persistent?: boolean }): SetupOptions {
   return {
     url: ctx.url,
     queue: ctx.queue,
@@ -82,7 +91,7 @@ function setupOptions(ctx: RunContext, o: { prefetch: number; rpc: boolean; hand
   };
 }
 
-async function closeBounded(adapter: Adapter, ms = 20_000): Promise<void> {
+export async function closeBounded(adapter: Adapter, ms = 20_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([
     adapter.close(),
@@ -90,15 +99,22 @@ async function closeBounded(adapter: Adapter, ms = 20_000): Promise<void> {
   ]).finally(() => clearTimeout(timer));
 }
 
-/** Publishes ids [0, count) keeping at most `window` unconfirmed. */
-async function publishAll(adapter: Adapter, count: number, window = 1000): Promise<void> {
+/** Publishes ids [0, count) keeping at most `window` unconfirmed (S8 picks each one's body and queue). */
+export async function publishAll(
+  adapter: Adapter,
+  count: number,
+  window = 1000,
+  payloadOf: (id: number) => Msg = makeMsg,
+  queueOf?: (id: number) => string,
+): Promise<void> {
   let next = 0;
   let inFlight = 0;
   await new Promise<void>((resolve, reject) => {
     const pump = () => {
       while (inFlight < window && next < count) {
         inFlight++;
-        adapter.publishOne(makeMsg(next++)).then(() => {
+        const id = next++;
+        adapter.publishOne(payloadOf(id), queueOf?.(id)).then(() => {
           inFlight--;
           if (next === count && inFlight === 0) resolve();
           else pump();
@@ -130,11 +146,12 @@ async function oneWay(
   await ctx.adapter.setup(setupOptions(ctx, { prefetch: o.prefetch, rpc: false, handler, persistent: o.persistent }));
   await ctx.broker.waitForConsumer(ctx.queue);
   const rssBeforeMB = process.memoryUsage().rss / 2 ** 20;
+  const cpu = cpuMeter();
   const t0 = now();
   await publishAll(ctx.adapter, o.count);
   await allHandled;
   const peak = peakRssMB();
-  const result = { msgsPerSec: o.count / ((last - t0) / 1000), peakRssMB: peak, rssGrowthMB: peak - rssBeforeMB };
+  const result = { msgsPerSec: o.count / ((last - t0) / 1000), peakRssMB: peak, rssGrowthMB: peak - rssBeforeMB, ...cpu(o.count) };
   await closeBounded(ctx.adapter);
   return result;
 }
@@ -163,11 +180,12 @@ async function rpcLatency(ctx: RunContext, warmup: number, calls: number): Promi
 }
 
 /** S3: `calls` requests with `concurrency` in flight. */
-async function rpcThroughput(ctx: RunContext, calls: number, concurrency: number): Promise<Record<string, number>> {
+export async function rpcThroughput(ctx: RunContext, calls: number, concurrency: number): Promise<Record<string, number>> {
   await ctx.adapter.setup(setupOptions(ctx, { prefetch: 50, rpc: true, handler: rpcHandler }));
   await ctx.broker.waitForConsumer(ctx.queue);
   const lat: number[] = [];
   let issued = 0;
+  const cpu = cpuMeter();
   const t0 = now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -182,7 +200,7 @@ async function rpcThroughput(ctx: RunContext, calls: number, concurrency: number
   const elapsed = now() - t0;
   lat.sort((a, b) => a - b);
   await closeBounded(ctx.adapter);
-  return { callsPerSec: calls / (elapsed / 1000), p99Us: percentile(lat, 99) * 1000 };
+  return { callsPerSec: calls / (elapsed / 1000), p99Us: percentile(lat, 99) * 1000, ...cpu(calls) };
 }
 
 /**
@@ -249,11 +267,16 @@ const THROUGHPUT: MetricDef[] = [
   { key: 'peakRssMB', label: 'peak RSS MB', better: 'lower' },
   { key: 'rssGrowthMB', label: 'RSS growth MB (peak − after setup)', better: 'lower' },
 ];
+/** Where the time went (cpu.ts): shown, not targeted. */
+const CPU: MetricDef[] = [
+  { key: 'nodeCpuUs', label: 'Node CPU µs/msg (producer + consumer)', better: 'lower' },
+  { key: 'brokerCpuUs', label: 'broker CPU µs/msg', better: 'lower' },
+];
 const LATENCY: MetricDef[] = [
   { key: 'p50Us', label: 'p50 µs', better: 'lower' },
   { key: 'p99Us', label: 'p99 µs', better: 'lower' },
 ];
-const fmtN = (n: number) => n.toLocaleString('en-US');
+export const fmtN = (n: number) => n.toLocaleString('en-US');
 
 const size = {
   S1: (q: boolean) => (q ? 5_000 : 20_000),
@@ -268,8 +291,8 @@ export const SCENARIOS: ScenarioDef[] = [
   {
     id: 'S1',
     title: 'one-way throughput',
-    entries: ALL,
-    metrics: THROUGHPUT,
+    entries: WITH_BOUND,
+    metrics: [...THROUGHPUT, ...CPU],
     describe: (q) => `${fmtN(size.S1(q))} msgs, ≤1,000 unconfirmed, no-op handler, prefetch 50, transient`,
     timeoutMs: timeout(90_000),
     run: (ctx) => oneWay(ctx, { count: size.S1(ctx.quick), prefetch: 50, persistent: false }),
@@ -277,7 +300,7 @@ export const SCENARIOS: ScenarioDef[] = [
   {
     id: 'S2',
     title: 'RPC latency',
-    entries: ALL,
+    entries: WITH_BOUND,
     metrics: LATENCY,
     describe: (q) => `${fmtN(size.S2(q)[0])} warm-up + ${fmtN(size.S2(q)[1])} sequential calls; TCP_NODELAY on (ours: its defaults)`,
     timeoutMs: timeout(90_000),
@@ -297,10 +320,12 @@ export const SCENARIOS: ScenarioDef[] = [
   {
     id: 'S3',
     title: 'RPC throughput',
-    entries: ALL,
+    entries: WITH_BOUND,
     metrics: [
       { key: 'callsPerSec', label: 'calls/s', better: 'higher' },
       { key: 'p99Us', label: 'p99 µs', better: 'lower' },
+      { key: 'nodeCpuUs', label: 'Node CPU µs/call (client + server)', better: 'lower' },
+      CPU[1],
     ],
     describe: (q) => `${fmtN(size.S3(q))} calls, 100 in flight, prefetch 50`,
     timeoutMs: timeout(90_000),
@@ -309,8 +334,8 @@ export const SCENARIOS: ScenarioDef[] = [
   {
     id: 'S4',
     title: 'concurrency',
-    entries: ALL,
-    metrics: [{ key: 'msgsPerSec', label: 'msgs/s (ideal 5,000)', better: 'higher' }],
+    entries: WITH_BOUND,
+    metrics: [{ key: 'msgsPerSec', label: 'msgs/s (ideal 5,000)', better: 'higher' }, ...CPU],
     describe: (q) => `${fmtN(size.S4(q))} msgs, handler awaits 20 ms, prefetch 100`,
     timeoutMs: timeout(60_000),
     run: (ctx) => oneWay(ctx, { count: size.S4(ctx.quick), prefetch: 100, persistent: false, handlerDelayMs: 20 }),

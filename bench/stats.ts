@@ -1,5 +1,7 @@
 /** Aggregation of the runs (medians, min-max, ratios to raw amqplib) and the Markdown report. */
 import { MetricDef, ScenarioDef, percentile } from './scenarios';
+import { isPoint } from './growth/group';
+import { PlotOutcome, renderPoints } from './growth/report';
 
 export interface RunRecord {
   scenario: string;
@@ -127,8 +129,10 @@ export interface ReportMeta {
   versions: Record<string, string>;
 }
 
-export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta: ReportMeta): string {
+/** S1–S7 make the main table; the S8/S9 points have sections of their own (growth/report.ts). */
+export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta: ReportMeta, plot?: PlotOutcome): string {
   const cells = summarize(scenarios, runs);
+  const tabled = scenarios.filter((s) => !isPoint(s));
   const head = [
     'scenario',
     'metric',
@@ -147,11 +151,9 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
     `- **versions**: ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `- **method**: producer and consumer in one process; every (scenario, impl, repetition) in a fresh child process; impls interleaved; ${meta.reps} repetition(s)`,
     '- **cells**: median (min–max over repetitions) · **ratio of medians to raw amqplib in this run**',
-    '',
-    `| ${head.join(' | ')} |`,
-    `|${head.map((_, i) => (i < 2 ? '---' : i === head.length - 1 ? '---' : '---:')).join('|')}|`,
   ];
-  for (const s of scenarios) {
+  if (tabled.length) lines.push('', `| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : i === head.length - 1 ? '---' : '---:')).join('|')}|`);
+  for (const s of tabled) {
     const rows = [...new Set(s.entries.map((e) => e.row))];
     for (const row of rows) {
       for (const m of s.metrics) {
@@ -166,8 +168,8 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
       }
     }
   }
-  lines.push('', '## Scenarios', '');
-  for (const s of scenarios) lines.push(`- **${s.id}** ${s.title}: ${s.describe(meta.quick)}`);
+  if (tabled.length) lines.push('', '## Scenarios', '');
+  for (const s of tabled) lines.push(`- **${s.id}** ${s.title}: ${s.describe(meta.quick)}`);
 
   const s5 = runs.filter((r) => r.scenario === 'S5' && r.ok && r.metrics);
   if (s5.length) {
@@ -182,6 +184,7 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
       lines.push(`- ${impl}: ${mine.map(fmtRun).join('; ')}`);
     }
   }
+  lines.push(...renderPoints(scenarios.filter(isPoint), cells, meta.quick, plot));
   const other = runs.filter((r) => r.ok && ((r.scenario !== 'S5' && (r.unhandled ?? 0) > 0) || (r.uncaught ?? 0) > 0));
   const failed = runs.filter((r) => !r.ok);
   if (failed.length || other.length) {

@@ -7,7 +7,8 @@
  * root's prom-client), to measure what metrics cost next to the default, which records nothing.
  *
  * The library and the Nest packages it was built against are loaded from the repository root, so
- * that Nest's DI tokens are the library's own (bench/node_modules has its own copies for the peers).
+ * that Nest's DI tokens are the library's own (bench/node_modules has its own copies for the peers);
+ * the library only in setup(), so that S9 can measure a process with Nest and without it.
  */
 import * as path from 'path';
 import { createRequire } from 'module';
@@ -18,12 +19,14 @@ import { Adapter, Msg, SetupOptions } from './types';
 const ROOT = path.resolve(__dirname, '..', '..', '..'); // bench/dist/impl -> repository root
 const rootRequire = createRequire(path.join(ROOT, 'package.json'));
 
-export function create(): Adapter {
+/** Nest from the repository root, as the library sees it. */
+export function loadNest(): { common: typeof NestCommon; core: typeof NestCore } {
   rootRequire('reflect-metadata');
-  const common: typeof NestCommon = rootRequire('@nestjs/common');
-  const core: typeof NestCore = rootRequire('@nestjs/core');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const lib = require(ROOT);
+  return { common: rootRequire('@nestjs/common'), core: rootRequire('@nestjs/core') };
+}
+
+export function create(): Adapter {
+  const { common, core } = loadNest();
   const { Injectable, Inject, Module, Scope } = common;
 
   let o: SetupOptions;
@@ -34,20 +37,26 @@ export function create(): Adapter {
   return {
     async setup(options) {
       o = options;
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const lib = require(ROOT);
 
-      @Injectable(o.variant === 'scoped' ? { scope: Scope.REQUEST } : undefined)
-      class BenchHandler {
-        constructor(@Inject(lib.TrackContext) private readonly track: any) {}
+      /** One provider per queue (S8/S9 have up to 100), as an app with that many handlers has. */
+      const handlerFor = (queue: string) => {
+        @Injectable(o.variant === 'scoped' ? { scope: Scope.REQUEST } : undefined)
+        class BenchHandler {
+          constructor(@Inject(lib.TrackContext) private readonly track: any) {}
 
-        // not `async`: a synchronous result (S1's no-op) may take the library's synchronous path
-        @lib.MessageHandler({ queue: o.queue, prefetch: o.prefetch })
-        handle(payload: Msg) {
-          if (o.variant === 'track') {
-            sink += (this.track.requestId?.length ?? 0) + (this.track.get('tenant')?.length ?? 0);
+          // not `async`: a synchronous result (S1's no-op) may take the library's synchronous path
+          @lib.MessageHandler({ queue, prefetch: o.prefetch })
+          handle(payload: Msg) {
+            if (o.variant === 'track') {
+              sink += (this.track.requestId?.length ?? 0) + (this.track.get('tenant')?.length ?? 0);
+            }
+            return o.handler(payload);
           }
-          return o.handler(payload);
         }
-      }
+        return BenchHandler;
+      };
 
       const passThrough = { intercept: (_context: unknown, next: NestCommon.CallHandler) => next.handle() };
       const enhancers = process.env.BENCH_OURS_GLOBAL_INTERCEPTOR === '1' ? [{ provide: core.APP_INTERCEPTOR, useValue: passThrough }] : [];
@@ -55,8 +64,15 @@ export function create(): Adapter {
         process.env.BENCH_OURS_METRICS === 'prometheus' ? { metrics: { prometheus: { registry: new (rootRequire('prom-client').Registry)() } } } : {};
 
       @Module({
-        imports: [lib.MessagingModule.forRoot({ uri: o.url, prefetch: o.prefetch, ...metrics() })],
-        providers: [BenchHandler, ...enhancers],
+        imports: [
+          lib.MessagingModule.forRoot({
+            uri: o.url,
+            prefetch: o.prefetch,
+            ...(o.connectionName ? { serviceName: o.connectionName } : {}),
+            ...metrics(),
+          }),
+        ],
+        providers: [...(o.queues ?? [o.queue]).map(handlerFor), ...enhancers],
       })
       class BenchModule {}
 
@@ -65,8 +81,8 @@ export function create(): Adapter {
       client = app.get(lib.RpcClient);
     },
 
-    publishOne(payload: Msg) {
-      return client.send(o.queue, payload, { persistent: o.persistent });
+    publishOne(payload: Msg, queue = o.queue) {
+      return client.send(queue, payload, { persistent: o.persistent });
     },
 
     request(payload: Msg) {

@@ -1,14 +1,25 @@
 /**
  * Raw amqplib, as a competent engineer writes it by hand: one connection (TCP_NODELAY), a
- * ConfirmChannel for one-way publishes, a consumer channel with prefetch and one ack per message,
+ * ConfirmChannel for one-way publishes, a consumer channel per queue with prefetch and one ack per message,
  * RPC over direct reply-to with a Map of correlation ids, and a graceful close (cancel, drain,
  * close channels so acks flush, then the connection).
  */
+import { AsyncLocalStorage } from 'async_hooks';
+import { randomUUID } from 'crypto';
 import * as amqp from 'amqplib';
 import { Adapter, Msg, SetupOptions } from './types';
 
 const REPLY_TO = 'amq.rabbitmq.reply-to';
 const RPC_TIMEOUT_MS = 30_000;
+
+/**
+ * Variant `wire` (the bounds of S1-S4): what nestjs-messaging must do per message on top, written
+ * by hand — a message id, `x-origin` and `x-request-id` headers (on requests and replies too), the
+ * handler run in an AsyncLocalStorage context holding the request id (what TrackContext needs),
+ * and requests that expire with their timeout and are mandatory (what RpcClient.request promises).
+ */
+const context = new AsyncLocalStorage<{ requestId: unknown }>();
+const wireHeaders = (id: string) => ({ 'x-origin': 'bench', 'x-request-id': id });
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
@@ -16,20 +27,26 @@ export function create(): Adapter {
   let o: SetupOptions;
   let conn: Awaited<ReturnType<typeof amqp.connect>>;
   let pub: amqp.ConfirmChannel;
-  let cons: amqp.Channel;
   let rpc: amqp.Channel;
-  let consumerTag = '';
+  const consumers: Array<{ channel: amqp.Channel; consumerTag: string }> = [];
   let inFlight = 0;
   let onIdle: (() => void) | undefined;
   let nextCorrelation = 0;
   const pending = new Map<string, Pending>();
 
-  async function handle(msg: amqp.ConsumeMessage): Promise<void> {
+  async function handle(cons: amqp.Channel, msg: amqp.ConsumeMessage): Promise<void> {
     inFlight++;
     try {
-      const result = await o.handler(JSON.parse(msg.content.toString()));
+      const payload = JSON.parse(msg.content.toString());
+      const result = await (o.variant === 'wire'
+        ? context.run({ requestId: msg.properties.headers?.['x-request-id'] }, o.handler, payload)
+        : o.handler(payload));
       const { replyTo, correlationId } = msg.properties;
-      if (replyTo) cons.sendToQueue(replyTo, Buffer.from(JSON.stringify(result ?? null)), { correlationId });
+      if (replyTo) {
+        const reply = Buffer.from(JSON.stringify(result ?? null));
+        const id = o.variant === 'wire' ? randomUUID() : undefined;
+        cons.sendToQueue(replyTo, reply, id ? { correlationId, messageId: id, headers: wireHeaders(String(msg.properties.headers?.['x-request-id'])) } : { correlationId });
+      }
       cons.ack(msg);
     } catch {
       cons.nack(msg, false, true);
@@ -41,11 +58,18 @@ export function create(): Adapter {
   return {
     async setup(options) {
       o = options;
-      conn = await amqp.connect(o.url, o.noDelay ? { noDelay: true } : {});
+      conn = await amqp.connect(o.url, {
+        ...(o.noDelay ? { noDelay: true } : {}),
+        ...(o.connectionName ? { clientProperties: { connection_name: o.connectionName } } : {}),
+      });
       pub = await conn.createConfirmChannel();
-      cons = await conn.createChannel();
-      await cons.assertQueue(o.queue, { durable: true });
-      await cons.prefetch(o.prefetch);
+      const channels: Array<[string, amqp.Channel]> = [];
+      for (const queue of o.queues ?? [o.queue]) {
+        const cons = await conn.createChannel();
+        await cons.assertQueue(queue, { durable: true });
+        await cons.prefetch(o.prefetch);
+        channels.push([queue, cons]);
+      }
       rpc = await conn.createChannel();
       await rpc.consume(
         REPLY_TO,
@@ -59,15 +83,19 @@ export function create(): Adapter {
         },
         { noAck: true },
       );
-      consumerTag = (await cons.consume(o.queue, (msg) => msg && void handle(msg))).consumerTag;
+      for (const [queue, channel] of channels) {
+        const { consumerTag } = await channel.consume(queue, (msg) => msg && void handle(channel, msg));
+        consumers.push({ channel, consumerTag });
+      }
     },
 
-    publishOne(payload: Msg) {
+    publishOne(payload: Msg, queue = o.queue) {
+      const id = o.variant === 'wire' ? randomUUID() : undefined;
       return new Promise<void>((resolve, reject) => {
         pub.sendToQueue(
-          o.queue,
+          queue,
           Buffer.from(JSON.stringify(payload)),
-          { persistent: o.persistent, contentType: 'application/json' },
+          id ? { persistent: o.persistent, contentType: 'application/json', messageId: id, headers: wireHeaders(id) } : { persistent: o.persistent, contentType: 'application/json' },
           (err) => (err ? reject(err) : resolve()),
         );
       });
@@ -81,18 +109,20 @@ export function create(): Adapter {
           reject(new Error('RPC timeout'));
         }, RPC_TIMEOUT_MS);
         pending.set(correlationId, { resolve, reject, timer });
-        rpc.sendToQueue(o.queue, Buffer.from(JSON.stringify(payload)), {
-          correlationId,
-          replyTo: REPLY_TO,
-          contentType: 'application/json',
-        });
+        const base = { correlationId, replyTo: REPLY_TO, contentType: 'application/json' };
+        const id = o.variant === 'wire' ? randomUUID() : undefined;
+        rpc.sendToQueue(
+          o.queue,
+          Buffer.from(JSON.stringify(payload)),
+          id ? { ...base, messageId: id, headers: wireHeaders(id), expiration: String(RPC_TIMEOUT_MS), mandatory: true } : base,
+        );
       });
     },
 
     async close() {
-      await cons.cancel(consumerTag);
+      for (const { channel, consumerTag } of consumers) await channel.cancel(consumerTag);
       if (inFlight > 0) await new Promise<void>((r) => (onIdle = r));
-      await cons.close(); // flushes the acks before the connection goes
+      for (const { channel } of consumers) await channel.close(); // flushes the acks before the connection goes
       await pub.waitForConfirms();
       await pub.close();
       for (const [, p] of pending) {

@@ -21,14 +21,24 @@ export interface SetupOptions {
   persistent: boolean;
   /** TCP_NODELAY on the connection (peers and raw); `ours` always runs with its own defaults. */
   noDelay: boolean;
-  /** S6 only (ours): read TrackContext in the handler, or use a request-scoped handler class. */
-  variant: 'plain' | 'track' | 'scoped';
+  /**
+   * S6 (ours): read TrackContext in the handler, or use a request-scoped handler class.
+   * S1/S4 (raw): `wire` adds by hand what ours does per message (see impl/raw.ts).
+   */
+  variant: 'plain' | 'track' | 'scoped' | 'wire';
+  /**
+   * S8/S9: the queues consumed, each by a handler (consumer) of its own with `prefetch`, instead of
+   * `queue` alone; an empty list makes a producer that consumes nothing (S8d).
+   */
+  queues?: string[];
+  /** S9: the name the connection(s) show at the broker, to count their channels. */
+  connectionName?: string;
 }
 
 export interface Adapter {
   setup(options: SetupOptions): Promise<void>;
-  /** One-way message to the queue; resolves once the broker confirmed it. */
-  publishOne(payload: Msg): Promise<unknown>;
+  /** One-way message to `queue` (S8) or the setup's queue; resolves once the broker confirmed it. */
+  publishOne(payload: Msg, queue?: string): Promise<unknown>;
   /** Request/reply over the queue; resolves with the handler's result. */
   request(payload: Msg): Promise<unknown>;
   /** The implementation's graceful shutdown (what an app's close() does). */
