@@ -15,6 +15,7 @@ import {
   rpcThroughput,
   setupOptions,
 } from '../scenarios';
+import { cpuMeter } from '../cpu';
 import { competingConsumers } from './instances';
 import { DimensionDef, PointScenario, metric } from './group';
 
@@ -27,13 +28,16 @@ const MB = 1024 * KB;
 
 const RSS = metric('peakRssMB', 'peak RSS MB', 'lower');
 const MSGS = metric('msgsPerSec', 'msgs/s', 'higher');
+/** Where the time went (cpu.ts): a throughput ratio that moves with N may only be the bottleneck moving between Node and the broker. */
+const NODE_CPU = metric('nodeCpuUs', 'Node CPU µs/msg', 'lower');
+const BROKER_CPU = metric('brokerCpuUs', 'broker CPU µs/msg', 'lower');
 
 export const S8_DIMENSIONS: Record<'a' | 'b' | 'c' | 'd', DimensionDef> = {
   a: {
     id: 'a',
     title: 'handlers in one app',
     axis: 'handlers',
-    metrics: [MSGS, RSS],
+    metrics: [MSGS, RSS, NODE_CPU, BROKER_CPU],
     plot: ['msgsPerSec', 'peakRssMB'],
     describe: (q) =>
       `${fmtN(count.a(q))} one-way msgs of ~1 KB spread evenly over N queues, one handler each (ours: N providers with one @MessageHandler; raw: N consumers, each on its own channel), prefetch ${PREFETCH} each`,
@@ -42,7 +46,7 @@ export const S8_DIMENSIONS: Record<'a' | 'b' | 'c' | 'd', DimensionDef> = {
     id: 'b',
     title: 'body size',
     axis: 'body',
-    metrics: [MSGS, metric('mbPerSec', 'MB/s', 'higher'), RSS],
+    metrics: [MSGS, metric('mbPerSec', 'MB/s', 'higher'), RSS, NODE_CPU, BROKER_CPU],
     plot: ['mbPerSec', 'peakRssMB'],
     describe: (q) =>
       `one-way, one queue, prefetch ${PREFETCH}; ${SIZES.map((s) => `${fmtN(count.b(q, s.bytes))} × ${s.label}`).join(', ')}; at most ${MAX_UNCONFIRMED_BYTES / MB} MB (and 1,000 msgs) unconfirmed`,
@@ -51,7 +55,7 @@ export const S8_DIMENSIONS: Record<'a' | 'b' | 'c' | 'd', DimensionDef> = {
     id: 'c',
     title: 'RPC requests in flight',
     axis: 'in flight',
-    metrics: [metric('callsPerSec', 'calls/s', 'higher'), metric('p99Ms', 'p99 ms', 'lower'), RSS],
+    metrics: [metric('callsPerSec', 'calls/s', 'higher'), metric('p99Ms', 'p99 ms', 'lower'), RSS, metric('nodeCpuUs', 'Node CPU µs/call', 'lower'), BROKER_CPU],
     plot: ['callsPerSec', 'p99Ms', 'peakRssMB'],
     describe: (q) => `as S3 (prefetch ${PREFETCH}, ~1 KB requests) with ${IN_FLIGHT.map((n) => `${fmtN(count.c(q, n))} calls at ${fmtN(n)} in flight`).join(', ')}`,
   },
@@ -78,7 +82,7 @@ const SIZES = [
 const IN_FLIGHT = [100, 1_000, 10_000];
 
 const count = {
-  a: (q: boolean) => (q ? 2_000 : 10_000),
+  a: (q: boolean) => (q ? 2_000 : 20_000),
   /** ~2 s of raw amqplib per point on 2 cores */
   b: (q: boolean, bytes: number) => (bytes >= MB ? (q ? 30 : 150) : bytes >= 10 * KB ? (q ? 1_000 : 5_000) : q ? 2_000 : 10_000),
   c: (q: boolean, inFlight: number) => Math.max(inFlight * 2, q ? 1_000 : inFlight >= 1_000 ? 10_000 : 5_000),
@@ -109,11 +113,12 @@ async function oneWaySpread(ctx: RunContext, total: number, queues: string[], by
     await ctx.adapter.setup({ ...setupOptions(ctx, { prefetch: PREFETCH, rpc: false, handler }), queues });
     for (const queue of queues) await ctx.broker.waitForConsumer(queue);
     const window = Math.max(1, Math.min(1_000, Math.floor(MAX_UNCONFIRMED_BYTES / wireBytes)));
+    const cpu = cpuMeter();
     const t0 = now();
     await publishAll(ctx.adapter, total, window, body, (id) => queues[id % queues.length]);
     await allHandled;
     const seconds = (last - t0) / 1000;
-    const result = { msgsPerSec: total / seconds, mbPerSec: (total * wireBytes) / MB / seconds, peakRssMB: peakRssMB() };
+    const result = { msgsPerSec: total / seconds, mbPerSec: (total * wireBytes) / MB / seconds, peakRssMB: peakRssMB(), ...cpu(total) };
     await closeBounded(ctx.adapter);
     return result;
   } finally {
@@ -161,7 +166,7 @@ export const S8: PointScenario[] = [
   ...IN_FLIGHT.map((n) =>
     point('c', n, fmtN(n), async (ctx) => {
       const r = await rpcThroughput(ctx, count.c(ctx.quick, n), n);
-      return { callsPerSec: r.callsPerSec, p99Ms: r.p99Us / 1000, peakRssMB: peakRssMB() };
+      return { callsPerSec: r.callsPerSec, p99Ms: r.p99Us / 1000, peakRssMB: peakRssMB(), nodeCpuUs: r.nodeCpuUs, ...(r.brokerCpuUs === undefined ? {} : { brokerCpuUs: r.brokerCpuUs }) };
     }),
   ),
   ...INSTANCES.map((n) =>

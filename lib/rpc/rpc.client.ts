@@ -2,19 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { TrackContext } from '../context/track-context';
 import type { GatherOptions, RequestOptions, SendOptions } from '../interfaces/send-options.interface';
 import { DIRECT_REPLY_TO, MESSAGING_OPTIONS } from '../messaging.constants';
-import {
-  ExchangeNotFoundError,
-  InvalidArgumentError,
-  MessagingError,
-  RpcAbortedError,
-  RpcRemoteError,
-  RpcTimeoutError,
-  UnroutableError,
-} from '../messaging.errors';
+import { ExchangeNotFoundError, InvalidArgumentError, MessagingError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher, type PublishProperties } from '../publisher/publisher';
+import { type CallOutcome, OneReply, Replies, WaitingCall } from './pending-call';
 import { ReplyRouter } from './reply-router';
-import type { RpcResult } from '../telemetry/telemetry.interface';
 import { DelayQueues } from '../publisher/delay-queues';
 import { renamed } from '../messaging.options';
 import { checkDuration, checkSendOptions, sendProperties } from './send-properties';
@@ -110,16 +102,7 @@ export class RpcClient {
       checkDuration('timeoutMs', options.timeoutMs);
       const timeoutMs = options.timeoutMs ?? this.options.rpcTimeoutMs;
       const target = renamed(this.options.queues, queue);
-      this.call(target, '', target, payload, timeoutMs, options, {
-        onReply: (value, error) => {
-          if (error) reject(error);
-          else resolve(value as T);
-          return true;
-        },
-        onFail: reject,
-        onTimeout: () => reject(new RpcTimeoutError(target, timeoutMs)),
-        onUnroutable: reject,
-      });
+      this.call(target, '', target, payload, timeoutMs, options, new OneReply(resolve as (value: unknown) => void, reject, target, timeoutMs));
     });
   }
 
@@ -139,77 +122,16 @@ export class RpcClient {
     if (!(await this.router.ensureExchange(exchange, timeoutMs))) return [];
     const remainingMs = deadline - Date.now();
     if (remainingMs <= 0) return [];
-    return new Promise<T[]>((resolve, reject) => {
-      const replies: T[] = [];
-      this.call(exchange, exchange, routingKey, payload, remainingMs, options, {
-        onReply: (value, error) => {
-          // A responder that failed is one answer fewer, not a failed gather.
-          if (!error) replies.push(value as T);
-          if (replies.length < expect) return false;
-          resolve(replies);
-          return true;
-        },
-        onFail: reject,
-        onTimeout: () => resolve(replies),
-        // Nobody is bound, so nobody can answer.
-        onUnroutable: () => resolve(replies),
-      });
-    });
+    return new Promise<T[]>((resolve, reject) => this.call(exchange, exchange, routingKey, payload, remainingMs, options, new Replies(resolve, reject, expect)));
   }
 
   /** Registers a waiting call, publishes its request, and wires timeout, abort and returns. */
-  private call(
-    target: string,
-    exchange: string,
-    routingKey: string,
-    payload: unknown,
-    timeoutMs: number,
-    options: RequestOptions,
-    handlers: {
-      onReply: (value: unknown, error?: RpcRemoteError) => boolean;
-      onFail: (error: Error) => void;
-      onTimeout: () => void;
-      onUnroutable: (error: UnroutableError) => void;
-    },
-  ): void {
+  private call(target: string, exchange: string, routingKey: string, payload: unknown, timeoutMs: number, options: RequestOptions, outcome: CallOutcome): void {
     const sent = this.properties({ headers: options.headers, persistent: false }, true);
     // The request's own fresh id names its reply too: one id made per call, not two.
     const correlationId = sent.messageId;
-    const { signal } = options;
-    const { telemetry } = this.options;
-    const startedAt = telemetry.rpcStarted();
-    let ended = false;
-    const finish = (result: RpcResult) => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      this.router.delete(correlationId);
-      // A late failure of the request's publish may follow its timeout: the call ended once.
-      if (!ended) telemetry.rpcEnded(target, startedAt, result);
-      ended = true;
-    };
-    const onAbort = () => {
-      finish('failed');
-      handlers.onFail(new RpcAbortedError(signal?.reason));
-    };
-    const timer = setTimeout(() => {
-      finish('timed_out');
-      handlers.onTimeout();
-    }, timeoutMs);
-    if (signal?.aborted) return onAbort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    this.router.add(correlationId, {
-      onReply: (value, error) => {
-        if (handlers.onReply(value, error)) finish('answered');
-      },
-      onFail: (error) => {
-        finish('failed');
-        handlers.onFail(error);
-      },
-      onUnroutable: (error) => {
-        finish('failed');
-        handlers.onUnroutable(error);
-      },
-    });
+    const call = new WaitingCall(this.router, this.options.telemetry, correlationId, target, timeoutMs, options.signal, outcome);
+    if (options.signal?.aborted) return call.handleEvent();
     const properties: PublishProperties = {
       ...sent,
       correlationId,
@@ -218,9 +140,7 @@ export class RpcClient {
       expiration: String(timeoutMs),
     };
     this.router.submit({ exchange, routingKey, payload, properties }, timeoutMs, (error) => {
-      if (!error) return;
-      finish('failed');
-      handlers.onFail(error instanceof MessagingError ? error : new MessagingError(`Request to "${target}" failed: ${error.message}`, { cause: error }));
+      if (error) call.onFail(error instanceof MessagingError ? error : new MessagingError(`Request to "${target}" failed: ${error.message}`, { cause: error }));
     });
   }
 
