@@ -170,6 +170,11 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
   }
   if (tabled.length) lines.push('', '## Scenarios', '');
   for (const s of tabled) lines.push(`- **${s.id}** ${s.title}: ${s.describe(meta.quick)}`);
+  if (tabled.some((s) => s.entries.some((e) => e.variant === 'wire'))) {
+    lines.push(
+      '- **bound** rows: raw amqplib doing by hand what nestjs-messaging must do per message — a message id, `x-origin` and `x-request-id` headers, the handler in an AsyncLocalStorage context (TrackContext), requests with an expiration and `mandatory` — so that the gap between raw and ours splits into what these features cost and what our code costs',
+    );
+  }
 
   const s5 = runs.filter((r) => r.scenario === 'S5' && r.ok && r.metrics);
   if (s5.length) {
