@@ -268,7 +268,7 @@ const THROUGHPUT: MetricDef[] = [
   { key: 'rssGrowthMB', label: 'RSS growth MB (peak − after setup)', better: 'lower' },
 ];
 /** Where the time went (cpu.ts): shown, not targeted. */
-const CPU: MetricDef[] = [
+export const CPU: MetricDef[] = [
   { key: 'nodeCpuUs', label: 'Node CPU µs/msg (producer + consumer)', better: 'lower' },
   { key: 'brokerCpuUs', label: 'broker CPU µs/msg', better: 'lower' },
 ];

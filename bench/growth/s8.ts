@@ -5,6 +5,7 @@
 import { runQueues } from '../broker';
 import type { Handler, Msg } from '../impl/types';
 import {
+  CPU,
   RunContext,
   closeBounded,
   entries,
@@ -29,8 +30,7 @@ const MB = 1024 * KB;
 const RSS = metric('peakRssMB', 'peak RSS MB', 'lower');
 const MSGS = metric('msgsPerSec', 'msgs/s', 'higher');
 /** Where the time went (cpu.ts): a throughput ratio that moves with N may only be the bottleneck moving between Node and the broker. */
-const NODE_CPU = metric('nodeCpuUs', 'Node CPU µs/msg', 'lower');
-const BROKER_CPU = metric('brokerCpuUs', 'broker CPU µs/msg', 'lower');
+const [NODE_CPU, BROKER_CPU] = CPU;
 
 export const S8_DIMENSIONS: Record<'a' | 'b' | 'c' | 'd', DimensionDef> = {
   a: {
