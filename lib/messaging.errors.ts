@@ -155,3 +155,6 @@ export class NoHandlerError extends UnrecoverableError {}
 
 /** A message was settled twice by its handler (`context.ack()`, `nack()`, `retry()` or `deadLetter()`). */
 export class SettlementError extends MessagingError {}
+
+/** An idempotency store did not answer within `idempotency.storeTimeoutMs`: taken as unreachable. */
+export class IdempotencyStoreTimeoutError extends MessagingError {}

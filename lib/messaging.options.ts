@@ -59,6 +59,8 @@ export interface ResolvedIdempotency {
   store: IdempotencyStore;
   ttlMs: number;
   leaseMs: number;
+  /** Longest wait for one store operation; past it the store counts as unreachable. */
+  storeTimeoutMs: number;
   /** `idempotent` of handlers that do not set it. */
   default: boolean;
 }
@@ -197,16 +199,17 @@ function knownKeys(value: object, option: string, known: string[]): void {
 }
 
 function idempotency(value: unknown): ResolvedIdempotency {
-  if (value !== undefined && (typeof value !== 'object' || value === null)) fail('idempotency', 'an object { store?, ttlMs?, leaseMs?, default? }', value);
+  if (value !== undefined && (typeof value !== 'object' || value === null)) fail('idempotency', 'an object { store?, ttlMs?, leaseMs?, storeTimeoutMs?, default? }', value);
   const given = (value ?? {}) as IdempotencyOptions;
-  knownKeys(given, 'idempotency', ['store', 'ttlMs', 'leaseMs', 'default']);
+  knownKeys(given, 'idempotency', ['store', 'ttlMs', 'leaseMs', 'storeTimeoutMs', 'default']);
   const { store } = given;
   const isStore = typeof store === 'object' && store !== null && ['claim', 'complete', 'release'].every((m) => typeof (store as never)[m] === 'function');
   if (store !== undefined && !isStore) fail('idempotency.store', 'an IdempotencyStore (claim, complete, release), e.g. new RedisIdempotencyStore(redis)', store);
   return {
     store: store ?? new MemoryIdempotencyStore(),
     ttlMs: int(given.ttlMs, 'idempotency.ttlMs', 24 * 60 * 60 * 1000, 1),
-    leaseMs: int(given.leaseMs, 'idempotency.leaseMs', 60_000, 1),
+    leaseMs: int(given.leaseMs, 'idempotency.leaseMs', 60_000, 1, 2 ** 31 - 1),
+    storeTimeoutMs: int(given.storeTimeoutMs, 'idempotency.storeTimeoutMs', 5_000, 1, 2 ** 31 - 1),
     default: bool(given.default, 'idempotency.default', false),
   };
 }

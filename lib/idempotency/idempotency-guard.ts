@@ -1,16 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@nestjs/common';
+import { backoffDelay } from '../connection/backoff';
 import type { Delivery } from '../consumer/delivery';
 import type { HandlerDefinition } from '../consumer/handler-definition';
 import type { MessageOutcome } from '../consumer/message-outcome';
 import type { ResolvedMessagingOptions } from '../messaging.options';
+import { ClaimRenewal } from './claim-renewal';
 import type { IdempotencyClaim } from './idempotency-store.interface';
+import { withinDeadline } from './store-deadline';
 import { packReply, unpackReply } from './stored-reply';
 
 /** Waits between looks at a key another instance holds: from 25 ms, doubling, at most 1 s. */
 const BUSY_FIRST_WAIT_MS = 25;
 const BUSY_MAX_WAIT_MS = 1_000;
+
+/** How a handler run ended. */
+type Ran = { result: unknown; failure?: undefined } | { failure: { error: unknown } };
 
 /**
  * Runs the deliveries of an `idempotent: true` handler: at most one run per message id (per
@@ -21,73 +27,119 @@ const BUSY_MAX_WAIT_MS = 1_000;
  * - a message another instance is running now waits until that run ends: done, it is settled as
  *   above; failed (the claim is released), it runs here;
  * - otherwise the handler runs under a claim that expires after `leaseMs` (so a crashed instance
- *   blocks nobody for longer); success is recorded before the ack, so a crash in between makes
- *   the redelivery a duplicate, not a second run; a failure releases the claim, so the retry runs.
+ *   blocks nobody for longer) and is renewed while the handler runs; success is recorded before
+ *   the ack, so a crash in between makes the redelivery a duplicate, not a second run; a failure
+ *   releases the claim, so the retry runs;
+ * - a store that fails or does not answer within `storeTimeoutMs` cannot tell a duplicate: not
+ *   the message's fault, so it goes back to its queue uncounted, after a back-off;
+ * - a delivery shutdown gave up on while its claim was pending never starts its handler.
  * A message without a message id cannot be recognised and always runs.
  */
 export class IdempotencyGuard {
+  private readonly renewal: ClaimRenewal;
+  /** Store failures in a row; sets how long the next requeue waits. */
+  private failuresInRow = 0;
+
   constructor(
     private readonly definition: HandlerDefinition,
     private readonly outcome: MessageOutcome,
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    const { store, leaseMs, storeTimeoutMs } = options.idempotency;
+    this.renewal = new ClaimRenewal(store, leaseMs, storeTimeoutMs, (messageId, text) => this.warn(messageId, text));
+  }
 
   async handle(delivery: Delivery, attempt: number, invoke: () => unknown): Promise<void> {
     const { messageId, replyTo } = delivery.msg.properties;
+    if (messageId === undefined) return this.settle(delivery, attempt, await run(invoke));
     const key = `${this.definition.queue}:${messageId}`;
     const token = randomUUID();
     let claim: IdempotencyClaim | undefined;
-    let storedReply: unknown;
     try {
-      claim = messageId === undefined ? { state: 'claimed' } : await this.claim(key, token, delivery.signal);
-      if (claim?.state === 'done' && replyTo && claim.reply) storedReply = await unpackReply(this.options.codecs, claim.reply);
+      claim = await this.claim(key, token, delivery.signal);
     } catch (error) {
-      // The store cannot say whether this is a duplicate: handled as a failure, so it is tried later.
+      return this.storeUnreachable(delivery, messageId, error as Error);
+    }
+    this.failuresInRow = 0;
+    // Shutdown gave up on it while the claim was pending: it goes back to its queue (close() puts
+    // it there), and its handler must not start now.
+    if (claim === undefined || delivery.abandoned) {
+      if (claim?.state === 'claimed') await this.release(key, token, messageId);
+      return;
+    }
+    if (claim.state === 'done') return this.duplicate(delivery, attempt, claim.reply);
+    const stopRenewing = this.renewal.keep(key, token, messageId, delivery.signal);
+    const ran = await run(invoke);
+    stopRenewing();
+    // A handler that settled its message itself (context.retry() & co.) may have asked for
+    // another try: only a plain success is recorded as done.
+    if (ran.failure || delivery.settled) await this.release(key, token, messageId);
+    else await this.complete(key, messageId, replyTo ? ran.result : undefined);
+    return this.settle(delivery, attempt, ran);
+  }
+
+  private settle(delivery: Delivery, attempt: number, ran: Ran): Promise<void> | void {
+    return ran.failure ? this.outcome.failed(delivery, ran.failure.error, attempt) : this.outcome.succeeded(delivery, ran.result, attempt);
+  }
+
+  /** Settled as a success without running; a request gets the stored reply. */
+  private async duplicate(delivery: Delivery, attempt: number, stored?: Buffer): Promise<void> {
+    let reply: unknown;
+    try {
+      if (stored && delivery.msg.properties.replyTo) reply = await unpackReply(this.options.codecs, stored);
+    } catch (error) {
       return this.outcome.failed(delivery, error, attempt);
     }
-    // Shutdown gave up on it while it waited: it goes back to the queue.
-    if (claim === undefined) return;
-    if (claim.state === 'done') return this.outcome.succeeded(delivery, storedReply, attempt);
-    let result: unknown;
-    let failure: { error: unknown } | undefined;
+    return this.outcome.succeeded(delivery, reply, attempt);
+  }
+
+  /**
+   * The store cannot say whether this is a duplicate, and that is not the message's fault: it goes
+   * back to its queue as it came (no try counted, and the consumer excuses the redelivery from
+   * maxRedeliveries), after a back-off that grows while the store stays unreachable. If shutdown
+   * gives up on it meanwhile, close() puts it back instead.
+   */
+  private async storeUnreachable(delivery: Delivery, messageId: string, error: Error): Promise<void> {
+    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
+    const delay = backoffDelay(this.failuresInRow++, initialDelayMs, maxDelayMs);
+    this.warn(messageId, `cannot be checked: its idempotency store is unreachable (${error.message}); returned to its queue in ${delay} ms, not counted as a try`);
     try {
-      result = await invoke();
-    } catch (error) {
-      failure = { error };
+      await sleep(delay, undefined, { signal: delivery.signal });
+    } catch {
+      return;
     }
-    if (messageId !== undefined) {
-      // A handler that settled its message itself (context.retry() & co.) may have asked for
-      // another try: only a plain success is recorded as done.
-      if (failure || delivery.settled) await this.release(key, token, messageId);
-      else await this.complete(key, messageId, replyTo ? result : undefined);
-    }
-    return failure ? this.outcome.failed(delivery, failure.error, attempt) : this.outcome.succeeded(delivery, result, attempt);
+    delivery.requeue();
   }
 
   private async complete(key: string, messageId: string, reply: unknown): Promise<void> {
+    const { store, ttlMs, storeTimeoutMs } = this.options.idempotency;
     try {
       const stored = reply === undefined ? undefined : await packReply(this.options.codecs, reply);
-      await this.options.idempotency.store.complete(key, this.options.idempotency.ttlMs, stored);
+      await withinDeadline(store.complete(key, ttlMs, stored), storeTimeoutMs, 'a record of success');
     } catch (error) {
       this.warn(messageId, `was handled but cannot be recorded as such (${(error as Error).message}); a copy arriving after its lease would run again`);
     }
   }
 
   private async release(key: string, token: string, messageId: string): Promise<void> {
+    const { store, storeTimeoutMs } = this.options.idempotency;
     try {
-      await this.options.idempotency.store.release(key, token);
+      await withinDeadline(store.release(key, token), storeTimeoutMs, 'a release');
     } catch (error) {
       this.warn(messageId, `keeps its claim until the lease ends: it cannot be released (${(error as Error).message})`);
     }
   }
 
-  /** Claims the key, waiting while another run holds it; undefined if shutdown aborts the wait. */
+  /** Claims the key, waiting while another run holds it; undefined if shutdown gives up on the delivery first. */
   private async claim(key: string, token: string, signal: AbortSignal): Promise<IdempotencyClaim | undefined> {
-    const { store, leaseMs } = this.options.idempotency;
+    const { store, leaseMs, storeTimeoutMs } = this.options.idempotency;
+    // A claim that answers after its deadline (or after shutdown) is nobody's: let it go at once
+    // rather than have the message wait out the lease.
+    const orphan = (late: IdempotencyClaim) => void (late.state === 'claimed' && store.release(key, token).catch(() => undefined));
     for (let looks = 0; ; looks++) {
-      const claim = await store.claim(key, token, leaseMs);
-      if (claim.state !== 'busy') return claim;
+      const claim = await withinDeadline(store.claim(key, token, leaseMs), storeTimeoutMs, 'a claim', signal, orphan);
+      if (claim?.state !== 'busy') return claim;
       try {
         await sleep(Math.min(BUSY_MAX_WAIT_MS, BUSY_FIRST_WAIT_MS * 2 ** looks), undefined, { signal });
       } catch {
@@ -98,5 +150,13 @@ export class IdempotencyGuard {
 
   private warn(messageId: string, text: string): void {
     this.logger.warn(`${this.definition.name} message ${messageId} ${text}`);
+  }
+}
+
+async function run(invoke: () => unknown): Promise<Ran> {
+  try {
+    return { result: await invoke() };
+  } catch (error) {
+    return { failure: { error } };
   }
 }

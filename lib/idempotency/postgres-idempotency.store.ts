@@ -75,6 +75,14 @@ export class PostgresIdempotencyStore implements IdempotencyStore {
     await this.pool.query(`DELETE FROM ${this.table.sql} WHERE key = $1 AND token = $2`, [key, token]);
   }
 
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    const renewed = await this.pool.query(
+      `UPDATE ${this.table.sql} SET expires_at = now() + $3::float8 * interval '1 millisecond' WHERE key = $1 AND token = $2 AND expires_at > now()`,
+      [key, token, leaseMs],
+    );
+    return renewed.rowCount === 1;
+  }
+
   /** Once per store; a failure is not kept, so the next claim tries again. */
   private created(): Promise<void> {
     if (this.options.createTable === false) return Promise.resolve();

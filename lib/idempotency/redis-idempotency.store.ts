@@ -23,6 +23,8 @@ return redis.call('GET', KEYS[1])`;
 const COMPLETE = `return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`;
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`;
 
 const HELD = 'p:';
 const DONE = 'd:';
@@ -55,5 +57,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   async release(key: string, token: string): Promise<void> {
     await this.redis.eval(RELEASE, 1, this.prefix + key, HELD + token);
+  }
+
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    return (await this.redis.eval(RENEW, 1, this.prefix + key, HELD + token, leaseMs)) === 1;
   }
 }

@@ -157,9 +157,17 @@ export interface IdempotencyOptions {
   ttlMs?: number;
   /**
    * How long a run's claim on a message id holds before another instance may take it over (a
-   * crashed instance's claim ends by itself). Keep it above the handler's longest run. Default 60,000 ms.
+   * crashed instance's claim ends by itself). A run that outlives it renews its claim every third
+   * of it (stores with `renew`, the built-in ones all have it); with a store that cannot, it is
+   * warned about and a copy may run alongside. Default 60,000 ms.
    */
   leaseMs?: number;
+  /**
+   * Longest wait for one store operation (claim, record, release, renewal). A store that does not
+   * answer in time, or fails, counts as unreachable: the message goes back to its queue after a
+   * back-off, not counted as a try nor as a redelivery. Default 5,000 ms.
+   */
+  storeTimeoutMs?: number;
   /** `idempotent` of handlers that do not set it. Default false. */
   default?: boolean;
 }

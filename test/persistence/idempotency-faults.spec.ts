@@ -1,0 +1,293 @@
+import { setImmediate as tick } from 'node:timers/promises';
+import type { INestApplicationContext } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import {
+  MessageHandler,
+  PostgresIdempotencyStore,
+  RedisIdempotencyStore,
+  RpcClient,
+  type Codec,
+  type IdempotencyClaim,
+  type IdempotencyStore,
+  type MessageContext,
+  type MessagingOptions,
+} from '../../lib';
+import { appModule } from '../support/app';
+import { Broker, deferred, unique, waitFor } from '../support/broker';
+import { CaptureLogger } from '../support/capture-logger';
+import { TcpProxy } from '../support/tcp-proxy';
+import { startAppLogged } from '../reliability/helpers';
+import { deleteKeys, pgPool, redisClient, uniqueTable } from './databases';
+
+/**
+ * Idempotent handlers when their store fails or is slow (cases 58, 61, 66), and handlers whose
+ * decode resolves after shutdown gave up on their message (61). The stores reach Redis and
+ * PostgreSQL through a TcpProxy, so a test can cut or stall them without touching the services.
+ */
+
+/** A store that counts what the guard asks of it and what it answered, around a real one. */
+class WatchedStore implements IdempotencyStore {
+  claims = 0;
+  failures = 0;
+  busy = 0;
+  done = 0;
+  renewals = 0;
+  releases = 0;
+
+  constructor(private readonly inner: IdempotencyStore) {}
+
+  async claim(key: string, token: string, leaseMs: number): Promise<IdempotencyClaim> {
+    this.claims++;
+    try {
+      const claim = await this.inner.claim(key, token, leaseMs);
+      if (claim.state === 'busy') this.busy++;
+      if (claim.state === 'done') this.done++;
+      return claim;
+    } catch (error) {
+      this.failures++;
+      throw error;
+    }
+  }
+
+  complete(key: string, ttlMs: number, reply?: Buffer): Promise<void> {
+    return this.inner.complete(key, ttlMs, reply);
+  }
+
+  release(key: string, token: string): Promise<void> {
+    this.releases++;
+    return this.inner.release(key, token);
+  }
+
+  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
+    this.renewals++;
+    return (await this.inner.renew?.(key, token, leaseMs)) ?? false;
+  }
+}
+
+/** One handler run: the message id, its try and when it started and ended. */
+interface Run {
+  id?: string;
+  attempt: number;
+  redeliveries: unknown;
+  start: number;
+  end?: number;
+}
+
+function handlerOf(queue: string, runs: Run[], workMs = 0) {
+  @Injectable()
+  class IdempotentHandler {
+    @MessageHandler({ queue, idempotent: true, prefetch: 5, retry: { attempts: 2, delaysMs: [0] } })
+    async handle(_: unknown, context: MessageContext): Promise<void> {
+      const run: Run = { id: context.messageId, attempt: context.attempt, redeliveries: context.headers['x-redeliveries'], start: Date.now() };
+      runs.push(run);
+      if (workMs > 0) await new Promise((resolve) => setTimeout(resolve, workMs));
+      run.end = Date.now();
+    }
+  }
+  return IdempotentHandler;
+}
+
+/** A Redis or PostgreSQL store reached through a proxy of its own; `remove()` drops its keys and closes. */
+interface ProxiedStore {
+  proxy: TcpProxy;
+  store: IdempotencyStore;
+  remove(): Promise<void>;
+}
+
+const PROXIED: Record<string, () => Promise<ProxiedStore>> = {
+  redis: async () => {
+    const proxy = await TcpProxy.start(6379);
+    // Fails a command soon while the proxy refuses connections, instead of queueing it.
+    const client = new Redis({ host: '127.0.0.1', port: proxy.port, maxRetriesPerRequest: 1, lazyConnect: false });
+    client.on('error', () => undefined);
+    const keyPrefix = `${unique('idem-faults')}:`;
+    return {
+      proxy,
+      store: new RedisIdempotencyStore(client, { keyPrefix }),
+      remove: async () => {
+        client.disconnect();
+        await proxy.close();
+        const direct = redisClient();
+        await deleteKeys(direct, keyPrefix);
+        direct.disconnect();
+      },
+    };
+  },
+  postgres: async () => {
+    const proxy = await TcpProxy.start(5432);
+    const pool = pgPool({ connectionString: `postgres://postgres@127.0.0.1:${proxy.port}/test`, connectionTimeoutMillis: 1_000 });
+    const table = uniqueTable('idem_faults');
+    return {
+      proxy,
+      store: new PostgresIdempotencyStore(pool, { table }),
+      remove: async () => {
+        await proxy.close();
+        await pool.end().catch(() => undefined);
+        const direct = pgPool();
+        await direct.query(`DROP TABLE IF EXISTS ${table}`);
+        await direct.end();
+      },
+    };
+  },
+};
+
+/** Apps of one test, closed after it (proxies resumed first, so they close at once). */
+function appsOf(proxies: () => TcpProxy[]) {
+  const apps: INestApplicationContext[] = [];
+  afterEach(async () => {
+    for (const proxy of proxies()) proxy.resume();
+    for (const app of apps.splice(0)) await app.close();
+  });
+  return {
+    async start(options: Partial<MessagingOptions>, providers: unknown[], logger = new CaptureLogger()): Promise<INestApplicationContext> {
+      const app = await startAppLogged(appModule(options, { providers: providers as never }), logger);
+      apps.push(app);
+      return app;
+    },
+    async close(app: INestApplicationContext): Promise<void> {
+      apps.splice(apps.indexOf(app), 1);
+      await app.close();
+    },
+  };
+}
+
+/** Back-off of requeues (and of reconnects) short enough for a test. */
+const QUICK = { reconnect: { initialDelayMs: 20, maxDelayMs: 100 }, maxRedeliveries: 1 };
+
+describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store', (kind) => {
+  let broker: Broker;
+  let proxied: ProxiedStore;
+  const apps = appsOf(() => (proxied ? [proxied.proxy] : []));
+
+  beforeEach(async () => {
+    broker = await Broker.open();
+    proxied = await PROXIED[kind]();
+  });
+
+  afterEach(async () => {
+    await broker.cleanup();
+    await proxied.remove();
+  });
+
+  it('an unreachable store requeues the message with back-off: no try and no redelivery is counted, nothing is dead-lettered', async () => {
+    const queue = broker.queue(unique('idem-store-down'), [0]);
+    const runs: Run[] = [];
+    const store = new WatchedStore(proxied.store);
+    const app = await apps.start({ ...QUICK, idempotency: { store, storeTimeoutMs: 500 } }, [handlerOf(queue, runs)]);
+    proxied.proxy.cut();
+    await app.get(RpcClient).send(queue, { n: 1 }, { messageId: 'a' });
+    // More failed claims than the retry policy (2 tries) and maxRedeliveries (1) together allow.
+    await waitFor(async () => store.failures >= 5 || (await broker.depth(`${queue}.dlq`)) > 0, 'five failed claims (or a dead letter)', 20_000);
+    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+    expect(runs).toEqual([]);
+    proxied.proxy.resume();
+    await waitFor(() => runs.length === 1, 'the message to be handled once the store is back', 20_000);
+    expect(runs[0]).toMatchObject({ id: 'a', attempt: 1, redeliveries: undefined });
+    await waitFor(async () => (await broker.depth(queue)) === 0, 'the queue to be empty');
+    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+    expect(runs).toHaveLength(1);
+  });
+
+  it('a stalled store does not hold a delivery forever: the claim has a deadline, late claims are released', async () => {
+    const queue = broker.queue(unique('idem-store-stall'), [0]);
+    const runs: Run[] = [];
+    const store = new WatchedStore(proxied.store);
+    // A long lease: if a claim answered late kept its key, the message would wait it out.
+    const app = await apps.start({ ...QUICK, idempotency: { store, storeTimeoutMs: 300, leaseMs: 60_000 } }, [handlerOf(queue, runs)]);
+    await store.claim('warm-up', 'w', 1_000); // the connection (and PostgreSQL's table) exist before the stall
+    await store.release('warm-up', 'w');
+    proxied.proxy.stall();
+    await app.get(RpcClient).send(queue, {}, { messageId: 'a' });
+    await waitFor(() => store.claims >= 4, 'the claim to be tried again after its deadline', 10_000);
+    expect(runs).toEqual([]);
+    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+    proxied.proxy.resume();
+    await waitFor(() => runs.length === 1, 'the message to be handled once the store answers again', 15_000);
+    await waitFor(async () => (await broker.depth(queue)) === 0, 'the queue to be empty');
+    expect(runs[0]).toMatchObject({ id: 'a', attempt: 1 });
+    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+  });
+
+  it('a handler that outlives leaseMs keeps its claim (renewed): a copy arriving meanwhile waits, then is dropped', async () => {
+    const queue = broker.queue(unique('idem-lease'), [0]);
+    const runs: Run[] = [];
+    const store = new WatchedStore(proxied.store);
+    // Two instances with their own store objects, as two processes would have.
+    const other = new WatchedStore(proxied.store);
+    const leaseMs = 300;
+    const first = await apps.start({ idempotency: { store, leaseMs } }, [handlerOf(queue, runs, 4 * leaseMs)]);
+    await apps.start({ idempotency: { store: other, leaseMs } }, [handlerOf(queue, runs, 4 * leaseMs)]);
+    const rpc = first.get(RpcClient);
+    await rpc.send(queue, {}, { messageId: 'a' });
+    await waitFor(() => runs.length === 1, 'the first copy to start');
+    await rpc.send(queue, {}, { messageId: 'a' });
+    // The second copy reaches a claim that is held, and keeps finding it held past the lease.
+    await waitFor(() => store.busy + other.busy >= 1, 'the second copy to find the claim held');
+    await waitFor(() => store.done + other.done >= 1 || runs.length >= 2, 'the second copy to be settled (or to run)', 10_000);
+    expect(runs).toHaveLength(1);
+    expect(runs[0].end! - runs[0].start).toBeGreaterThanOrEqual(4 * leaseMs - 5);
+    expect(store.renewals + other.renewals).toBeGreaterThanOrEqual(2);
+    await waitFor(async () => (await broker.depth(queue)) === 0, 'the queue to be empty');
+  });
+});
+
+describe('no handler starts after shutdown gave up on its message', () => {
+  let broker: Broker;
+  const apps = appsOf(() => []);
+
+  beforeEach(async () => (broker = await Broker.open()));
+  afterEach(async () => broker.cleanup());
+
+  it('a claim that answers after shutdown gave up: the handler never runs, the message stays on its queue, the claim is released', async () => {
+    const queue = broker.queue(unique('idem-slow-claim'), [0]);
+    const runs: Run[] = [];
+    const claimed = deferred();
+    const answer = deferred<IdempotencyClaim>();
+    const released = deferred();
+    const slow: IdempotencyStore = {
+      claim: () => (claimed.resolve(), answer.promise),
+      complete: async () => undefined,
+      release: async () => released.resolve(),
+    };
+    const app = await apps.start({ shutdownTimeoutMs: 100, idempotency: { store: slow } }, [handlerOf(queue, runs)]);
+    await app.get(RpcClient).send(queue, {}, { messageId: 'a' });
+    await claimed.promise;
+    await apps.close(app);
+    answer.resolve({ state: 'claimed' });
+    // After the fix the late claim is released; before it, the handler runs (then its record is made).
+    await Promise.race([released.promise, waitFor(() => runs.length > 0, 'a run', 5_000)]);
+    expect(runs).toEqual([]);
+    expect(await broker.depth(queue)).toBe(1);
+  });
+
+  it('a decode that resolves after shutdown gave up (off the event loop): the handler never runs, the message stays on its queue', async () => {
+    const queue = broker.queue(unique('slow-decode'), [0]);
+    const runs: Run[] = [];
+    const decoding = deferred();
+    const gate = deferred();
+    // Resolves later, as CodecRegistry.decode's promise for a compressed body does.
+    const slowCodec: Codec = {
+      contentType: 'application/x-slow',
+      encode: (value) => Buffer.from(JSON.stringify(value)),
+      decode: (body) => (decoding.resolve(), gate.promise.then(() => JSON.parse(body.toString()))),
+    };
+    @Injectable()
+    class Handler {
+      @MessageHandler({ queue, retry: false })
+      handle(_: unknown, context: MessageContext): void {
+        runs.push({ id: context.messageId, attempt: context.attempt, redeliveries: undefined, start: Date.now() });
+      }
+    }
+    const app = await apps.start({ shutdownTimeoutMs: 100, codecs: [slowCodec] }, [Handler]);
+    await app.get(RpcClient).send(queue, { n: 1 }, { messageId: 'a', contentType: 'application/x-slow' });
+    await decoding.promise;
+    await apps.close(app);
+    gate.resolve();
+    // The decode's continuations run within the microtasks that follow: one macrotask covers them.
+    await tick();
+    await tick();
+    expect(runs).toEqual([]);
+    expect(await broker.depth(queue)).toBe(1);
+  });
+});
