@@ -274,7 +274,8 @@ export class HandlerConsumer {
     if (payload instanceof Promise) {
       // Inflated off the event loop (see CodecRegistry.decode).
       return payload.then(
-        (value) => this.invoke(delivery, headers, attempt, value),
+        // Shutdown may have given up on it meanwhile (close() puts it back): no handler starts then.
+        (value) => (delivery.abandoned ? undefined : this.invoke(delivery, headers, attempt, value)),
         (error: unknown) => this.outcome.failed(delivery, error, attempt),
       );
     }
