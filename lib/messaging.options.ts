@@ -35,6 +35,8 @@ export interface ResolvedMessagingOptions {
   maxBufferedPublishes: number;
   maxInFlightPublishes: number;
   maxMessageBytes: number;
+  /** Absent: no ceiling is checked (see checkPrefetchedBytes). */
+  maxPrefetchedBytes?: number;
   maxRedeliveries: number;
   persistent: boolean;
   tls?: TlsOptions;
@@ -136,7 +138,7 @@ export function resolveRetry(value: unknown, option: string, def: Required<Retry
 const KNOWN = new Set([
   'uri', 'serviceName', 'prefetch', 'rpcTimeoutMs', 'shutdownTimeoutMs', 'retry', 'registerHandlers',
   'heartbeatSeconds', 'reconnect', 'publishTimeoutMs', 'maxBufferedPublishes', 'maxInFlightPublishes', 'maxMessageBytes',
-  'maxRedeliveries', 'persistent', 'tls', 'track', 'codecs', 'compression', 'declare', 'queues', 'exchanges',
+  'maxPrefetchedBytes', 'maxRedeliveries', 'persistent', 'tls', 'track', 'codecs', 'compression', 'declare', 'queues', 'exchanges',
   'idempotency', 'outbox', 'metrics', 'queueType',
 ]);
 
@@ -176,6 +178,7 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     maxBufferedPublishes: int(options.maxBufferedPublishes, 'maxBufferedPublishes', 10_000, 0),
     maxInFlightPublishes: int(options.maxInFlightPublishes, 'maxInFlightPublishes', 2048, 1),
     maxMessageBytes,
+    maxPrefetchedBytes: options.maxPrefetchedBytes === undefined ? undefined : int(options.maxPrefetchedBytes, 'maxPrefetchedBytes', NaN, 1),
     maxRedeliveries: int(options.maxRedeliveries, 'maxRedeliveries', 5, 0),
     persistent: bool(options.persistent, 'persistent', true),
     tls: options.tls,
@@ -189,6 +192,22 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     idempotency: idempotency(options.idempotency),
     outbox: outbox(options.outbox),
   };
+}
+
+/**
+ * The bodies an instance's prefetched deliveries can hold at once: each handler queue's prefetch
+ * (the broker sends no more unacked) times maxMessageBytes (nothing larger is accepted), summed.
+ * With `maxPrefetchedBytes` set, startup fails when that sum exceeds it, naming every queue.
+ */
+export function checkPrefetchedBytes(queues: ReadonlyArray<{ queue: string; prefetch: number }>, options: ResolvedMessagingOptions): void {
+  const { maxPrefetchedBytes: ceiling, maxMessageBytes } = options;
+  const total = queues.reduce((sum, { prefetch }) => sum + prefetch * maxMessageBytes, 0);
+  if (ceiling === undefined || total <= ceiling) return;
+  const each = queues.map(({ queue, prefetch }) => `"${queue}" ${prefetch} × ${maxMessageBytes}`).join(', ');
+  throw new MessagingConfigError(
+    `MessagingModule option "maxPrefetchedBytes" (${ceiling}) is less than the ${total} bytes the handler queues may hold prefetched ` +
+      `(prefetch × maxMessageBytes: ${each}): lower "prefetch" or "maxMessageBytes", or raise "maxPrefetchedBytes"`,
+  );
 }
 
 /** Fails on a key the object option `option` does not have, e.g. a misspelt `idempotency.ttl`. */
@@ -218,7 +237,7 @@ function outbox(value: unknown): ResolvedOutbox | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'object' || value === null) fail('outbox', 'an object { pool, table?, ... }', value);
   const given = value as OutboxOptions;
-  knownKeys(given, 'outbox', ['pool', 'table', 'createTable', 'relay', 'batchSize', 'pollIntervalMs', 'retentionMs']);
+  knownKeys(given, 'outbox', ['pool', 'table', 'createTable', 'relay', 'batchSize', 'pollIntervalMs', 'retentionMs', 'queryTimeoutMs']);
   const { pool } = given;
   if (typeof pool !== 'object' || pool === null || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
     fail('outbox.pool', 'a pg Pool (new Pool(...) of the "pg" package)', pool);
@@ -231,6 +250,7 @@ function outbox(value: unknown): ResolvedOutbox | undefined {
     batchSize: int(given.batchSize, 'outbox.batchSize', 500, 1, 10_000),
     pollIntervalMs: int(given.pollIntervalMs, 'outbox.pollIntervalMs', 1_000, 1, 2 ** 31 - 1),
     retentionMs: int(given.retentionMs, 'outbox.retentionMs', 60 * 60 * 1000, 0),
+    queryTimeoutMs: int(given.queryTimeoutMs, 'outbox.queryTimeoutMs', 10_000, 1, 2 ** 31 - 1),
   };
 }
 

@@ -106,6 +106,12 @@ export interface MessagingOptions {
    */
   maxMessageBytes?: number;
   /**
+   * Ceiling on the bytes of message bodies this instance's prefetched deliveries may hold at once.
+   * They can hold each handler queue's `prefetch` × `maxMessageBytes`, summed over the queues; with
+   * this set, startup fails (naming the queues) when that sum exceeds it. Default: not checked.
+   */
+  maxPrefetchedBytes?: number;
+  /**
    * Deliveries of one message that may end without an outcome (the process died, the channel
    * closed) before it is dead-lettered as a poison message. Default 5; 0 disables the check.
    */
@@ -187,6 +193,12 @@ export interface OutboxOptions {
   pollIntervalMs?: number;
   /** How long sent rows are kept before they are deleted. Default 3,600,000 ms (1 h). */
   retentionMs?: number;
+  /**
+   * How long the relay waits for PostgreSQL: for a connection of the pool and for each statement
+   * (also its `statement_timeout`). Past it the connection counts as dead (half-open) and is
+   * closed; the relay tries again after a back-off. Default 10,000 ms.
+   */
+  queryTimeoutMs?: number;
 }
 
 export interface MessagingOptionsFactory {
