@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { Inject, Injectable, type Logger } from '@nestjs/common';
 import { ConnectionManager } from '../connection/connection.manager';
 import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
-import type { ResolvedMessagingOptions } from '../messaging.options';
+import { checkPrefetchedBytes, type ResolvedMessagingOptions } from '../messaging.options';
 import { defineHandler, type HandlerDefinition } from './handler-definition';
 import { queueDefinition } from './queue-routes';
 import { HandlerConsumerFactory } from './handler-consumer.factory';
@@ -60,6 +60,7 @@ export class HandlerConsumers {
       byQueue.set(definition.queue, group);
     }
     const groups = [...byQueue.values()].map((group) => ({ ...group, queue: queueDefinition(group.definitions) }));
+    checkPrefetchedBytes(groups.map((group) => group.queue), this.options);
     if (groups.length === 0) return;
     await this.connections.startConsumer();
     this.consumers = groups.map((group) => this.factory.create(group));
