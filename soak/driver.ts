@@ -1,11 +1,14 @@
 /**
- * The chaos soak (RELIABILITY.md 43): several app instances exchange commands, events, requests
- * and failing-then-succeeding messages while a fault driver kills their connections, forces
- * channel errors, deletes their queues, raises memory alarms and restarts instances. At the end
- * it drains, counts and exits non-zero if a confirmed message is lost.
+ * The chaos soak (RELIABILITY.md 43): several app instances exchange commands, events, requests,
+ * failing-then-succeeding messages and the newer features' messages (explicit settlement, delayed
+ * sends, batches, shared queues, idempotent handlers on Redis and PostgreSQL, the outbox) while a
+ * fault driver kills their connections, forces channel errors, deletes their queues, raises memory
+ * alarms, restarts instances, and stalls, resets and terminates their PostgreSQL and Redis
+ * connections. At the end it drains, counts and exits non-zero if a confirmed message is lost or a
+ * feature broke a rule.
  *
- *   npm run soak -- [--minutes 10 | --seconds 60] [--instances 3] [--rate 30] [--no-alarm]
- *                   [--alarm-seconds 3] [--max-alarms N] [--drain-seconds 240]
+ *   npm run soak -- [--minutes 10 | --seconds 60] [--instances 3] [--rate 30] [--faults all|local]
+ *                   [--no-alarm] [--alarm-seconds 3] [--max-alarms N] [--drain-seconds 240]
  *                   [--queue-type quorum|classic] [--url amqp://...]
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -13,10 +16,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { delayExchangeName } from '../lib/publisher/delay-queues';
 import { Admin, heldForDeadLettering, rabbitmqctl } from './broker-admin';
+import { DataServices } from './data-faults';
 import { FaultDriver } from './faults';
 import { Ledger } from './ledger';
-import { names, RETRY, type FromInstance, type Handler, type QueueType, type ToInstance } from './protocol';
+import { FEATURES, HANDLERS, names, RETRY, type Delays, type FromInstance, type Handler, type QueueType, type ToInstance } from './protocol';
+import { printSummary, violations } from './summary';
 
 interface Options {
   durationMs: number;
@@ -61,6 +67,13 @@ function parseOptions(argv: string[]): Options {
       case '--instances': options.instances = Math.round(number()); break;
       case '--rate': options.rate = number(); break;
       case '--no-alarm': options.alarms = false; break;
+      case '--faults': {
+        // local: only what the soak owns (its connections, queues, instances and database proxies); no broker-wide memory alarm
+        const scope = value();
+        if (scope !== 'all' && scope !== 'local') throw new Error(`--faults must be all or local (got ${scope})`);
+        if (scope === 'local') options.alarms = false;
+        break;
+      }
       case '--alarm-seconds': options.alarmMs = number() * 1000; break;
       case '--max-alarms': options.maxAlarms = Math.round(number()); break;
       case '--drain-seconds': options.drainMs = number() * 1000; break;
@@ -136,7 +149,9 @@ async function main(): Promise<number> {
   const logs = mkdtempSync(join(tmpdir(), `${prefix}-`));
   const script = join(__dirname, 'instance.js');
   const ledger = new Ledger();
+  const delays = drawDelays();
   const admin = await Admin.open(options.url);
+  const data = await DataServices.open(prefix);
   const live: Instance[] = [];
   let generation = 0;
   let hardKills = 0;
@@ -153,6 +168,9 @@ async function main(): Promise<number> {
       SOAK_LABEL: label,
       SOAK_RATE: String(options.rate),
       SOAK_QUEUE_TYPE: options.queueType,
+      SOAK_PG_PORT: String(data.pgProxy.port),
+      SOAK_REDIS_PORT: String(data.redisProxy.port),
+      SOAK_DELAYS: `${delays.sendMs},${delays.retryMs}`,
     };
     const instance = new Instance(label, script, env, join(logs, `${label}.log`), ledger);
     await instance.when('ready', 60_000);
@@ -162,6 +180,7 @@ async function main(): Promise<number> {
   const faults = new FaultDriver(
     prefix,
     admin,
+    data,
     {
       restartInstance: async () => {
         restarting = true;
@@ -195,7 +214,8 @@ async function main(): Promise<number> {
       .catch((error: Error) => console.error(`could not restore the watermark: ${error.message}`))
       .finally(async () => {
         for (const instance of live) instance.child.kill('SIGKILL');
-        await cleanup(admin, prefix).catch(() => undefined);
+        await cleanup(admin, prefix, delays).catch(() => undefined);
+        await data.cleanup().catch(() => undefined);
         process.exit(130);
       });
   };
@@ -204,7 +224,8 @@ async function main(): Promise<number> {
 
   try {
     say(`prefix ${prefix}, ${options.queueType} queues, ${options.instances} instances at ${options.rate} ops/s each, ${options.durationMs / 1000} s of faults` +
-      `${options.alarms ? `, memory alarms of ${options.alarmMs / 1000} s` : ', no memory alarms'}; instance logs in ${logs}`);
+      `${options.alarms ? `, memory alarms of ${options.alarmMs / 1000} s` : ', no memory alarms'}; delays ${delays.sendMs} ms (sends), ` +
+      `${delays.retryMs} ms (context.retry); PostgreSQL proxy :${data.pgProxy.port}, Redis proxy :${data.redisProxy.port}; instance logs in ${logs}`);
     for (let slot = 0; slot < options.instances; slot++) live.push(await spawn(slot));
     faults.start();
     await new Promise((resolve) => setTimeout(resolve, options.durationMs));
@@ -215,7 +236,7 @@ async function main(): Promise<number> {
     say('stopping producers, draining');
     for (const instance of live) instance.tell({ type: 'stop-producing' });
     await Promise.all(live.map((instance) => instance.when('idle', 60_000).catch((error: Error) => say(error.message))));
-    const drained = await drain(admin, prefix, ledger, options.drainMs);
+    const drained = await drain(admin, data, prefix, delays, ledger, options.drainMs);
     say(drained ? 'drained' : `drain bound of ${options.drainMs / 1000} s reached`);
 
     say('stopping instances');
@@ -224,11 +245,13 @@ async function main(): Promise<number> {
       if (await instance.stop()) hardKills++;
       await bye;
     }
-    await collectLeftovers(admin, prefix, ledger);
+    await collectLeftovers(admin, prefix, delays, ledger);
+    ledger.outboxTable(await data.outboxRows());
 
-    const held = await heldAfterDrain(prefix);
+    const held = await heldAfterDrain(prefix, delays);
     const groups = ledger.figures(faults.log, options.queueType);
     const lost = Object.values(groups).reduce((sum, g) => sum + g.lost, 0);
+    const wrong = violations(ledger);
     const report = {
       prefix,
       durationSeconds: options.durationMs / 1000,
@@ -254,65 +277,81 @@ async function main(): Promise<number> {
       deadLetteredBy: ledger.deadLetteredBy(),
       requests: { answered: ledger.requestsAnswered, failedWithTypedError: ledger.requestsFailed },
       publishesToMissingExchange: ledger.missingExchange,
+      delays,
+      outbox: ledger.outbox,
+      featureCounters: ledger.counters,
+      violations: wrong,
       faults: faults.log.counts,
       faultTimeline: faults.log.timeline.map((f) => `${((f.from - started) / 1000).toFixed(1)}-${((f.to - started) / 1000).toFixed(1)}s ${f.kind}: ${f.detail}`),
       faultDriverErrors: faults.log.errors,
       lost,
     };
     console.log(JSON.stringify(report, null, 2));
-    printSummary(groups, held, lost, ledger, faults.log.counts);
-    return lost > 0 ? 1 : 0;
+    printSummary(groups, held, lost, ledger, faults.log, options.queueType);
+    return lost > 0 || Object.keys(wrong).length > 0 ? 1 : 0;
   } finally {
     await faults.stop().catch((error: Error) => console.error(`could not restore the watermark: ${error.message}`));
+    data.resume();
     for (const instance of live) if (instance.child.exitCode === null) instance.child.kill('SIGKILL');
-    await cleanup(admin, prefix);
+    await cleanup(admin, prefix, delays);
+    await data.cleanup();
     await admin.close();
   }
 
-  function printSummary(groups: ReturnType<Ledger['figures']>, held: Record<Handler, number>, lost: number, l: Ledger, counts: Record<string, number>) {
-    const row = (g: Handler) => {
-      const f = groups[g];
-      return `${g.padEnd(8)} expected ${f.expected}, handled ${f.handled}, duplicates ${f.duplicates}, still queued ${f.stillQueued}, ` +
-        `dead-lettered ${f.deadLettered}, deleted by the fault driver ${f.deletedByFaultDriver} (+${f.inFlightToADeletedQueue} in flight to a queue it deleted), ` +
-        `unroutable while its queue was away ${f.unroutableWhileQueueAway}` +
-        (options.queueType === 'classic' ? `, dropped by classic dead-lettering while its queue was away ${f.droppedByClassicDeadLettering}` : '') +
-        `, lost ${f.lost}` +
-        (held[g] > 0 ? `; ${held[g]} copies still held by its retry queues for dead-lettering (not in any figure: known by count only)` : '');
-    };
-    console.log(`\nsent: ${l.sent.confirmed} confirmed, ${l.sent.rejected} rejected (${JSON.stringify(l.sent.rejectedBy)}), ${l.sent.rejectedButHandled} of those handled anyway`);
-    for (const g of ['command', 'audit', 'billing'] as Handler[]) console.log(row(g));
-    console.log(`requests: ${l.requestsAnswered} answered, failed ${JSON.stringify(l.requestsFailed)}`);
-    console.log(`faults injected: ${JSON.stringify(counts)}`);
-    console.log(lost > 0 ? `LOST ${lost}` : 'lost 0');
-  }
 }
 
-/** The soak's queues: each handler's queue and retry queues (where messages still wait). */
-function liveQueues(prefix: string): Array<{ handler: Handler; queue: string }> {
+/**
+ * Delays of the run, odd and drawn at random: they name broker-wide delay queues
+ * (`messaging.delayed.<ms>ms.(default)`), so another app on the broker is most unlikely to share them.
+ */
+function drawDelays(): Delays {
+  const odd = (from: number, span: number) => from + 2 * Math.floor(Math.random() * (span / 2)) + 1;
+  return { sendMs: odd(1000, 1000), retryMs: odd(300, 600) };
+}
+
+/** Each handler group's queue. */
+function groupQueues(prefix: string): Array<{ handler: Handler; queue: string }> {
   const n = names(prefix);
+  return [
+    { handler: 'command', queue: n.commands },
+    { handler: 'audit', queue: n.audit },
+    { handler: 'billing', queue: n.billing },
+    ...FEATURES.map((feature) => ({ handler: feature, queue: n.feature(feature) })),
+  ];
+}
+
+/**
+ * The soak's queues where messages still wait: each handler's queue and retry queues, the settle
+ * handler's queue for `context.retry({ delayMs })`, and the delay queues of the run's delays.
+ */
+function liveQueues(prefix: string, delays: Delays): Array<{ handler: Handler; queue: string }> {
   const out: Array<{ handler: Handler; queue: string }> = [];
-  for (const [handler, queue] of [['command', n.commands], ['audit', n.audit], ['billing', n.billing]] as Array<[Handler, string]>) {
+  for (const { handler, queue } of groupQueues(prefix)) {
     out.push({ handler, queue });
     for (const delay of RETRY.delaysMs) out.push({ handler, queue: `${queue}.retry.${delay}ms` });
   }
+  out.push({ handler: 'settle', queue: `${names(prefix).feature('settle')}.retry.${delays.retryMs}ms.adhoc` });
+  out.push({ handler: 'settle', queue: delayExchangeName('', delays.retryMs) });
+  out.push({ handler: 'delayed', queue: delayExchangeName('', delays.sendMs) });
   return out;
 }
 
 /**
- * Waits until every confirmed message is handled, or nothing moves and the queues are empty (held
- * dead-letters included: they come back); bounded.
+ * Waits until every confirmed message is handled, or nothing moves and the queues (and the outbox)
+ * are empty (held dead-letters included: they come back); bounded.
  */
-async function drain(admin: Admin, prefix: string, ledger: Ledger, boundMs: number): Promise<boolean> {
+async function drain(admin: Admin, data: DataServices, prefix: string, delays: Delays, ledger: Ledger, boundMs: number): Promise<boolean> {
   const deadline = Date.now() + boundMs;
   let quiet = 0;
   let last = -1;
   while (Date.now() < deadline) {
     const outstanding = ledger.outstanding();
-    if (outstanding === 0) return true;
-    const queues = liveQueues(prefix).map(({ queue }) => queue);
+    const unsent = await data.unsentOutboxRows();
+    if (outstanding === 0 && unsent === 0) return true;
+    const queues = liveQueues(prefix, delays).map(({ queue }) => queue);
     const depths = await Promise.all(queues.map((queue) => admin.depth(queue)));
     const held = await heldForDeadLettering(queues);
-    const queued = [...depths, ...held].reduce<number>((sum, d) => sum + (d ?? 0), 0);
+    const queued = [...depths, ...held, unsent].reduce<number>((sum, d) => sum + (d ?? 0), 0);
     quiet = queued === 0 && outstanding === last ? quiet + 1 : 0;
     if (quiet >= 5) return true; // what is missing is not coming back by waiting
     last = outstanding;
@@ -322,32 +361,32 @@ async function drain(admin: Admin, prefix: string, ledger: Ledger, boundMs: numb
 }
 
 /** Per group, the copies its retry queues still hold for dead-lettering (known by count only, not by id). */
-async function heldAfterDrain(prefix: string): Promise<Record<Handler, number>> {
-  const queues = liveQueues(prefix);
+async function heldAfterDrain(prefix: string, delays: Delays): Promise<Record<Handler, number>> {
+  const queues = liveQueues(prefix, delays);
   const held = await heldForDeadLettering(queues.map(({ queue }) => queue));
-  const out: Record<Handler, number> = { command: 0, audit: 0, billing: 0 };
+  const out = Object.fromEntries(HANDLERS.map((h) => [h, 0])) as Record<Handler, number>;
   queues.forEach(({ handler }, i) => (out[handler] += held[i]));
   return out;
 }
 
 /** Reads what is left in the soak's queues (still queued) and dead-letter queues, by message id. */
-async function collectLeftovers(admin: Admin, prefix: string, ledger: Ledger): Promise<void> {
-  for (const { handler, queue } of liveQueues(prefix)) {
+async function collectLeftovers(admin: Admin, prefix: string, delays: Delays, ledger: Ledger): Promise<void> {
+  for (const { handler, queue } of liveQueues(prefix, delays)) {
     ledger.queuedIn(handler, (await admin.takeAll(queue)).map((m) => String(m.properties.messageId)));
   }
-  const n = names(prefix);
-  for (const [handler, queue] of [['command', n.commands], ['audit', n.audit], ['billing', n.billing]] as Array<[Handler, string]>) {
+  for (const { handler, queue } of groupQueues(prefix)) {
     const dead = await admin.takeAll(`${queue}.dlq`);
     ledger.deadIn(handler, dead.map((m) => ({ id: String(m.properties.messageId), error: String(m.properties.headers?.['x-error-name']) })));
   }
 }
 
-/** Deletes every queue and exchange whose name starts with the soak's prefix. */
-async function cleanup(admin: Admin, prefix: string): Promise<void> {
+/** Deletes every queue and exchange whose name starts with the soak's prefix, and the run's delay queues. */
+async function cleanup(admin: Admin, prefix: string, delays: Delays): Promise<void> {
   const list = async (what: string) =>
     (await rabbitmqctl(`list_${what}`, 'name')).split('\n').map((line) => line.trim()).filter((name) => name.startsWith(prefix));
-  for (const queue of await list('queues')) await admin.deleteQueue(queue);
-  for (const exchange of await list('exchanges')) await admin.on((c) => c.deleteExchange(exchange)).catch(() => undefined);
+  const delayNames = [delays.sendMs, delays.retryMs].map((ms) => delayExchangeName('', ms));
+  for (const queue of [...(await list('queues')), ...delayNames]) await admin.deleteQueue(queue);
+  for (const exchange of [...(await list('exchanges')), ...delayNames]) await admin.on((c) => c.deleteExchange(exchange)).catch(() => undefined);
 }
 
 main().then(

@@ -10,13 +10,19 @@ import { resolveOptions } from '../lib/messaging.options';
 import { AmqpChannel } from '../lib/transport/amqp/amqp-channel';
 import type { Admin } from './broker-admin';
 import { connectionsStartingWith, heldForDeadLettering, rabbitmqctl, readWatermark, setWatermark } from './broker-admin';
-import { handlerOptions, names, RETRY, type Handler, type QueueType } from './protocol';
+import { DATA_FAULTS, type DataFaultKind, type DataServices } from './data-faults';
+import { handlerOptions, HANDLERS, names, RETRY, type Handler, type QueueType } from './protocol';
 
-export type FaultKind = 'kill-connections' | 'channel-error-406' | 'channel-error-404' | 'delete-queue' | 'memory-alarm' | 'restart-instance';
+const BROKER_FAULTS = ['kill-connections', 'channel-error-406', 'channel-error-404', 'delete-queue', 'memory-alarm', 'restart-instance'] as const;
+export const FAULT_KINDS = [...BROKER_FAULTS, ...DATA_FAULTS];
+export type FaultKind = (typeof BROKER_FAULTS)[number] | DataFaultKind;
+
+/** The groups whose queues the driver deletes or replaces (the newer features' queues are left alone). */
+type QueueGroup = 'command' | 'audit' | 'billing';
 
 /** Messages that went with one queue the driver deleted. */
 export interface Deletion {
-  handler: Handler;
+  handler: QueueGroup;
   /** The group's own queue, or one of its retry queues (which holds only copies of failed tries). */
   queue: 'main' | 'retry';
   /** When the deletion returned: a message can only have been in the queue if it existed by then. */
@@ -50,11 +56,11 @@ export interface FaultHooks {
 
 export class FaultDriver {
   readonly log: FaultLog = {
-    counts: { 'kill-connections': 0, 'channel-error-406': 0, 'channel-error-404': 0, 'delete-queue': 0, 'memory-alarm': 0, 'restart-instance': 0 },
+    counts: Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>,
     deleted: [],
-    windows: { command: [], audit: [], billing: [] },
-    deletions: { command: [], audit: [], billing: [] },
-    retryDeletions: { command: [], audit: [], billing: [] },
+    windows: perGroup(),
+    deletions: perGroup(),
+    retryDeletions: perGroup(),
     timeline: [],
     errors: [],
   };
@@ -66,18 +72,19 @@ export class FaultDriver {
   private raisedFrom?: string[];
   private readonly n: ReturnType<typeof names>;
   /** The groups' handlers as the module defines them, to declare a deleted queue again as it would. */
-  private readonly definitions: Record<Handler, HandlerDefinition>;
+  private readonly definitions: Record<QueueGroup, HandlerDefinition>;
 
   constructor(
     private readonly prefix: string,
     private readonly admin: Admin,
+    private readonly data: DataServices,
     private readonly hooks: FaultHooks,
     private readonly options: { alarms: boolean; alarmMs: number; maxAlarms: number; minGapMs: number; maxGapMs: number; queueType: QueueType },
   ) {
     this.n = names(prefix);
     const handlers = handlerOptions(prefix, options.queueType);
     const module = resolveOptions({ uri: 'amqp://unused', serviceName: `${prefix}-fault-driver` });
-    const define = (handler: Handler) => defineHandler(`soak ${handler}`, handlers[handler], module, 'fault-driver');
+    const define = (handler: QueueGroup) => defineHandler(`soak ${handler}`, handlers[handler], module, 'fault-driver');
     this.definitions = { command: define('command'), audit: define('audit'), billing: define('billing') };
   }
 
@@ -121,7 +128,7 @@ export class FaultDriver {
   /** Draws from a shuffled deck, so that even a short run injects every kind of fault. */
   private pick(): FaultKind {
     if (this.deck.length === 0) {
-      this.deck = ['kill-connections', 'kill-connections', 'channel-error-406', 'channel-error-404', 'delete-queue', 'delete-queue', 'restart-instance'];
+      this.deck = ['kill-connections', 'kill-connections', 'channel-error-406', 'channel-error-404', 'delete-queue', 'delete-queue', 'restart-instance', ...DATA_FAULTS];
       if (this.options.alarms && this.log.counts['memory-alarm'] < this.options.maxAlarms) this.deck.push('memory-alarm');
       for (let i = this.deck.length - 1; i > 0; i--) {
         const j = Math.floor(Math.random() * (i + 1));
@@ -146,6 +153,8 @@ export class FaultDriver {
         return this.memoryAlarm();
       case 'restart-instance':
         return this.hooks.restartInstance();
+      default:
+        return this.data.inject(kind, (ms) => this.pause(ms, true));
     }
   }
 
@@ -179,7 +188,7 @@ export class FaultDriver {
 
   /** A queue of the soak (a handler's queue or one of its retry queues) deleted and declared again as the module would. */
   private async deleteAndRecreate(): Promise<string> {
-    const groups: Array<{ handler: Handler; queue: string }> = [
+    const groups: Array<{ handler: QueueGroup; queue: string }> = [
       { handler: 'command', queue: this.n.commands },
       { handler: 'audit', queue: this.n.audit },
       { handler: 'billing', queue: this.n.billing },
@@ -197,7 +206,7 @@ export class FaultDriver {
   }
 
   /** Deletes a handler's own queue, noting when, for messages routed to it while it went away. */
-  private async deleteMain(handler: Handler, queue: string): Promise<number> {
+  private async deleteMain(handler: QueueGroup, queue: string): Promise<number> {
     const from = Date.now();
     try {
       const count = await this.admin.deleteQueue(queue);
@@ -214,7 +223,7 @@ export class FaultDriver {
    * them. Read first, the held count cannot grow before the deletion: faults run one at a time,
    * so the handler queue exists meanwhile and an expiring copy goes straight into it.
    */
-  private async deleteRetry(handler: Handler, queue: string): Promise<number> {
+  private async deleteRetry(handler: QueueGroup, queue: string): Promise<number> {
     const [held] = await heldForDeadLettering([queue]);
     const from = Date.now();
     try {
@@ -227,7 +236,7 @@ export class FaultDriver {
   }
 
   /** Declares a group's exchange, queue, bindings, dead-letter and retry queues as its handlers do. */
-  private async declareAsTheModule(handler: Handler): Promise<void> {
+  private async declareAsTheModule(handler: QueueGroup): Promise<void> {
     await this.admin.on((c) => declareHandlerTopology(new AmqpChannel(c), this.definitions[handler]));
   }
 
@@ -257,4 +266,9 @@ export class FaultDriver {
       }
     });
   }
+}
+
+/** An empty list per handler group (the newer features' stay empty: the driver leaves their queues alone). */
+function perGroup(): Record<Handler, Array<[number, number]>> {
+  return Object.fromEntries(HANDLERS.map((h) => [h, []])) as unknown as Record<Handler, Array<[number, number]>>;
 }

@@ -1,15 +1,21 @@
 /**
  * One app instance of the soak, run as its own Node process by the driver: a Nest app with
- * MessagingModule and handlers for commands, two event subscriber groups and requests, plus a
- * producer that sends all three kinds. Everything it sends, has confirmed and handles goes to the
- * driver over IPC. Configured by environment: SOAK_URL, SOAK_PREFIX, SOAK_LABEL, SOAK_RATE,
- * SOAK_QUEUE_TYPE.
+ * MessagingModule and handlers for commands, two event subscriber groups and requests, and for
+ * the newer features (feature-handlers.ts), plus a producer that sends all of them. Everything it
+ * sends, has confirmed and handles goes to the driver over IPC. Configured by environment:
+ * SOAK_URL, SOAK_PREFIX, SOAK_LABEL, SOAK_RATE, SOAK_QUEUE_TYPE, SOAK_PG_PORT, SOAK_REDIS_PORT
+ * (the driver's proxies), SOAK_DELAYS (`<send ms>,<retry ms>`).
  */
 import 'reflect-metadata';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { MessageHandler, MessagingModule, RpcClient, type MessageContext } from '../lib';
-import { FLUSH_MS, handlerOptions, names, type Batch, type Handler, type Kind, type QueueType, type ToInstance } from './protocol';
+import { MessageHandler, MessagingModule, Outbox, RpcClient, type MessageContext } from '../lib';
+import { FeatureProducer } from './feature-producer';
+import { featureHandlers } from './feature-handlers';
+import { handle, type Payload } from './handler-tries';
+import { count, errorName, flush, report, required } from './instance-report';
+import { openStores } from './instance-stores';
+import { FLUSH_MS, handlerOptions, names, type Delays, type Kind, type QueueType, type ToInstance } from './protocol';
 
 const url = required('SOAK_URL');
 const prefix = required('SOAK_PREFIX');
@@ -17,37 +23,9 @@ const label = required('SOAK_LABEL');
 const ratePerSecond = Number(process.env.SOAK_RATE ?? 30);
 const n = names(prefix);
 const handlers = handlerOptions(prefix, required('SOAK_QUEUE_TYPE') as QueueType);
-
-interface Payload {
-  seq: number;
-  /** The handler throws on the first try of this message and succeeds on the next. */
-  failFirst: boolean;
-}
-
-class TransientFailure extends Error {
-  override name = 'TransientFailure';
-}
-
-/** What happened since the last flush. */
-let batch = emptyBatch();
-
-function emptyBatch(): Batch {
-  return { type: 'batch', confirmed: [], rejected: [], handled: [], failed: [], requests: { answered: 0, failed: {} }, missingExchange: {} };
-}
-
-function flush(): Promise<void> {
-  const out = batch;
-  batch = emptyBatch();
-  return new Promise((resolve) => process.send!(out, () => resolve()));
-}
-
-function handle(handler: Handler, payload: Payload, context: MessageContext): void {
-  if (payload.failFirst && context.attempt === 1) {
-    batch.failed.push({ handler, id: context.messageId!, attempt: context.attempt, at: Date.now() });
-    throw new TransientFailure(`${handler} fails the first try of ${context.messageId}`);
-  }
-  batch.handled.push({ handler, id: context.messageId!, attempt: context.attempt });
-}
+const [sendMs, retryMs] = required('SOAK_DELAYS').split(',').map(Number);
+const delays: Delays = { sendMs, retryMs };
+const stores = openStores(prefix, label, Number(required('SOAK_PG_PORT')), Number(required('SOAK_REDIS_PORT')));
 
 @Injectable()
 class SoakHandlers {
@@ -80,9 +58,12 @@ class SoakHandlers {
       reconnect: { initialDelayMs: 100, maxDelayMs: 2000 },
       publishTimeoutMs: 15_000,
       shutdownTimeoutMs: 5000,
+      // A claim left by a run whose store went away ends soon (the soak's handlers take milliseconds).
+      idempotency: { store: stores.idempotency, leaseMs: 10_000 },
+      outbox: { pool: stores.pool, table: n.outboxTable, pollIntervalMs: 500 },
     }),
   ],
-  providers: [SoakHandlers],
+  providers: [SoakHandlers, featureHandlers(handlers, delays)],
 })
 class SoakInstanceModule {}
 
@@ -92,7 +73,10 @@ class Producer {
   private timer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
 
-  constructor(private readonly client: RpcClient) {}
+  constructor(
+    private readonly client: RpcClient,
+    private readonly features: FeatureProducer,
+  ) {}
 
   start(): void {
     this.timer = setInterval(() => this.next(), 1000 / ratePerSecond);
@@ -109,7 +93,8 @@ class Producer {
     const seq = this.seq++;
     const payload: Payload = { seq, failFirst: Math.random() < 0.2 };
     const roll = Math.random();
-    const op = roll < 0.5 ? this.send('command', seq, payload) : roll < 0.8 ? this.send('event', seq, payload) : this.request(payload);
+    const op =
+      roll < 0.35 ? this.send('command', seq, payload) : roll < 0.55 ? this.send('event', seq, payload) : roll < 0.65 ? this.request(payload) : this.features.next(seq);
     this.inFlight.add(op);
     void op.finally(() => this.inFlight.delete(op));
   }
@@ -120,38 +105,28 @@ class Producer {
     try {
       if (kind === 'command') await this.client.send(n.commands, payload, { messageId: id });
       else await this.client.publish(n.exchange, n.routingKey, payload, { messageId: id });
-      batch.confirmed.push({ kind, id, sentAt, confirmedAt: Date.now() });
+      report().confirmed.push({ kind, id, sentAt, confirmedAt: Date.now() });
     } catch (error) {
-      batch.rejected.push({ kind, id, sentAt, error: errorName(error) });
+      report().rejected.push({ kind, id, sentAt, error: errorName(error) });
     }
   }
 
   private async request(payload: Payload): Promise<void> {
     try {
       await this.client.request(n.rpc, payload, { timeoutMs: 5000 });
-      batch.requests.answered++;
+      report().requests.answered++;
     } catch (error) {
       const name = errorName(error);
-      batch.requests.failed[name] = (batch.requests.failed[name] ?? 0) + 1;
+      report().requests.failed[name] = (report().requests.failed[name] ?? 0) + 1;
     }
   }
-}
-
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.constructor.name : `non-error ${typeof error}`;
-}
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set (the soak driver starts this process)`);
-  return value;
 }
 
 async function main(): Promise<void> {
   const app: INestApplicationContext = await NestFactory.createApplicationContext(SoakInstanceModule, { logger: ['error', 'warn'] });
   await app.init();
   const client = app.get(RpcClient);
-  const producer = new Producer(client);
+  const producer = new Producer(client, new FeatureProducer(prefix, label, client, app.get(Outbox), stores.pool, delays));
   const flusher = setInterval(() => void flush(), FLUSH_MS);
   let stopping: Promise<void> | undefined;
 
@@ -159,6 +134,7 @@ async function main(): Promise<void> {
     (stopping ??= (async () => {
       await producer.stop();
       await app.close();
+      await stores.close();
       clearInterval(flusher);
       await flush();
       process.send!({ type: 'bye' }, () => process.exit(0));
@@ -174,8 +150,8 @@ async function main(): Promise<void> {
       });
     } else if (message.type === 'publish-to-missing-exchange') {
       client.publish(n.missingExchange, 'k', { probe: true }).then(
-        () => (batch.missingExchange.confirmed = (batch.missingExchange.confirmed ?? 0) + 1),
-        (error: unknown) => (batch.missingExchange[errorName(error)] = (batch.missingExchange[errorName(error)] ?? 0) + 1),
+        () => count(report().missingExchange, 'confirmed'),
+        (error: unknown) => count(report().missingExchange, errorName(error)),
       );
     }
   });

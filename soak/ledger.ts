@@ -1,16 +1,18 @@
 /**
- * The soak's books: what producers had confirmed, what handlers tried and handled (per group),
- * what is still queued or dead-lettered at the end, and from that what is lost — a confirmed
- * message that no explanation covers (handled, queued, dead-lettered, deleted with a queue by the
- * fault driver — counted, or in flight to the queue while it was being deleted — or unroutable to
- * a group while the driver had its queue away; with classic queues also a retry copy RabbitMQ
- * dead-lettered into the handler queue while it was away).
+ * The soak's books: what producers had confirmed (an outbox message: what its table holds), what
+ * handlers tried and handled (per group), what is still queued or dead-lettered at the end, and
+ * from that what is lost — a confirmed message that no explanation covers (handled, queued,
+ * dead-lettered, dropped by design, deleted with a queue by the fault driver — counted, or in
+ * flight to the queue while it was being deleted — or unroutable to a group while the driver had
+ * its queue away; with classic queues also a retry copy RabbitMQ dead-lettered into the handler
+ * queue while it was away).
  */
-import type { Batch, Confirmed, Handler, QueueType, Rejected } from './protocol';
-import { RETRY } from './protocol';
+import type { Batch, Confirmed, Handler, OutboxAttempt, QueueType, Rejected } from './protocol';
+import { groupsOf, HANDLERS, RETRY } from './protocol';
+import type { OutboxRow } from './data-faults';
 import type { Deletion, FaultLog } from './faults';
 
-const GROUPS: Handler[] = ['command', 'audit', 'billing'];
+const GROUPS = HANDLERS;
 
 export interface GroupFigures {
   expected: number;
@@ -18,6 +20,12 @@ export interface GroupFigures {
   duplicates: number;
   stillQueued: number;
   deadLettered: number;
+  /** Of the dead-lettered: those meant to be (context.deadLetter, a type no handler takes). */
+  deadLetteredByDesign: number;
+  /** Dropped by their handler on purpose (`nack({ requeue: false })`). */
+  droppedByDesign: number;
+  /** Outbox only: committed rows no relay had sent at the end. */
+  stillInOutbox: number;
   deletedByFaultDriver: number;
   unroutableWhileQueueAway: number;
   inFlightToADeletedQueue: number;
@@ -47,10 +55,19 @@ export class Ledger {
   private readonly failed = new Map<string, Array<{ at: number; delayMs: number }>>();
   private readonly queued = new Map<Handler, Set<string>>(GROUPS.map((g) => [g, new Set()]));
   private readonly dead = new Map<Handler, Map<string, string>>(GROUPS.map((g) => [g, new Map()]));
+  /** `<group>:<id>` of the messages a handler dropped on purpose. */
+  private readonly dropped = new Set<string>();
+  /** Outbox transactions that did not surely commit, by message id. */
+  private readonly outboxAttempts = new Map<string, OutboxAttempt>();
+  /** The outbox table at the end: what committed, and whether a relay sent it. */
+  private outboxRows?: Map<string, boolean>;
+  /** `<group>:<id>` of every lost message, once figured. */
+  readonly lostKeys = new Set<string>();
   failedTries = 0;
   requestsAnswered = 0;
   readonly requestsFailed: Record<string, number> = {};
   readonly missingExchange: Record<string, number> = {};
+  readonly counters: Record<string, number> = {};
 
   add(batch: Batch): void {
     for (const c of batch.confirmed) this.confirmed.set(c.id, c);
@@ -61,6 +78,9 @@ export class Ledger {
       const delayMs = RETRY.delaysMs[Math.min(f.attempt - 1, RETRY.delaysMs.length - 1)];
       this.failed.set(key, [...(this.failed.get(key) ?? []), { at: f.at, delayMs }]);
     }
+    for (const d of batch.dropped) this.dropped.add(`${d.handler}:${d.id}`);
+    for (const o of batch.outbox) this.outboxAttempts.set(o.id, o);
+    addCounts(this.counters, batch.counters);
     this.failedTries += batch.failed.length;
     this.requestsAnswered += batch.requests.answered;
     addCounts(this.requestsFailed, batch.requests.failed);
@@ -75,11 +95,46 @@ export class Ledger {
     for (const { id, error } of entries) this.dead.get(handler)!.set(id, error);
   }
 
-  /** Confirmed messages a group has not handled yet (for the drain). */
+  /** What the outbox table holds at the end (read before the figures). */
+  outboxTable(rows: OutboxRow[]): void {
+    this.outboxRows = new Map(rows.map((r) => [r.id, r.sent]));
+  }
+
+  /** Confirmed messages a group has not handled yet, those meant to end otherwise left out (for the drain). */
   outstanding(): number {
     let count = 0;
-    for (const handler of GROUPS) for (const c of this.expectedBy(handler)) if (!this.handled.has(`${handler}:${c.id}`)) count++;
+    for (const handler of GROUPS) for (const c of this.expectedBy(handler)) if (!c.design && !this.handled.has(`${handler}:${c.id}`)) count++;
     return count;
+  }
+
+  /** Outbox transactions: committed, rolled back on purpose, failed (and of those, committed after all), and what must never happen. */
+  get outbox(): { committed: number; rolledBack: number; failed: Record<string, number>; failedButCommitted: number; rolledBackButSent: number; committedButNotInTable: number } {
+    const rows = this.outboxRows ?? new Map<string, boolean>();
+    const failed: Record<string, number> = {};
+    let rolledBack = 0;
+    let failedButCommitted = 0;
+    let rolledBackButSent = 0;
+    for (const o of this.outboxAttempts.values()) {
+      if (o.outcome === 'rolled-back') {
+        rolledBack++;
+        if (rows.has(o.id) || this.handled.has(`outbox:${o.id}`)) rolledBackButSent++;
+      } else {
+        failed[o.outcome] = (failed[o.outcome] ?? 0) + 1;
+        if (rows.has(o.id)) failedButCommitted++;
+      }
+    }
+    const committed = [...this.confirmed.values()].filter((c) => c.kind === 'outbox');
+    return { committed: committed.length, rolledBack, failed, failedButCommitted, rolledBackButSent, committedButNotInTable: committed.filter((c) => !rows.has(c.id)).length };
+  }
+
+  /** Every expected message of every group, with how often it was handled and whether it is lost (after `figures`). */
+  *messages(): Generator<{ group: Handler; id: string; sentAt: number; confirmedAt: number; runs: number; lost: boolean }> {
+    for (const group of GROUPS) {
+      for (const c of this.expectedBy(group)) {
+        const key = `${group}:${c.id}`;
+        yield { group, id: c.id, sentAt: c.sentAt, confirmedAt: c.confirmedAt, runs: this.handled.get(key) ?? 0, lost: this.lostKeys.has(key) };
+      }
+    }
   }
 
   get sent(): { confirmed: number; rejected: number; rejectedButHandled: number; rejectedBy: Record<string, number> } {
@@ -111,7 +166,14 @@ export class Ledger {
         if (times > 0) {
           handled++;
           duplicates += times - 1;
-        } else if (!this.queued.get(handler)!.has(c.id) && !this.dead.get(handler)!.has(c.id)) missing.push(c);
+        } else if (
+          !this.queued.get(handler)!.has(c.id) &&
+          !this.dead.get(handler)!.has(c.id) &&
+          !this.dropped.has(`${handler}:${c.id}`) &&
+          this.outboxRows?.get(c.id) !== false
+        ) {
+          missing.push(c);
+        }
       }
       const failures = (c: Confirmed) => this.failed.get(`${handler}:${c.id}`) ?? [];
       const overlaps = (from: number, to: number, spans: Array<[number, number]>) => spans.some(([a, b]) => from <= b && to >= a);
@@ -137,12 +199,17 @@ export class Ledger {
       const rest = missing.filter((c) => !unroutable.includes(c) && !inFlight.includes(c) && !dropped.includes(c));
       const deleted = coveredByDeletions(rest, faults.deleted.filter((d) => d.handler === handler), (c) => failures(c).map((f) => f.at));
       const unexplained = rest.filter((c) => !deleted.has(c));
+      for (const c of unexplained) this.lostKeys.add(`${handler}:${c.id}`);
+      const dead = this.dead.get(handler)!;
       out[handler] = {
         expected: expected.length,
         handled,
         duplicates,
         stillQueued: countIn(this.queued.get(handler)!, expected),
-        deadLettered: countIn(new Set(this.dead.get(handler)!.keys()), expected),
+        deadLettered: countIn(new Set(dead.keys()), expected),
+        deadLetteredByDesign: expected.filter((c) => c.design === 'dead-letter' && dead.has(c.id)).length,
+        droppedByDesign: expected.filter((c) => c.design === 'drop' && this.dropped.has(`${handler}:${c.id}`)).length,
+        stillInOutbox: handler === 'outbox' ? expected.filter((c) => this.outboxRows?.get(c.id) === false).length : 0,
         deletedByFaultDriver: faults.deleted.filter((d) => d.handler === handler).reduce((sum, d) => sum + d.count, 0),
         unroutableWhileQueueAway: unroutable.length,
         inFlightToADeletedQueue: inFlight.length,
@@ -154,9 +221,17 @@ export class Ledger {
     return out;
   }
 
+  /**
+   * What a group must account for: what was confirmed to it; for the outbox, also the rows of
+   * transactions whose COMMIT failed yet committed (the table tells).
+   */
   private expectedBy(handler: Handler): Confirmed[] {
-    const kind = handler === 'command' ? 'command' : 'event';
-    return [...this.confirmed.values()].filter((c) => c.kind === kind);
+    const confirmed = [...this.confirmed.values()].filter((c) => groupsOf(c.kind).includes(handler));
+    if (handler !== 'outbox' || !this.outboxRows) return confirmed;
+    const committedAfterAll = [...this.outboxAttempts.values()]
+      .filter((o) => o.outcome !== 'rolled-back' && this.outboxRows!.has(o.id))
+      .map((o): Confirmed => ({ kind: 'outbox', id: o.id, sentAt: o.sentAt, confirmedAt: o.sentAt }));
+    return [...confirmed, ...committedAfterAll];
   }
 }
 
