@@ -3,6 +3,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import {
+  MemoryIdempotencyStore,
   MessageHandler,
   PostgresIdempotencyStore,
   RedisIdempotencyStore,
@@ -19,51 +20,13 @@ import { CaptureLogger } from '../support/capture-logger';
 import { TcpProxy } from '../support/tcp-proxy';
 import { startAppLogged } from '../reliability/helpers';
 import { deleteKeys, pgPool, redisClient, uniqueTable } from './databases';
+import { WatchedStore } from './watched-store';
 
 /**
  * Idempotent handlers when their store fails or is slow (cases 58, 61, 66), and handlers whose
  * decode resolves after shutdown gave up on their message (61). The stores reach Redis and
  * PostgreSQL through a TcpProxy, so a test can cut or stall them without touching the services.
  */
-
-/** A store that counts what the guard asks of it and what it answered, around a real one. */
-class WatchedStore implements IdempotencyStore {
-  claims = 0;
-  failures = 0;
-  busy = 0;
-  done = 0;
-  renewals = 0;
-  releases = 0;
-
-  constructor(private readonly inner: IdempotencyStore) {}
-
-  async claim(key: string, token: string, leaseMs: number): Promise<IdempotencyClaim> {
-    this.claims++;
-    try {
-      const claim = await this.inner.claim(key, token, leaseMs);
-      if (claim.state === 'busy') this.busy++;
-      if (claim.state === 'done') this.done++;
-      return claim;
-    } catch (error) {
-      this.failures++;
-      throw error;
-    }
-  }
-
-  complete(key: string, ttlMs: number, reply?: Buffer): Promise<void> {
-    return this.inner.complete(key, ttlMs, reply);
-  }
-
-  release(key: string, token: string): Promise<void> {
-    this.releases++;
-    return this.inner.release(key, token);
-  }
-
-  async renew(key: string, token: string, leaseMs: number): Promise<boolean> {
-    this.renewals++;
-    return (await this.inner.renew?.(key, token, leaseMs)) ?? false;
-  }
-}
 
 /** One handler run: the message id, its try and when it started and ended. */
 interface Run {
@@ -229,6 +192,30 @@ describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store'
     expect(runs[0].end! - runs[0].start).toBeGreaterThanOrEqual(4 * leaseMs - 5);
     expect(store.renewals + other.renewals).toBeGreaterThanOrEqual(2);
     await waitFor(async () => (await broker.depth(queue)) === 0, 'the queue to be empty');
+  });
+});
+
+describe('a store that cannot renew claims', () => {
+  let broker: Broker;
+  const apps = appsOf(() => []);
+
+  beforeEach(async () => (broker = await Broker.open()));
+  afterEach(async () => broker.cleanup());
+
+  it('a handler that outlives leaseMs is warned about, once, naming the option', async () => {
+    const queue = broker.queue(unique('idem-no-renew'), [0]);
+    const runs: Run[] = [];
+    const memory = new MemoryIdempotencyStore();
+    // A store of another database, written before renew existed: the three required operations only.
+    const store: IdempotencyStore = { claim: (...a) => memory.claim(...a), complete: (...a) => memory.complete(...a), release: (...a) => memory.release(...a) };
+    const logger = new CaptureLogger();
+    const leaseMs = 200;
+    const app = await apps.start({ idempotency: { store, leaseMs } }, [handlerOf(queue, runs, 3 * leaseMs)], logger);
+    await app.get(RpcClient).send(queue, {}, { messageId: 'a' });
+    await waitFor(() => runs[0]?.end !== undefined, 'the handler to end');
+    const warnings = logger.find('still runs after its lease', 'warn');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0].message).toContain('message a still runs after its lease (idempotency.leaseMs 200 ms), and its store cannot renew claims');
   });
 });
 

@@ -17,6 +17,7 @@ import { resolveOptions } from '../../lib/messaging.options';
 import { appModule, appsUnderTest } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
 import { deleteKeys, pgPool, redisClient, uniqueTable } from './databases';
+import { WatchedStore } from './watched-store';
 
 /**
  * `idempotent: true` handlers against each store, on RabbitMQ: each store is a fresh key space
@@ -108,8 +109,9 @@ describe.each(Object.keys(STORES))('idempotent handlers with the %s store', (kin
     const [first, second] = [new Runs(), new Runs()];
     // Slow enough that both copies of an id are in two handlers' hands at the same time.
     const slow = () => sleep(100);
-    await apps.start(appModule({ idempotency: { store: store.open() }, prefetch: 50 }, { providers: [handlerOf(queue, first, slow)] }));
-    const app = await apps.start(appModule({ idempotency: { store: store.open() }, prefetch: 50 }, { providers: [handlerOf(queue, second, slow)] }));
+    const stores = [new WatchedStore(store.open()), new WatchedStore(store.open())];
+    await apps.start(appModule({ idempotency: { store: stores[0] }, prefetch: 50 }, { providers: [handlerOf(queue, first, slow)] }));
+    const app = await apps.start(appModule({ idempotency: { store: stores[1] }, prefetch: 50 }, { providers: [handlerOf(queue, second, slow)] }));
     const rpc = app.get(RpcClient);
     const ids: string[] = [];
     // Copies of one id back to back: round-robin hands them to different instances. A single
@@ -129,6 +131,10 @@ describe.each(Object.keys(STORES))('idempotent handlers with the %s store', (kin
     expect(all.sort()).toEqual([...ids].sort());
     expect(first.ids.length).toBeGreaterThan(0);
     expect(second.ids.length).toBeGreaterThan(0);
+    // The copies really met: a second claim found the first one's lease held, and waited it out.
+    expect(stores[0].busy + stores[1].busy).toBeGreaterThan(0);
+    // Every duplicate was settled by finding its id done (20 pairs, one copy of each dropped).
+    expect(stores[0].done + stores[1].done).toBe(20);
     expect(await broker.depth(queue)).toBe(0);
   });
 
@@ -253,12 +259,17 @@ describe('idempotent batch handlers and explicit settlement', () => {
   it('a handler that settles its message itself is not recorded as done: the retry it asked for runs', async () => {
     const queue = broker.queue(unique('idem-settle'), []);
     const runs = new Runs();
+    const attempts: number[] = [];
     const retryFirst = async (_: unknown, context: MessageContext) => {
+      attempts.push(context.attempt);
       if (context.attempt === 1) await context.retry({ delayMs: 0 });
     };
     await apps.start(appModule({}, { providers: [handlerOf(queue, runs, retryFirst)] }));
     broker.publishRaw(queue, '{}', { messageId: 'a' });
     await waitFor(() => runs.count('a') === 2, 'the retry the handler asked for');
+    await waitFor(async () => (await broker.depth(queue)) === 0, 'the retry to be settled');
+    expect(attempts).toEqual([1, 2]);
+    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
   });
 });
 
@@ -296,6 +307,17 @@ describe('idempotency options and stores', () => {
         expect(await store.claim('k', 'two', 60_000), kind).toEqual({ state: 'busy' });
         await store.release('k', 'one');
         expect(await store.claim('k', 'two', 60_000), kind).toEqual({ state: 'claimed' });
+        // Only the holder renews its claim, and only while it is a claim.
+        expect(await store.renew!('k', 'one', 60_000), kind).toBe(false);
+        expect(await store.renew!('k', 'two', 60_000), kind).toBe(true);
+        await store.complete('k', 60_000);
+        expect(await store.renew!('k', 'two', 60_000), kind).toBe(false);
+        expect(await store.claim('k', 'three', 60_000), kind).toEqual({ state: 'done', reply: undefined });
+        // A renewal keeps a short claim past its first lease.
+        expect(await store.claim('renewed', 'one', 100), kind).toEqual({ state: 'claimed' });
+        expect(await store.renew!('renewed', 'one', 60_000), kind).toBe(true);
+        await sleep(150);
+        expect(await store.claim('renewed', 'two', 60_000), kind).toEqual({ state: 'busy' });
         // An expired claim is free again.
         expect(await store.claim('short', 'one', 30), kind).toEqual({ state: 'claimed' });
         await sleep(60);
