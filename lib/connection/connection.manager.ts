@@ -25,9 +25,11 @@ export class ConnectionManager {
     return this.publisher.current !== undefined && (!this.consumerStarted || this.consumer.current !== undefined);
   }
 
-  /** Consumers first: their channels are closed by then, so their acks are flushed before the socket goes. */
+  /**
+   * Both at once: every channel is closed by then (the consumers' acks are flushed), so neither
+   * waits for the other, and on a stalled socket shutdown waits for one close bound, not two.
+   */
   async close(): Promise<void> {
-    await this.consumer.close();
-    await this.publisher.close();
+    await Promise.all([this.consumer.close(), this.publisher.close()]);
   }
 }

@@ -21,6 +21,8 @@ interface Waiting {
 export class BatchCollector implements Invoker {
   private waiting: Waiting[] = [];
   private timer?: NodeJS.Timeout;
+  /** Consuming stopped: a message still reaching the collector (its decode finished late) runs at once. */
+  private stopped = false;
 
   constructor(
     private readonly handler: Invoker,
@@ -33,13 +35,18 @@ export class BatchCollector implements Invoker {
   invoke(payload: unknown, context: MessageContext): Promise<unknown> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ payload, context, resolve, reject });
-      if (this.waiting.length >= this.size) this.flush();
+      if (this.stopped || this.waiting.length >= this.size) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.timeoutMs);
     });
   }
 
-  /** Hands what is gathered to the handler now (the batch is full, its time is up, or shutdown began). */
-  flush(): void {
+  stop(): void {
+    this.stopped = true;
+    this.flush();
+  }
+
+  /** Hands what is gathered to the handler now (the batch is full, its time is up, or consuming stopped). */
+  private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const batch = this.waiting;

@@ -68,9 +68,9 @@ export class HandlerConsumers {
     this.logger.log(`Consuming ${this.consumers.map((c) => `${c.definition.queue} (${c.definition.name})`).join(', ')}`);
   }
 
-  /** No new messages (basic.cancel, confirmed); in-flight ones go on. */
-  async stop(): Promise<void> {
-    await Promise.all(this.consumers.map((consumer) => consumer.stop()));
+  /** No new messages (basic.cancel, confirmed or given up on at `deadline`); in-flight ones go on. */
+  async stop(deadline: number): Promise<void> {
+    await Promise.all(this.consumers.map((consumer) => consumer.stop(deadline)));
   }
 
   /** Resolves when nothing is in flight or at the deadline. */

@@ -17,6 +17,7 @@ import type { Invoker } from './queue-routes';
 import type { Message, TransportChannel } from '../transport/transport.interface';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import { isPromiseLike } from '../util/promise-like';
+import { within } from '../util/within';
 
 /**
  * Consumes one handler's queue on its own channel of the consumer connection, with the handler's
@@ -82,19 +83,23 @@ export class HandlerConsumer {
     }
   }
 
-  /** Stops taking messages: basic.cancel, confirmed by the broker. In-flight ones go on. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking messages: basic.cancel, waited for until `deadline` at most (a stalled socket never
+   * confirms it; what arrives meanwhile goes back untouched, see onMessage). In-flight ones go on.
+   */
+  async stop(deadline: number): Promise<void> {
     this.stopped = true;
     this.connection.off('connected', this.onConnected);
     clearTimeout(this.retryTimer);
     clearInterval(this.renewTimer);
+    // Nothing new is taken from here on: a batch being gathered goes to its handler now, within the
+    // drain, and so does a message whose decode ends later (no batch timer outlives the shutdown).
+    this.invoker.stop?.();
     const { channel, consumerTag } = this;
     if (channel && consumerTag) {
       this.consumerTag = undefined;
-      await channel.cancel(consumerTag).catch(() => undefined);
+      await within(channel.cancel(consumerTag).catch(() => undefined), Math.max(0, deadline - Date.now()));
     }
-    // Nothing more comes: a batch being gathered goes to its handler now, within the drain.
-    this.invoker.flush?.();
   }
 
   /** Resolves when nothing is in flight or at the deadline, whichever comes first. */
@@ -127,10 +132,13 @@ export class HandlerConsumer {
     clearInterval(this.renewTimer);
     const channel = this.channel;
     this.channel = undefined;
+    if (!channel) return;
+    const closeBy = Date.now() + CLOSE_TIMEOUT_MS;
     const abandoned = [...this.inFlight].filter((delivery) => delivery.abandoned && !delivery.acked);
-    if (channel) await Promise.all(abandoned.map((delivery) => this.outcome.putBack(delivery, PUT_BACK_TIMEOUT_MS)));
+    await Promise.all(abandoned.map((delivery) => this.outcome.putBack(delivery, CLOSE_TIMEOUT_MS)));
     this.acks?.flush();
-    await channel?.close().catch(() => undefined);
+    // A stalled socket never answers: the connection's close destroys it after its own bound.
+    await within(channel.close().catch(() => undefined), Math.max(0, closeBy - Date.now()));
   }
 
   /**
@@ -303,5 +311,8 @@ export class HandlerConsumer {
 
 }
 
-/** How long shutdown waits for the copy of a delivery it gave up on (see close()). */
-const PUT_BACK_TIMEOUT_MS = 2_000;
+/**
+ * How long close() waits for the broker, in all: the copies of the deliveries shutdown gave up on
+ * (confirmed), then the channel's close-ok.
+ */
+const CLOSE_TIMEOUT_MS = 2_000;

@@ -7,8 +7,11 @@ import { matchesTopic, topicPatternsOverlap } from './topic-pattern';
 /** Calls a handler with a message; what a consumer runs for each delivery. */
 export interface Invoker {
   invoke(payload: unknown, context: MessageContext): unknown;
-  /** Runs what it holds back now (a batch being gathered), when consuming stops. */
-  flush?(): void;
+  /**
+   * Consuming stopped: runs what it holds back now (a batch being gathered) and holds nothing back
+   * from then on, so no handler waits for a timer that would fire after shutdown.
+   */
+  stop?(): void;
 }
 
 /** A handler of a queue, with what it takes. */
@@ -39,6 +42,11 @@ export class QueueRoutes implements Invoker {
       );
     }
     return route.invoker.invoke(payload, context);
+  }
+
+  /** Each handler's invoker may hold messages back (a batch handler with a `messageType`). */
+  stop(): void {
+    for (const { invoker } of this.routes) invoker.stop?.();
   }
 }
 

@@ -8,7 +8,6 @@ import {
   RpcClient,
   UnroutableError,
 } from '../../lib';
-import { Publisher } from '../../lib/publisher/publisher';
 import { appModule } from '../support/app';
 import { deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -18,7 +17,7 @@ import { closeConnections, faultRig, outcome, startAppLogged, CaptureLogger, wit
  * RELIABILITY.md round 2, the publisher's share: 31 (a nack fails one publish, not the channel),
  * 40 (returns matched to their own publish), 39 (republished messages keep their order),
  * 38 (an unencodable message fails alone), a 403 on publish fails at once without rewriting the
- * others, and a bounded channel close on shutdown (part of 42).
+ * others, and a bounded shutdown, with a handler running, when the broker receives nothing (42).
  */
 describe('reliability: the publisher loses nothing and mixes nothing up', () => {
   const rig = faultRig();
@@ -210,16 +209,34 @@ describe('reliability: the publisher loses nothing and mixes nothing up', () => 
     }
   }, 90_000); // rabbitmqctl takes seconds per command
 
-  it('42 (publisher part): closing the publisher is bounded when the broker never answers the channel close', async () => {
+  it('42: app.close() with handlers registered and a message in flight is bounded when the broker receives nothing the app sends', async () => {
     const proxy = await TcpProxy.start();
     proxies.push(proxy);
     const serviceName = unique('svc-stall');
-    const app = await start({ serviceName, uri: `amqp://guest:guest@127.0.0.1:${proxy.port}` });
-    const publisher = app.get(Publisher);
-    expect(proxy.holdSending(`${serviceName}:publisher`)).toBe(1);
+    const queue = rig.broker.queue(unique('stall'));
+    const entered = deferred();
+    const release = deferred();
+    @Injectable()
+    class Busy {
+      @MessageHandler(queue)
+      async handle() {
+        entered.resolve();
+        await release.promise;
+      }
+    }
+    const shutdownTimeoutMs = 500;
+    const app = await start({ serviceName, uri: proxy.url(), shutdownTimeoutMs }, [Busy]);
+    await app.get(RpcClient).send(queue, { n: 1 });
+    await entered.promise;
+    // Both of this app's connections: neither basic.cancel nor any close reaches the broker.
+    expect(proxy.holdSending(`${serviceName}:`)).toBe(2);
     const started = Date.now();
-    expect(await within(publisher.close().then(() => 'closed'), 10_000, 'still closing after 10 s')).toBe('closed');
-    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await within(app.close().then(() => 'closed'), 20_000, 'still closing after 20 s')).toBe('closed');
+    const tookMs = Date.now() - started;
+    console.log(`[reliability 42] close() with a handler running, sends held on both connections: ${tookMs} ms`);
+    // The bound of test/reliability/shutdown-stalled.spec.ts (47): shutdownTimeoutMs + 7 s, and 1 s of slack.
+    expect(tookMs).toBeLessThan(shutdownTimeoutMs + 8_000);
+    release.resolve();
     proxy.resume();
   });
 });
