@@ -71,29 +71,46 @@ export class RpcClient {
     }
   }
 
-  /** The delay queue always takes it: whether the queue exists is asked now, not when the delay ends. */
+  /**
+   * The target queue must exist now: whether it does when the delay ends is not known now. Every
+   * step (the check, the delay queue's declaration, the publish) spends the send's one timeout.
+   */
   private async sendDelayed(target: string, payload: unknown, options: SendOptions, mandatory: boolean): Promise<string> {
-    if (mandatory && !(await this.delays.queueExists(target))) throw new UnroutableError('', target);
-    return this.publishDelayed('', target, payload, options);
+    const deadline = Date.now() + (options.timeoutMs ?? this.options.publishTimeoutMs);
+    if (mandatory && !(await this.delays.queueExists(target, deadline))) throw new UnroutableError('', target);
+    return this.publishDelayed('', target, payload, options, deadline);
   }
 
   /**
    * Through the delay queue of (exchange, delay), which hands the message to `exchange` with its
-   * routing key when the delay is over. Whether something is bound then is not known now.
+   * routing key when the delay is over; whether something is bound then is not known now. The
+   * publish is mandatory, so a delay queue deleted since its declaration fails it rather than
+   * swallowing it: declared again, and published once more.
    */
-  private async publishDelayed(exchange: string, routingKey: string, payload: unknown, options: SendOptions): Promise<string> {
+  private async publishDelayed(
+    exchange: string,
+    routingKey: string,
+    payload: unknown,
+    options: SendOptions,
+    deadline = Date.now() + (options.timeoutMs ?? this.options.publishTimeoutMs),
+  ): Promise<string> {
     const delayMs = options.delayMs!;
-    const properties = this.properties(options, false);
+    const properties = this.properties(options, true);
     const publish = async () =>
-      this.publisher.publish({ exchange: await this.delays.via(exchange, delayMs), routingKey, payload, properties }, options.timeoutMs);
+      this.publisher.publish(
+        { exchange: await this.delays.via(exchange, delayMs, deadline), routingKey, payload, properties },
+        Math.max(1, deadline - Date.now()),
+      );
     try {
       return await publish();
     } catch (error) {
-      if (!(error instanceof ExchangeNotFoundError)) throw error;
-      // Its delay exchange was deleted since it was declared: declared again, once.
+      // Its delay exchange (404) or queue (returned) went since it was declared.
+      if (!(error instanceof ExchangeNotFoundError || error instanceof UnroutableError)) throw error;
       this.delays.forget(exchange, delayMs);
-      return publish();
     }
+    return publish().catch((error: unknown) => {
+      throw error instanceof UnroutableError ? this.delays.lost(error.exchange) : error;
+    });
   }
 
   /** Sends to a queue and waits for the handler's result. */

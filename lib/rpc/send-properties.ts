@@ -39,6 +39,13 @@ export function checkSendOptions(options: SendOptions): void {
   checkDuration('timeoutMs', options.timeoutMs);
   checkDuration('expirationMs', options.expirationMs);
   checkDuration('delayMs', options.delayMs);
+  if (options.delayMs !== undefined && options.expirationMs !== undefined) {
+    // The delay queue would dead-letter the message when its expiration ends, early if shorter
+    // than the delay, and RabbitMQ removes the expiration when it dead-letters: it never counts
+    // after the delay. Refused rather than half-applied.
+    const why = 'left out when "delayMs" is given: RabbitMQ drops the expiration of a delayed message when its delay ends, so it could only cut the delay short';
+    throw new InvalidArgumentError('expirationMs', why, options.expirationMs);
+  }
   if (options.type !== undefined && typeof options.type !== 'string') throw new InvalidArgumentError('type', 'a string', options.type);
   if (options.priority !== undefined && !(Number.isInteger(options.priority) && options.priority >= 0 && options.priority <= 255)) {
     throw new InvalidArgumentError('priority', 'an integer from 0 to 255', options.priority);

@@ -294,7 +294,7 @@ describe('settling messages yourself, batches and delayed sends', () => {
     await waitFor(() => tries.length === 2, 'the retry', 5_000);
     expect(tries.map((t) => t.attempt)).toEqual([1, 2]);
     expect(tries[1].at - tries[0].at).toBeGreaterThanOrEqual(390);
-    broker.sweep('messaging.delay.400ms.');
+    broker.sweep('messaging.delayed.400ms.');
   });
 
   it('a batch handler gets 50 messages as 5 batches of 10, acked together; a failing batch retries each of its messages', async () => {
@@ -366,6 +366,6 @@ describe('settling messages yourself, batches and delayed sends', () => {
     await waitFor(() => arrived.length === 1, 'the delayed message', 5_000);
     expect(arrived[0] - sent).toBeGreaterThanOrEqual(490);
     await expect(rpc.send(unique('no-such-queue'), {}, { delayMs: 500 })).rejects.toBeInstanceOf(UnroutableError);
-    broker.sweep('messaging.delay.500ms.');
+    broker.sweep('messaging.delayed.500ms.');
   });
 });

@@ -13,6 +13,9 @@ export interface QueueConsumer {
   cancelledByBroker(): void;
 }
 
+/** The longest wait a Node timer keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** What a queue needs from its broker. */
 export interface QueueHost {
   deadLetter(queue: MemoryQueue, message: QueuedMessage, reason: DeathReason): void;
@@ -149,8 +152,15 @@ export class MemoryQueue {
   touch(): void {
     const { expires } = this.settings;
     if (expires === undefined || this.consumerList.length > 0 || this.gone) return;
+    this.expireAt(Date.now() + expires);
+  }
+
+  /** RabbitMQ takes an x-expires up to 2^32 - 1 ms; a Node timer over 2^31 - 1 ms would fire at once, so a longer wait re-arms. */
+  private expireAt(at: number): void {
     clearTimeout(this.expiresTimer);
-    this.expiresTimer = setTimeout(inBrokerScope(() => this.host.retire(this)), expires).unref();
+    const wait = at - Date.now();
+    const next = () => (wait > MAX_TIMER_MS ? this.expireAt(at) : this.host.retire(this));
+    this.expiresTimer = setTimeout(inBrokerScope(next), Math.min(wait, MAX_TIMER_MS)).unref();
   }
 
   purge(): number {
