@@ -21,7 +21,7 @@ import { Admin, heldForDeadLettering, rabbitmqctl } from './broker-admin';
 import { DataServices } from './data-faults';
 import { FaultDriver } from './faults';
 import { Ledger } from './ledger';
-import { FEATURES, HANDLERS, names, RETRY, type Delays, type FromInstance, type Handler, type QueueType, type ToInstance } from './protocol';
+import { FEATURES, HANDLERS, names, RETRY, type Delays, type Feature, type FromInstance, type Handler, type QueueType, type ToInstance } from './protocol';
 import { printSummary, violations } from './summary';
 
 interface Options {
@@ -200,7 +200,7 @@ async function main(): Promise<number> {
         return instance.label;
       },
     },
-    { alarms: options.alarms, alarmMs: options.alarmMs, maxAlarms: options.maxAlarms, minGapMs: 1000, maxGapMs: 4000, queueType: options.queueType },
+    { alarms: options.alarms, alarmMs: options.alarmMs, maxAlarms: options.maxAlarms, minGapMs: 1000, maxGapMs: 3000, queueType: options.queueType },
   );
 
   // Whatever happens, the watermark goes back and the soak's processes and names go away.
@@ -251,7 +251,7 @@ async function main(): Promise<number> {
     const held = await heldAfterDrain(prefix, delays);
     const groups = ledger.figures(faults.log, options.queueType);
     const lost = Object.values(groups).reduce((sum, g) => sum + g.lost, 0);
-    const wrong = violations(ledger);
+    const wrong = violations(ledger, groups);
     const report = {
       prefix,
       durationSeconds: options.durationMs / 1000,
@@ -321,18 +321,20 @@ function groupQueues(prefix: string): Array<{ handler: Handler; queue: string }>
 }
 
 /**
- * The soak's queues where messages still wait: each handler's queue and retry queues, the settle
- * handler's queue for `context.retry({ delayMs })`, and the delay queues of the run's delays.
+ * The soak's queues where messages still wait, with the groups whose messages they hold: each
+ * handler's queue and retry queues, the queues of `context.retry({ delayMs })` (settle and batch
+ * handlers), and the delay queues of the run's delays.
  */
-function liveQueues(prefix: string, delays: Delays): Array<{ handler: Handler; queue: string }> {
-  const out: Array<{ handler: Handler; queue: string }> = [];
+function liveQueues(prefix: string, delays: Delays): Array<{ groups: Handler[]; queue: string }> {
+  const out: Array<{ groups: Handler[]; queue: string }> = [];
   for (const { handler, queue } of groupQueues(prefix)) {
-    out.push({ handler, queue });
-    for (const delay of RETRY.delaysMs) out.push({ handler, queue: `${queue}.retry.${delay}ms` });
+    out.push({ groups: [handler], queue });
+    for (const delay of RETRY.delaysMs) out.push({ groups: [handler], queue: `${queue}.retry.${delay}ms` });
   }
-  out.push({ handler: 'settle', queue: `${names(prefix).feature('settle')}.retry.${delays.retryMs}ms.adhoc` });
-  out.push({ handler: 'settle', queue: delayExchangeName('', delays.retryMs) });
-  out.push({ handler: 'delayed', queue: delayExchangeName('', delays.sendMs) });
+  const retriedBy: Feature[] = ['settle', 'batch'];
+  for (const handler of retriedBy) out.push({ groups: [handler], queue: `${names(prefix).feature(handler)}.retry.${delays.retryMs}ms.adhoc` });
+  out.push({ groups: retriedBy, queue: delayExchangeName('', delays.retryMs) }); // where such retries waited before per-queue ones
+  out.push({ groups: ['delayed'], queue: delayExchangeName('', delays.sendMs) });
   return out;
 }
 
@@ -365,14 +367,15 @@ async function heldAfterDrain(prefix: string, delays: Delays): Promise<Record<Ha
   const queues = liveQueues(prefix, delays);
   const held = await heldForDeadLettering(queues.map(({ queue }) => queue));
   const out = Object.fromEntries(HANDLERS.map((h) => [h, 0])) as Record<Handler, number>;
-  queues.forEach(({ handler }, i) => (out[handler] += held[i]));
+  queues.forEach(({ groups }, i) => (out[groups[0]] += held[i])); // only quorum queues hold copies: never a delay queue
   return out;
 }
 
 /** Reads what is left in the soak's queues (still queued) and dead-letter queues, by message id. */
 async function collectLeftovers(admin: Admin, prefix: string, delays: Delays, ledger: Ledger): Promise<void> {
-  for (const { handler, queue } of liveQueues(prefix, delays)) {
-    ledger.queuedIn(handler, (await admin.takeAll(queue)).map((m) => String(m.properties.messageId)));
+  for (const { groups, queue } of liveQueues(prefix, delays)) {
+    const ids = (await admin.takeAll(queue)).map((m) => String(m.properties.messageId));
+    for (const group of groups) ledger.queuedIn(group, ids);
   }
   for (const { handler, queue } of groupQueues(prefix)) {
     const dead = await admin.takeAll(`${queue}.dlq`);

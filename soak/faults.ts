@@ -1,6 +1,6 @@
 /**
  * The fault driver: until stopped, every few seconds one fault picked at random, applied only to
- * what the soak owns. Counts what it did per kind, the messages it deleted with queues (per
+ * what the soak owns (the PostgreSQL and Redis faults through DataServices). Counts what it did per kind, the messages it deleted with queues (per
  * handler group), and when a queue of a group was missing or conflicting (an event published then
  * may have reached no queue of that group).
  */

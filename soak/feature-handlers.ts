@@ -70,16 +70,26 @@ export function featureHandlers(options: Record<HandlerName, MessageHandlerOptio
       handle('delayed', payload, context);
     }
 
-    /** A batch with a message meant to fail once throws as a whole: each of its messages follows the retry policy. */
+    /**
+     * Messages meant to be retried are settled one by one first (`contexts[i].retry`); then a batch
+     * with a message meant to fail once throws as a whole: each of the others follows the retry policy.
+     */
     @MessageHandler(options.batch)
-    batch(payloads: Payload[], contexts: MessageContext[]) {
+    async batch(payloads: Payload[], contexts: MessageContext[]) {
       count(report().counters, 'batch calls');
-      const failing = payloads.findIndex((p, i) => p.failFirst && contexts[i].attempt === 1);
+      const retried = payloads.map((p, i) => p.mode === 'retry-delay' && contexts[i].attempt === 1);
+      for (const [i, context] of contexts.entries()) {
+        if (!retried[i]) continue;
+        count(report().counters, 'batch contexts[i].retry(delayMs) calls');
+        await context.retry({ delayMs: delays.retryMs });
+      }
+      const rest = contexts.filter((_, i) => !retried[i]);
+      const failing = payloads.findIndex((p, i) => p.failFirst && contexts[i].attempt === 1 && !retried[i]);
       if (failing >= 0) {
-        for (const context of contexts) report().failed.push({ handler: 'batch', id: context.messageId!, attempt: context.attempt, at: Date.now() });
+        for (const context of rest) report().failed.push({ handler: 'batch', id: context.messageId!, attempt: context.attempt, at: Date.now() });
         throw new TransientFailure(`batch fails the first try of ${contexts[failing].messageId}`);
       }
-      for (const context of contexts) handled('batch', context);
+      for (const context of rest) handled('batch', context);
     }
 
     @MessageHandler(options['typed-alpha'])

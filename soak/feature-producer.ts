@@ -9,11 +9,12 @@ import type { Outbox, RpcClient } from '../lib';
 import { inTransaction } from '../lib/outbox/postgres';
 import { SETTLE_MODES, type Payload } from './handler-tries';
 import { count, errorName, report } from './instance-report';
-import { FEATURES, names, TYPES, UNTAKEN_TYPE, type Delays, type Design, type Feature } from './protocol';
+import { BATCH, FEATURES, names, TYPES, UNTAKEN_TYPE, type Delays, type Design, type Feature } from './protocol';
 
 /** Shares of the messages: failing their first try, sent twice to an idempotent handler, rolled back in the outbox, of a type no handler takes. */
 const FAIL_FIRST = 0.2;
 const FAIL_FIRST_BATCH = 0.05; // one such message fails its whole batch
+const RETRIED_IN_BATCH = 0.1; // settled alone by the batch handler: contexts[i].retry({ delayMs })
 const SENT_TWICE = 0.3;
 const ROLLED_BACK = 0.1;
 const UNTAKEN = 0.1;
@@ -50,8 +51,7 @@ export class FeatureProducer {
       case 'delayed':
         return this.record(feature, id, () => this.client.send(queue, payload, { messageId: id, delayMs: this.delays.sendMs }));
       case 'batch':
-        payload.failFirst = Math.random() < FAIL_FIRST_BATCH;
-        return this.record(feature, id, () => this.client.send(queue, payload, { messageId: id }));
+        return this.batchBurst(id, queue, seq);
       case 'typed': {
         const type = Math.random() < UNTAKEN ? UNTAKEN_TYPE : pick(TYPES);
         const design = type === UNTAKEN_TYPE ? 'dead-letter' : undefined;
@@ -71,6 +71,17 @@ export class FeatureProducer {
       case 'outbox':
         return this.throughOutbox(id, queue, payload);
     }
+  }
+
+  /** Up to a batch's size at once, so the batch handler gets full batches too (one at a time, it would mostly get batches of one). */
+  private async batchBurst(id: string, queue: string, seq: number): Promise<void> {
+    const size = 1 + Math.floor(Math.random() * BATCH.size);
+    await Promise.all(
+      Array.from({ length: size }, (_, k) => {
+        const payload: Payload = { seq, failFirst: Math.random() < FAIL_FIRST_BATCH, mode: Math.random() < RETRIED_IN_BATCH ? 'retry-delay' : undefined };
+        return this.record('batch', `${id}.${k}`, () => this.client.send(queue, payload, { messageId: `${id}.${k}` }));
+      }),
+    );
   }
 
   private async record(kind: Feature, id: string, send: () => Promise<unknown>, design?: Design): Promise<void> {

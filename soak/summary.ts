@@ -21,12 +21,17 @@ export function faultImpact(log: FaultLog, ledger: Ledger): Record<string, { inj
 }
 
 /**
- * Results that are wrong whatever the faults: a late settlement call accepted, a message given to
- * the wrong handler of a shared queue, a delayed message early, an outbox row of a rolled-back
- * transaction, a committed outbox message not in its table.
+ * Results that are wrong whatever the faults: a message dead-lettered that was not meant to be
+ * (each must be handled or dead-lettered by design), a late settlement call accepted, a message
+ * given to the wrong handler of a shared queue, a delayed message early, an outbox row of a
+ * rolled-back transaction, a committed outbox message not in its table.
  */
-export function violations(ledger: Ledger): Record<string, number> {
+export function violations(ledger: Ledger, groups: Record<Handler, GroupFigures>): Record<string, number> {
   const out: Record<string, number> = {};
+  for (const g of HANDLERS) {
+    const otherwise = groups[g].deadLettered - groups[g].deadLetteredByDesign;
+    if (otherwise > 0) out[`${g} dead-lettered not by design`] = otherwise;
+  }
   for (const [key, value] of Object.entries(ledger.counters)) {
     if (/^late .*: (accepted|threw )/.test(key) || / given to the wrong handler$/.test(key) || key === 'delayed delivered early') out[key] = value;
   }
@@ -68,7 +73,7 @@ export function printSummary(
   for (const [kind, f] of Object.entries(faultImpact(log, l))) {
     console.log(`  ${kind.padEnd(18)} injected ${f.injected} (${f.seconds} s), messages ${f.messages}, handled more than once ${f.handledMoreThanOnce}, lost ${f.lost}`);
   }
-  const wrong = violations(l);
+  const wrong = violations(l, groups);
   console.log(Object.keys(wrong).length > 0 ? `VIOLATIONS ${JSON.stringify(wrong)}` : 'violations 0');
   console.log(lost > 0 ? `LOST ${lost}` : 'lost 0');
 }
