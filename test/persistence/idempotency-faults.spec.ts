@@ -95,14 +95,16 @@ const PROXIED: Record<string, () => Promise<ProxiedStore>> = {
   },
 };
 
-/** Apps of one test, closed after it (proxies resumed first, so they close at once). */
-function appsOf(proxies: () => TcpProxy[]) {
+/**
+ * Apps of one test; the test file's afterEach calls closeAll() before deleting the queues (an app
+ * still consuming would declare them again).
+ */
+function appsOf() {
   const apps: INestApplicationContext[] = [];
-  afterEach(async () => {
-    for (const proxy of proxies()) proxy.resume();
-    for (const app of apps.splice(0)) await app.close();
-  });
   return {
+    async closeAll(): Promise<void> {
+      for (const app of apps.splice(0)) await app.close();
+    },
     async start(options: Partial<MessagingOptions>, providers: unknown[], logger = new CaptureLogger()): Promise<INestApplicationContext> {
       const app = await startAppLogged(appModule(options, { providers: providers as never }), logger);
       apps.push(app);
@@ -121,7 +123,7 @@ const QUICK = { reconnect: { initialDelayMs: 20, maxDelayMs: 100 }, maxRedeliver
 describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store', (kind) => {
   let broker: Broker;
   let proxied: ProxiedStore;
-  const apps = appsOf(() => (proxied ? [proxied.proxy] : []));
+  const apps = appsOf();
 
   beforeEach(async () => {
     broker = await Broker.open();
@@ -129,6 +131,8 @@ describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store'
   });
 
   afterEach(async () => {
+    proxied.proxy.resume(); // so the apps close at once
+    await apps.closeAll();
     await broker.cleanup();
     await proxied.remove();
   });
@@ -197,10 +201,13 @@ describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store'
 
 describe('a store that cannot renew claims', () => {
   let broker: Broker;
-  const apps = appsOf(() => []);
+  const apps = appsOf();
 
   beforeEach(async () => (broker = await Broker.open()));
-  afterEach(async () => broker.cleanup());
+  afterEach(async () => {
+    await apps.closeAll();
+    await broker.cleanup();
+  });
 
   it('a handler that outlives leaseMs is warned about, once, naming the option', async () => {
     const queue = broker.queue(unique('idem-no-renew'), [0]);
@@ -221,10 +228,13 @@ describe('a store that cannot renew claims', () => {
 
 describe('no handler starts after shutdown gave up on its message', () => {
   let broker: Broker;
-  const apps = appsOf(() => []);
+  const apps = appsOf();
 
   beforeEach(async () => (broker = await Broker.open()));
-  afterEach(async () => broker.cleanup());
+  afterEach(async () => {
+    await apps.closeAll();
+    await broker.cleanup();
+  });
 
   it('a claim that answers after shutdown gave up: the handler never runs, the message stays on its queue, the claim is released', async () => {
     const queue = broker.queue(unique('idem-slow-claim'), [0]);
