@@ -1,8 +1,9 @@
+import * as amqp from 'amqplib';
 import { PublishTimeoutError, RpcClient, TopologyError } from '../../lib';
 import { delayExchangeName } from '../../lib/publisher/delay-queues';
 import { MAX_DELAY_MS } from '../../lib/rpc/send-properties';
 import { appModule } from '../support/app';
-import { rabbitmqctl, unique, waitFor } from '../support/broker';
+import { AMQP_URL, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
 import { CaptureLogger, faultRig, outcome, startAppLogged, within } from './helpers';
 
@@ -44,6 +45,35 @@ describe('reliability: delayed sends', () => {
     expect(sent.ok).toBe(false);
     expect((sent as { error: unknown }).error).toBeInstanceOf(TopologyError);
     expect(String((sent as { error: unknown }).error)).toContain(name);
+  });
+
+  it('46: a delayed publish whose delay queue is gone while its exchange stays (bound elsewhere) is declared again and arrives', async () => {
+    const queue = rig.broker.queue(unique('delay-kept'), []);
+    const exchange = rig.broker.exchange(unique('delay-keptx'));
+    const elsewhere = rig.broker.exchange(unique('delay-elsewhere'));
+    const delayMs = delay();
+    const name = rig.broker.sweep(delayExchangeName(exchange, delayMs));
+    await rig.broker.channel.assertQueue(queue, { durable: false });
+    await rig.broker.channel.assertExchange(exchange, 'topic', { durable: false });
+    await rig.broker.channel.bindQueue(queue, exchange, '#');
+    const client = await start({});
+    await client.publish(exchange, 'k', {}, { delayMs });
+    await waitFor(async () => (await rig.broker.depth(queue)) === 1, 'the first delayed message', 5_000);
+
+    // A binding of its own keeps the auto-delete delay exchange when its queue goes: it then routes
+    // to no queue, and only the mandatory flag tells.
+    const connection = await amqp.connect(AMQP_URL);
+    try {
+      const channel = await connection.createChannel();
+      await channel.assertExchange(elsewhere, 'fanout', { durable: false });
+      await channel.bindExchange(elsewhere, name, '');
+      await channel.deleteQueue(name);
+      await channel.checkExchange(name);
+    } finally {
+      await connection.close();
+    }
+    await client.publish(exchange, 'k', {}, { delayMs });
+    await waitFor(async () => (await rig.broker.depth(queue)) === 2, 'the delayed message sent after its delay queue was deleted', 5_000);
   });
 
   it('54: a delay queue expires when unused (x-expires longer than its delay) and its exchange goes with it', async () => {
