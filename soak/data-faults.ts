@@ -7,6 +7,7 @@
  */
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
+import { deleteKeys } from '../test/persistence/databases';
 import { TcpProxy } from '../test/support/tcp-proxy';
 import { names } from './protocol';
 
@@ -80,7 +81,7 @@ export class DataServices {
   async cleanup(): Promise<void> {
     const n = names(this.prefix);
     for (const table of [n.outboxTable, n.idempotencyTable]) await this.pg.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => undefined);
-    await this.deleteKeys(n.redisKeyPrefix).catch(() => undefined);
+    await deleteKeys(this.redis, n.redisKeyPrefix).catch(() => undefined);
     await this.pgProxy.close();
     await this.redisProxy.close();
     await this.pg.end().catch(() => undefined);
@@ -118,14 +119,5 @@ export class DataServices {
       [one ?? `${this.prefix}-%`],
     );
     return `${done.rows[0].n} backends of ${one?.slice(this.prefix.length + 1) ?? 'every instance'} terminated`;
-  }
-
-  private async deleteKeys(prefix: string): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await this.redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
   }
 }
