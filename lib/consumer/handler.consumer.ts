@@ -103,17 +103,9 @@ export class HandlerConsumer {
   }
 
   /** Resolves when nothing is in flight or at the deadline, whichever comes first. */
-  drain(deadline: number): Promise<void> {
-    if (this.inFlight.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, deadline - Date.now()));
-      const waiters = this.drainWaiters;
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      waiters.push(done);
-    });
+  async drain(deadline: number): Promise<void> {
+    if (this.inFlight.size === 0) return;
+    await within(new Promise<void>((resolve) => this.drainWaiters.push(resolve)), Math.max(0, deadline - Date.now()));
   }
 
   /** Gives up on what still runs: signals abort and the messages go back to the queue on close(). */
