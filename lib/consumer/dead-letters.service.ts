@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type Logger } from '@nestjs/common';
 import { ConnectionManager } from '../connection/connection.manager';
-import { own } from '../context/track-store';
 import {
+  BROKER_DEATH_HEADERS,
   HEADER_ATTEMPTS,
+  HEADER_COUNTERS_CHECK,
   HEADER_ERROR_MESSAGE,
   HEADER_ERROR_NAME,
   HEADER_ORIGINAL_EXCHANGE,
@@ -19,7 +20,14 @@ import { Publisher } from '../publisher/publisher';
 import { isNotFound } from '../transport/transport.errors';
 import type { Message, TransportChannel } from '../transport/transport.interface';
 
+/**
+ * Left out of a replayed message: it starts afresh. RabbitMQ's own dead-lettering headers too: a
+ * message RabbitMQ dead-lettered out of its queue (a delivery limit, a policy) and sent back there
+ * with its `x-death` would be dropped by RabbitMQ's dead-letter cycle check on its first retry.
+ */
 const DEAD_LETTER_HEADERS = [
+  ...BROKER_DEATH_HEADERS,
+  HEADER_COUNTERS_CHECK,
   HEADER_ERROR_NAME,
   HEADER_ERROR_MESSAGE,
   HEADER_ATTEMPTS,
@@ -60,7 +68,9 @@ export class DeadLetters {
         for (let left = await countMessages(channel, queue, dlq); left > 0 && moved < limit; left--) {
           const msg = await channel.get(dlq, { noAck: false });
           if (!msg) break;
-          const target = originalQueue(msg, queue);
+          // Only where the module put it: the queue this dead-letter queue belongs to. A header
+          // naming another (x-original-queue) can be written by any producer.
+          const target = queue;
           try {
             await this.republish(msg, target);
           } catch (error) {
@@ -114,11 +124,6 @@ async function countMessages(channel: TransportChannel, queue: string, dlq: stri
     }
     throw new MessagingError(`Cannot read the dead-letter queue "${dlq}": ${(error as Error).message}`, { cause: error });
   }
-}
-
-function originalQueue(msg: Message, queue: string): string {
-  const recorded = own(msg.properties.headers ?? {}, HEADER_ORIGINAL_QUEUE);
-  return typeof recorded === 'string' ? recorded : queue;
 }
 
 /** Back to their places in the dead-letter queue, in order (if the channel is gone, the broker did it). */

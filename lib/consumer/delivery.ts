@@ -4,6 +4,7 @@ import { HEADER_ORIGINAL_EXCHANGE, HEADER_ORIGINAL_ROUTING_KEY } from '../messag
 import type { AckBatcher } from './ack-batcher';
 import type { SettleOutcome } from '../telemetry/telemetry.interface';
 import type { Message } from '../transport/transport.interface';
+import { type Counters, FRESH } from './retry-counters';
 
 /** One message being handled; it is settled through the acks of the channel it came from. */
 export class Delivery {
@@ -12,6 +13,14 @@ export class Delivery {
   acked = false;
   /** The handler settled it itself (see MessageContext.ack & co.): the outcome being recorded. */
   settled?: Promise<void>;
+  /** Its handler returned or threw (or never ran): too late for the handler to settle it. */
+  ended = false;
+  /** An outcome that needs a copy or a reply confirmed, being recorded (see MessageOutcome.putBack). */
+  recording?: Promise<void>;
+  /** Its tries and returns so far, as read from its headers. */
+  counters: Counters = FRESH;
+  /** The message id every copy of it carries (see MessageOutcome). */
+  copyId?: string;
   /** How it ends, for metrics: set by the outcome that copies or returns it; acked otherwise. */
   outcome: SettleOutcome = 'acked';
   private controller?: AbortController;
@@ -127,17 +136,6 @@ export function originOf(msg: Message): DeliveryOrigin {
   return typeof original.exchange === 'string' && typeof original.routingKey === 'string'
     ? (original as DeliveryOrigin)
     : { exchange, routingKey };
-}
-
-/**
- * A count carried in a header (tries made, redeliveries seen). Anyone can write headers, so only
- * an integer from 0 to `max` (the most this module itself writes) is taken; anything else —
- * negative, fractional, huge, a string, an array — reads as 0, a fresh count. A forged value can
- * therefore never make a loop without delay, nor a count the module would not make itself.
- */
-export function readCounter(headers: Record<string, unknown>, name: string, max: number): number {
-  const value = own(headers, name);
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max ? value : 0;
 }
 
 /**

@@ -7,7 +7,6 @@ import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 import { ReplyRouter } from '../rpc/reply-router';
-import { DelayQueues } from '../publisher/delay-queues';
 import type { HandlerDefinition } from './handler-definition';
 import type { DiscoveredHandler } from './handler.explorer';
 import { HandlerConsumer } from './handler.consumer';
@@ -16,6 +15,7 @@ import { HandlerPipelines } from './handler-pipeline';
 import { MessageOutcome } from './message-outcome';
 import { type Invoker, needsRouting, QueueRoutes } from './queue-routes';
 import { BatchCollector } from './batch-collector';
+import { AdhocRetryQueues } from './adhoc-retry-queues';
 
 /**
  * Makes the consumer of one handler with its parts (invoker, outcome): the one place that knows
@@ -27,7 +27,6 @@ export class HandlerConsumerFactory {
     private readonly connections: ConnectionManager,
     private readonly publisher: Publisher,
     private readonly router: ReplyRouter,
-    private readonly delays: DelayQueues,
     private readonly track: TrackContext,
     private readonly cls: ClsService,
     private readonly moduleRef: ModuleRef,
@@ -51,7 +50,7 @@ export class HandlerConsumerFactory {
       queue,
       this.connections.consumer,
       invoker,
-      new MessageOutcome(queue, this.publisher, this.router, this.delays, this.track, this.options, this.logger),
+      new MessageOutcome(queue, this.publisher, this.router, new AdhocRetryQueues(queue, this.connections.consumer), this.track, this.options, this.logger),
       this.cls,
       this.options,
       this.logger,

@@ -3,7 +3,6 @@ import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { backoffDelay } from '../connection/backoff';
 import { ownHeaders, readTrackHeaders, TRACK_STORE } from '../context/track-store';
-import { HEADER_ATTEMPTS } from '../messaging.constants';
 import { ShuttingDownError, TopologyError } from '../messaging.errors';
 import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
 import { IdempotencyGuard } from '../idempotency/idempotency-guard';
@@ -11,7 +10,8 @@ import type { HandlerDefinition } from './handler-definition';
 import { brokerCountsDeliveries } from './handler-queue-arguments';
 import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, checkHandlerTopology, declareHandlerTopology, retryDelays } from './handler.topology';
 import { AckBatcher } from './ack-batcher';
-import { Delivery, DeliveryContext, readCounter, ReturnedDeliveries } from './delivery';
+import { Delivery, DeliveryContext, ReturnedDeliveries } from './delivery';
+import { readCounters } from './retry-counters';
 import type { MessageOutcome } from './message-outcome';
 import type { Invoker } from './queue-routes';
 import type { Message, TransportChannel } from '../transport/transport.interface';
@@ -258,7 +258,8 @@ export class HandlerConsumer {
   private handle(delivery: Delivery, headers: Record<string, unknown>): Promise<void> | void {
     const { msg } = delivery;
     // Up to MAX_TRIES, not the policy's attempts: a handler's own context.retry() may go past them.
-    const attempt = readCounter(headers, HEADER_ATTEMPTS, MAX_TRIES - 1) + 1;
+    delivery.counters = readCounters(headers, this.definition.baseQueue, msg.properties.messageId, MAX_TRIES - 1, this.options.maxRedeliveries);
+    const attempt = delivery.counters.attempts + 1;
     // Redelivered through our own doing (we returned it, or its ack went down with the channel):
     // not a sign of a message that kills its consumer, so it is not counted. Nor is anything on a
     // queue whose delivery limit RabbitMQ enforces.

@@ -30,23 +30,51 @@ export async function declareHandlerTopology(channel: TransportChannel, definiti
   }
   // Same type as the handler's queue: a quorum queue's messages must not wait or end in a
   // classic queue that lives on one node only.
-  const type = quorumOrDefault(definition);
   const dlq = deadLetterQueueName(definition);
-  await step(`queue "${dlq}"`, () => channel.assertQueue(dlq, { durable: true, arguments: type }));
+  await step(`queue "${dlq}"`, () => channel.assertQueue(dlq, { durable: true, arguments: quorumOrDefault(definition) }));
   for (const delay of retryDelays(definition)) {
-    const name = retryQueueName(definition, delay);
-    const deadLetterTo = { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue };
-    await step(`queue "${name}"`, () =>
-      channel.assertQueue(
-        name,
-        broadcast
-          ? // Not exclusive: copies waiting in it must outlive a reconnect of the consumer connection.
-            // It expires once its instance is gone and no longer declares it again.
-            { durable: true, arguments: { ...deadLetterTo, 'x-expires': BROADCAST_RETRY_QUEUE_EXPIRES_MS } }
-          : { durable: definition.durable, arguments: { ...deadLetterTo, ...type, ...atLeastOnceDeadLettering(type) } },
-      ),
-    );
+    await declareRetryQueue(channel, definition, retryQueueName(definition, delay), delay, broadcast ? BROADCAST_RETRY_QUEUE_EXPIRES_MS : undefined);
   }
+}
+
+/**
+ * A queue where a copy waits `delay` ms and then goes back into the handler's queue, of the
+ * handler queue's type. `expiresMs`: deleted when unused that long.
+ */
+function declareRetryQueue(channel: TransportChannel, definition: HandlerDefinition, name: string, delay: number, expiresMs?: number): Promise<void> {
+  const type = quorumOrDefault(definition);
+  const deadLetterTo = { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': definition.queue };
+  const expires = expiresMs === undefined ? {} : { 'x-expires': expiresMs };
+  return step(`queue "${name}"`, () =>
+    channel.assertQueue(
+      name,
+      definition.broadcast
+        ? // Not exclusive: copies waiting in it must outlive a reconnect of the consumer connection.
+          // It expires once its instance is gone and no longer declares it again.
+          { durable: true, arguments: { ...deadLetterTo, ...expires } }
+        : { durable: definition.durable, arguments: { ...deadLetterTo, ...type, ...atLeastOnceDeadLettering(type), ...expires } },
+    ),
+  );
+}
+
+/** `<queue>.retry.<ms>ms.adhoc`: for a `context.retry({ delayMs })` delay the policy has no queue for. */
+export function adhocRetryQueueName(definition: HandlerDefinition, delayMs: number): string {
+  return `${retryQueueName(definition, delayMs)}.adhoc`;
+}
+
+/**
+ * How long an ad-hoc retry queue outlives its last declaration: more than twice its delay, so a
+ * copy sent up to half of it after a declaration (see AdhocRetryQueues) has left before it expires.
+ */
+export function adhocRetryQueueExpiresMs(delayMs: number): number {
+  return Math.min(2 * delayMs + 60_000, MAX_EXPIRES_MS);
+}
+
+/** RabbitMQ takes x-expires up to 2^32 - 1 ms; delays are at most 2^31 - 1 ms. */
+const MAX_EXPIRES_MS = 2 ** 32 - 1;
+
+export function declareAdhocRetryQueue(channel: TransportChannel, definition: HandlerDefinition, delayMs: number): Promise<void> {
+  return declareRetryQueue(channel, definition, adhocRetryQueueName(definition, delayMs), delayMs, adhocRetryQueueExpiresMs(delayMs));
 }
 
 /**

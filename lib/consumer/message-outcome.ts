@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import { backoffDelay } from '../connection/backoff';
 import {
+  BROKER_DEATH_HEADERS,
   DIRECT_REPLY_TO,
   HEADER_ATTEMPTS,
+  HEADER_COUNTERS_CHECK,
   HEADER_ERROR_MESSAGE,
   HEADER_ERROR_NAME,
   HEADER_ORIGIN,
@@ -14,42 +16,53 @@ import {
   HEADER_REPLY_ERROR,
   MAX_ERROR_MESSAGE_LENGTH,
 } from '../messaging.constants';
-import { DecodeError, DeliveryLimitError, EncodeError, MessageRejectedError, SettlementError, UnrecoverableError, UnroutableError } from '../messaging.errors';
-import type { Settlement } from '../interfaces/message-context.interface';
-import type { DelayQueues } from '../publisher/delay-queues';
-import type { ResolvedMessagingOptions } from '../messaging.options';
+import { EncodeError, InvalidArgumentError, SettlementError, UnroutableError } from '../messaging.errors';
+import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
 import type { Outgoing, Publisher } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
 import type { ReplyRouter } from '../rpc/reply-router';
+import { MAX_DELAY_MS } from '../rpc/send-properties';
 import { MessageLogLine } from '../telemetry/message-log-line';
-import { type Delivery, originOf, readCounter, type SettleDelivery } from './delivery';
+import { within } from '../util/within';
+import type { AdhocRetryQueues } from './adhoc-retry-queues';
+import { type Delivery, originOf, type SettleDelivery } from './delivery';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
+import { retryDelays } from './handler.topology';
+import { type Decision, decide, type Ending, type OutcomeRules, settleOutcomeOf } from './outcome-rules';
+import { type Counters, counterHeaders } from './retry-counters';
 
 /** Declares a handler's topology again; the consumer of the handler's queue provides it. */
 export type RedeclareTopology = () => Promise<void>;
 
 /**
- * Settles a delivery: ack, reply, retry later or dead-letter. Copies for retry and dead-letter are
- * published mandatory and confirmed by the broker before the original is acked, so a crash in
- * between duplicates a message but never loses one. A copy whose queue is gone (deleted by an
- * operator) makes the topology be declared again and is sent once more; when a copy cannot be
- * published the original goes back to its queue, after a back-off that grows while outcomes keep
- * failing, so a broker that refuses every copy does not get the same message back in a hot loop.
+ * Carries out what the outcome rules (outcome-rules.ts) decide for a delivery: ack, reply, retry
+ * later or dead-letter. Copies for retry and dead-letter are published mandatory and confirmed by
+ * the broker before the original is acked, so a crash in between duplicates a message but never
+ * loses one. A copy whose queue is gone (deleted by an operator) makes the topology be declared
+ * again and is sent once more; when a copy cannot be published the original goes back to its
+ * queue, after a back-off that grows while outcomes keep failing, so a broker that refuses every
+ * copy does not get the same message back in a hot loop.
  */
 export class MessageOutcome {
   private redeclare?: RedeclareTopology;
   /** Outcomes in a row that could not be recorded; sets how long the next return waits. */
   private failuresInRow = 0;
+  private readonly rules: OutcomeRules;
+  /** Delays with a retry queue of the policy's. */
+  private readonly policyDelays: ReadonlySet<number>;
 
   constructor(
     private readonly definition: HandlerDefinition,
     private readonly publisher: Publisher,
     private readonly rpc: ReplyRouter,
-    private readonly delays: DelayQueues,
+    private readonly adhocQueues: AdhocRetryQueues,
     private readonly track: TrackContext,
     private readonly options: ResolvedMessagingOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.rules = { retry: definition.retry, maxRedeliveries: options.maxRedeliveries, maxTries: MAX_TRIES };
+    this.policyDelays = new Set(retryDelays(definition));
+  }
 
   /** Set once by the consumer: how a queue found missing is declared again. */
   useTopology(redeclare: RedeclareTopology): void {
@@ -58,26 +71,34 @@ export class MessageOutcome {
 
   /**
    * The handler settled its message itself (MessageContext.ack & co.): that decides the outcome,
-   * now; what the handler then returns or throws no longer counts. Never rejects.
+   * now; what the handler then returns or throws no longer counts. Throws SettlementError when
+   * the message is settled already or its handler has returned or thrown (the outcome is being
+   * recorded: a second one would settle its delivery tag twice, which closes the channel),
+   * InvalidArgumentError for a retry delay that is not allowed; otherwise never rejects.
    */
   readonly settle: SettleDelivery = (delivery, settlement, attempt) => {
-    if (delivery.settled) throw new SettlementError(`The message ${delivery.msg.properties.messageId ?? ''} is settled already: settle it once`);
-    delivery.settled = delivery.abandoned ? Promise.resolve() : this.record(delivery, () => this.apply(delivery, settlement, attempt));
+    const id = delivery.msg.properties.messageId ?? '';
+    if (delivery.settled) throw new SettlementError(`The message ${id} is settled already: settle it once`);
+    if (delivery.ended) throw new SettlementError(`The message ${id} was settled when its handler returned or threw: settle it before that`);
+    if (settlement.kind === 'retry') this.checkRetryDelay(settlement.delayMs);
+    delivery.settled = delivery.abandoned ? Promise.resolve() : this.carryOut(delivery, decide(this.rules, this.facts(delivery, attempt), { kind: 'settled', settlement })) ?? Promise.resolve();
     return delivery.settled;
   };
 
   /** Acks at once (the common case), or replies first when the message asks for a reply. */
-  succeeded(delivery: Delivery, result: unknown, attempt: number): Promise<void> | void {
+  succeeded(delivery: Delivery, result: unknown, _attempt?: number): Promise<void> | void {
+    delivery.ended = true;
     if (delivery.settled) return delivery.settled;
     if (delivery.abandoned) return;
     if (!delivery.msg.properties.replyTo) return delivery.ack();
-    return this.record(delivery, () => this.answer(delivery, attempt, result));
+    return this.carryOut(delivery, { kind: 'reply' }, result);
   }
 
   failed(delivery: Delivery, error: unknown, attempt: number): Promise<void> | void {
+    delivery.ended = true;
     if (delivery.settled) return delivery.settled;
     if (delivery.abandoned) return;
-    return this.record(delivery, () => this.recordFailure(delivery, asError(error), attempt));
+    return this.decideAndCarryOut(delivery, attempt, { kind: 'threw', error: asError(error) });
   }
 
   /**
@@ -85,19 +106,9 @@ export class MessageOutcome {
    * It goes back to the queue with a counter, and to the dead-letter queue once the counter
    * passes maxRedeliveries, so a message that kills every consumer cannot loop forever.
    */
-  redelivered(delivery: Delivery, attempt: number): Promise<void> {
-    const { maxRedeliveries } = this.options;
-    const count = readCounter(delivery.msg.properties.headers ?? {}, HEADER_REDELIVERIES, maxRedeliveries) + 1;
-    return this.record(delivery, async () => {
-      if (count > maxRedeliveries) {
-        const error = new DeliveryLimitError(`Delivered ${count} times without an outcome (maxRedeliveries ${maxRedeliveries})`);
-        this.log(delivery, 'error', `${error.message}; moved to ${deadLetterQueueName(this.definition)}`);
-        await this.deadLetter(delivery, error, attempt);
-      } else {
-        delivery.outcome = 'requeued';
-        await this.copyTo(delivery, this.definition.queue, { [HEADER_REDELIVERIES]: count });
-      }
-    });
+  redelivered(delivery: Delivery, attempt: number): Promise<void> | void {
+    delivery.ended = true;
+    return this.decideAndCarryOut(delivery, attempt, { kind: 'redelivered', redeliveries: delivery.counters.redeliveries });
   }
 
   /**
@@ -105,110 +116,160 @@ export class MessageOutcome {
    * marked redelivered, and the next instance would count that against maxRedeliveries; a copy
    * with its counters as they are goes back to the queue instead. Bounded by `timeoutMs`: if the
    * copy is not confirmed by then, the broker requeues the original when the channel closes.
+   * An outcome whose copy is in flight (a retry or dead-letter copy) is waited for instead, so the
+   * message ends in one place: confirmed, the original is acked; failed, it is put back.
    */
   async putBack(delivery: Delivery, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    if (delivery.recording && (await within(delivery.recording.then(() => true), timeoutMs)) === undefined) {
+      this.log(delivery, 'warn', 'its outcome was not confirmed before shutdown; RabbitMQ requeues it as redelivered');
+      return;
+    }
+    if (delivery.acked) return;
     try {
-      await this.copyTo(delivery, this.definition.queue, {}, { timeoutMs });
+      await this.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, delivery.counters), { timeoutMs: Math.max(0, deadline - Date.now()) });
       delivery.ack();
     } catch (error) {
       this.log(delivery, 'warn', `could not be put back unchanged (${asError(error).message}); RabbitMQ requeues it as redelivered`);
     }
   }
 
-  /** Carries out a settlement; `record` acks afterwards unless it already put the message somewhere. */
-  private async apply(delivery: Delivery, settlement: Settlement, attempt: number): Promise<void> {
-    switch (settlement.kind) {
+  private decideAndCarryOut(delivery: Delivery, attempt: number, ending: Ending): Promise<void> | void {
+    return this.carryOut(delivery, decide(this.rules, this.facts(delivery, attempt), ending));
+  }
+
+  private facts(delivery: Delivery, attempt: number) {
+    return { attempt, expectsReply: delivery.msg.properties.replyTo !== undefined && delivery.msg.properties.replyTo !== '' };
+  }
+
+  /** Carries out a decision: what needs a copy or a reply is recorded first, then the original is settled. */
+  private carryOut(delivery: Delivery, decision: Decision, result?: unknown): Promise<void> | void {
+    const outcome = settleOutcomeOf(decision);
+    switch (decision.kind) {
       case 'ack':
-        return;
-      case 'nack':
-        return settlement.requeue ? delivery.requeue() : delivery.discard();
+        return delivery.ack();
+      case 'requeue':
+        return delivery.requeue();
+      case 'discard':
+        return delivery.discard();
+      case 'reply':
+        return this.record(delivery, outcome, () => this.answer(delivery, decision.error ? undefined : result, decision.error));
+      case 'retry':
+        if (decision.error) {
+          const tries = this.definition.retry ? ` of ${this.definition.retry.attempts}` : '';
+          this.log(delivery, 'warn', `failed on try ${decision.attempts}${tries} (${describe(decision.error)}); retrying in ${decision.delayMs} ms`);
+        }
+        return this.record(delivery, outcome, () => this.retry(delivery, decision.delayMs, { ...delivery.counters, attempts: decision.attempts }));
       case 'deadLetter':
-        this.log(delivery, 'warn', `dead-lettered by its handler${settlement.reason ? ` (${settlement.reason})` : ''}; moved to ${deadLetterQueueName(this.definition)}`);
-        return this.deadLetter(delivery, new UnrecoverableError(settlement.reason ?? 'Dead-lettered by its handler'), attempt);
-      case 'retry': {
-        delivery.outcome = 'retried';
-        const delay = settlement.delayMs ?? this.policyDelay(attempt);
-        const headers = { [HEADER_ATTEMPTS]: attempt };
-        if (delay <= 0) return this.copyTo(delivery, this.definition.queue, headers);
-        // Any delay, not only the policy's: through the delay queue of the default exchange.
-        return this.copyTo(delivery, this.definition.queue, headers, { via: await this.delays.via('', delay) });
-      }
+        return this.record(delivery, outcome, async () => {
+          this.log(delivery, decision.by === 'handler' ? 'warn' : 'error', `${deadLetterCause(decision)}; moved to ${deadLetterQueueName(this.definition)}`);
+          await this.deadLetter(delivery, decision.error, decision.attempts);
+          if (decision.reply) await this.answer(delivery, undefined, decision.error);
+        });
+      case 'countReturn':
+        return this.record(delivery, outcome, () =>
+          this.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, { ...delivery.counters, redeliveries: decision.redeliveries })),
+        );
     }
   }
 
-  /** The retry policy's wait after try `attempt` (0 without a policy). */
-  private policyDelay(attempt: number): number {
-    const { retry } = this.definition;
-    return retry ? retry.delaysMs[Math.min(attempt - 1, retry.delaysMs.length - 1)] : 0;
+  /** A retry copy: straight back (no delay), or through the retry queue of its delay. */
+  private async retry(delivery: Delivery, delayMs: number, counters: Counters): Promise<void> {
+    const headers = this.countersHeaders(delivery, counters);
+    if (delayMs <= 0) return this.copyTo(delivery, this.definition.queue, headers);
+    if (this.policyDelays.has(delayMs)) return this.copyTo(delivery, retryQueueName(this.definition, delayMs), headers);
+    const queue = await this.adhocQueues.forDelay(delayMs, this.options.publishTimeoutMs);
+    try {
+      await this.copyTo(delivery, queue, headers, { redeclare: false });
+    } catch (error) {
+      if (!(error instanceof UnroutableError)) throw error;
+      // Deleted since it was declared: declared again, the copy sent once more.
+      this.adhocQueues.forget(delayMs);
+      await this.copyTo(delivery, await this.adhocQueues.forDelay(delayMs, this.options.publishTimeoutMs), headers, { redeclare: false });
+    }
   }
 
-  private async recordFailure(delivery: Delivery, failure: Error, attempt: number): Promise<void> {
-    const { retry } = this.definition;
-    if (delivery.msg.properties.replyTo) {
-      // The caller is waiting for an answer, not for a retry: it gets the error.
-      if (isRefused(failure)) await this.deadLetter(delivery, failure, attempt);
-      await this.answer(delivery, attempt, undefined, failure);
-    } else if (retry && attempt < retry.attempts && !(failure instanceof UnrecoverableError) && !isRefused(failure)) {
-      const delay = this.policyDelay(attempt);
-      this.log(delivery, 'warn', `failed on try ${attempt} of ${retry.attempts} (${failure.name}: ${failure.message}); retrying in ${delay} ms`);
-      delivery.outcome = 'retried';
-      await this.copyTo(delivery, delay > 0 ? retryQueueName(this.definition, delay) : this.definition.queue, {
-        [HEADER_ATTEMPTS]: attempt,
-      });
-    } else {
-      this.log(delivery, 'error', `failed on try ${attempt} (${failure.name}: ${failure.message}); moved to ${deadLetterQueueName(this.definition)}`);
-      await this.deadLetter(delivery, failure, attempt);
+  /**
+   * `context.retry({ delayMs })`: a whole number of milliseconds (0: at once); with `declare:
+   * false`, only a delay with a retry queue of the policy's (nothing else may be declared).
+   */
+  private checkRetryDelay(delayMs: number | undefined): void {
+    if (delayMs === undefined) return;
+    if (!(Number.isInteger(delayMs) && delayMs >= 0 && delayMs <= MAX_DELAY_MS)) {
+      throw new InvalidArgumentError('delayMs', `a whole number of milliseconds from 0 to ${MAX_DELAY_MS}`, delayMs);
+    }
+    if (!this.definition.declare && delayMs > 0 && !this.policyDelays.has(delayMs)) {
+      const delays = [...this.policyDelays].join(', ') || 'none';
+      throw new InvalidArgumentError('delayMs', `0 or a delay of ${this.definition.name}'s retry policy (${delays}): with "declare: false" no other retry queue is declared`, delayMs);
     }
   }
 
   /** Acks once `work` (its copies and replies) is confirmed; otherwise the message goes back to its queue. */
-  private async record(delivery: Delivery, work: () => Promise<void>): Promise<void> {
-    try {
-      await work();
-    } catch (error) {
-      return this.requeue(delivery, error);
-    }
-    this.failuresInRow = 0;
-    delivery.ack();
+  private record(delivery: Delivery, outcome: Delivery['outcome'], work: () => Promise<void>): Promise<void> {
+    delivery.outcome = outcome;
+    const recording = work().then(
+      () => {
+        this.failuresInRow = 0;
+        delivery.ack();
+      },
+      (error: unknown) => this.requeue(delivery, error),
+    );
+    delivery.recording = recording;
+    return recording;
   }
 
-  private async deadLetter(delivery: Delivery, error: Error, attempt: number): Promise<void> {
-    delivery.outcome = 'dead_lettered';
-    await this.copyTo(
+  private deadLetter(delivery: Delivery, error: Error, attempts: number): Promise<void> {
+    return this.copyTo(
       delivery,
       deadLetterQueueName(this.definition),
       {
         [HEADER_ERROR_NAME]: error.name,
         [HEADER_ERROR_MESSAGE]: truncate(error.message),
-        [HEADER_ATTEMPTS]: attempt,
+        // For people to read, not to count on: without a check, a letter moved back by hand gets its full policy.
+        [HEADER_ATTEMPTS]: attempts,
+        [HEADER_REDELIVERIES]: delivery.counters.redeliveries || undefined,
+        [HEADER_COUNTERS_CHECK]: undefined,
         [HEADER_ORIGINAL_QUEUE]: this.definition.baseQueue,
       },
-      { keepForever: true },
+      { keepForever: true, keepDeaths: true },
     );
   }
 
+  /** Counters for a copy of `delivery` (the copy keeps its message id, see copy()). */
+  private countersHeaders(delivery: Delivery, counters: Counters): Record<string, unknown> {
+    return counterHeaders(this.definition.baseQueue, copyId(delivery), counters);
+  }
+
   /**
-   * Publishes a copy of the delivery for `queue`, with our headers added: straight to it, or `via`
-   * a delay exchange that hands it on later. `keepForever`: without the message's own expiration.
+   * Publishes a copy of the delivery for `queue`, with our headers added. `keepForever`: without
+   * the message's own expiration. RabbitMQ's dead-lettering headers (`x-death` & co.) stay only on
+   * dead-letter copies (`keepDeaths`): a copy that carries them back into a queue it once died in
+   * is dropped by RabbitMQ's dead-letter cycle check when it next passes a retry queue.
    */
   private async copyTo(
     delivery: Delivery,
     queue: string,
     headers: Record<string, unknown>,
-    { keepForever = false, timeoutMs = this.options.publishTimeoutMs, via = '' }: { keepForever?: boolean; timeoutMs?: number; via?: string } = {},
+    {
+      keepForever = false,
+      keepDeaths = false,
+      redeclare = true,
+      timeoutMs = this.options.publishTimeoutMs,
+    }: { keepForever?: boolean; keepDeaths?: boolean; redeclare?: boolean; timeoutMs?: number } = {},
   ): Promise<void> {
-    const original = delivery.msg.properties.headers ?? {};
+    const original = keepDeaths ? (delivery.msg.properties.headers ?? {}) : withoutDeaths(delivery.msg.properties.headers ?? {});
     const origin = originOf(delivery.msg);
-    const ours = { ...headers, [HEADER_ORIGINAL_EXCHANGE]: origin.exchange, [HEADER_ORIGINAL_ROUTING_KEY]: origin.routingKey };
+    const ours = withoutUndefined({ ...headers, [HEADER_ORIGINAL_EXCHANGE]: origin.exchange, [HEADER_ORIGINAL_ROUTING_KEY]: origin.routingKey });
+    const send = (all: Record<string, unknown>) => this.send(() => this.copy(delivery, queue, all, keepForever), timeoutMs, redeclare);
     try {
-      await this.send(() => this.copy(delivery, via, queue, { ...original, ...ours }, keepForever), timeoutMs);
+      await send(withoutUndefined({ ...original, ...ours }));
     } catch (error) {
       if (!(error instanceof EncodeError)) throw error;
       // The original headers plus ours no longer fit in an AMQP table (64 KiB): the large entries
       // go, so the message still reaches its retry or dead-letter queue.
       const kept = compactHeaders(original);
       const dropped = Object.keys(original).length - Object.keys(kept).length;
-      await this.send(() => this.copy(delivery, via, queue, { ...kept, ...ours, 'x-headers-dropped': dropped }, keepForever), timeoutMs);
+      await send(withoutUndefined({ ...kept, ...ours, 'x-headers-dropped': dropped }));
     }
   }
 
@@ -216,21 +277,21 @@ export class MessageOutcome {
    * Publishes a copy to one of the handler's own queues. When the broker returns it, that queue
    * is gone (an operator deleted it): the topology is declared again and the copy sent once more.
    */
-  private async send(copy: () => Outgoing, timeoutMs: number): Promise<void> {
+  private async send(copy: () => Outgoing, timeoutMs: number, redeclare: boolean): Promise<void> {
     try {
       await this.publisher.publish(copy(), timeoutMs);
     } catch (error) {
-      if (!(error instanceof UnroutableError) || !this.redeclare) throw error;
+      if (!(error instanceof UnroutableError) || !redeclare || !this.redeclare) throw error;
       this.logger.warn(`${this.definition.name}: ${error.message}; declaring its queues again`);
       await this.redeclare();
       await this.publisher.publish(copy(), timeoutMs);
     }
   }
 
-  private copy(delivery: Delivery, exchange: string, queue: string, headers: Record<string, unknown>, keepForever: boolean): Outgoing {
+  private copy(delivery: Delivery, queue: string, headers: Record<string, unknown>, keepForever: boolean): Outgoing {
     const { properties, content } = delivery.msg;
     return {
-      exchange,
+      exchange: '',
       routingKey: queue,
       content,
       properties: {
@@ -244,7 +305,7 @@ export class MessageOutcome {
         replyTo: properties.replyTo,
         // A dead-lettered message must not expire out of the dead-letter queue.
         expiration: keepForever ? undefined : properties.expiration,
-        messageId: properties.messageId ?? randomUUID(),
+        messageId: copyId(delivery),
         timestamp: properties.timestamp,
         type: properties.type,
         appId: properties.appId,
@@ -257,13 +318,14 @@ export class MessageOutcome {
    * Replies; when the named reply queue does not exist nobody can receive the answer, so the
    * request is kept in the dead-letter queue with the reason (to be replayed), not dropped.
    */
-  private async answer(delivery: Delivery, attempt: number, result: unknown, error?: Error): Promise<void> {
+  private async answer(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
     try {
       await this.reply(delivery, result, error);
     } catch (failure) {
       if (!(failure instanceof UnroutableError)) throw failure;
       this.log(delivery, 'error', `could not be answered (${failure.message}); moved to ${deadLetterQueueName(this.definition)}`);
-      await this.deadLetter(delivery, failure, attempt);
+      delivery.outcome = 'dead_lettered';
+      await this.deadLetter(delivery, failure, delivery.counters.attempts + 1);
     }
   }
 
@@ -314,6 +376,11 @@ export class MessageOutcome {
   }
 }
 
+/** The message id of every copy of a delivery: its own, or one made once for a message without. */
+function copyId(delivery: Delivery): string {
+  return (delivery.copyId ??= delivery.msg.properties.messageId ?? randomUUID());
+}
+
 /** Waits `ms`, or less if `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -327,13 +394,35 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-/** The message itself is unacceptable (undecodable, or refused by a guard or pipe): no try can succeed. */
-function isRefused(failure: Error): boolean {
-  return failure instanceof DecodeError || failure instanceof MessageRejectedError;
+function describe(error: Error): string {
+  return `${error.name}: ${error.message}`;
+}
+
+function deadLetterCause(decision: Extract<Decision, { kind: 'deadLetter' }>): string {
+  switch (decision.by) {
+    case 'failure':
+      return `failed on try ${decision.attempts} (${describe(decision.error)})`;
+    case 'handler':
+      return `dead-lettered by its handler (${decision.error.message})`;
+    case 'limit':
+      return decision.error.message;
+  }
 }
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+function withoutDeaths(headers: Record<string, unknown>): Record<string, unknown> {
+  if (!BROKER_DEATH_HEADERS.some((name) => Object.hasOwn(headers, name))) return headers;
+  const kept = { ...headers };
+  for (const name of BROKER_DEATH_HEADERS) delete kept[name];
+  return kept;
+}
+
+function withoutUndefined(headers: Record<string, unknown>): Record<string, unknown> {
+  for (const key of Object.keys(headers)) if (headers[key] === undefined) delete headers[key];
+  return headers;
 }
 
 /** Scalar headers of modest size, at most 256 of them: what surely fits beside ours. */

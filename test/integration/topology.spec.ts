@@ -10,7 +10,8 @@ import {
   type MessageContext,
 } from '../../lib';
 import { appModule, appsUnderTest } from '../support/app';
-import { Broker, BROKER_URL, deferred, unique, waitFor } from '../support/broker';
+import { Broker, BROKER_URL, deferred, ON_MEMORY, unique, waitFor } from '../support/broker';
+import { TcpProxy } from '../support/tcp-proxy';
 
 const header = (message: { properties: { headers?: Record<string, unknown> } }, name: string) => message.properties.headers?.[name];
 
@@ -317,12 +318,24 @@ describe('settling messages yourself, batches and delayed sends', () => {
         batches.push(payloads.map((p) => p.i));
       }
     }
-    const app = await apps.start(appModule({}, { providers: [Batch] }));
-    const rpc = app.get(RpcClient);
-    await Promise.all(Array.from({ length: 50 }, (_, i) => rpc.send(queue, { i })));
-    await waitFor(() => batches.length === 5, '5 batches');
-    expect(batches.map((b) => b.length)).toEqual([10, 10, 10, 10, 10]);
-    expect(batches.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    // On RabbitMQ the acks are counted on the wire (basic.ack frames the app sends: class 60,
+    // method 80): "together" means one ack frame per batch (multiple), not one per message.
+    const proxy = ON_MEMORY ? undefined : await TcpProxy.start();
+    try {
+      const ackFrames = proxy?.countSent(Buffer.from([0x00, 0x3c, 0x00, 0x50]));
+      const first = await apps.start(appModule(proxy ? { uri: proxy.url() } : {}, { providers: [Batch] }));
+      await Promise.all(Array.from({ length: 50 }, (_, i) => first.get(RpcClient).send(queue, { i })));
+      await waitFor(() => batches.length === 5, '5 batches');
+      expect(batches.map((b) => b.length)).toEqual([10, 10, 10, 10, 10]);
+      expect(batches.flat().sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      // Acked, not only handled: once the app is closed, an unacked message would be back in the queue.
+      await first.close();
+      expect(await broker.depth(queue)).toBe(0);
+      if (ackFrames) expect(ackFrames.count).toBe(5);
+    } finally {
+      await proxy?.close();
+    }
+    const rpc = (await apps.start(appModule({}, { providers: [Batch] }))).get(RpcClient);
     failNext = true;
     await Promise.all(Array.from({ length: 10 }, (_, i) => rpc.send(queue, { i: 100 + i })));
     await waitFor(() => retried.length === 10, 'the failed batch retried', 10_000);

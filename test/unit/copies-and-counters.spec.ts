@@ -1,6 +1,7 @@
 import type { Message, MessageFields, MessageProperties, TransportChannel } from '../../lib/transport/transport.interface';
 import { AckBatcher } from '../../lib/consumer/ack-batcher';
-import { Delivery, originOf, readCounter, ReturnedDeliveries } from '../../lib/consumer/delivery';
+import { Delivery, originOf, ReturnedDeliveries } from '../../lib/consumer/delivery';
+import { readCounter } from '../../lib/consumer/retry-counters';
 
 /** RELIABILITY.md 33, 34 and 39: the pure parts (origin of a copy, counters from headers, our own returns). */
 function message(fields: Partial<MessageFields>, properties: Partial<MessageProperties> = {}): Message {
