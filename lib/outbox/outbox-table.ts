@@ -1,5 +1,6 @@
 import type { PublishProperties } from '../publisher/outgoing';
-import type { PgClient, PgPool, PgTable, SqlExecutor } from './postgres';
+import { decodeProperties, encodeProperties } from './outbox-properties';
+import type { PgTable, SqlExecutor, SqlRunner } from './postgres';
 
 /** A message as the outbox keeps it: already encoded, with everything the relay publishes. */
 export interface OutboxRow {
@@ -31,6 +32,12 @@ export function outboxTableSql(table: PgTable): string[] {
   ];
 }
 
+/** A row that was not published, and why. */
+export interface RowFailure {
+  id: string;
+  error: string;
+}
+
 /** The statements of the outbox, on one table; its NOTIFY channel is the table's name. */
 export class OutboxTable {
   readonly channel: string;
@@ -48,7 +55,7 @@ export class OutboxTable {
       `WITH written AS (
          INSERT INTO ${this.table.sql} (message_id, exchange, routing_key, content, properties) VALUES ($1, $2, $3, $4, $5::jsonb) RETURNING id
        ) SELECT pg_notify($6, '') FROM written`,
-      [row.properties.messageId, row.exchange, row.routingKey, row.content, JSON.stringify(row.properties), this.channel],
+      [row.properties.messageId, row.exchange, row.routingKey, row.content, JSON.stringify(encodeProperties(row.properties)), this.channel],
     );
   }
 
@@ -56,27 +63,27 @@ export class OutboxTable {
    * Locks up to `limit` committed, unsent rows that are due, oldest first, for the caller's
    * transaction. Rows another relay holds are skipped, not waited for: relays share the work.
    */
-  async take(client: PgClient, limit: number): Promise<OutboxRow[]> {
+  async take(client: SqlRunner, limit: number): Promise<OutboxRow[]> {
     const { rows } = await client.query(
       `SELECT id, exchange, routing_key, content, properties FROM ${this.table.sql}
        WHERE sent_at IS NULL AND available_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],
     );
-    return rows.map((row: { id: string; exchange: string; routing_key: string; content: Buffer; properties: PublishProperties }) => ({
+    return rows.map((row: { id: string; exchange: string; routing_key: string; content: Buffer; properties: Parameters<typeof decodeProperties>[0] }) => ({
       id: row.id,
       exchange: row.exchange,
       routingKey: row.routing_key,
       content: row.content,
-      properties: row.properties,
+      properties: decodeProperties(row.properties),
     }));
   }
 
-  async markSent(client: PgClient, ids: string[]): Promise<void> {
+  async markSent(client: SqlRunner, ids: string[]): Promise<void> {
     await client.query(`UPDATE ${this.table.sql} SET sent_at = now() WHERE id = ANY($1::bigint[])`, [ids]);
   }
 
   /** Counts a failed try and makes each row due again after a back-off that doubles with its tries. */
-  async markFailed(client: PgClient, failures: Array<{ id: string; error: string }>, initialDelayMs: number, maxDelayMs: number): Promise<void> {
+  async markFailed(client: SqlRunner, failures: RowFailure[], initialDelayMs: number, maxDelayMs: number): Promise<void> {
     await client.query(
       `UPDATE ${this.table.sql} AS t SET attempts = t.attempts + 1, last_error = f.error,
          available_at = now() + least($4::float8, $3::float8 * power(2, least(t.attempts, 30))) * interval '1 millisecond'
@@ -85,9 +92,22 @@ export class OutboxTable {
     );
   }
 
+  /**
+   * Counts a failed try and takes the rows out of the relay's way for good: due at 'infinity',
+   * `last_error` says why. No schema change: a parked row is an unsent row that never comes due,
+   * and `UPDATE ... SET available_at = now()` sends it again.
+   */
+  async park(client: SqlRunner, failures: RowFailure[]): Promise<void> {
+    await client.query(
+      `UPDATE ${this.table.sql} AS t SET attempts = t.attempts + 1, last_error = f.error, available_at = 'infinity'
+       FROM unnest($1::bigint[], $2::text[]) AS f(id, error) WHERE t.id = f.id`,
+      [failures.map((f) => f.id), failures.map((f) => f.error)],
+    );
+  }
+
   /** Deletes the rows sent more than `retentionMs` ago. */
-  async clean(pool: PgPool, retentionMs: number): Promise<number> {
-    const { rowCount } = await pool.query(`DELETE FROM ${this.table.sql} WHERE sent_at < now() - $1::float8 * interval '1 millisecond'`, [retentionMs]);
+  async clean(client: SqlRunner, retentionMs: number): Promise<number> {
+    const { rowCount } = await client.query(`DELETE FROM ${this.table.sql} WHERE sent_at < now() - $1::float8 * interval '1 millisecond'`, [retentionMs]);
     return rowCount ?? 0;
   }
 }

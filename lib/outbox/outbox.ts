@@ -54,6 +54,11 @@ export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
     return this.relay?.relayed ?? 0;
   }
 
+  /** Rows this instance's relay has parked (their exchange was refused): they wait in the table for an operator. */
+  get parked(): number {
+    return this.relay?.parked ?? 0;
+  }
+
   /** Creates the table if asked to (a database that cannot be reached fails startup), then starts the relay. */
   async onApplicationBootstrap(): Promise<void> {
     const { outbox } = this.options;
@@ -85,6 +90,7 @@ export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
   ): Promise<string> {
     const table = this.configured();
     checkOptions(options);
+    checkText({ exchange, routingKey, messageId: options.messageId });
     let encoded: Encoded;
     try {
       encoded = await this.options.codecs.encode(payload, options.contentType);
@@ -111,4 +117,15 @@ function checkOptions(options: OutboxSendOptions & Pick<SendOptions, 'timeoutMs'
   if (options.timeoutMs !== undefined) throw new InvalidArgumentError('timeoutMs', 'left out: the relay publishes with the module\'s publishTimeoutMs', options.timeoutMs);
   if (options.delayMs !== undefined) throw new InvalidArgumentError('delayMs', 'left out: the outbox does not delay messages', options.delayMs);
   checkSendOptions(options);
+}
+
+/**
+ * The row's text columns cannot hold a NUL character (PostgreSQL refuses it, and the caller's
+ * transaction with it): refused here, naming the argument. Properties and headers may hold one
+ * (see outbox-properties).
+ */
+function checkText(columns: Record<string, string | undefined>): void {
+  for (const [name, value] of Object.entries(columns)) {
+    if (value?.includes('\u0000')) throw new InvalidArgumentError(name, 'a string without NUL characters (an outbox row cannot hold them)', value);
+  }
 }

@@ -1,4 +1,5 @@
 import { MessagingConfigError } from '../messaging.errors';
+import { connectWithin, deadline, QueryTimeoutError } from './query-deadline';
 
 /**
  * The parts of `pg` this library uses, typed here rather than imported: the library neither
@@ -18,8 +19,12 @@ export interface SqlExecutor {
   query(text: string, values?: unknown[]): Promise<unknown>;
 }
 
-export interface PgClient {
+/** What runs statements and reads their rows: a pool, or one connection of it. */
+export interface SqlRunner {
   query(text: string, values?: unknown[]): Promise<SqlResult>;
+}
+
+export interface PgClient extends SqlRunner {
   release(error?: Error | boolean): void;
   on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
   on(event: 'error', listener: (error: Error) => void): unknown;
@@ -55,18 +60,31 @@ export function pgTable(name: unknown, option: string): PgTable {
 }
 
 /**
+ * How long the relay waits for PostgreSQL: `queryMs` for a connection and for each statement (on
+ * the client, and as the transaction's `statement_timeout` on the server), `idleMs` for the
+ * transaction to go on between two statements (`idle_in_transaction_session_timeout`: a session
+ * whose client vanished mid-batch ends, and its row locks go with it).
+ */
+export interface QueryLimits {
+  queryMs: number;
+  idleMs: number;
+}
+
+/**
  * Runs `work` on a connection of the pool and gives it back; a connection that failed is closed,
  * not given back. While it is checked out, pg reports a lost connection as an `error` event on
  * the client, which would crash the process without a listener: the failing query rejects with
- * the reason anyway.
+ * the reason anyway. With `queryMs`, getting the connection and each statement have that deadline.
  */
-export async function withClient<T>(pool: PgPool, work: (client: PgClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
+export async function withClient<T>(pool: PgPool, work: (client: SqlRunner) => Promise<T>, queryMs?: number): Promise<T> {
+  const client = queryMs === undefined ? await pool.connect() : await connectWithin(pool, queryMs);
   let failure: Error | undefined;
   const onError = (error: Error) => (failure ??= error);
   client.on('error', onError);
+  const runner: SqlRunner =
+    queryMs === undefined ? client : { query: (text, values) => deadline(client.query(text, values), queryMs, `"${text.trim().split(/\s/)[0]}"`) };
   try {
-    return await work(client);
+    return await work(runner);
   } catch (error) {
     failure ??= error as Error;
     throw error;
@@ -77,18 +95,26 @@ export async function withClient<T>(pool: PgPool, work: (client: PgClient) => Pr
 }
 
 /** Runs `work` in a transaction: COMMIT after it, ROLLBACK if it throws. */
-export function inTransaction<T>(pool: PgPool, work: (client: PgClient) => Promise<T>): Promise<T> {
-  return withClient(pool, async (client) => {
-    await client.query('BEGIN');
-    try {
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    }
-  });
+export function inTransaction<T>(pool: PgPool, work: (client: SqlRunner) => Promise<T>, limits?: QueryLimits): Promise<T> {
+  return withClient(
+    pool,
+    async (client) => {
+      // One round trip; SET LOCAL ends with the transaction, so the pool's connection keeps its settings.
+      await client.query(
+        limits ? `BEGIN; SET LOCAL statement_timeout = ${limits.queryMs}; SET LOCAL idle_in_transaction_session_timeout = ${limits.idleMs}` : 'BEGIN',
+      );
+      try {
+        const result = await work(client);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        // A connection that stopped answering is closed, which rolls back: a ROLLBACK would only wait behind the lost statement.
+        if (!(error instanceof QueryTimeoutError)) await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    },
+    limits?.queryMs,
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Pool, type PoolConfig } from 'pg';
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
 
 /** PostgreSQL and Redis as this machine and CI run them (trust auth, database `test`). */
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -11,6 +11,33 @@ export function pgPool(config: PoolConfig = {}): Pool {
   const pool = new Pool({ connectionString: DATABASE_URL, max: 5, ...config });
   pool.on('error', () => undefined);
   return pool;
+}
+
+/** The pools a test opens (`open`), ended after it (`endAll`). */
+export function testPools(): { open(config?: PoolConfig): Pool; endAll(): Promise<void> } {
+  const pools: Pool[] = [];
+  return {
+    open(config = {}) {
+      const opened = pgPool(config);
+      pools.push(opened);
+      return opened;
+    },
+    async endAll() {
+      for (const pool of pools.splice(0)) await pool.end();
+    },
+  };
+}
+
+/** Runs `work` in a transaction on a connection of `on`, ended with `end`, as an app's service would. */
+export async function transaction(on: Pool, work: (client: PoolClient) => Promise<void>, end: 'COMMIT' | 'ROLLBACK' = 'COMMIT'): Promise<void> {
+  const client = await on.connect();
+  try {
+    await client.query('BEGIN');
+    await work(client);
+    await client.query(end);
+  } finally {
+    client.release();
+  }
 }
 
 export function redisClient(): Redis {

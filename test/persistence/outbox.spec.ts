@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type INestApplication, type INestApplicationContext, Injectable } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { Pool, PoolClient, PoolConfig } from 'pg';
+import type { Pool, PoolConfig } from 'pg';
 import {
   InvalidArgumentError,
   MessageHandler,
@@ -18,7 +18,7 @@ import { appModule, appsUnderTest, startApp, testLogger } from '../support/app';
 import { AMQP_URL, Broker, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { listConnections } from '../support/rabbitmq-admin';
 import { TcpProxy } from '../support/tcp-proxy';
-import { DATABASE_URL, pgPool, uniqueTable } from './databases';
+import { DATABASE_URL, pgPool, testPools, transaction, uniqueTable } from './databases';
 
 /**
  * The transactional outbox on PostgreSQL and RabbitMQ. Each test has its own table (dropped
@@ -28,7 +28,7 @@ describe('Outbox', () => {
   const apps = appsUnderTest();
   let broker: Broker;
   let table: string;
-  let pools: Pool[];
+  const pools = testPools();
   let admin: Pool;
 
   beforeAll(() => (admin = pgPool()));
@@ -37,21 +37,16 @@ describe('Outbox', () => {
   beforeEach(async () => {
     broker = await Broker.open();
     table = uniqueTable('outbox');
-    pools = [];
   });
 
   afterEach(async () => {
     await apps.closeAll();
-    for (const pool of pools) await pool.end();
+    await pools.endAll();
     await admin.query(`DROP TABLE IF EXISTS ${table}`);
     await broker.cleanup();
   });
 
-  function pool(config: PoolConfig = {}): Pool {
-    const opened = pgPool(config);
-    pools.push(opened);
-    return opened;
-  }
+  const pool = (config: PoolConfig = {}): Pool => pools.open(config);
 
   /** An app whose outbox writes to this test's table; its relay reconnects and retries fast. */
   function outboxApp(outbox: Partial<OutboxOptions> & Pick<OutboxOptions, 'pool'>, options: Partial<MessagingOptions> = {}, providers: unknown[] = []) {
@@ -61,16 +56,6 @@ describe('Outbox', () => {
     );
   }
 
-  async function transaction(on: Pool, work: (client: PoolClient) => Promise<void>, end: 'COMMIT' | 'ROLLBACK' = 'COMMIT'): Promise<void> {
-    const client = await on.connect();
-    try {
-      await client.query('BEGIN');
-      await work(client);
-      await client.query(end);
-    } finally {
-      client.release();
-    }
-  }
 
   async function rows(): Promise<Array<{ message_id: string; sent: boolean; attempts: number; last_error: string | null }>> {
     const result = await admin.query(`SELECT message_id, sent_at IS NOT NULL AS sent, attempts, last_error FROM ${table} ORDER BY id`);
@@ -112,11 +97,14 @@ describe('Outbox', () => {
 
   it('polls for rows that came without a notification', async () => {
     const { queue, received } = await tap();
-    const writes = pool();
-    await apps.start(outboxApp({ pool: writes, pollIntervalMs: 100 }));
-    // Once it listens, the relay has made its first look: only the poll can find the row now.
+    const listenerName = uniqueTable('listener');
+    await apps.start(outboxApp({ pool: pool({ application_name: listenerName }), pollIntervalMs: 100 }));
+    // Once it listens, the relay has made its first look: only the poll can find the row now. (Its
+    // listening connection shows LISTEN, then the ping each poll sends on it.)
     await waitFor(
-      async () => (await admin.query(`SELECT 1 FROM pg_stat_activity WHERE query = $1`, [`LISTEN "${table}"`])).rows.length === 1,
+      async () =>
+        (await admin.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query IN ($2, 'SELECT 1')`, [listenerName, `LISTEN "${table}"`])).rows
+          .length === 1,
       'the relay to listen',
     );
     await sleep(50);
@@ -302,6 +290,7 @@ describe('Outbox', () => {
     expect(() => resolveOptions({ uri: 'amqp://x', outbox: { pool: somePool, table: 'no-dashes' } })).toThrow('"outbox.table"');
     expect(() => resolveOptions({ uri: 'amqp://x', outbox: { pool: {} as never } })).toThrow('"outbox.pool"');
     expect(() => resolveOptions({ uri: 'amqp://x', outbox: { pool: somePool, batchSize: 0 } })).toThrow(MessagingConfigError);
+    expect(() => resolveOptions({ uri: 'amqp://x', outbox: { pool: somePool, queryTimeoutMs: 0 } })).toThrow('"outbox.queryTimeoutMs"');
 
     const withoutOutbox = await apps.start(appModule({}));
     await expect(withoutOutbox.get(Outbox).send(somePool, 'q', {})).rejects.toThrow(MessagingConfigError);

@@ -6,7 +6,9 @@ import * as net from 'node:net';
  *   until `resume()` — the broker looks unreachable.
  * - `stall()`: bytes stop flowing both ways while every socket stays open (a half-open connection:
  *   nothing is closed, nothing arrives); new connections are held the same way. `resume()` flushes
- *   what was held, in order.
+ *   what was held, in order. `drop()` instead loses what was held (as a network that went down
+ *   with packets in flight) and lets bytes flow again: a request sent meanwhile never arrives and
+ *   its answer never comes, though the connection looks open to both sides (half-open).
  * - `holdSending(marker)` / `cutWhere(marker)`: the same, for one AMQP connection only — the one
  *   whose handshake carries `marker` (its `connection_name`, e.g. `svc:publisher`); holding stops
  *   only what the client sends, so the broker's side (confirms, deliveries) still arrives.
@@ -69,6 +71,11 @@ export class TcpProxy {
   resume(): void {
     this.mode = 'open';
     for (const pair of this.pairs) pair.flush();
+  }
+
+  drop(): void {
+    this.mode = 'open';
+    for (const pair of this.pairs) pair.flush(false);
   }
 
   /** Holds what the client sends on the connections whose handshake carries `marker`; returns how many. */
@@ -190,11 +197,11 @@ class Pair {
     else to.write(chunk);
   }
 
-  flush(): void {
+  flush(deliver = true): void {
     this.stalled = false;
     this.holdSending = false;
     this.holdReceiving = false;
-    for (const { to, chunk } of this.held.splice(0)) if (!to.destroyed) to.write(chunk);
+    for (const { to, chunk } of this.held.splice(0)) if (deliver && !to.destroyed) to.write(chunk);
   }
 
   destroy(reset: boolean): void {
