@@ -126,7 +126,9 @@ export interface DeliveryOrigin {
 /**
  * The exchange and routing key a message was first published with. Retry, redelivery and
  * dead-letter copies go through the default exchange to a queue by name, so they carry the
- * original pair in headers; those are read only for what came through the default exchange.
+ * original pair in headers; those are read only for what came through the default exchange. A
+ * producer publishing to the default exchange can write those headers too: the origin is what
+ * the message says, not proof of where it came from (RELIABILITY.md 64; see QueueRoutes).
  */
 export function originOf(msg: Message): DeliveryOrigin {
   const { exchange, routingKey } = msg.fields;

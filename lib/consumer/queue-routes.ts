@@ -25,6 +25,12 @@ export interface QueueRoute {
  * patterns. The routing key is the one the message was first published with (retry copies keep
  * it), so a retried message comes back to the same handler. A message no handler takes fails
  * with NoHandlerError, which dead-letters it. Startup has made sure no message can reach two.
+ *
+ * That routing key is forgeable: for a delivery through the default exchange it comes from the
+ * `x-original-*` headers (see originOf), which any producer allowed to publish to the queue can
+ * write. It picks which of the queue's own handlers runs, as the producer's routing key and type
+ * do; it is a dispatch, never a permission: nothing here (or anywhere in the module) decides
+ * access by it. Check rights in a guard on facts a producer cannot set (e.g. the AMQP user id).
  */
 export class QueueRoutes implements Invoker {
   constructor(
