@@ -47,7 +47,10 @@ export class IdempotencyGuard {
     private readonly logger: Logger,
   ) {
     const { store, leaseMs, storeTimeoutMs } = options.idempotency;
-    this.renewal = new ClaimRenewal(store, leaseMs, storeTimeoutMs, (messageId, text) => this.warn(messageId, text));
+    this.renewal = new ClaimRenewal(store, leaseMs, storeTimeoutMs, (messageId, text) => {
+      options.telemetry.incident('idempotencyLeaseWarning', definition.queue);
+      this.warn(messageId, text);
+    });
   }
 
   async handle(delivery: Delivery, attempt: number, invoke: () => unknown): Promise<void> {
@@ -103,6 +106,7 @@ export class IdempotencyGuard {
   private async storeUnreachable(delivery: Delivery, messageId: string, error: Error): Promise<void> {
     const { initialDelayMs, maxDelayMs } = this.options.reconnect;
     const delay = backoffDelay(this.failuresInRow++, initialDelayMs, maxDelayMs);
+    this.options.telemetry.incident('idempotencyStoreFailure', this.definition.queue);
     this.warn(messageId, `cannot be checked: its idempotency store is unreachable (${error.message}); returned to its queue in ${delay} ms, not counted as a try`);
     try {
       await sleep(delay, undefined, { signal: delivery.signal });

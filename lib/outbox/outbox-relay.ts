@@ -115,11 +115,12 @@ export class OutboxRelay {
         const outcomes = await Promise.allSettled(taken.map((row) => this.publish(row)));
         const published: string[] = [];
         const retried: RowFailure[] = [];
-        const refused: RowFailure[] = [];
+        const refused: Array<RowFailure & Pick<OutboxRow, 'exchange'>> = [];
         taken.forEach((row, i) => {
           const outcome = outcomes[i];
           if (outcome.status === 'fulfilled') published.push(row.id);
-          else (isRefusal(outcome.reason) ? refused : retried).push({ id: row.id, error: describe(outcome.reason) });
+          else if (isRefusal(outcome.reason)) refused.push({ id: row.id, error: describe(outcome.reason), exchange: row.exchange });
+          else retried.push({ id: row.id, error: describe(outcome.reason) });
         });
         if (published.length > 0) await this.table.markSent(client, published);
         if (retried.length > 0) await this.table.markFailed(client, retried, reconnect.initialDelayMs, reconnect.maxDelayMs);
@@ -130,6 +131,8 @@ export class OutboxRelay {
     );
     this.relayed += sent.length;
     this.parked += parked.length;
+    // Counted once committed: a batch that fails is taken again, and would count its rows twice.
+    for (const { exchange } of parked) this.options.telemetry.incident('outboxParked', exchange);
     if (failed.length > 0) {
       this.logger.warn(`Outbox relay: ${failed.length} of ${rows.length} messages not published (${failed[0].error}); each is tried again after a back-off`);
     }

@@ -2,7 +2,7 @@ import type { ConnectionRole } from '../connection/managed-connection';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import type { Outgoing, Settle } from '../publisher/outgoing';
 import type { Message } from '../transport/transport.interface';
-import type { HandlerCall, RpcResult, SettleOutcome, Telemetry } from './telemetry.interface';
+import type { HandlerCall, Incident, RpcResult, SettleOutcome, Telemetry } from './telemetry.interface';
 
 /** Several telemetries as one (e.g. Prometheus metrics and tracing), the first outermost. */
 export class CompositeTelemetry implements Telemetry {
@@ -40,6 +40,10 @@ export class CompositeTelemetry implements Telemetry {
 
   reconnected(role: ConnectionRole): void {
     for (const part of this.parts) part.reconnected(role);
+  }
+
+  incident(incident: Incident, subject: string): void {
+    for (const part of this.parts) part.incident(incident, subject);
   }
 
   traceId(): string | undefined {

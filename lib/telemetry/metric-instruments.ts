@@ -1,7 +1,7 @@
 import type { ConnectionRole } from '../connection/managed-connection';
-import type { PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
+import type { Incident, PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
 
-/** The instruments of METRICS on one metrics library; MetricsTelemetry decides when each moves. */
+/** The instruments of METRICS and INCIDENT_METRICS on one metrics library; MetricsTelemetry decides when each moves. */
 export interface MetricInstruments {
   consumed(queue: string, outcome: SettleOutcome): void;
   handlerDuration(queue: string, seconds: number): void;
@@ -10,4 +10,5 @@ export interface MetricInstruments {
   rpcDuration(queue: string, result: RpcResult, seconds: number): void;
   rpcPending(delta: number): void;
   reconnected(role: ConnectionRole): void;
+  incident(incident: Incident, subject: string): void;
 }

@@ -5,7 +5,7 @@ import type { Outgoing, Settle } from '../publisher/outgoing';
 import type { Message } from '../transport/transport.interface';
 import type { MetricInstruments } from './metric-instruments';
 import { isPromiseLike } from '../util/promise-like';
-import type { HandlerCall, PublishResult, RpcResult, SettleOutcome, Telemetry } from './telemetry.interface';
+import type { HandlerCall, Incident, PublishResult, RpcResult, SettleOutcome, Telemetry } from './telemetry.interface';
 
 /** Counts and times what the module reports into one set of instruments (Prometheus or OpenTelemetry). */
 export class MetricsTelemetry implements Telemetry {
@@ -68,6 +68,10 @@ export class MetricsTelemetry implements Telemetry {
 
   reconnected(role: ConnectionRole): void {
     this.instruments.reconnected(role);
+  }
+
+  incident(incident: Incident, subject: string): void {
+    this.instruments.incident(incident, subject);
   }
 
   traceId(): undefined {

@@ -9,5 +9,6 @@ export const NOOP_TELEMETRY: Telemetry = {
   rpcStarted: () => 0,
   rpcEnded: () => undefined,
   reconnected: () => undefined,
+  incident: () => undefined,
   traceId: () => undefined,
 };

@@ -1,8 +1,8 @@
 import type * as Otel from '@opentelemetry/api';
 import type { ConnectionRole } from '../connection/managed-connection';
 import type { MetricInstruments } from './metric-instruments';
-import { DURATION_BUCKETS, METRICS } from './metric-names';
-import type { PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
+import { DURATION_BUCKETS, INCIDENT_METRICS, incidentCounters, METRICS } from './metric-names';
+import type { Incident, PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
 
 /** The same instruments on the meter of the global MeterProvider (registered before the app starts). */
 export class OpenTelemetryInstruments implements MetricInstruments {
@@ -13,6 +13,7 @@ export class OpenTelemetryInstruments implements MetricInstruments {
   private readonly rpcSeconds: Otel.Histogram;
   private readonly rpcPendingGauge: Otel.UpDownCounter;
   private readonly reconnectsTotal: Otel.Counter;
+  private readonly incidentsTotal: Record<Incident, Otel.Counter>;
 
   constructor(api: typeof Otel, meterName: string) {
     const meter = api.metrics.getMeter(meterName);
@@ -24,6 +25,7 @@ export class OpenTelemetryInstruments implements MetricInstruments {
     this.rpcSeconds = meter.createHistogram(METRICS.rpcDuration.name, { description: METRICS.rpcDuration.help, ...seconds });
     this.rpcPendingGauge = meter.createUpDownCounter(METRICS.rpcPending.name, { description: METRICS.rpcPending.help });
     this.reconnectsTotal = meter.createCounter(METRICS.reconnects.name, { description: METRICS.reconnects.help });
+    this.incidentsTotal = incidentCounters((spec) => meter.createCounter(spec.name, { description: spec.help }));
   }
 
   consumed(queue: string, outcome: SettleOutcome): void {
@@ -52,5 +54,9 @@ export class OpenTelemetryInstruments implements MetricInstruments {
 
   reconnected(role: ConnectionRole): void {
     this.reconnectsTotal.add(1, { role });
+  }
+
+  incident(incident: Incident, subject: string): void {
+    this.incidentsTotal[incident].add(1, { [INCIDENT_METRICS[incident].label]: subject });
   }
 }

@@ -1,10 +1,10 @@
 import type * as Prom from 'prom-client';
 import type { ConnectionRole } from '../connection/managed-connection';
 import type { MetricInstruments } from './metric-instruments';
-import { DURATION_BUCKETS, METRICS } from './metric-names';
-import type { PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
+import { DURATION_BUCKETS, incidentCounters, METRICS } from './metric-names';
+import type { Incident, PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
 
-type Spec = (typeof METRICS)[keyof typeof METRICS];
+type Spec = { name: string; help: string };
 
 /**
  * The instruments as prom-client metrics in `registry`. A metric of the same name already there
@@ -19,6 +19,7 @@ export class PrometheusInstruments implements MetricInstruments {
   private readonly rpcSeconds: Prom.Histogram<'queue' | 'result'>;
   private readonly rpcPendingGauge: Prom.Gauge;
   private readonly reconnectsTotal: Prom.Counter<'role'>;
+  private readonly incidentsTotal: Record<Incident, Prom.Counter<string>>;
 
   constructor(prom: typeof Prom, registry: Prom.Registry = prom.register) {
     const metric = <M>(spec: Spec, make: (config: { name: string; help: string; registers: Prom.Registry[] }) => M): M =>
@@ -30,6 +31,7 @@ export class PrometheusInstruments implements MetricInstruments {
     this.rpcSeconds = metric(METRICS.rpcDuration, (c) => new prom.Histogram({ ...c, labelNames: ['queue', 'result'] as const, buckets: DURATION_BUCKETS }));
     this.rpcPendingGauge = metric(METRICS.rpcPending, (c) => new prom.Gauge(c));
     this.reconnectsTotal = metric(METRICS.reconnects, (c) => new prom.Counter({ ...c, labelNames: ['role'] as const }));
+    this.incidentsTotal = incidentCounters((spec) => metric(spec, (c) => new prom.Counter({ ...c, labelNames: [spec.label] })));
   }
 
   consumed(queue: string, outcome: SettleOutcome): void {
@@ -58,5 +60,9 @@ export class PrometheusInstruments implements MetricInstruments {
 
   reconnected(role: ConnectionRole): void {
     this.reconnectsTotal.labels(role).inc();
+  }
+
+  incident(incident: Incident, subject: string): void {
+    this.incidentsTotal[incident].labels(subject).inc();
   }
 }

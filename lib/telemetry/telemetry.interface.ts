@@ -16,6 +16,16 @@ export type PublishResult = 'confirmed' | 'returned' | 'nacked' | 'failed';
 export type RpcResult = 'answered' | 'timed_out' | 'failed';
 
 /**
+ * Something the module also logs a warning about, counted by its subject:
+ * - `outboxParked`: an outbox row was parked, its exchange refused by the broker (subject: the exchange);
+ * - `idempotencyStoreFailure`: the idempotency store failed or did not answer a claim, and the
+ *   message went back to its queue (subject: the queue);
+ * - `idempotencyLeaseWarning`: a handler runs on while its claim is not kept: past its lease with a
+ *   store that cannot renew, a renewal that failed or found the claim gone (subject: the queue).
+ */
+export type Incident = 'outboxParked' | 'idempotencyStoreFailure' | 'idempotencyLeaseWarning';
+
+/**
  * What the module reports at the points where a message changes state, for metrics and traces.
  * One interface (the shape of BullMQ's `Telemetry`), reached through `options.telemetry`; the
  * default does nothing, so with no metrics and no tracer a message costs no clock read and no
@@ -45,6 +55,8 @@ export interface Telemetry {
   rpcEnded(target: string, startedAt: number, result: RpcResult): void;
   /** A connection came back after it was lost. */
   reconnected(role: ConnectionRole): void;
+  /** An incident is logged as a warning; `subject` is what it concerns (see Incident). */
+  incident(incident: Incident, subject: string): void;
   /** The trace id of the active span, when tracing. */
   traceId(): string | undefined;
 }

@@ -5,7 +5,7 @@ import { own } from '../context/track-store';
 import { type Outgoing, type Settle, target } from '../publisher/outgoing';
 import type { Message } from '../transport/transport.interface';
 import { isPromiseLike } from '../util/promise-like';
-import type { HandlerCall, RpcResult, SettleOutcome, Telemetry } from './telemetry.interface';
+import type { HandlerCall, Incident, RpcResult, SettleOutcome, Telemetry } from './telemetry.interface';
 
 /** What the OpenTelemetry SDK's spans expose besides the API (ReadableSpan; `parentSpanId` before SDK 2). */
 interface SdkSpanFields {
@@ -141,6 +141,8 @@ export class TracingTelemetry implements Telemetry {
   rpcEnded(_target: string, _startedAt: number, _result: RpcResult): void {}
 
   reconnected(_role: ConnectionRole): void {}
+
+  incident(_incident: Incident, _subject: string): void {}
 
   traceId(): string | undefined {
     const context = this.api.trace.getActiveSpan()?.spanContext();
