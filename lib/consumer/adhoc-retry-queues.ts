@@ -6,14 +6,18 @@ import { declareAdhocRetryQueue, adhocRetryQueueName, adhocRetryQueueExpiresMs }
 
 /** How many ad-hoc retry queues one handler remembers as declared; past it the oldest is declared again on its next use. */
 const REMEMBERED = 100;
+/** Margin for clocks and the broker's own expiry timer. */
+const SAFETY_MS = 10_000;
 
 /**
  * Retry queues for `context.retry({ delayMs })` with a delay the policy has no queue for:
  * `<queue>.retry.<ms>ms.adhoc`, declared on first use like the policy's, but expiring when unused
  * (`x-expires`, see adhocRetryQueueExpiresMs), so a handler that picks many delays does not leave
- * a queue behind for each. A queue is declared again (which renews its expiry) before a copy is
- * sent once half its expiry has passed since the last declaration: a copy in it always leaves
- * before the queue can expire. What is remembered is bounded too.
+ * a queue behind for each. RabbitMQ deletes an expiring queue with what it holds, and a publish
+ * into it does not count as use; so before a copy is sent the queue is declared again (which
+ * renews its expiry) unless the copy surely leaves before it can expire: sent within the publish
+ * timeout, out after its delay, with a margin. Measured on the monotonic clock. What is
+ * remembered is bounded too.
  */
 export class AdhocRetryQueues {
   private readonly declaredAt = new Map<number, number>();
@@ -27,8 +31,8 @@ export class AdhocRetryQueues {
   async forDelay(delayMs: number, timeoutMs: number): Promise<string> {
     const name = adhocRetryQueueName(this.definition, delayMs);
     const at = this.declaredAt.get(delayMs);
-    if (at !== undefined && Date.now() - at < adhocRetryQueueExpiresMs(delayMs) / 2) return name;
-    const started = Date.now();
+    if (at !== undefined && performance.now() - at + timeoutMs + delayMs + SAFETY_MS < adhocRetryQueueExpiresMs(delayMs)) return name;
+    const started = performance.now();
     const declaring = this.connection.withChannel((channel) => declareAdhocRetryQueue(channel, this.definition, delayMs));
     const declared = await within(declaring.then(() => true), timeoutMs);
     if (!declared) {

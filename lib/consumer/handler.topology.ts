@@ -63,8 +63,9 @@ export function adhocRetryQueueName(definition: HandlerDefinition, delayMs: numb
 }
 
 /**
- * How long an ad-hoc retry queue outlives its last declaration: more than twice its delay, so a
- * copy sent up to half of it after a declaration (see AdhocRetryQueues) has left before it expires.
+ * How long an ad-hoc retry queue outlives its last declaration: twice its delay plus a minute, so
+ * it is declared again at most about once per delay (see AdhocRetryQueues). A function of the delay
+ * alone: every instance must declare the same arguments, or RabbitMQ refuses the second (406).
  */
 export function adhocRetryQueueExpiresMs(delayMs: number): number {
   return Math.min(2 * delayMs + 60_000, MAX_EXPIRES_MS);

@@ -28,7 +28,7 @@ import type { AdhocRetryQueues } from './adhoc-retry-queues';
 import { type Delivery, originOf, type SettleDelivery } from './delivery';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
 import { retryDelays } from './handler.topology';
-import { type Decision, decide, type Ending, type OutcomeRules, settleOutcomeOf } from './outcome-rules';
+import { type Decision, decide, type Ending, type OutcomeRules, policyDelay, settleOutcomeOf } from './outcome-rules';
 import { type Counters, counterHeaders } from './retry-counters';
 
 /** Declares a handler's topology again; the consumer of the handler's queue provides it. */
@@ -80,7 +80,7 @@ export class MessageOutcome {
     const id = delivery.msg.properties.messageId ?? '';
     if (delivery.settled) throw new SettlementError(`The message ${id} is settled already: settle it once`);
     if (delivery.ended) throw new SettlementError(`The message ${id} was settled when its handler returned or threw: settle it before that`);
-    if (settlement.kind === 'retry') this.checkRetryDelay(settlement.delayMs);
+    if (settlement.kind === 'retry') this.checkRetryDelay(settlement.delayMs, attempt);
     delivery.settled = delivery.abandoned ? Promise.resolve() : this.carryOut(delivery, decide(this.rules, this.facts(delivery, attempt), { kind: 'settled', settlement })) ?? Promise.resolve();
     return delivery.settled;
   };
@@ -191,13 +191,14 @@ export class MessageOutcome {
 
   /**
    * `context.retry({ delayMs })`: a whole number of milliseconds (0: at once); with `declare:
-   * false`, only a delay with a retry queue of the policy's (nothing else may be declared).
+   * false`, only a delay with a retry queue of the policy's (nothing else may be declared), also
+   * when the delay is the policy's own for this try (a policy of one try has no retry queue).
    */
-  private checkRetryDelay(delayMs: number | undefined): void {
-    if (delayMs === undefined) return;
-    if (!(Number.isInteger(delayMs) && delayMs >= 0 && delayMs <= MAX_DELAY_MS)) {
-      throw new InvalidArgumentError('delayMs', `a whole number of milliseconds from 0 to ${MAX_DELAY_MS}`, delayMs);
+  private checkRetryDelay(requested: number | undefined, attempt: number): void {
+    if (requested !== undefined && !(Number.isInteger(requested) && requested >= 0 && requested <= MAX_DELAY_MS)) {
+      throw new InvalidArgumentError('delayMs', `a whole number of milliseconds from 0 to ${MAX_DELAY_MS}`, requested);
     }
+    const delayMs = requested ?? policyDelay(this.rules, attempt);
     if (!this.definition.declare && delayMs > 0 && !this.policyDelays.has(delayMs)) {
       const delays = [...this.policyDelays].join(', ') || 'none';
       throw new InvalidArgumentError('delayMs', `0 or a delay of ${this.definition.name}'s retry policy (${delays}): with "declare: false" no other retry queue is declared`, delayMs);
@@ -259,7 +260,8 @@ export class MessageOutcome {
   ): Promise<void> {
     const original = keepDeaths ? (delivery.msg.properties.headers ?? {}) : withoutDeaths(delivery.msg.properties.headers ?? {});
     const origin = originOf(delivery.msg);
-    const ours = withoutUndefined({ ...headers, [HEADER_ORIGINAL_EXCHANGE]: origin.exchange, [HEADER_ORIGINAL_ROUTING_KEY]: origin.routingKey });
+    // Merged first, then cleaned: an undefined entry of ours removes the original's header.
+    const ours = { ...headers, [HEADER_ORIGINAL_EXCHANGE]: origin.exchange, [HEADER_ORIGINAL_ROUTING_KEY]: origin.routingKey };
     const send = (all: Record<string, unknown>) => this.send(() => this.copy(delivery, queue, all, keepForever), timeoutMs, redeclare);
     try {
       await send(withoutUndefined({ ...original, ...ours }));
@@ -384,6 +386,8 @@ function copyId(delivery: Delivery): string {
 /** Waits `ms`, or less if `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    // An aborted signal fires no more 'abort' events.
+    if (signal.aborted) return resolve();
     const timer = setTimeout(done, ms);
     signal.addEventListener('abort', done, { once: true });
     function done() {

@@ -101,11 +101,12 @@ function onSettlement(rules: OutcomeRules, { attempt }: DeliveryFacts, settlemen
 
 /**
  * The policy's wait after try `attempt`: `delaysMs[attempt - 1]`, the last of those the policy
- * uses repeating (only those have retry queues, see retryDelays); 0 without a policy or retries.
+ * uses repeating (only those have retry queues, see retryDelays); for a policy of one try (which
+ * retries only through `context.retry()`) its first delay; 0 without a policy.
  */
 export function policyDelay({ retry }: Pick<OutcomeRules, 'retry'>, attempt: number): number {
-  if (!retry || retry.attempts < 2) return 0;
-  const used = Math.min(retry.delaysMs.length, retry.attempts - 1);
+  if (!retry) return 0;
+  const used = Math.min(retry.delaysMs.length, Math.max(1, retry.attempts - 1));
   return retry.delaysMs[Math.min(attempt, used) - 1];
 }
 

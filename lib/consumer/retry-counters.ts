@@ -24,17 +24,17 @@ export const FRESH: Readonly<Counters> = Object.freeze({ attempts: 0, redeliveri
  *
  * The check is a digest, not a signature: a producer who computes it on purpose can set a counter
  * (and could as well publish into the dead-letter queue itself); it stops every accidental or
- * out-of-range value. Values are bounded as well: only integers from 0 to the most the module
- * writes (`maxAttempts`, `maxRedeliveries`) are taken.
+ * out-of-range value. Values are bounded as well: only whole numbers are taken, at most the most
+ * the module writes (`maxAttempts`, `maxRedeliveries`).
  */
 export function readCounters(headers: Record<string, unknown>, queue: string, messageId: string | undefined, maxAttempts: number, maxRedeliveries: number): Counters {
   const check = own(headers, HEADER_COUNTERS_CHECK);
   if (typeof check !== 'string' || messageId === undefined) return FRESH;
-  const counters = {
-    attempts: readCounter(headers, HEADER_ATTEMPTS, maxAttempts),
-    redeliveries: readCounter(headers, HEADER_REDELIVERIES, maxRedeliveries),
-  };
-  return check === checkValue(queue, messageId, counters) ? counters : FRESH;
+  // Checked as written, then bounded: a genuine count above this instance's maximum (a lower
+  // maxRedeliveries after a deploy) is the maximum, not a fresh start.
+  const written = { attempts: readCounter(headers, HEADER_ATTEMPTS, Infinity), redeliveries: readCounter(headers, HEADER_REDELIVERIES, Infinity) };
+  if (check !== checkValue(queue, messageId, written)) return FRESH;
+  return { attempts: Math.min(written.attempts, maxAttempts), redeliveries: Math.min(written.redeliveries, maxRedeliveries) };
 }
 
 /** The headers that carry `counters` on a copy with `messageId` for `queue`. */

@@ -74,6 +74,9 @@ export class IdempotencyGuard {
     if (claim.state === 'done') return this.duplicate(delivery, attempt, claim.reply);
     const stopRenewing = this.renewal.keep(key, token, messageId, delivery.signal);
     const ran = await run(invoke);
+    // From here the result decides: a settlement from a timer while the store is written would
+    // be recorded as done and its retry dropped as a duplicate.
+    delivery.ended = true;
     stopRenewing();
     // A handler that settled its message itself (context.retry() & co.) may have asked for
     // another try: only a plain success is recorded as done.

@@ -331,7 +331,9 @@ describe('settling messages yourself, batches and delayed sends', () => {
       // Acked, not only handled: once the app is closed, an unacked message would be back in the queue.
       await first.close();
       expect(await broker.depth(queue)).toBe(0);
-      if (ackFrames) expect(ackFrames.count).toBe(5);
+      // At most one per batch (two batches that end in one tick share one); one per message would be 50.
+      if (ackFrames) expect(ackFrames.count).toBeGreaterThanOrEqual(1);
+      if (ackFrames) expect(ackFrames.count).toBeLessThanOrEqual(5);
     } finally {
       await proxy?.close();
     }

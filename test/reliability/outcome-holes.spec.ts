@@ -1,6 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import type { Message as GetMessage } from '../../lib/transport/transport.interface';
-import { DeadLetters, InvalidArgumentError, MessageHandler, MessagingAdmin, SettlementError, type MessageContext, type MessagingOptions } from '../../lib';
+import {
+  DeadLetters,
+  type IdempotencyStore,
+  InvalidArgumentError,
+  MemoryIdempotencyStore,
+  MessageHandler,
+  MessagingAdmin,
+  SettlementError,
+  type MessageContext,
+  type MessagingOptions,
+} from '../../lib';
 import { appModule } from '../support/app';
 import { deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -205,6 +215,81 @@ describe('reliability: outcome holes (round 3)', () => {
     expect(Object.fromEntries(calls)).toEqual({ slow: 1, quick: 1 });
     expect(logger.lines.filter((line) => line.message.includes('closed by RabbitMQ'))).toEqual([]);
     expect(await rig.broker.depth(`${queue}.dlq`)).toBe(0);
+  });
+
+  it('52: an idempotent handler settling after it returned, while its success is being recorded, is refused too', async () => {
+    const queue = rig.broker.queue(unique('late-settle-idem'), []);
+    const late = deferred<unknown>();
+    const calls: string[] = [];
+    // A store whose record of success takes a while: the window a late call used to slip through.
+    const memory = new MemoryIdempotencyStore();
+    const slowStore: IdempotencyStore = {
+      claim: (key, token, leaseMs) => memory.claim(key, token, leaseMs),
+      release: (key, token) => memory.release(key, token),
+      complete: async (key, ttlMs, reply) => {
+        await sleep(300);
+        return memory.complete(key, ttlMs, reply);
+      },
+    };
+    @Injectable()
+    class LateIdempotent {
+      @MessageHandler({ queue, idempotent: true, retry: false })
+      handle(_payload: unknown, context: MessageContext) {
+        calls.push(`try ${context.attempt}`);
+        if (context.attempt > 1) return;
+        setTimeout(() => {
+          try {
+            void context.retry({ delayMs: 0 });
+            late.resolve('accepted');
+          } catch (error) {
+            late.resolve(error);
+          }
+        }, 50);
+      }
+    }
+    await start({ idempotency: { store: slowStore } }, [LateIdempotent]);
+    rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'late-idem' });
+    const outcome = await late.promise;
+    await waitFor(async () => (await rig.broker.depth(queue)) === 0, 'the queue empty', 5_000);
+    await sleep(500);
+    expect(outcome).toBeInstanceOf(SettlementError);
+    expect(calls).toEqual(['try 1']);
+  });
+
+  it('62: an outcome copy refused after shutdown gave up puts the message back at once, unchanged (not after a back-off the shutdown does not wait for)', async () => {
+    const proxy = await TcpProxy.start();
+    rig.proxies.push(proxy);
+    const serviceName = unique('svc-abandon-refused');
+    const queue = rig.broker.queue(unique('abandon-refused'), [60_000]);
+    const policy = unique('full-retry');
+    // The retry queue refuses every copy (nack), as a full one with reject-publish does.
+    await rabbitmqctl('set_policy', policy, `^${queue}\\.retry\\.`, JSON.stringify({ 'max-length': 0, overflow: 'reject-publish' }), '--apply-to', 'queues');
+    try {
+      const failed = deferred();
+      @Injectable()
+      class FailsOnce {
+        @MessageHandler({ queue, retry: { attempts: 2, delaysMs: [60_000] } })
+        handle() {
+          failed.resolve();
+          throw new Error('fails');
+        }
+      }
+      const { app, logger } = await start({ serviceName, uri: proxy.url(), shutdownTimeoutMs: 300, reconnect: { initialDelayMs: 5_000, maxDelayMs: 5_000 } }, [FailsOnce]);
+      await waitFor(async () => (await rabbitmqctl('list_queues', 'name', 'policy')).includes(policy), 'the policy applied', 10_000);
+      expect(proxy.holdReceiving(`${serviceName}:publisher`)).toBe(1);
+      rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'refused' });
+      await failed.promise;
+      const closing = app.close();
+      await waitFor(() => logger.lines.some((line) => line.message.includes('Shutdown timeout')), 'shutdown gave up on it', 5_000);
+      proxy.resume();
+      await closing;
+      const [back] = await drainUntil(queue, 1, 5_000);
+      console.log(`[reliability 62] refused copy at shutdown: back in the queue redelivered=${back.fields.redelivered}`);
+      expect(back.fields.redelivered).toBe(false);
+      expect(logger.lines.filter((line) => line.message.includes('not confirmed before shutdown'))).toEqual([]);
+    } finally {
+      await rabbitmqctl('clear_policy', policy);
+    }
   });
 
   it('53: retry({ delayMs }) that is not a whole number of milliseconds is refused with InvalidArgumentError; nothing is declared for it', async () => {

@@ -3,6 +3,8 @@ import { decide, type Decision, type Ending, type OutcomeRules, policyDelay } fr
 import { counterHeaders, type Counters, FRESH, readCounters } from '../../lib/consumer/retry-counters';
 import { DecodeError, DeliveryLimitError, MessageRejectedError, UnrecoverableError } from '../../lib/messaging.errors';
 import { MAX_TRIES } from '../../lib/messaging.options';
+import type { HandlerDefinition } from '../../lib/consumer/handler-definition';
+import { retryDelays } from '../../lib/consumer/handler.topology';
 
 /**
  * Issue 24 item 2: the outcome rules as a pure decision, tested as a unit. The table pins each
@@ -49,7 +51,8 @@ describe('decide: one row per path', () => {
     expect([1, 2, 3, 4].map((attempt) => policyDelay(policy(6, [10, 20]), attempt))).toEqual([10, 20, 20, 20]);
     // attempts 2: only the first delay is used, so it repeats, not 5000 (which has no queue).
     expect([1, 2, 3].map((attempt) => policyDelay(policy(2, [1000, 5000]), attempt))).toEqual([1000, 1000, 1000]);
-    expect(policyDelay(policy(1), 1)).toBe(0);
+    // A policy of one try retries only through context.retry(): its first delay (review of #24).
+    expect(policyDelay(policy(1, [30_000]), 1)).toBe(30_000);
     expect(policyDelay(noRetry, 3)).toBe(0);
   });
 });
@@ -59,6 +62,10 @@ describe('readCounters (34, 51): only counters the module wrote for this queue a
 
   it('reads back what counterHeaders wrote', () => {
     expect(readCounters(written({ attempts: 3, redeliveries: 2 }), 'q', 'm1', 999, 5)).toEqual({ attempts: 3, redeliveries: 2 });
+  });
+
+  it('a genuine count above this instance\'s maximum (a lower maxRedeliveries after a deploy) is the maximum, not a fresh start', () => {
+    expect(readCounters(written({ attempts: 7, redeliveries: 9 }), 'q', 'm1', 999, 5)).toEqual({ attempts: 7, redeliveries: 5 });
   });
 
   it.each([
@@ -162,6 +169,8 @@ describe('decide over a whole life (properties)', () => {
     const producerHeaders = fc.record({
       'x-attempts': fc.oneof(fc.integer({ min: 0, max: 999 }), fc.double(), fc.string()),
       'x-redeliveries': fc.oneof(fc.integer({ min: 0, max: 20 }), fc.string()),
+      // A check of the producer's own making, or one the module wrote for other counters.
+      'x-counters-check': fc.oneof(fc.string(), fc.constant(counterHeaders('q', 'm1', { attempts: 1, redeliveries: 0 })['x-counters-check'])),
     });
     fc.assert(
       fc.property(rulesArb, producerHeaders, (rules, headers) => {
@@ -169,7 +178,12 @@ describe('decide over a whole life (properties)', () => {
         const attempts = rules.retry ? rules.retry.attempts : 1;
         expect(tries.map((t) => t.attempt)).toEqual(Array.from({ length: attempts }, (_, i) => i + 1));
         const delays = tries.flatMap((t) => (t.decision.kind === 'retry' ? [t.decision.delayMs] : []));
-        expect(delays).toEqual(tries.slice(0, -1).map((t) => policyDelay(rules, t.attempt)));
+        // The policy's delays in order, the last one repeating...
+        const expected = rules.retry ? tries.slice(0, -1).map((t) => (rules.retry as { delaysMs: number[] }).delaysMs[Math.min(t.attempt, (rules.retry as { delaysMs: number[] }).delaysMs.length) - 1]) : [];
+        expect(delays).toEqual(expected);
+        // ...and only delays with a retry queue declared at startup (or none).
+        const declared = retryDelays({ retry: rules.retry } as HandlerDefinition);
+        for (const delay of delays) expect(delay === 0 || declared.includes(delay)).toBe(true);
         expect(end).toMatchObject({ kind: 'deadLetter', attempts });
       }),
       { numRuns: 300 },
