@@ -266,6 +266,10 @@ export class HandlerConsumer {
     if (msg.fields.redelivered && this.options.maxRedeliveries > 0 && !brokerCountsDeliveries(this.definition.queueArguments) && !this.returned.take(msg)) {
       return this.outcome.redelivered(delivery, attempt);
     }
+    // Its handler ran already, and its outcome could not be recorded then: carried out again, the
+    // handler not run once more.
+    const resumed = this.outcome.resume(delivery);
+    if (resumed) return resumed;
     let payload: unknown;
     try {
       payload = this.options.codecs.decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding);

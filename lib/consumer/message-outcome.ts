@@ -48,6 +48,14 @@ export class MessageOutcome {
   /** Outcomes in a row that could not be recorded; sets how long the next return waits. */
   private failuresInRow = 0;
   private readonly rules: OutcomeRules;
+  /**
+   * Decisions whose copy could not be recorded, by message id: the message went back to its queue
+   * and, when it comes back, the decision is carried out again without running its handler once
+   * more. A broker that refuses every copy (a full dead-letter queue) then keeps the message going
+   * round with a back-off until it takes the copy, but the handler ran once. Bounded: past the
+   * limit the oldest are forgotten (their handlers run again, as before).
+   */
+  private readonly undone = new Map<string, Decision>();
   /** Delays with a retry queue of the policy's. */
   private readonly policyDelays: ReadonlySet<number>;
 
@@ -134,6 +142,19 @@ export class MessageOutcome {
     }
   }
 
+  /**
+   * A message whose outcome could not be recorded came back: its decision is carried out again,
+   * and true returned; false for any other message.
+   */
+  resume(delivery: Delivery): Promise<void> | false {
+    const id = delivery.msg.properties.messageId;
+    const decision = id === undefined ? undefined : this.undone.get(id);
+    if (!decision) return false;
+    this.undone.delete(id!);
+    delivery.ended = true;
+    return this.carryOut(delivery, decision) ?? Promise.resolve();
+  }
+
   private decideAndCarryOut(delivery: Delivery, attempt: number, ending: Ending): Promise<void> | void {
     return this.carryOut(delivery, decide(this.rules, this.facts(delivery, attempt), ending));
   }
@@ -155,21 +176,29 @@ export class MessageOutcome {
       case 'reply':
         return this.record(delivery, outcome, () => this.answer(delivery, decision.error ? undefined : result, decision.error));
       case 'retry':
+      case 'deadLetter':
+      case 'countReturn':
+        return this.record(delivery, outcome, () => this.copyFor(delivery, decision), decision);
+    }
+  }
+
+  /** The copy a decision needs, confirmed. */
+  private copyFor(delivery: Delivery, decision: Extract<Decision, { kind: 'retry' | 'deadLetter' | 'countReturn' }>): Promise<void> {
+    switch (decision.kind) {
+      case 'retry':
         if (decision.error) {
           const tries = this.definition.retry ? ` of ${this.definition.retry.attempts}` : '';
           this.log(delivery, 'warn', `failed on try ${decision.attempts}${tries} (${describe(decision.error)}); retrying in ${decision.delayMs} ms`);
         }
-        return this.record(delivery, outcome, () => this.retry(delivery, decision.delayMs, { ...delivery.counters, attempts: decision.attempts }));
+        return this.retry(delivery, decision.delayMs, { ...delivery.counters, attempts: decision.attempts });
       case 'deadLetter':
-        return this.record(delivery, outcome, async () => {
+        return (async () => {
           this.log(delivery, decision.by === 'handler' ? 'warn' : 'error', `${deadLetterCause(decision)}; moved to ${deadLetterQueueName(this.definition)}`);
           await this.deadLetter(delivery, decision.error, decision.attempts);
           if (decision.reply) await this.answer(delivery, undefined, decision.error);
-        });
+        })();
       case 'countReturn':
-        return this.record(delivery, outcome, () =>
-          this.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, { ...delivery.counters, redeliveries: decision.redeliveries })),
-        );
+        return this.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, { ...delivery.counters, redeliveries: decision.redeliveries }));
     }
   }
 
@@ -205,18 +234,32 @@ export class MessageOutcome {
     }
   }
 
-  /** Acks once `work` (its copies and replies) is confirmed; otherwise the message goes back to its queue. */
-  private record(delivery: Delivery, outcome: Delivery['outcome'], work: () => Promise<void>): Promise<void> {
+  /**
+   * Acks once `work` (its copies and replies) is confirmed; otherwise the message goes back to its
+   * queue, and `decision` (when given) is remembered to be carried out when it comes back.
+   */
+  private record(delivery: Delivery, outcome: Delivery['outcome'], work: () => Promise<void>, decision?: Decision): Promise<void> {
     delivery.outcome = outcome;
     const recording = work().then(
       () => {
         this.failuresInRow = 0;
         delivery.ack();
       },
-      (error: unknown) => this.requeue(delivery, error),
+      (error: unknown) => {
+        if (decision) this.remember(delivery, decision);
+        return this.requeue(delivery, error);
+      },
     );
     delivery.recording = recording;
     return recording;
+  }
+
+  private remember(delivery: Delivery, decision: Decision): void {
+    const id = delivery.msg.properties.messageId;
+    if (id === undefined) return;
+    this.undone.delete(id);
+    this.undone.set(id, decision);
+    if (this.undone.size > REMEMBERED_UNDONE) this.undone.delete(this.undone.keys().next().value!);
   }
 
   private deadLetter(delivery: Delivery, error: Error, attempts: number): Promise<void> {
@@ -377,6 +420,9 @@ export class MessageOutcome {
     this.logger[level](new MessageLogLine(`${name} message ${messageId ?? '-'} ${text}`, queue, messageId, this.track.requestId, name));
   }
 }
+
+/** How many decisions that could not be recorded one handler remembers (see `undone`). */
+const REMEMBERED_UNDONE = 10_000;
 
 /** The message id of every copy of a delivery: its own, or one made once for a message without. */
 function copyId(delivery: Delivery): string {
