@@ -96,14 +96,28 @@ const PROXIED: Record<string, () => Promise<ProxiedStore>> = {
 };
 
 /**
- * Apps of one test; the test file's afterEach calls closeAll() before deleting the queues (an app
- * still consuming would declare them again).
+ * A broker connection and the apps of one test, opened before and closed after each test of the
+ * describe block that calls it: apps first (an app still consuming would declare the queues
+ * again), then the queues. `around` runs before the apps close (e.g. a stalled proxy resumes, so
+ * they close at once) and after the cleanup.
  */
-function appsOf() {
+function testRig(around: { setup?: () => Promise<void>; beforeClose?: () => void; teardown?: () => Promise<void> } = {}) {
   const apps: INestApplicationContext[] = [];
+  let broker: Broker | undefined;
+  beforeEach(async () => {
+    broker = await Broker.open();
+    await around.setup?.();
+  });
+  afterEach(async () => {
+    around.beforeClose?.();
+    for (const app of apps.splice(0)) await app.close();
+    await broker?.cleanup();
+    await around.teardown?.();
+  });
   return {
-    async closeAll(): Promise<void> {
-      for (const app of apps.splice(0)) await app.close();
+    get broker(): Broker {
+      if (!broker) throw new Error('testRig: the broker connection opens in beforeEach');
+      return broker;
     },
     async start(options: Partial<MessagingOptions>, providers: unknown[], logger = new CaptureLogger()): Promise<INestApplicationContext> {
       const app = await startAppLogged(appModule(options, { providers: providers as never }), logger);
@@ -121,43 +135,34 @@ function appsOf() {
 const QUICK = { reconnect: { initialDelayMs: 20, maxDelayMs: 100 }, maxRedeliveries: 1 };
 
 describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store', (kind) => {
-  let broker: Broker;
   let proxied: ProxiedStore;
-  const apps = appsOf();
-
-  beforeEach(async () => {
-    broker = await Broker.open();
-    proxied = await PROXIED[kind]();
-  });
-
-  afterEach(async () => {
-    proxied.proxy.resume(); // so the apps close at once
-    await apps.closeAll();
-    await broker.cleanup();
-    await proxied.remove();
+  const apps = testRig({
+    setup: async () => void (proxied = await PROXIED[kind]()),
+    beforeClose: () => proxied.proxy.resume(), // so the apps close at once
+    teardown: () => proxied.remove(),
   });
 
   it('an unreachable store requeues the message with back-off: no try and no redelivery is counted, nothing is dead-lettered', async () => {
-    const queue = broker.queue(unique('idem-store-down'), [0]);
+    const queue = apps.broker.queue(unique('idem-store-down'), [0]);
     const runs: Run[] = [];
     const store = new WatchedStore(proxied.store);
     const app = await apps.start({ ...QUICK, idempotency: { store, storeTimeoutMs: 500 } }, [handlerOf(queue, runs)]);
     proxied.proxy.cut();
     await app.get(RpcClient).send(queue, { n: 1 }, { messageId: 'a' });
     // More failed claims than the retry policy (2 tries) and maxRedeliveries (1) together allow.
-    await waitFor(async () => store.failures >= 5 || (await broker.depth(`${queue}.dlq`)) > 0, 'five failed claims (or a dead letter)', 20_000);
-    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+    await waitFor(async () => store.failures >= 5 || (await apps.broker.depth(`${queue}.dlq`)) > 0, 'five failed claims (or a dead letter)', 20_000);
+    expect(await apps.broker.depth(`${queue}.dlq`)).toBe(0);
     expect(runs).toEqual([]);
     proxied.proxy.resume();
     await waitFor(() => runs.length === 1, 'the message to be handled once the store is back', 20_000);
     expect(runs[0]).toMatchObject({ id: 'a', attempt: 1, redeliveries: undefined });
-    await waitFor(async () => (await broker.depth(queue)) === 0, 'the queue to be empty');
-    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+    await waitFor(async () => (await apps.broker.depth(queue)) === 0, 'the queue to be empty');
+    expect(await apps.broker.depth(`${queue}.dlq`)).toBe(0);
     expect(runs).toHaveLength(1);
   });
 
   it('a stalled store does not hold a delivery forever: the claim has a deadline, late claims are released', async () => {
-    const queue = broker.queue(unique('idem-store-stall'), [0]);
+    const queue = apps.broker.queue(unique('idem-store-stall'), [0]);
     const runs: Run[] = [];
     const store = new WatchedStore(proxied.store);
     // A long lease: if a claim answered late kept its key, the message would wait it out.
@@ -168,16 +173,16 @@ describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store'
     await app.get(RpcClient).send(queue, {}, { messageId: 'a' });
     await waitFor(() => store.claims >= 4, 'the claim to be tried again after its deadline', 10_000);
     expect(runs).toEqual([]);
-    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+    expect(await apps.broker.depth(`${queue}.dlq`)).toBe(0);
     proxied.proxy.resume();
     await waitFor(() => runs.length === 1, 'the message to be handled once the store answers again', 15_000);
-    await waitFor(async () => (await broker.depth(queue)) === 0, 'the queue to be empty');
+    await waitFor(async () => (await apps.broker.depth(queue)) === 0, 'the queue to be empty');
     expect(runs[0]).toMatchObject({ id: 'a', attempt: 1 });
-    expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+    expect(await apps.broker.depth(`${queue}.dlq`)).toBe(0);
   });
 
   it('a handler that outlives leaseMs keeps its claim (renewed): a copy arriving meanwhile waits, then is dropped', async () => {
-    const queue = broker.queue(unique('idem-lease'), [0]);
+    const queue = apps.broker.queue(unique('idem-lease'), [0]);
     const runs: Run[] = [];
     const store = new WatchedStore(proxied.store);
     // Two instances with their own store objects, as two processes would have.
@@ -195,22 +200,15 @@ describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store'
     expect(runs).toHaveLength(1);
     expect(runs[0].end! - runs[0].start).toBeGreaterThanOrEqual(4 * leaseMs - 5);
     expect(store.renewals + other.renewals).toBeGreaterThanOrEqual(2);
-    await waitFor(async () => (await broker.depth(queue)) === 0, 'the queue to be empty');
+    await waitFor(async () => (await apps.broker.depth(queue)) === 0, 'the queue to be empty');
   });
 });
 
 describe('a store that cannot renew claims', () => {
-  let broker: Broker;
-  const apps = appsOf();
-
-  beforeEach(async () => (broker = await Broker.open()));
-  afterEach(async () => {
-    await apps.closeAll();
-    await broker.cleanup();
-  });
+  const apps = testRig();
 
   it('a handler that outlives leaseMs is warned about, once, naming the option', async () => {
-    const queue = broker.queue(unique('idem-no-renew'), [0]);
+    const queue = apps.broker.queue(unique('idem-no-renew'), [0]);
     const runs: Run[] = [];
     const memory = new MemoryIdempotencyStore();
     // A store of another database, written before renew existed: the three required operations only.
@@ -227,17 +225,10 @@ describe('a store that cannot renew claims', () => {
 });
 
 describe('no handler starts after shutdown gave up on its message', () => {
-  let broker: Broker;
-  const apps = appsOf();
-
-  beforeEach(async () => (broker = await Broker.open()));
-  afterEach(async () => {
-    await apps.closeAll();
-    await broker.cleanup();
-  });
+  const apps = testRig();
 
   it('a claim that answers after shutdown gave up: the handler never runs, the message stays on its queue, the claim is released', async () => {
-    const queue = broker.queue(unique('idem-slow-claim'), [0]);
+    const queue = apps.broker.queue(unique('idem-slow-claim'), [0]);
     const runs: Run[] = [];
     const claimed = deferred();
     const answer = deferred<IdempotencyClaim>();
@@ -255,11 +246,11 @@ describe('no handler starts after shutdown gave up on its message', () => {
     // After the fix the late claim is released; before it, the handler runs (then its record is made).
     await Promise.race([released.promise, waitFor(() => runs.length > 0, 'a run', 5_000)]);
     expect(runs).toEqual([]);
-    expect(await broker.depth(queue)).toBe(1);
+    expect(await apps.broker.depth(queue)).toBe(1);
   });
 
   it('a decode that resolves after shutdown gave up (off the event loop): the handler never runs, the message stays on its queue', async () => {
-    const queue = broker.queue(unique('slow-decode'), [0]);
+    const queue = apps.broker.queue(unique('slow-decode'), [0]);
     const runs: Run[] = [];
     const decoding = deferred();
     const gate = deferred();
@@ -285,6 +276,6 @@ describe('no handler starts after shutdown gave up on its message', () => {
     await tick();
     await tick();
     expect(runs).toEqual([]);
-    expect(await broker.depth(queue)).toBe(1);
+    expect(await apps.broker.depth(queue)).toBe(1);
   });
 });

@@ -3,7 +3,7 @@ import type { Message as GetMessage } from '../../lib/transport/transport.interf
 import { MessageHandler, RpcClient, type MessageContext, type MessagingOptions } from '../../lib';
 import { appModule } from '../support/app';
 import { deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
-import { CaptureLogger, closeConnections, connectionsOf, faultRig, sleep, startAppLogged, Tally } from './helpers';
+import { CaptureLogger, closeConnections, connectionsOf, drainUntil, faultRig, sleep, startAppLogged, Tally } from './helpers';
 
 /**
  * RELIABILITY.md round 2, the consumer's share: 32 (retry, dead-letter, redelivery and reply copies
@@ -21,18 +21,6 @@ describe('reliability: copies and counters', () => {
     return { app, client: app.get(RpcClient), logger };
   }
 
-  async function drainUntil(queue: string, count: number, timeoutMs = 10_000): Promise<GetMessage[]> {
-    const got: GetMessage[] = [];
-    // Only a queue that exists is drained: a basic.get on a missing one would close the shared channel.
-    const drain = async () => ((await rig.broker.depth(queue)) > 0 ? got.push(...(await rig.broker.drainQueue(queue))) : 0);
-    await waitFor(async () => {
-      await drain();
-      return got.length >= count;
-    }, `${count} messages in ${queue}`, timeoutMs);
-    await sleep(200);
-    await drain(); // anything beyond the count is a duplicate
-    return got;
-  }
 
   /** Queues whose name starts with `prefix`, with their type and ready messages (works for exclusive queues too). */
   async function queuesLike(prefix: string): Promise<Array<{ name: string; type: string; messages: number }>> {
@@ -63,7 +51,7 @@ describe('reliability: copies and counters', () => {
       }
       const { client } = await start({}, [Routed]);
       await client.publish(exchange, 'order.created', { n: 1 });
-      const [dead, ...extra] = await drainUntil(`${queue}.dlq`, 1);
+      const [dead, ...extra] = await drainUntil(rig.broker, `${queue}.dlq`, 1);
       console.log(`[reliability 33] tries seen: ${JSON.stringify(seen)}; dead letter: ${JSON.stringify(dead.properties.headers)}`);
       expect(extra).toHaveLength(0);
       expect(seen).toEqual([1, 2, 3].map((attempt) => ({ exchange, routingKey: 'order.created', attempt })));
@@ -109,7 +97,7 @@ describe('reliability: copies and counters', () => {
       const sent = 10;
       await Promise.all(Array.from({ length: sent }, (_, i) => client.send(queue, { i })));
       let dead: GetMessage[] = [];
-      dead = await drainUntil(`${queue}.dlq`, sent, 8_000).catch(() => dead);
+      dead = await drainUntil(rig.broker, `${queue}.dlq`, sent, 8_000).catch(() => dead);
       const figures = { sent, handled: 0, queued: await rig.broker.depth(queue), deadLettered: dead.length };
       console.log(`[reliability 32] dead-letter queue deleted: ${JSON.stringify(figures)}`);
       expect(figures.queued + figures.deadLettered).toBe(sent);
@@ -162,7 +150,7 @@ describe('reliability: copies and counters', () => {
       const { client } = await start({}, [Replier]);
       const id = await client.send(queue, { n: 1 }, { replyTo: replies });
       let dead: GetMessage[] = [];
-      dead = await drainUntil(`${queue}.dlq`, 1, 4_000).catch(() => dead);
+      dead = await drainUntil(rig.broker, `${queue}.dlq`, 1, 4_000).catch(() => dead);
       console.log(`[reliability 32] reply to a missing queue: handler calls ${calls}, dead-lettered ${dead.length}`);
       expect(dead).toHaveLength(1);
       expect(dead[0].properties.messageId).toBe(id);
@@ -207,7 +195,7 @@ describe('reliability: copies and counters', () => {
       }
       const total = Object.keys(hostile).length;
       let dead: GetMessage[] = [];
-      dead = await drainUntil(`${queue}.dlq`, total, 6_000).catch(() => dead);
+      dead = await drainUntil(rig.broker, `${queue}.dlq`, total, 6_000).catch(() => dead);
       const summary = Object.fromEntries(Object.keys(hostile).map((id) => [id, calls.get(id)?.length ?? 0]));
       console.log(`[reliability 34] handler calls per hostile x-attempts: ${JSON.stringify(summary)}; dead-lettered ${dead.length}`);
       for (const id of Object.keys(hostile)) {
@@ -254,7 +242,7 @@ describe('reliability: copies and counters', () => {
           kills++;
         }
         console.log(`[reliability 34] x-redeliveries ${JSON.stringify(value)}: kills ${kills}, x-redeliveries seen ${JSON.stringify(calls)}`);
-        const [dead] = await drainUntil(dlq, 1, 2_000);
+        const [dead] = await drainUntil(rig.broker, dlq, 1, 2_000);
         expect(header(dead, 'x-error-name')).toBe('DeliveryLimitError');
         expect(kills).toBe(maxRedeliveries + 1);
       } finally {
@@ -289,7 +277,7 @@ describe('reliability: copies and counters', () => {
       // The operator puts it right: without a dead-letter queue the copy comes back unroutable, the queue is declared again.
       await rig.broker.channel.deleteQueue(dlq);
       let dead: GetMessage[] = [];
-      dead = await drainUntil(dlq, 1, 8_000).catch(() => dead);
+      dead = await drainUntil(rig.broker, dlq, 1, 8_000).catch(() => dead);
       console.log(`[reliability 39] dead-letter copy nacked: returns per second ${perSecond}, handler calls ${calls}, dead letters ${JSON.stringify(dead.map((m) => m.properties.headers))}`);
       expect(perSecond).toBeLessThan(10);
       // 49: its handler ran once; each return carries out the same outcome again, not the handler.

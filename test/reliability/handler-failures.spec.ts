@@ -5,7 +5,7 @@ import { MessageHandler, RpcClient, UnrecoverableError, type MessageContext } fr
 import { appModule } from '../support/app';
 import { Broker, deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { CaptureLogger, closeConnections, sleep, startAppLogged, Tally, watchUnhandledRejections } from './helpers';
+import { CaptureLogger, closeConnections, drainUntil, sleep, startAppLogged, Tally, watchUnhandledRejections } from './helpers';
 
 /**
  * RELIABILITY.md 12 (handler throws: retries, then dead-letter), 13 (undecodable body),
@@ -40,16 +40,6 @@ describe('reliability: handler failures', () => {
     return message.properties.headers?.[name];
   }
 
-  async function drainUntil(queue: string, count: number, timeoutMs = 10_000): Promise<GetMessage[]> {
-    const got: GetMessage[] = [];
-    await waitFor(async () => {
-      got.push(...(await broker.drainQueue(queue)));
-      return got.length >= count;
-    }, `${count} messages in ${queue}`, timeoutMs);
-    await sleep(200);
-    got.push(...(await broker.drainQueue(queue))); // anything beyond the count is a duplicate
-    return got;
-  }
 
   describe('12: a handler that throws', () => {
     const queue = unique('throws');
@@ -99,7 +89,7 @@ describe('reliability: handler failures', () => {
       const sent = 5;
       const ids: string[] = [];
       for (let i = 0; i < sent; i++) ids.push(await client.send(queue, { order: i }));
-      const dead = await drainUntil(`${queue}.dlq`, sent);
+      const dead = await drainUntil(broker, `${queue}.dlq`, sent);
       const byId = (id: string) => calls.filter((c) => c.id === id);
       const gaps = ids.map((id) => {
         const tries = byId(id);
@@ -137,7 +127,7 @@ describe('reliability: handler failures', () => {
 
     it('UnrecoverableError goes to the dead-letter queue at once, without retries', async () => {
       const id = await client.send(unrecoverable, { n: 1 });
-      const [dead, ...extra] = await drainUntil(`${unrecoverable}.dlq`, 1);
+      const [dead, ...extra] = await drainUntil(broker, `${unrecoverable}.dlq`, 1);
       expect(extra).toHaveLength(0);
       expect(unrecoverableCalls).toEqual([1]);
       expect(dead.properties.messageId).toBe(id);
@@ -284,7 +274,7 @@ describe('reliability: handler failures', () => {
       broker.publishRaw(queue, 'plain {{ garbage', { messageId: 'no-content-type' });
       broker.publishRaw(queue, JSON.stringify({ good: true }), { contentType: 'application/json', messageId: 'good' });
       await waitFor(() => handled.length === 1, 'the good message');
-      const dead = await drainUntil(`${queue}.dlq`, 3);
+      const dead = await drainUntil(broker, `${queue}.dlq`, 3);
       console.log(`[reliability 13] undecodable bodies: sent 4, handled ${handled.length}, dead-lettered ${dead.length}`);
       expect(handled).toEqual([{ good: true }]);
       expect(dead.map((m) => m.properties.messageId).sort()).toEqual(['bad-json', 'no-content-type', 'xml']);
@@ -349,7 +339,7 @@ describe('reliability: handler failures', () => {
           await Promise.all(Array.from({ length: perQueue }, (_, i) => client.send(queue, { i })));
         }
         const dead: Record<string, GetMessage[]> = {};
-        for (const [key, queue] of Object.entries(queues)) dead[key] = await drainUntil(`${queue}.dlq`, perQueue);
+        for (const [key, queue] of Object.entries(queues)) dead[key] = await drainUntil(broker, `${queue}.dlq`, perQueue);
         await sleep(200);
         const summary = Object.fromEntries(Object.keys(queues).map((k) => [k, { calls: calls.get(k), deadLettered: dead[k].length, errorName: header(dead[k][0], 'x-error-name') }]));
         const unhandled = await watcher.settled();
@@ -399,7 +389,7 @@ describe('reliability: handler failures', () => {
         expect(await closeConnections(serviceName, 'consumer', 'reliability test: the consumer dies')).toBe(1);
         kills++;
       }
-      const dead = await drainUntil(dlq, 1);
+      const dead = await drainUntil(broker, dlq, 1);
       const figures = { kills, handlerCalls: calls.length, deadLettered: dead.length, stillQueued: await broker.depth(queue), calls };
       console.log(`[reliability 15] poison message: ${JSON.stringify(figures)}`);
       expect(dead).toHaveLength(1);
@@ -445,7 +435,7 @@ describe('reliability: handler failures', () => {
       await waitFor(() => ids.every((id) => goodTally.handled.has(id)), 'the good group to get every event');
       const goodMs = Date.now() - started;
       await waitFor(() => ids.every((id) => slowTally.handled.has(id)), 'the slow group to get every event');
-      const dead = await drainUntil(`${failing}.dlq`, events);
+      const dead = await drainUntil(broker, `${failing}.dlq`, events);
       const figures = {
         published: events,
         good: { handled: goodTally.handled.size, duplicates: goodTally.duplicates, allWithinMs: goodMs },

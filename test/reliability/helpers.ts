@@ -3,7 +3,8 @@ import type { INestApplicationContext, LoggerService, Type } from '@nestjs/commo
 import { NestFactory } from '@nestjs/core';
 import { Injectable } from '@nestjs/common';
 import { MessageHandler, type MessageContext } from '../../lib';
-import { Broker } from '../support/broker';
+import { Broker, waitFor } from '../support/broker';
+import type { Message } from '../../lib/transport/transport.interface';
 import { type BrokerConnection, listConnections, rabbitmqctl } from '../support/rabbitmq-admin';
 
 export { readWatermark, setWatermark } from '../support/rabbitmq-admin';
@@ -216,4 +217,21 @@ export async function within<T, F>(promise: Promise<T>, ms: number, fallback: F)
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Takes messages off `queue` until `count` arrived (failing after `timeoutMs`), then once more a
+ * moment later: anything beyond the count is a duplicate. Only a queue that exists is drained: a
+ * basic.get on a missing one would close the broker's shared channel.
+ */
+export async function drainUntil(broker: Broker, queue: string, count: number, timeoutMs = 10_000): Promise<Message[]> {
+  const got: Message[] = [];
+  const drain = async () => ((await broker.depth(queue)) > 0 ? got.push(...(await broker.drainQueue(queue))) : 0);
+  await waitFor(async () => {
+    await drain();
+    return got.length >= count;
+  }, `${count} messages in ${queue}`, timeoutMs);
+  await sleep(200);
+  await drain();
+  return got;
 }

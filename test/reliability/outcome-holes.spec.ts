@@ -14,7 +14,7 @@ import {
 import { appModule } from '../support/app';
 import { deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
-import { CaptureLogger, faultRig, sleep, startAppLogged } from './helpers';
+import { CaptureLogger, drainUntil, faultRig, sleep, startAppLogged } from './helpers';
 
 /**
  * RELIABILITY.md round 3, the outcome rules' share: 45 (replay and RabbitMQ's dead-letter cycle
@@ -33,17 +33,6 @@ describe('reliability: outcome holes (round 3)', () => {
     return { app, logger };
   }
 
-  async function drainUntil(queue: string, count: number, timeoutMs = 10_000): Promise<GetMessage[]> {
-    const got: GetMessage[] = [];
-    const drain = async () => ((await rig.broker.depth(queue)) > 0 ? got.push(...(await rig.broker.drainQueue(queue))) : 0);
-    await waitFor(async () => {
-      await drain();
-      return got.length >= count;
-    }, `${count} messages in ${queue}`, timeoutMs);
-    await sleep(200);
-    await drain();
-    return got;
-  }
 
   async function namesLike(what: 'queues' | 'exchanges', fragment: string): Promise<string[]> {
     return (await rabbitmqctl(`list_${what}`, 'name'))
@@ -53,6 +42,41 @@ describe('reliability: outcome holes (round 3)', () => {
   }
 
   const header = (message: GetMessage, name: string): unknown => message.properties.headers?.[name];
+
+  /**
+   * Case 62's rig: an app behind its own proxy whose handler fails on `queue` (retried after a
+   * minute), the confirms of its publisher held, one message sent; shutdown gives up on it while
+   * its retry copy is unconfirmed, then the confirms flow again. Resolves once close() did.
+   */
+  async function abandonWithCopyInFlight(label: string, options: Partial<MessagingOptions> = {}) {
+    const proxy = await TcpProxy.start();
+    rig.proxies.push(proxy);
+    const serviceName = unique(`svc-${label}`);
+    const queue = rig.broker.queue(unique(label), [60_000]);
+    const failed = deferred();
+    @Injectable()
+    class FailsOnce {
+      @MessageHandler({ queue, retry: { attempts: 2, delaysMs: [60_000] } })
+      handle() {
+        failed.resolve();
+        throw new Error('fails');
+      }
+    }
+    const { app, logger } = await start({ serviceName, uri: proxy.url(), shutdownTimeoutMs: 300, ...options }, [FailsOnce]);
+    return {
+      queue,
+      logger,
+      run: async () => {
+        expect(proxy.holdReceiving(`${serviceName}:publisher`)).toBe(1);
+        rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: label });
+        await failed.promise;
+        const closing = app.close();
+        await waitFor(() => logger.lines.some((line) => line.message.includes('Shutdown timeout')), 'shutdown gave up on it', 5_000);
+        proxy.resume();
+        await closing;
+      },
+    };
+  }
 
   it('45: a letter RabbitMQ itself dead-lettered, replayed or moved back by hand, gets its retries and ends in the DLQ again (not dropped by the cycle check)', async () => {
     const queue = rig.broker.queue(unique('broker-dead'), [50]);
@@ -87,7 +111,7 @@ describe('reliability: outcome holes (round 3)', () => {
     }
     const { app } = await start({}, [AlwaysFails]);
     expect(await app.get(DeadLetters).replay(queue)).toBe(1);
-    const dead = await drainUntil(dlq, 2, 8_000).catch(() => []);
+    const dead = await drainUntil(rig.broker, dlq, 2, 8_000).catch(() => []);
     console.log(`[reliability 45] tries ${JSON.stringify(Object.fromEntries(tries))}, back in the DLQ ${dead.length}`);
     expect(Object.fromEntries(tries)).toEqual({ replayed: [1, 2], moved: [1, 2] });
     expect(dead.map((m) => m.properties.messageId).sort()).toEqual(['moved', 'replayed']);
@@ -165,7 +189,7 @@ describe('reliability: outcome holes (round 3)', () => {
     await start({}, [Forever]);
     rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'forever' });
     await waitFor(async () => attempts.length > 1005 || (await rig.broker.depth(`${queue}.dlq`)) > 0, 'the dead-letter queue, or try 1006', 60_000);
-    const [dead] = await drainUntil(`${queue}.dlq`, 1, 2_000).catch(() => []);
+    const [dead] = await drainUntil(rig.broker, `${queue}.dlq`, 1, 2_000).catch(() => []);
     console.log(`[reliability 50] tries ${attempts.length}, last ${attempts.at(-1)}, dead-lettered ${dead ? header(dead, 'x-error-name') : 'no'}`);
     expect(attempts.length).toBe(1000);
     expect(attempts.at(-1)).toBe(1000);
@@ -257,33 +281,14 @@ describe('reliability: outcome holes (round 3)', () => {
   });
 
   it('62: an outcome copy refused after shutdown gave up puts the message back at once, unchanged (not after a back-off the shutdown does not wait for)', async () => {
-    const proxy = await TcpProxy.start();
-    rig.proxies.push(proxy);
-    const serviceName = unique('svc-abandon-refused');
-    const queue = rig.broker.queue(unique('abandon-refused'), [60_000]);
+    const { queue, logger, run } = await abandonWithCopyInFlight('abandon-refused', { reconnect: { initialDelayMs: 5_000, maxDelayMs: 5_000 } });
     const policy = unique('full-retry');
     // The retry queue refuses every copy (nack), as a full one with reject-publish does.
     await rabbitmqctl('set_policy', policy, `^${queue}\\.retry\\.`, JSON.stringify({ 'max-length': 0, overflow: 'reject-publish' }), '--apply-to', 'queues');
     try {
-      const failed = deferred();
-      @Injectable()
-      class FailsOnce {
-        @MessageHandler({ queue, retry: { attempts: 2, delaysMs: [60_000] } })
-        handle() {
-          failed.resolve();
-          throw new Error('fails');
-        }
-      }
-      const { app, logger } = await start({ serviceName, uri: proxy.url(), shutdownTimeoutMs: 300, reconnect: { initialDelayMs: 5_000, maxDelayMs: 5_000 } }, [FailsOnce]);
       await waitFor(async () => (await rabbitmqctl('list_queues', 'name', 'policy')).includes(policy), 'the policy applied', 10_000);
-      expect(proxy.holdReceiving(`${serviceName}:publisher`)).toBe(1);
-      rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'refused' });
-      await failed.promise;
-      const closing = app.close();
-      await waitFor(() => logger.lines.some((line) => line.message.includes('Shutdown timeout')), 'shutdown gave up on it', 5_000);
-      proxy.resume();
-      await closing;
-      const [back] = await drainUntil(queue, 1, 5_000);
+      await run();
+      const [back] = await drainUntil(rig.broker, queue, 1, 5_000);
       console.log(`[reliability 62] refused copy at shutdown: back in the queue redelivered=${back.fields.redelivered}`);
       expect(back.fields.redelivered).toBe(false);
       expect(logger.lines.filter((line) => line.message.includes('not confirmed before shutdown'))).toEqual([]);
@@ -342,27 +347,8 @@ describe('reliability: outcome holes (round 3)', () => {
   });
 
   it('62: a retry copy in flight when shutdown gives up is confirmed and the original acked: one copy, not two', async () => {
-    const proxy = await TcpProxy.start();
-    rig.proxies.push(proxy);
-    const serviceName = unique('svc-abandon-copy');
-    const queue = rig.broker.queue(unique('abandon-copy'), [60_000]);
-    const failed = deferred();
-    @Injectable()
-    class FailsOnce {
-      @MessageHandler({ queue, retry: { attempts: 2, delaysMs: [60_000] } })
-      handle() {
-        failed.resolve();
-        throw new Error('fails');
-      }
-    }
-    const { app, logger } = await start({ serviceName, uri: proxy.url(), shutdownTimeoutMs: 300 }, [FailsOnce]);
-    expect(proxy.holdReceiving(`${serviceName}:publisher`)).toBe(1);
-    rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'once' });
-    await failed.promise;
-    const closing = app.close();
-    await waitFor(() => logger.lines.some((line) => line.message.includes('Shutdown timeout')), 'shutdown gave up on it', 5_000);
-    proxy.resume();
-    await closing;
+    const { queue, run } = await abandonWithCopyInFlight('abandon-copy');
+    await run();
     const retryDepth = await rig.broker.depth(`${queue}.retry.60000ms`);
     const queueDepth = await rig.broker.depth(queue);
     console.log(`[reliability 62] after close: retry queue ${retryDepth}, queue ${queueDepth}`);
