@@ -1,38 +1,24 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import { backoffDelay } from '../connection/backoff';
-import {
-  BROKER_DEATH_HEADERS,
-  DIRECT_REPLY_TO,
-  HEADER_ATTEMPTS,
-  HEADER_COUNTERS_CHECK,
-  HEADER_ERROR_MESSAGE,
-  HEADER_ERROR_NAME,
-  HEADER_ORIGIN,
-  HEADER_ORIGINAL_EXCHANGE,
-  HEADER_ORIGINAL_QUEUE,
-  HEADER_ORIGINAL_ROUTING_KEY,
-  HEADER_REDELIVERIES,
-  HEADER_REPLY_ERROR,
-  MAX_ERROR_MESSAGE_LENGTH,
-} from '../messaging.constants';
-import { EncodeError, InvalidArgumentError, SettlementError, UnroutableError } from '../messaging.errors';
+import { HEADER_ATTEMPTS, HEADER_COUNTERS_CHECK, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_ORIGINAL_QUEUE, HEADER_REDELIVERIES } from '../messaging.constants';
+import { InvalidArgumentError, SettlementError, UnroutableError } from '../messaging.errors';
 import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
-import type { Outgoing, Publisher } from '../publisher/publisher';
+import type { Publisher } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
 import type { ReplyRouter } from '../rpc/reply-router';
 import { MAX_DELAY_MS } from '../rpc/send-properties';
 import { MessageLogLine } from '../telemetry/message-log-line';
 import { within } from '../util/within';
 import type { AdhocRetryQueues } from './adhoc-retry-queues';
-import { type Delivery, originOf, type SettleDelivery } from './delivery';
+import type { Delivery, SettleDelivery } from './delivery';
+import { copyId, DeliveryCopies, type RedeclareTopology } from './delivery-copies';
+import { DeliveryReplies, truncate } from './delivery-replies';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
 import { retryDelays } from './handler.topology';
 import { type Decision, decide, type Ending, type OutcomeRules, policyDelay, settleOutcomeOf } from './outcome-rules';
 import { type Counters, counterHeaders } from './retry-counters';
 
-/** Declares a handler's topology again; the consumer of the handler's queue provides it. */
-export type RedeclareTopology = () => Promise<void>;
+export type { RedeclareTopology } from './delivery-copies';
 
 /**
  * Carries out what the outcome rules (outcome-rules.ts) decide for a delivery: ack, reply, retry
@@ -44,7 +30,8 @@ export type RedeclareTopology = () => Promise<void>;
  * copy does not get the same message back in a hot loop.
  */
 export class MessageOutcome {
-  private redeclare?: RedeclareTopology;
+  private readonly copies: DeliveryCopies;
+  private readonly replies: DeliveryReplies;
   /** Outcomes in a row that could not be recorded; sets how long the next return waits. */
   private failuresInRow = 0;
   private readonly rules: OutcomeRules;
@@ -61,8 +48,8 @@ export class MessageOutcome {
 
   constructor(
     private readonly definition: HandlerDefinition,
-    private readonly publisher: Publisher,
-    private readonly rpc: ReplyRouter,
+    publisher: Publisher,
+    rpc: ReplyRouter,
     private readonly adhocQueues: AdhocRetryQueues,
     private readonly track: TrackContext,
     private readonly options: ResolvedMessagingOptions,
@@ -70,11 +57,15 @@ export class MessageOutcome {
   ) {
     this.rules = { retry: definition.retry, maxRedeliveries: options.maxRedeliveries, maxTries: MAX_TRIES };
     this.policyDelays = new Set(retryDelays(definition));
+    this.copies = new DeliveryCopies(definition, publisher, options, logger);
+    this.replies = new DeliveryReplies(publisher, rpc, track, options, (delivery, replyTo, failure) =>
+      this.log(delivery, 'warn', `could not reply to ${replyTo}: ${failure.message}`),
+    );
   }
 
   /** Set once by the consumer: how a queue found missing is declared again. */
   useTopology(redeclare: RedeclareTopology): void {
-    this.redeclare = redeclare;
+    this.copies.useTopology(redeclare);
   }
 
   /**
@@ -135,7 +126,7 @@ export class MessageOutcome {
     }
     if (delivery.acked) return;
     try {
-      await this.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, delivery.counters), { timeoutMs: Math.max(0, deadline - Date.now()) });
+      await this.copies.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, delivery.counters), { timeoutMs: Math.max(0, deadline - Date.now()) });
       delivery.ack();
     } catch (error) {
       this.log(delivery, 'warn', `could not be put back unchanged (${asError(error).message}); RabbitMQ requeues it as redelivered`);
@@ -198,23 +189,23 @@ export class MessageOutcome {
           if (decision.reply) await this.answer(delivery, undefined, decision.error);
         })();
       case 'countReturn':
-        return this.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, { ...delivery.counters, redeliveries: decision.redeliveries }));
+        return this.copies.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, { ...delivery.counters, redeliveries: decision.redeliveries }));
     }
   }
 
   /** A retry copy: straight back (no delay), or through the retry queue of its delay. */
   private async retry(delivery: Delivery, delayMs: number, counters: Counters): Promise<void> {
     const headers = this.countersHeaders(delivery, counters);
-    if (delayMs <= 0) return this.copyTo(delivery, this.definition.queue, headers);
-    if (this.policyDelays.has(delayMs)) return this.copyTo(delivery, retryQueueName(this.definition, delayMs), headers);
+    if (delayMs <= 0) return this.copies.copyTo(delivery, this.definition.queue, headers);
+    if (this.policyDelays.has(delayMs)) return this.copies.copyTo(delivery, retryQueueName(this.definition, delayMs), headers);
     const queue = await this.adhocQueues.forDelay(delayMs, this.options.publishTimeoutMs);
     try {
-      await this.copyTo(delivery, queue, headers, { redeclare: false });
+      await this.copies.copyTo(delivery, queue, headers, { redeclare: false });
     } catch (error) {
       if (!(error instanceof UnroutableError)) throw error;
       // Deleted since it was declared: declared again, the copy sent once more.
       this.adhocQueues.forget(delayMs);
-      await this.copyTo(delivery, await this.adhocQueues.forDelay(delayMs, this.options.publishTimeoutMs), headers, { redeclare: false });
+      await this.copies.copyTo(delivery, await this.adhocQueues.forDelay(delayMs, this.options.publishTimeoutMs), headers, { redeclare: false });
     }
   }
 
@@ -263,7 +254,7 @@ export class MessageOutcome {
   }
 
   private deadLetter(delivery: Delivery, error: Error, attempts: number): Promise<void> {
-    return this.copyTo(
+    return this.copies.copyTo(
       delivery,
       deadLetterQueueName(this.definition),
       {
@@ -285,124 +276,18 @@ export class MessageOutcome {
   }
 
   /**
-   * Publishes a copy of the delivery for `queue`, with our headers added. `keepForever`: without
-   * the message's own expiration. RabbitMQ's dead-lettering headers (`x-death` & co.) stay only on
-   * dead-letter copies (`keepDeaths`): a copy that carries them back into a queue it once died in
-   * is dropped by RabbitMQ's dead-letter cycle check when it next passes a retry queue.
-   */
-  private async copyTo(
-    delivery: Delivery,
-    queue: string,
-    headers: Record<string, unknown>,
-    {
-      keepForever = false,
-      keepDeaths = false,
-      redeclare = true,
-      timeoutMs = this.options.publishTimeoutMs,
-    }: { keepForever?: boolean; keepDeaths?: boolean; redeclare?: boolean; timeoutMs?: number } = {},
-  ): Promise<void> {
-    const original = keepDeaths ? (delivery.msg.properties.headers ?? {}) : withoutDeaths(delivery.msg.properties.headers ?? {});
-    const origin = originOf(delivery.msg);
-    // Merged first, then cleaned: an undefined entry of ours removes the original's header.
-    const ours = { ...headers, [HEADER_ORIGINAL_EXCHANGE]: origin.exchange, [HEADER_ORIGINAL_ROUTING_KEY]: origin.routingKey };
-    const send = (all: Record<string, unknown>) => this.send(() => this.copy(delivery, queue, all, keepForever), timeoutMs, redeclare);
-    try {
-      await send(withoutUndefined({ ...original, ...ours }));
-    } catch (error) {
-      if (!(error instanceof EncodeError)) throw error;
-      // The original headers plus ours no longer fit in an AMQP table (64 KiB): the large entries
-      // go, so the message still reaches its retry or dead-letter queue.
-      const kept = compactHeaders(original);
-      const dropped = Object.keys(original).length - Object.keys(kept).length;
-      await send(withoutUndefined({ ...kept, ...ours, 'x-headers-dropped': dropped }));
-    }
-  }
-
-  /**
-   * Publishes a copy to one of the handler's own queues. When the broker returns it, that queue
-   * is gone (an operator deleted it): the topology is declared again and the copy sent once more.
-   */
-  private async send(copy: () => Outgoing, timeoutMs: number, redeclare: boolean): Promise<void> {
-    try {
-      await this.publisher.publish(copy(), timeoutMs);
-    } catch (error) {
-      if (!(error instanceof UnroutableError) || !redeclare || !this.redeclare) throw error;
-      this.logger.warn(`${this.definition.name}: ${error.message}; declaring its queues again`);
-      await this.redeclare();
-      await this.publisher.publish(copy(), timeoutMs);
-    }
-  }
-
-  private copy(delivery: Delivery, queue: string, headers: Record<string, unknown>, keepForever: boolean): Outgoing {
-    const { properties, content } = delivery.msg;
-    return {
-      exchange: '',
-      routingKey: queue,
-      content,
-      properties: {
-        // Returned by the broker if the queue is gone, instead of being dropped while the original is acked.
-        mandatory: true,
-        contentType: properties.contentType,
-        contentEncoding: properties.contentEncoding,
-        deliveryMode: properties.deliveryMode,
-        priority: properties.priority,
-        correlationId: properties.correlationId,
-        replyTo: properties.replyTo,
-        // A dead-lettered message must not expire out of the dead-letter queue.
-        expiration: keepForever ? undefined : properties.expiration,
-        messageId: copyId(delivery),
-        timestamp: properties.timestamp,
-        type: properties.type,
-        appId: properties.appId,
-        headers,
-      },
-    };
-  }
-
-  /**
    * Replies; when the named reply queue does not exist nobody can receive the answer, so the
    * request is kept in the dead-letter queue with the reason (to be replayed), not dropped.
    */
   private async answer(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
     try {
-      await this.reply(delivery, result, error);
+      await this.replies.send(delivery, result, error);
     } catch (failure) {
       if (!(failure instanceof UnroutableError)) throw failure;
       this.log(delivery, 'error', `could not be answered (${failure.message}); moved to ${deadLetterQueueName(this.definition)}`);
       delivery.outcome = 'dead_lettered';
       await this.deadLetter(delivery, failure, delivery.counters.attempts + 1);
     }
-  }
-
-  private async reply(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
-    const { properties } = delivery.msg;
-    const replyTo = properties.replyTo as string;
-    const direct = replyTo.startsWith(DIRECT_REPLY_TO);
-    const headers = this.track.addHeaders({
-      [HEADER_ORIGIN]: this.options.serviceName,
-      ...(error ? { [HEADER_REPLY_ERROR]: true, [HEADER_ERROR_NAME]: error.name, [HEADER_ERROR_MESSAGE]: truncate(error.message) } : {}),
-    });
-    const message = {
-      exchange: '',
-      routingKey: replyTo,
-      payload: error ? { name: error.name, message: truncate(error.message) } : result,
-      properties: {
-        messageId: randomUUID(),
-        correlationId: properties.correlationId ?? properties.messageId,
-        persistent: !direct && this.options.persistent,
-        mandatory: !direct,
-        headers,
-      },
-    };
-    if (direct) {
-      // On the RPC channel, without confirm: the caller waits with its own timeout, and nothing is
-      // gained by holding the ack for a confirm.
-      this.rpc.submit(message, this.options.publishTimeoutMs, (failure) => {
-        if (failure) this.log(delivery, 'warn', `could not reply to ${replyTo}: ${failure.message}`);
-      });
-      return;
-    }
-    await this.publisher.publish(message);
   }
 
   /** Back to the queue after a back-off, unless shutdown gives up on it meanwhile (then close() puts it back). */
@@ -424,10 +309,6 @@ export class MessageOutcome {
 /** How many decisions that could not be recorded one handler remembers (see `undone`). */
 const REMEMBERED_UNDONE = 10_000;
 
-/** The message id of every copy of a delivery: its own, or one made once for a message without. */
-function copyId(delivery: Delivery): string {
-  return (delivery.copyId ??= delivery.msg.properties.messageId ?? randomUUID());
-}
 
 /** Waits `ms`, or less if `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -463,30 +344,6 @@ function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-function withoutDeaths(headers: Record<string, unknown>): Record<string, unknown> {
-  if (!BROKER_DEATH_HEADERS.some((name) => Object.hasOwn(headers, name))) return headers;
-  const kept = { ...headers };
-  for (const name of BROKER_DEATH_HEADERS) delete kept[name];
-  return kept;
-}
 
-function withoutUndefined(headers: Record<string, unknown>): Record<string, unknown> {
-  for (const key of Object.keys(headers)) if (headers[key] === undefined) delete headers[key];
-  return headers;
-}
 
-/** Scalar headers of modest size, at most 256 of them: what surely fits beside ours. */
-function compactHeaders(headers: Record<string, unknown>): Record<string, unknown> {
-  const kept: Record<string, unknown> = {};
-  let count = 0;
-  for (const key of Object.keys(headers)) {
-    const value = headers[key];
-    const small = typeof value === 'number' || typeof value === 'boolean' || (typeof value === 'string' && value.length <= 1024);
-    if (small && key.length <= 128 && count++ < 256) kept[key] = value;
-  }
-  return kept;
-}
 
-function truncate(text: string): string {
-  return text.length > MAX_ERROR_MESSAGE_LENGTH ? text.slice(0, MAX_ERROR_MESSAGE_LENGTH) : text;
-}

@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import type { TrackContext } from '../context/track-context';
+import {
+  DIRECT_REPLY_TO,
+  HEADER_ERROR_MESSAGE,
+  HEADER_ERROR_NAME,
+  HEADER_ORIGIN,
+  HEADER_REPLY_ERROR,
+  MAX_ERROR_MESSAGE_LENGTH,
+} from '../messaging.constants';
+import type { ResolvedMessagingOptions } from '../messaging.options';
+import type { Publisher } from '../publisher/publisher';
+import type { ReplyRouter } from '../rpc/reply-router';
+import type { Delivery } from './delivery';
+
+/**
+ * Answers a request (a delivery with `replyTo`) with its handler's result or error: to a named
+ * queue through the confirmed publisher (mandatory: a missing queue rejects), to direct reply-to
+ * on the RPC channel.
+ */
+export class DeliveryReplies {
+  constructor(
+    private readonly publisher: Publisher,
+    private readonly rpc: ReplyRouter,
+    private readonly track: TrackContext,
+    private readonly options: ResolvedMessagingOptions,
+    /** A direct reply that could not be sent: the caller times out; the outcome goes on. */
+    private readonly onDirectFailure: (delivery: Delivery, replyTo: string, failure: Error) => void,
+  ) {}
+
+  async send(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
+    const { properties } = delivery.msg;
+    const replyTo = properties.replyTo as string;
+    const direct = replyTo.startsWith(DIRECT_REPLY_TO);
+    const headers = this.track.addHeaders({
+      [HEADER_ORIGIN]: this.options.serviceName,
+      ...(error ? { [HEADER_REPLY_ERROR]: true, [HEADER_ERROR_NAME]: error.name, [HEADER_ERROR_MESSAGE]: truncate(error.message) } : {}),
+    });
+    const message = {
+      exchange: '',
+      routingKey: replyTo,
+      payload: error ? { name: error.name, message: truncate(error.message) } : result,
+      properties: {
+        messageId: randomUUID(),
+        correlationId: properties.correlationId ?? properties.messageId,
+        persistent: !direct && this.options.persistent,
+        mandatory: !direct,
+        headers,
+      },
+    };
+    if (direct) {
+      // On the RPC channel, without confirm: the caller waits with its own timeout, and nothing is
+      // gained by holding the ack for a confirm.
+      this.rpc.submit(message, this.options.publishTimeoutMs, (failure) => {
+        if (failure) this.onDirectFailure(delivery, replyTo, failure);
+      });
+      return;
+    }
+    await this.publisher.publish(message);
+  }
+
+}
+
+/** An error message as headers and replies carry it: at most MAX_ERROR_MESSAGE_LENGTH characters. */
+export function truncate(text: string): string {
+  return text.length > MAX_ERROR_MESSAGE_LENGTH ? text.slice(0, MAX_ERROR_MESSAGE_LENGTH) : text;
+}
