@@ -13,7 +13,7 @@ export default function setup() {
 
 async function globalTeardown() {
   const list = (what) =>
-    execFileSync('rabbitmqctl', ['-q', `list_${what}`, 'name'], { encoding: 'utf8' })
+    execFileSync(process.env.RABBITMQCTL ?? 'rabbitmqctl', ['-q', `list_${what}`, 'name'], { encoding: 'utf8' })
       .split('\n')
       .map((line) => line.trim())
       .filter((name) => name.startsWith('t-'));

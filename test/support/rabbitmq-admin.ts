@@ -7,8 +7,11 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
+/** The broker's rabbitmqctl; RABBITMQCTL names another node's, e.g. test/rabbitmq4/rabbitmqctl. */
+export const RABBITMQCTL = process.env.RABBITMQCTL ?? 'rabbitmqctl';
+
 export async function rabbitmqctl(...args: string[]): Promise<string> {
-  const { stdout } = await run('rabbitmqctl', ['-q', ...args], { timeout: 60_000 });
+  const { stdout } = await run(RABBITMQCTL, ['-q', ...args], { timeout: 60_000 });
   return stdout;
 }
 

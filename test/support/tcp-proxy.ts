@@ -19,6 +19,9 @@ import * as net from 'node:net';
  *   count the publishes written to it, whatever the client logs.
  * - `close()`: destroys everything and stops listening.
  */
+/** The broker the tests use (AMQP_URL): what a proxy stands in front of unless given a port. */
+const BROKER_PORT = Number(new URL(process.env.AMQP_URL ?? 'amqp://127.0.0.1:5672').port || 5672);
+
 export class TcpProxy {
   private readonly pairs = new Set<Pair>();
   private readonly taps = new Set<Tap>();
@@ -33,7 +36,7 @@ export class TcpProxy {
     readonly port: number,
   ) {}
 
-  static async start(targetPort = 5672, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  static async start(targetPort = BROKER_PORT, targetHost = '127.0.0.1'): Promise<TcpProxy> {
     const server = net.createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
