@@ -1,5 +1,8 @@
 import * as net from 'node:net';
 
+/** The broker the tests use (AMQP_URL): what a proxy stands in front of unless given a port. */
+const BROKER_PORT = Number(new URL(process.env.AMQP_URL ?? 'amqp://127.0.0.1:5672').port || 5672);
+
 /**
  * A TCP proxy between the app and RabbitMQ, for injecting network faults a broker command cannot:
  * - `cut()`: every open connection is reset, and new ones are refused (accepted, then destroyed)
@@ -19,9 +22,6 @@ import * as net from 'node:net';
  *   count the publishes written to it, whatever the client logs.
  * - `close()`: destroys everything and stops listening.
  */
-/** The broker the tests use (AMQP_URL): what a proxy stands in front of unless given a port. */
-const BROKER_PORT = Number(new URL(process.env.AMQP_URL ?? 'amqp://127.0.0.1:5672').port || 5672);
-
 export class TcpProxy {
   private readonly pairs = new Set<Pair>();
   private readonly taps = new Set<Tap>();
