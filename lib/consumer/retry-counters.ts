@@ -32,9 +32,15 @@ export function readCounters(headers: Record<string, unknown>, queue: string, me
   if (typeof check !== 'string' || messageId === undefined) return FRESH;
   // Checked as written, then bounded: a genuine count above this instance's maximum (a lower
   // maxRedeliveries after a deploy) is the maximum, not a fresh start.
-  const written = { attempts: readCounter(headers, HEADER_ATTEMPTS, Infinity), redeliveries: readCounter(headers, HEADER_REDELIVERIES, Infinity) };
-  if (check !== checkValue(queue, messageId, written)) return FRESH;
+  const written = { attempts: own(headers, HEADER_ATTEMPTS), redeliveries: own(headers, HEADER_REDELIVERIES) };
+  // The module writes both, as whole numbers: anything else beside a check is not its own.
+  if (!isCount(written.attempts) || !isCount(written.redeliveries)) return FRESH;
+  if (check !== checkValue(queue, messageId, written as Counters)) return FRESH;
   return { attempts: Math.min(written.attempts, maxAttempts), redeliveries: Math.min(written.redeliveries, maxRedeliveries) };
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }
 
 /** The headers that carry `counters` on a copy with `messageId` for `queue`. */
@@ -52,7 +58,7 @@ export function counterHeaders(queue: string, messageId: string, counters: Count
  */
 export function readCounter(headers: Record<string, unknown>, name: string, max: number): number {
   const value = own(headers, name);
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max ? value : 0;
+  return isCount(value) && value <= max ? value : 0;
 }
 
 function checkValue(queue: string, messageId: string, { attempts, redeliveries }: Counters): string {
