@@ -1,6 +1,6 @@
 import type { ManagedConnection } from '../connection/managed-connection';
 import { PublishTimeoutError } from '../messaging.errors';
-import { within } from '../util/within';
+import { withinOrThrow } from '../util/within';
 import type { HandlerDefinition } from './handler-definition';
 import { declareAdhocRetryQueue, adhocRetryQueueName, adhocRetryQueueExpiresMs } from './handler.topology';
 
@@ -34,11 +34,7 @@ export class AdhocRetryQueues {
     if (at !== undefined && performance.now() - at + timeoutMs + delayMs + SAFETY_MS < adhocRetryQueueExpiresMs(delayMs)) return name;
     const started = performance.now();
     const declaring = this.connection.withChannel((channel) => declareAdhocRetryQueue(channel, this.definition, delayMs));
-    const declared = await within(declaring.then(() => true), timeoutMs);
-    if (!declared) {
-      declaring.catch(() => undefined);
-      throw new PublishTimeoutError(`Could not declare the retry queue "${name}" within ${timeoutMs} ms`);
-    }
+    await withinOrThrow(declaring, timeoutMs, () => new PublishTimeoutError(`Could not declare the retry queue "${name}" within ${timeoutMs} ms`));
     this.declaredAt.delete(delayMs);
     this.declaredAt.set(delayMs, started);
     if (this.declaredAt.size > REMEMBERED) this.declaredAt.delete(this.declaredAt.keys().next().value!);

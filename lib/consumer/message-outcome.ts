@@ -6,7 +6,7 @@ import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
 import type { Publisher } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
 import type { ReplyRouter } from '../rpc/reply-router';
-import { MAX_DELAY_MS } from '../rpc/send-properties';
+import { checkDuration } from '../rpc/send-properties';
 import { MessageLogLine } from '../telemetry/message-log-line';
 import { within } from '../util/within';
 import type { AdhocRetryQueues } from './adhoc-retry-queues';
@@ -138,6 +138,8 @@ export class MessageOutcome {
    * and true returned; false for any other message.
    */
   resume(delivery: Delivery): Promise<void> | false {
+    // Nearly always nothing is remembered: no lookup on the path of every message then.
+    if (this.undone.size === 0) return false;
     const id = delivery.msg.properties.messageId;
     const decision = id === undefined ? undefined : this.undone.get(id);
     if (!decision) return false;
@@ -215,9 +217,7 @@ export class MessageOutcome {
    * when the delay is the policy's own for this try (a policy of one try has no retry queue).
    */
   private checkRetryDelay(requested: number | undefined, attempt: number): void {
-    if (requested !== undefined && !(Number.isInteger(requested) && requested >= 0 && requested <= MAX_DELAY_MS)) {
-      throw new InvalidArgumentError('delayMs', `a whole number of milliseconds from 0 to ${MAX_DELAY_MS}`, requested);
-    }
+    checkDuration('delayMs', requested, 0);
     const delayMs = requested ?? policyDelay(this.rules, attempt);
     if (!this.definition.declare && delayMs > 0 && !this.policyDelays.has(delayMs)) {
       const delays = [...this.policyDelays].join(', ') || 'none';

@@ -1,4 +1,5 @@
 import { MessagingError } from '../messaging.errors';
+import { withinOrThrow } from '../util/within';
 import type { PgClient, PgPool } from './postgres';
 
 /**
@@ -10,11 +11,7 @@ export class QueryTimeoutError extends MessagingError {}
 
 /** `promise`, or a QueryTimeoutError naming `what` once `ms` passed first. */
 export function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new QueryTimeoutError(`PostgreSQL did not answer ${what} within ${ms} ms (outbox.queryTimeoutMs)`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+  return withinOrThrow(promise, ms, () => new QueryTimeoutError(`PostgreSQL did not answer ${what} within ${ms} ms (outbox.queryTimeoutMs)`));
 }
 
 /**

@@ -4,7 +4,7 @@ import type { ResolvedMessagingOptions } from '../messaging.options';
 import { ConnectionManager } from '../connection/connection.manager';
 import { PublishTimeoutError, TopologyError } from '../messaging.errors';
 import { isNotFound } from '../transport/transport.errors';
-import { within } from '../util/within';
+import { withinOrThrow } from '../util/within';
 import { RecentDeclarations } from './recent-declarations';
 
 /**
@@ -114,13 +114,10 @@ export class DelayQueues {
   /** `work`, or PublishTimeoutError once `deadline` passed: no step of a send waits longer than the send. */
   private async inTime<T>(work: Promise<T>, deadline: number, what: string): Promise<T> {
     if (deadline === Infinity) return work;
-    const done = await within(
-      work.then((value) => ({ value })),
-      deadline - Date.now(),
-    );
-    if (done) return done.value;
-    const blocked = this.connections.publisher.blockedReason;
-    throw new PublishTimeoutError(`${what} took longer than the send's timeout${blocked ? ` (RabbitMQ blocks publishing: ${blocked})` : ''}; nothing was sent`);
+    return withinOrThrow(work, deadline - Date.now(), () => {
+      const blocked = this.connections.publisher.blockedReason;
+      return new PublishTimeoutError(`${what} took longer than the send's timeout${blocked ? ` (RabbitMQ blocks publishing: ${blocked})` : ''}; nothing was sent`);
+    });
   }
 }
 

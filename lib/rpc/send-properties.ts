@@ -52,9 +52,10 @@ export function checkSendOptions(options: SendOptions): void {
   }
 }
 
-export function checkDuration(option: string, value: number | undefined): void {
+/** A whole number of milliseconds from `min` (1 unless 0 means "at once") to MAX_DELAY_MS, or InvalidArgumentError. */
+export function checkDuration(option: string, value: number | undefined, min = 1): void {
   if (value === undefined) return;
-  if (!(Number.isInteger(value) && value >= 1 && value <= MAX_DELAY_MS)) {
-    throw new InvalidArgumentError(option, `a whole number of milliseconds from 1 to ${MAX_DELAY_MS}`, value);
+  if (!(Number.isInteger(value) && value >= min && value <= MAX_DELAY_MS)) {
+    throw new InvalidArgumentError(option, `a whole number of milliseconds from ${min} to ${MAX_DELAY_MS}`, value);
   }
 }

@@ -10,3 +10,13 @@ export async function within<T>(promise: Promise<T>, ms: number): Promise<T | un
     clearTimeout(timer);
   }
 }
+
+/** The value of `promise`, or the error `timedOut()` makes once `ms` passed first. */
+export async function withinOrThrow<T>(promise: Promise<T>, ms: number, timedOut: () => Error): Promise<T> {
+  const done = await within(
+    promise.then((value) => ({ value })),
+    ms,
+  );
+  if (!done) throw timedOut();
+  return done.value;
+}
