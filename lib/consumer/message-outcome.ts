@@ -126,11 +126,31 @@ export class MessageOutcome {
     }
     if (delivery.acked) return;
     try {
-      await this.copies.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, delivery.counters), { timeoutMs: Math.max(0, deadline - Date.now()) });
+      await this.copyUnchanged(delivery, Math.max(0, deadline - Date.now()));
       delivery.ack();
     } catch (error) {
       this.log(delivery, 'warn', `could not be put back unchanged (${asError(error).message}); RabbitMQ requeues it as redelivered`);
     }
+  }
+
+  /**
+   * Back to its queue through no fault of its own (e.g. its idempotency store is unreachable). Not
+   * requeued by the broker: that marks it redelivered, and another instance, which cannot know why
+   * it came back, would count it against maxRedeliveries. A copy with its counters as they are is
+   * confirmed, then the original acked; if the copy fails, the broker requeues it (and this
+   * instance excuses it when it comes back here).
+   */
+  sendBack(delivery: Delivery): Promise<void> {
+    delivery.outcome = 'requeued';
+    const recording = this.copyUnchanged(delivery).then(
+      () => delivery.ack(),
+      (error: unknown) => {
+        this.log(delivery, 'warn', `could not be sent back unchanged (${asError(error).message}); RabbitMQ requeues it as redelivered`);
+        if (!delivery.abandoned) delivery.requeue();
+      },
+    );
+    delivery.recording = recording;
+    return recording;
   }
 
   /**
@@ -268,6 +288,11 @@ export class MessageOutcome {
       },
       { keepForever: true, keepDeaths: true },
     );
+  }
+
+  /** A copy of `delivery` to its own queue, its counters as they are, confirmed within `timeoutMs` (default publishTimeoutMs). */
+  private copyUnchanged(delivery: Delivery, timeoutMs?: number): Promise<void> {
+    return this.copies.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, delivery.counters), { timeoutMs });
   }
 
   /** Counters for a copy of `delivery` (the copy keeps its message id, see copy()). */

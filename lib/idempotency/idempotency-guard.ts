@@ -102,9 +102,9 @@ export class IdempotencyGuard {
 
   /**
    * The store cannot say whether this is a duplicate, and that is not the message's fault: it goes
-   * back to its queue as it came (no try counted, and the consumer excuses the redelivery from
-   * maxRedeliveries), after a back-off that grows while the store stays unreachable. If shutdown
-   * gives up on it meanwhile, close() puts it back instead.
+   * back to its queue as it came, no try and no redelivery counted (see MessageOutcome.sendBack),
+   * after a back-off that grows while the store stays unreachable. If shutdown gives up on it
+   * meanwhile, close() puts it back instead.
    */
   private async storeUnreachable(delivery: Delivery, messageId: string, error: Error): Promise<void> {
     const { initialDelayMs, maxDelayMs } = this.options.reconnect;
@@ -116,7 +116,7 @@ export class IdempotencyGuard {
     } catch {
       return;
     }
-    delivery.requeue();
+    return this.outcome.sendBack(delivery);
   }
 
   private async complete(key: string, messageId: string, reply: unknown): Promise<void> {

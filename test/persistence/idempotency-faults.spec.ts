@@ -142,7 +142,7 @@ describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store'
     teardown: () => proxied.remove(),
   });
 
-  it('an unreachable store requeues the message with back-off: no try and no redelivery is counted, nothing is dead-lettered', async () => {
+  it('an unreachable store sends the message back with back-off: no try and no redelivery is counted, nothing is dead-lettered', async () => {
     const queue = apps.broker.queue(unique('idem-store-down'), [0]);
     const runs: Run[] = [];
     const store = new WatchedStore(proxied.store);
@@ -155,7 +155,33 @@ describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store'
     expect(runs).toEqual([]);
     proxied.proxy.resume();
     await waitFor(() => runs.length === 1, 'the message to be handled once the store is back', 20_000);
-    expect(runs[0]).toMatchObject({ id: 'a', attempt: 1, redeliveries: undefined });
+    // Sent back as a copy with its counters as they were: none.
+    expect(runs[0]).toMatchObject({ id: 'a', attempt: 1, redeliveries: 0 });
+    await waitFor(async () => (await apps.broker.depth(queue)) === 0, 'the queue to be empty');
+    expect(await apps.broker.depth(`${queue}.dlq`)).toBe(0);
+    expect(runs).toHaveLength(1);
+  });
+
+  it('with two instances, a message bounced between them while the store is down is not counted either (soak: idem-pg dead-lettered by DeliveryLimitError)', async () => {
+    const queue = apps.broker.queue(unique('idem-store-down-2'), [0]);
+    const runs: Run[] = [];
+    const first = new WatchedStore(proxied.store);
+    const second = new WatchedStore(proxied.store);
+    const app = await apps.start({ ...QUICK, idempotency: { store: first, storeTimeoutMs: 500 } }, [handlerOf(queue, runs)]);
+    await apps.start({ ...QUICK, idempotency: { store: second, storeTimeoutMs: 500 } }, [handlerOf(queue, runs)]);
+    proxied.proxy.cut();
+    await app.get(RpcClient).send(queue, { n: 1 }, { messageId: 'a' });
+    // Each instance excuses only what it returned itself: a message the other one returned would
+    // count against maxRedeliveries (1) unless it comes back unmarked.
+    await waitFor(
+      async () => (first.failures >= 3 && second.failures >= 3) || (await apps.broker.depth(`${queue}.dlq`)) > 0,
+      'three failed claims on each instance (or a dead letter)',
+      20_000,
+    );
+    expect(await apps.broker.depth(`${queue}.dlq`)).toBe(0);
+    proxied.proxy.resume();
+    await waitFor(() => runs.length === 1, 'the message to be handled once the store is back', 20_000);
+    expect(runs[0]).toMatchObject({ id: 'a', attempt: 1, redeliveries: 0 });
     await waitFor(async () => (await apps.broker.depth(queue)) === 0, 'the queue to be empty');
     expect(await apps.broker.depth(`${queue}.dlq`)).toBe(0);
     expect(runs).toHaveLength(1);
