@@ -66,7 +66,7 @@ describe('amqplib internals', () => {
 
   it('the fast path and the fallback write the same message, and both are confirmed', async () => {
     const queue = broker.queue(unique('wire'));
-    await broker.channel.assertQueue(queue, { durable: false });
+    await broker.channel.assertQueue(queue, { durable: true });
 
     await confirmOf(channel, message(queue, 'fast'));
     await confirmOf(withoutFrameWriter(channel), message(queue, 'fallback'));
@@ -109,7 +109,7 @@ describe('amqplib internals', () => {
         const socket = (connection as unknown as { connection: { stream: Socket } }).connection.stream;
         const ch = await connection.createChannel();
         const queue = broker.queue(unique('burst'));
-        await ch.assertQueue(queue, { durable: false });
+        await ch.assertQueue(queue, { durable: true });
         let writes = 0;
         const write = socket._write.bind(socket);
         const writev = socket._writev?.bind(socket);

@@ -21,7 +21,7 @@ describe('reply headers', () => {
   it('a reply to a named queue, result and error alike, carries x-origin and the request id it answers', async () => {
     const queue = broker.queue(unique('answers'));
     const replies = broker.queue(unique('replies'));
-    await broker.channel.assertQueue(replies, { durable: false });
+    await broker.channel.assertQueue(replies, { durable: true });
 
     @Injectable()
     class Answers {

@@ -114,7 +114,7 @@ describe('metrics after a counted workload (prom-client and OpenTelemetry)', () 
     broker = await Broker.open();
     for (const queue of Object.values(queues)) broker.queue(queue);
     // Declared, never consumed: requests to it time out.
-    await broker.channel.assertQueue(queues.silent, { durable: false });
+    await broker.channel.assertQueue(queues.silent, { durable: true });
     app = await startApp(
       appModule({ serviceName, metrics: { prometheus: { registry }, opentelemetry: true } }, { providers: [Handlers] }),
     );

@@ -20,7 +20,7 @@ describe('MessagingAdmin.queueDepth', () => {
     broker = await Broker.open();
     broker.queue(waiting);
     broker.queue(consumed);
-    await broker.channel.assertQueue(waiting, { durable: false });
+    await broker.channel.assertQueue(waiting, { durable: true });
     for (let i = 0; i < 3; i++) broker.publishRaw(waiting, JSON.stringify({ i }));
     app = await startApp(appModule({ serviceName: unique('svc-depth') }, { providers: [Consumer] }));
   });

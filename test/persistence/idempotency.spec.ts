@@ -173,7 +173,7 @@ describe.each(Object.keys(STORES))('idempotent handlers with the %s store', (kin
   it('answers a duplicate request with the stored reply (JSON and bytes)', async () => {
     const queue = broker.queue(unique('idem-reply'), []);
     const replies = broker.queue(unique('idem-replies'), []);
-    await broker.channel.assertQueue(replies, { durable: false });
+    await broker.channel.assertQueue(replies, { durable: true });
     const runs = new Runs();
     const answer = (payload: { bytes: boolean }) => (payload.bytes ? Buffer.from(randomBytes(16)) : { token: randomUUID() });
     const app = await apps.start(appModule({ idempotency: { store: store.open() } }, { providers: [handlerOf(queue, runs, answer, { prefetch: 1 })] }));

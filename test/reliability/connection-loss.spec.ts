@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { MessageHandler, MessagingError, MessagingHealth, RpcClient, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
-import { AMQP_URL, rabbitmqctl, unique, waitFor } from '../support/broker';
+import { AMQP_URL, BROKER_PORT, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
 import {
   CaptureLogger,
@@ -211,8 +211,8 @@ describe('reliability: connection loss', () => {
       await waitFor(() => tally.handled.size >= 200, '200 messages handled through node A');
       const diedAt = Date.now();
       nodeA.cut(); // node A dies and stays dead
-      await waitFor(() => logger.firstAt(/Connected \(consumer\) to amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672/, diedAt) !== undefined, 'the consumer to move to the next node');
-      await waitFor(() => logger.firstAt(/Connected \(publisher\) to amqp:\/\/guest:\*\*\*@127\.0\.0\.1:5672/, diedAt) !== undefined, 'the publisher to move to the next node');
+      await waitFor(() => logger.firstAt(new RegExp(`Connected \\(consumer\\) to amqp://guest:\\*\\*\\*@127\\.0\\.0\\.1:${BROKER_PORT}`), diedAt) !== undefined, 'the consumer to move to the next node');
+      await waitFor(() => logger.firstAt(new RegExp(`Connected \\(publisher\\) to amqp://guest:\\*\\*\\*@127\\.0\\.0\\.1:${BROKER_PORT}`), diedAt) !== undefined, 'the publisher to move to the next node');
       const movedAt = Math.max(
         logger.firstAt(/Connected \(consumer\)/, diedAt)!,
         logger.firstAt(/Connected \(publisher\)/, diedAt)!,

@@ -37,7 +37,7 @@ describe('reliability: delayed sends', () => {
     const queue = rig.broker.queue(unique('delay-op'), []);
     const delayMs = delay();
     const name = rig.broker.sweep(delayExchangeName('', delayMs));
-    await rig.broker.channel.assertQueue(queue, { durable: false });
+    await rig.broker.channel.assertQueue(queue, { durable: true });
     // The operator made the delay exchange, but its queue is gone.
     await rig.broker.channel.assertExchange(name, 'fanout', { durable: true });
     const client = await start({ declare: false });
@@ -53,7 +53,7 @@ describe('reliability: delayed sends', () => {
     const elsewhere = rig.broker.exchange(unique('delay-elsewhere'));
     const delayMs = delay();
     const name = rig.broker.sweep(delayExchangeName(exchange, delayMs));
-    await rig.broker.channel.assertQueue(queue, { durable: false });
+    await rig.broker.channel.assertQueue(queue, { durable: true });
     await rig.broker.channel.assertExchange(exchange, 'topic', { durable: false });
     await rig.broker.channel.bindQueue(queue, exchange, '#');
     const client = await start({});
@@ -106,7 +106,7 @@ describe('reliability: delayed sends', () => {
       const serviceName = unique('svc-delay-held');
       const queue = rig.broker.queue(unique('delay-held'), []);
       const exchange = rig.broker.exchange(unique('delay-heldx'));
-      await rig.broker.channel.assertQueue(queue, { durable: false });
+      await rig.broker.channel.assertQueue(queue, { durable: true });
       await rig.broker.channel.assertExchange(exchange, 'topic', { durable: false });
       await rig.broker.channel.bindQueue(queue, exchange, '#');
       const delayMs = delay();

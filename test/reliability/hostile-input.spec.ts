@@ -71,7 +71,7 @@ describe('reliability: hostile input', () => {
     broker.queue(queue);
     broker.queue(bodies);
     broker.queue(small);
-    await broker.channel.assertQueue(broker.queue(sink, []), { durable: false });
+    await broker.channel.assertQueue(broker.queue(sink, []), { durable: true });
     app = await startAppLogged(
       appModule({ serviceName: unique('svc-hostile'), track: { maxItems }, maxMessageBytes: 4096 }, { providers: [Handlers] }),
       new CaptureLogger(),

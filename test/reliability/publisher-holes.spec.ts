@@ -9,7 +9,7 @@ import {
   UnroutableError,
 } from '../../lib';
 import { appModule } from '../support/app';
-import { deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
+import { BROKER_PORT, deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
 import { closeConnections, faultRig, outcome, startAppLogged, CaptureLogger, within } from './helpers';
 
@@ -32,8 +32,8 @@ describe('reliability: the publisher loses nothing and mixes nothing up', () => 
   it('31: a nacked publish rejects with PublishNackedError, and the next publish, to any queue, is confirmed at once', async () => {
     const full = rig.broker.queue(unique('full'));
     const healthy = rig.broker.queue(unique('healthy'));
-    await rig.broker.channel.assertQueue(full, { durable: false, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
-    await rig.broker.channel.assertQueue(healthy, { durable: false });
+    await rig.broker.channel.assertQueue(full, { durable: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+    await rig.broker.channel.assertQueue(healthy, { durable: true });
     const client = (await start({ publishTimeoutMs: 5_000 })).get(RpcClient);
 
     await client.send(full, { n: 1 });
@@ -53,7 +53,7 @@ describe('reliability: the publisher loses nothing and mixes nothing up', () => 
   it('40: two in-flight publishes with one message id, one routable and one not, each get their own outcome', async () => {
     const queue = rig.broker.queue(unique('same-id'));
     const nowhere = unique('nowhere');
-    await rig.broker.channel.assertQueue(queue, { durable: false });
+    await rig.broker.channel.assertQueue(queue, { durable: true });
     const client = (await start({})).get(RpcClient);
 
     const pairs = Array.from({ length: 200 }, (_, i) => {
@@ -76,7 +76,7 @@ describe('reliability: the publisher loses nothing and mixes nothing up', () => 
   it('39: messages republished after the publish connection is force-closed keep their send order', async () => {
     const serviceName = unique('svc-order');
     const queue = rig.broker.queue(unique('order'));
-    await rig.broker.channel.assertQueue(queue, { durable: false });
+    await rig.broker.channel.assertQueue(queue, { durable: true });
     const firstSeen: number[] = [];
     const seen = new Set<number>();
     await rig.broker.channel.consume(
@@ -123,7 +123,7 @@ describe('reliability: the publisher loses nothing and mixes nothing up', () => 
   it('38: a message whose headers cannot be encoded fails alone; a pending request and other publishes go on', async () => {
     const slow = rig.broker.queue(unique('slow-rpc'));
     const other = rig.broker.queue(unique('other'));
-    await rig.broker.channel.assertQueue(other, { durable: false });
+    await rig.broker.channel.assertQueue(other, { durable: true });
     const release = deferred();
     const entered = deferred();
 
@@ -167,12 +167,12 @@ describe('reliability: the publisher loses nothing and mixes nothing up', () => 
     try {
       await rabbitmqctl('add_user', user, password);
       await rabbitmqctl('set_permissions', '-p', vhost, user, '.*', '^(amq\\.default|t-ok-.*)$', '.*');
-      const url = `amqp://${user}:${password}@127.0.0.1:5672/${encodeURIComponent(vhost)}`;
+      const url = `amqp://${user}:${password}@127.0.0.1:${BROKER_PORT}/${encodeURIComponent(vhost)}`;
       const admin = await amqp.connect(url);
       try {
         const channel = await admin.createChannel();
         await channel.assertExchange(denied, 'fanout', { durable: false });
-        await channel.assertQueue(queue, { durable: false });
+        await channel.assertQueue(queue, { durable: true });
         const deliveries = new Map<number, number>();
         await channel.consume(
           queue,

@@ -194,7 +194,7 @@ describe('reliability: round 2 (codec, replay, close, call options)', () => {
     proxies.push(proxy);
     const serviceName = unique('svc-r2-stallclose');
     const queue = rig.broker.queue(unique('r2-stallclose'), []);
-    await rig.broker.channel.assertQueue(queue, { durable: false });
+    await rig.broker.channel.assertQueue(queue, { durable: true });
     const app = await startAppLogged(appModule({ uri: proxy.url(), serviceName, registerHandlers: false, heartbeatSeconds: 0 }), new CaptureLogger());
     await app.get(RpcClient).send(queue, { warm: 'up' });
     proxy.stall();

@@ -7,7 +7,7 @@ import * as tls from 'node:tls';
 import type { INestApplicationContext } from '@nestjs/common';
 import { BrokerUnreachableError, RpcClient } from '../../lib';
 import { appModule } from '../support/app';
-import { Broker, unique, waitFor } from '../support/broker';
+import { Broker, BROKER_PORT, unique, waitFor } from '../support/broker';
 import { CaptureLogger, connectionsOf, countingHandler, outcome, startAppLogged, Tally } from './helpers';
 
 /**
@@ -49,7 +49,7 @@ describe('reliability: amqps with a CA and a client certificate', () => {
     server.on('secureConnection', (socket) => {
       const peer = socket.getPeerCertificate();
       handshakes.push({ authorized: socket.authorized, subject: [peer?.subject?.CN].flat().join(',') });
-      const upstream = net.connect(5672, '127.0.0.1');
+      const upstream = net.connect(BROKER_PORT, '127.0.0.1');
       sockets.add(socket).add(upstream);
       for (const s of [socket, upstream]) {
         s.on('error', () => undefined);

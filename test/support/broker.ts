@@ -7,6 +7,8 @@ export { rabbitmqctl };
 
 /** The real RabbitMQ, for tests that need it whatever the transport under test. */
 export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+/** Its port on 127.0.0.1 (5672; the RabbitMQ 4 node of test/rabbitmq4 listens on 5673). */
+export const BROKER_PORT = Number(new URL(AMQP_URL).port || 5672);
 
 /**
  * The transport the behaviour suite runs on: `memory` (the in-process broker) or RabbitMQ.

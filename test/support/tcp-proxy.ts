@@ -1,7 +1,5 @@
 import * as net from 'node:net';
-
-/** The broker the tests use (AMQP_URL): what a proxy stands in front of unless given a port. */
-const BROKER_PORT = Number(new URL(process.env.AMQP_URL ?? 'amqp://127.0.0.1:5672').port || 5672);
+import { BROKER_PORT } from './broker';
 
 /**
  * A TCP proxy between the app and RabbitMQ, for injecting network faults a broker command cannot:

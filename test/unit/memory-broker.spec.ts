@@ -18,9 +18,9 @@ describe('memory broker: addressing and harness hooks', () => {
   it('shares one broker per name: memory:// with memory://, not memory://x with memory://y', async () => {
     const [a, b, x, y] = await Promise.all([connect('memory://'), connect('memory://'), connect('memory://x'), connect('memory://y')]);
     const q = `t-share-${randomBytes(4).toString('hex')}`;
-    await (await a.createChannel()).assertQueue(q, { durable: false });
+    await (await a.createChannel()).assertQueue(q, { durable: true });
     expect((await (await b.createChannel()).checkQueue(q)).queue).toBe(q);
-    await (await x.createChannel()).assertQueue(q, { durable: false });
+    await (await x.createChannel()).assertQueue(q, { durable: true });
     const missing = await (await y.createChannel()).checkQueue(q).catch((error: unknown) => error);
     expect(missing).toBeInstanceOf(ChannelClosedError);
     expect((missing as ChannelClosedError).code).toBe(404);
@@ -36,8 +36,8 @@ describe('memory broker: addressing and harness hooks', () => {
     const broker = memoryBrokerFor(url);
     const conn = await connect(url);
     const ch = await conn.createChannel({ confirms: true });
-    await ch.assertQueue('work', { durable: false });
-    await ch.assertQueue('idle', { durable: false });
+    await ch.assertQueue('work', { durable: true });
+    await ch.assertQueue('idle', { durable: true });
     let answered = 0;
     ch.publish('', 'work', Buffer.from('1'), {}, () => answered++);
     ch.publish('', 'idle', Buffer.from('2'), {}, () => answered++);
@@ -71,10 +71,10 @@ describe('memory broker: addressing and harness hooks', () => {
     const broker = memoryBrokerFor(url);
     const conn = await connect(url);
     const ch = await conn.createChannel({ confirms: true });
-    await ch.assertQueue('target', { durable: false });
+    await ch.assertQueue('target', { durable: true });
     const delay = { 'x-message-ttl': 60_000, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'target' };
-    await ch.assertQueue('delay', { durable: false, arguments: delay });
-    await ch.assertQueue('consumed', { durable: false, arguments: delay });
+    await ch.assertQueue('delay', { durable: true, arguments: delay });
+    await ch.assertQueue('consumed', { durable: true, arguments: delay });
     await ch.consume('consumed', () => undefined);
     ch.publish('', 'delay', Buffer.from('later'), {});
     ch.publish('', 'consumed', Buffer.from('held'), {});
@@ -108,7 +108,7 @@ describe('memory broker: addressing and harness hooks', () => {
     const conn = await connect(url);
     for (let i = 0; i < 2000; i++) {
       const ch = await conn.createChannel({ confirms: true });
-      await ch.assertQueue('q', { durable: false });
+      await ch.assertQueue('q', { durable: true });
       ch.publish('', 'q', Buffer.from(String(i)), {}, () => undefined);
       await ch.close();
     }
