@@ -11,6 +11,11 @@ export function isNotFound(error: unknown): error is ChannelClosedError {
   return error instanceof ChannelClosedError && error.code === REPLY_CODE.NOT_FOUND;
 }
 
+/** The broker answered 406: e.g. a queue declared again with other arguments than it has. */
+export function isPreconditionFailed(error: unknown): error is ChannelClosedError {
+  return error instanceof ChannelClosedError && error.code === REPLY_CODE.PRECONDITION_FAILED;
+}
+
 /**
  * A channel is closed, or the broker closed it by refusing an operation (in AMQP a refused
  * declare, check or publish ends the channel). `code` is the AMQP reply code when the broker gave

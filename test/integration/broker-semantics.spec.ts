@@ -4,6 +4,7 @@ import { ChannelClosedError } from '../../lib/transport/transport.errors';
 import { transportFor } from '../../lib/transport/transport-for';
 import type { ConfirmOutcome, Message, PublishProperties, TransportChannel, TransportConnection } from '../../lib/transport/transport.interface';
 import { BROKER_URL, ON_MEMORY, waitFor } from '../support/broker';
+import { brokerMajorVersion, deniesFeature } from '../support/rabbitmq-admin';
 
 /**
  * RabbitMQ's raw semantics through the transport interface, run on the broker under test: the
@@ -44,6 +45,16 @@ function refusal(promise: Promise<unknown>): Promise<ChannelClosedError> {
 const said = (error: ChannelClosedError | undefined) => ({ code: error?.code, reason: error?.reason });
 
 const text = (m: Message) => m.content.toString();
+
+/**
+ * RabbitMQ 4.3 refuses what the memory broker refuses always; a RabbitMQ that still permits it
+ * (3.x, or 4.x before 4.3 without the test/rabbitmq4 configuration) skips those scenarios.
+ */
+const deniesTransientQueues = async () => ON_MEMORY || (await deniesFeature('transient_nonexcl_queues'));
+/** Where RabbitMQ 3 and 4 differ, the memory broker is RabbitMQ 4. */
+const rabbitmq3 = async () => !ON_MEMORY && (await brokerMajorVersion()) < 4;
+/** CQv1 (x-queue-mode, x-queue-version 1) is gone from RabbitMQ 4.3 only: no 4.0.x node refuses it. */
+const REFUSES_CQ_V1 = ON_MEMORY;
 
 describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   const connections: TransportConnection[] = [];
@@ -159,7 +170,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const byPattern = new Map<string, string>();
     for (const pattern of patterns) {
       const q = queueName('topic');
-      await ch.assertQueue(q, { durable: false });
+      await ch.assertQueue(q, { durable: true });
       await ch.bindQueue(q, x, pattern);
       byPattern.set(pattern, q);
     }
@@ -182,8 +193,8 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     await ch.assertExchange(x, 'headers', { durable: false });
     const all = queueName('all');
     const any = queueName('any');
-    await ch.assertQueue(all, { durable: false });
-    await ch.assertQueue(any, { durable: false });
+    await ch.assertQueue(all, { durable: true });
+    await ch.assertQueue(any, { durable: true });
     await ch.bindQueue(all, x, '', { kind: 'order', region: 'eu', 'x-note': 'ignored' });
     await ch.bindQueue(any, x, '', { 'x-match': 'any', kind: 'order', region: 'eu' });
     await confirmed(ch, x, '', 'both', { headers: { kind: 'order', region: 'eu' } });
@@ -201,7 +212,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     await ch.assertExchange(fanout, 'fanout', { durable: false });
     const [q1, q2] = [queueName('one'), queueName('two')];
     for (const q of [q1, q2]) {
-      await ch.assertQueue(q, { durable: false });
+      await ch.assertQueue(q, { durable: true });
       await ch.bindQueue(q, fanout, '');
     }
     await ch.bindQueue(q1, direct, 'k');
@@ -217,7 +228,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const als = new AsyncLocalStorage<string>();
     const ch = await channel({ confirms: true });
     const q = queueName('context');
-    await ch.assertQueue(q, { durable: false });
+    await ch.assertQueue(q, { durable: true });
     const seen: Array<string | undefined> = [];
     const delivered = new Promise<void>((resolve) => {
       void ch.consume(q, (message) => {
@@ -240,7 +251,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   it('delivers every property key, copies the content at publish, persistent as deliveryMode 2', async () => {
     const ch = await channel({ confirms: true });
     const q = queueName('props');
-    await ch.assertQueue(q, { durable: false });
+    await ch.assertQueue(q, { durable: true });
     const content = Buffer.from('original');
     const sent = new Promise<ConfirmOutcome>((resolve) =>
       ch.publish('', q, content, { persistent: true, expiration: 60000, messageId: 'm1', headers: { a: 1 }, contentType: 'text/plain' }, resolve),
@@ -259,7 +270,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   it('throws, writing nothing, when a header table cannot be encoded (over 64 KiB); the channel stays', async () => {
     const ch = await channel({ confirms: true });
     const q = queueName('encode');
-    await ch.assertQueue(q, { durable: false });
+    await ch.assertQueue(q, { durable: true });
     const huge = { big: 'x'.repeat(70_000) };
     let error: unknown;
     try {
@@ -288,22 +299,62 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const conn = await connect();
     const q = queueName('args');
     const first = await conn.createChannel();
-    expect(await first.assertQueue(q, { durable: false, arguments: { 'x-message-ttl': 1000 } })).toEqual({ queue: q, messageCount: 0, consumerCount: 0 });
-    await first.assertQueue(q, { durable: false, arguments: { 'x-message-ttl': 1000, 'x-queue-type': 'classic', 'x-unchecked': 1 } });
+    expect(await first.assertQueue(q, { durable: true, arguments: { 'x-message-ttl': 1000 } })).toEqual({ queue: q, messageCount: 0, consumerCount: 0 });
+    await first.assertQueue(q, { durable: true, arguments: { 'x-message-ttl': 1000, 'x-queue-type': 'classic', 'x-unchecked': 1 } });
     const attempt = async (options: Parameters<TransportChannel['assertQueue']>[1]) => refusal((await conn.createChannel()).assertQueue(q, options));
-    const differs = await attempt({ durable: false, arguments: { 'x-message-ttl': 2000 } });
+    const differs = await attempt({ durable: true, arguments: { 'x-message-ttl': 2000 } });
     expect(differs.code).toBe(406);
     expect(differs.reason).toBe(`PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '${q}' in vhost '/': received '2000' but current is '1000'`);
-    const absent = await attempt({ durable: false });
+    const absent = await attempt({ durable: true });
     expect(absent.reason).toBe(
       `PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '${q}' in vhost '/': received none but current is the value '1000' of type 'short'`,
     );
-    const quorum = await attempt({ durable: false, arguments: { 'x-message-ttl': 1000, 'x-queue-type': 'quorum' } });
+    const quorum = await attempt({ durable: true, arguments: { 'x-message-ttl': 1000, 'x-queue-type': 'quorum' } });
     expect(quorum.reason).toBe(
-      `PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue '${q}' in vhost '/': received the value 'quorum' of type 'longstr' but current is none`,
+      (await rabbitmq3())
+        ? `PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue '${q}' in vhost '/': received the value 'quorum' of type 'longstr' but current is none`
+        : `PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue '${q}' in vhost '/': received 'quorum' but current is 'classic'`,
     );
-    const durable = await attempt({ durable: true, arguments: { 'x-message-ttl': 1000 } });
-    expect(durable.reason).toBe(`PRECONDITION_FAILED - inequivalent arg 'durable' for queue '${q}' in vhost '/': received 'true' but current is 'false'`);
+    const autoDelete = await attempt({ durable: true, autoDelete: true, arguments: { 'x-message-ttl': 1000 } });
+    expect(autoDelete.reason).toBe(`PRECONDITION_FAILED - inequivalent arg 'auto_delete' for queue '${q}' in vhost '/': received 'true' but current is 'false'`);
+  });
+
+  it('closes the connection (541) on a queue neither durable nor exclusive, as RabbitMQ 4.3 does; nothing is declared', async (context) => {
+    if (!(await deniesTransientQueues())) context.skip('this RabbitMQ permits transient non-exclusive queues (3.x, or 4.x before 4.3)');
+    const conn = await connect();
+    const closed = new Promise<(Error & { code?: number }) | undefined>((resolve) => conn.once('close', resolve));
+    conn.on('error', () => undefined);
+    const q = queueName('transient');
+    const declared = await (await conn.createChannel()).assertQueue(q, { durable: false }).then(
+      () => 'declared',
+      () => 'refused',
+    );
+    expect(declared).toBe('refused');
+    const error = await closed;
+    expect(error?.code).toBe(541);
+    expect(error?.message).toContain('INTERNAL_ERROR - Feature `transient_nonexcl_queues` is deprecated.');
+    const other = await connect();
+    expect((await refusal((await other.createChannel()).checkQueue(q))).code).toBe(404);
+    // What stays allowed: transient exclusive, durable auto-delete, durable.
+    const ch = await other.createChannel();
+    await ch.assertQueue(exclusiveName('transient-exclusive'), { durable: false, exclusive: true });
+    await ch.assertQueue(queueName('durable-auto-delete'), { durable: true, autoDelete: true });
+    await ch.assertQueue(queueName('durable'), { durable: true });
+  });
+
+  it('refuses x-queue-mode on a quorum queue (406), which never had it', async () => {
+    const q = queueName('quorum-mode');
+    const refused = await refusal((await channel()).assertQueue(q, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-queue-mode': 'lazy' } }));
+    expect(said(refused)).toEqual({ code: 406, reason: `PRECONDITION_FAILED - invalid arg 'x-queue-mode' for queue '${q}' in vhost '/' of queue type rabbit_quorum_queue` });
+  });
+
+  it.runIf(REFUSES_CQ_V1)('refuses x-queue-mode and x-queue-version 1 on a classic queue (406), as RabbitMQ 4.3 does', async () => {
+    for (const [key, value] of [['x-queue-mode', 'lazy'], ['x-queue-mode', 'default'], ['x-queue-version', 1]] as const) {
+      const q = queueName('classic-mode');
+      const refused = await refusal((await channel()).assertQueue(q, { durable: true, arguments: { [key]: value } }));
+      expect(said(refused)).toEqual({ code: 406, reason: `PRECONDITION_FAILED - invalid arg '${key}' for queue '${q}' in vhost '/' of queue type rabbit_classic_queue` });
+    }
+    await (await channel()).assertQueue(queueName('classic-v2'), { durable: true, arguments: { 'x-queue-version': 2 } });
   });
 
   it('locks an exclusive queue to its connection (405), and deletes it with that connection', async () => {
@@ -315,7 +366,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const other = await connect();
     const attempts: Array<(c: TransportChannel) => Promise<unknown>> = [
       (c) => c.assertQueue(queue, { exclusive: true, durable: false }),
-      (c) => c.assertQueue(queue, { durable: false }),
+      (c) => c.assertQueue(queue, { durable: true }),
       (c) => c.checkQueue(queue),
       (c) => c.consume(queue, () => undefined),
       (c) => c.get(queue),
@@ -379,7 +430,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   it('refuses the default exchange (403) and names reserved for the broker', async () => {
     const conn = await connect();
     const q = queueName('q');
-    await (await conn.createChannel()).assertQueue(q, { durable: false });
+    await (await conn.createChannel()).assertQueue(q, { durable: true });
     for (const attempt of [(c: TransportChannel) => c.bindQueue(q, '', q), (c: TransportChannel) => c.deleteExchange('')]) {
       const error = await refusal(attempt(await conn.createChannel()));
       expect({ code: error.code, reason: error.reason }).toEqual({ code: 403, reason: 'ACCESS_REFUSED - operation not permitted on the default exchange' });
@@ -408,7 +459,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   it('closes the channel on an unknown delivery tag (a message acked twice): 406', async () => {
     const ch = await channel({ confirms: true });
     const q = queueName('acks');
-    await ch.assertQueue(q, { durable: false });
+    await ch.assertQueue(q, { durable: true });
     await confirmed(ch, '', q, 'x');
     const m = (await ch.get(q)) as Message;
     const closed = closeOf(ch);
@@ -437,7 +488,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   it('answers every unanswered confirm "closed" before the channel emits close', async () => {
     const ch = await channel({ confirms: true });
     const q = queueName('confirms');
-    await ch.assertQueue(q, { durable: false });
+    await ch.assertQueue(q, { durable: true });
     const events: string[] = [];
     ch.on('close', () => events.push('close'));
     ch.publish('', q, Buffer.from('1'), {}, (o) => events.push(o));
@@ -451,9 +502,9 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const dlq = queueName('dlq');
     const q = queueName('capped');
     const strict = queueName('strict');
-    await ch.assertQueue(dlq, { durable: false });
-    await ch.assertQueue(q, { durable: false, arguments: { 'x-max-length': 2, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
-    await ch.assertQueue(strict, { durable: false, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+    await ch.assertQueue(dlq, { durable: true });
+    await ch.assertQueue(q, { durable: true, arguments: { 'x-max-length': 2, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
+    await ch.assertQueue(strict, { durable: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
     for (const body of ['1', '2', '3']) expect(await confirmed(ch, '', q, body)).toBe('ack');
     expect((await drain(ch, q)).map(text)).toEqual(['2', '3']);
     const dead = await drain(ch, dlq);
@@ -468,7 +519,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const conn = await connect();
     const pub = await conn.createChannel({ confirms: true });
     const q = queueName('work');
-    await pub.assertQueue(q, { durable: false });
+    await pub.assertQueue(q, { durable: true });
     const ch = await conn.createChannel();
     await ch.prefetch(2);
     const a: Message[] = [];
@@ -490,7 +541,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const conn = await connect();
     const pub = await conn.createChannel({ confirms: true });
     const q = queueName('requeue');
-    await pub.assertQueue(q, { durable: false });
+    await pub.assertQueue(q, { durable: true });
     for (const body of ['1', '2', '3']) await confirmed(pub, '', q, body);
     const ch = await conn.createChannel();
     await ch.prefetch(2);
@@ -514,9 +565,9 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const dlq = queueName('dlq');
     const q = queueName('source');
     await ch.assertExchange(dlx, 'fanout', { durable: false });
-    await ch.assertQueue(dlq, { durable: false });
+    await ch.assertQueue(dlq, { durable: true });
     await ch.bindQueue(dlq, dlx, '');
-    await ch.assertQueue(q, { durable: false, arguments: { 'x-dead-letter-exchange': dlx } });
+    await ch.assertQueue(q, { durable: true, arguments: { 'x-dead-letter-exchange': dlx } });
     await confirmed(ch, '', q, 'bad', { headers: { mine: 'kept' }, expiration: 60000 });
     ch.nack((await ch.get(q)) as Message, false, false);
     const m = await arrival(ch, dlq);
@@ -542,8 +593,8 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const ch = await channel({ confirms: true });
     const work = queueName('work');
     const delay = queueName('delay');
-    await ch.assertQueue(work, { durable: false, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': delay } });
-    await ch.assertQueue(delay, { durable: false, arguments: { 'x-message-ttl': 5, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': work } });
+    await ch.assertQueue(work, { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': delay } });
+    await ch.assertQueue(delay, { durable: true, arguments: { 'x-message-ttl': 5, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': work } });
     await confirmed(ch, '', work, 'retried');
     for (let attempt = 1; attempt <= 2; attempt++) ch.nack(await arrival(ch, work, { noAck: false }), false, false);
     const headers = (await arrival(ch, work)).properties.headers!;
@@ -552,7 +603,9 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
       [delay, 'expired', 2],
       [work, 'rejected', 2],
     ]);
-    for (const death of deaths) expect(Object.keys(death)).toEqual(['count', 'exchange', 'queue', 'reason', 'routing-keys', 'time']);
+    // RabbitMQ 3.x sorted the keys of an entry it updated; 4 keeps them as written.
+    const keys = (await rabbitmq3()) ? ['count', 'exchange', 'queue', 'reason', 'routing-keys', 'time'] : ['count', 'reason', 'queue', 'time', 'exchange', 'routing-keys'];
+    for (const death of deaths) expect(Object.keys(death)).toEqual(keys);
     expect(headers).toMatchObject({ 'x-first-death-reason': 'rejected', 'x-first-death-queue': work });
   });
 
@@ -561,9 +614,9 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const dlq = queueName('expired');
     const byQueue = queueName('queue-ttl');
     const byMessage = queueName('message-ttl');
-    await ch.assertQueue(dlq, { durable: false });
-    await ch.assertQueue(byQueue, { durable: false, arguments: { 'x-message-ttl': 10, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
-    await ch.assertQueue(byMessage, { durable: false, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
+    await ch.assertQueue(dlq, { durable: true });
+    await ch.assertQueue(byQueue, { durable: true, arguments: { 'x-message-ttl': 10, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
+    await ch.assertQueue(byMessage, { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
     await confirmed(ch, '', byQueue, 'queue ttl');
     await confirmed(ch, '', byMessage, 'message ttl', { expiration: 10 });
     await confirmed(ch, '', byMessage, 'forever');
@@ -580,7 +633,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const conn = await connect();
     const q = queueName('rpc');
     const server = await conn.createChannel();
-    await server.assertQueue(q, { durable: false });
+    await server.assertQueue(q, { durable: true });
     await server.consume(q, (m) => {
       server.publish('', m!.properties.replyTo!, Buffer.from(`re: ${text(m!)}`), { correlationId: m!.properties.correlationId });
       server.ack(m!);
@@ -607,7 +660,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const conn = await connect();
     const pub = await conn.createChannel({ confirms: true });
     const q = queueName('unacked');
-    await pub.assertQueue(q, { durable: false });
+    await pub.assertQueue(q, { durable: true });
     for (const body of ['1', '2', '3']) await confirmed(pub, '', q, body);
     const first = await conn.createChannel();
     const got: Message[] = [];
@@ -628,11 +681,11 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   it('get returns the ready count left, or false; assertQueue counts ready messages and consumers', async () => {
     const ch = await channel({ confirms: true });
     const q = queueName('get');
-    await ch.assertQueue(q, { durable: false });
+    await ch.assertQueue(q, { durable: true });
     for (const body of ['1', '2', '3']) await confirmed(ch, '', q, body);
     const m = (await ch.get(q)) as Message;
     expect([text(m), m.fields.messageCount]).toEqual(['1', 2]);
-    expect(await ch.assertQueue(q, { durable: false })).toEqual({ queue: q, messageCount: 2, consumerCount: 0 });
+    expect(await ch.assertQueue(q, { durable: true })).toEqual({ queue: q, messageCount: 2, consumerCount: 0 });
     await ch.purgeQueue(q);
     expect(await ch.get(q)).toBe(false);
   });
@@ -641,7 +694,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const conn = await connect();
     const ch = await conn.createChannel();
     const auto = queueName('auto');
-    await ch.assertQueue(auto, { durable: false, autoDelete: true });
+    await ch.assertQueue(auto, { durable: true, autoDelete: true });
     const { consumerTag } = await ch.consume(auto, () => undefined);
     expect((await ch.checkQueue(auto)).consumerCount).toBe(1);
     await ch.cancel(consumerTag);
@@ -649,7 +702,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
 
     const q = queueName('deleted');
     const other = await conn.createChannel();
-    await other.assertQueue(q, { durable: false });
+    await other.assertQueue(q, { durable: true });
     const calls: Array<Message | null> = [];
     await other.consume(q, (m) => calls.push(m));
     await (await conn.createChannel()).deleteQueue(q);
@@ -660,7 +713,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   it('deletes an x-expires queue left unused; a passive declare is a use, renewing its lease', async () => {
     const ch = await channel({ confirms: true });
     const q = queueName('expires');
-    await ch.assertQueue(q, { durable: false, arguments: { 'x-expires': 200 } });
+    await ch.assertQueue(q, { durable: true, arguments: { 'x-expires': 200 } });
     const kept = Date.now() + 400;
     while (Date.now() < kept) {
       await ch.checkQueue(q);

@@ -47,3 +47,21 @@ export async function readWatermark(): Promise<string[]> {
 export async function setWatermark(args: string[]): Promise<void> {
   await rabbitmqctl('set_vm_memory_high_watermark', ...args);
 }
+
+/**
+ * Whether the broker denies a deprecated feature, as RabbitMQ 4.3 does by default (and the node of
+ * test/rabbitmq4 by configuration); false on a broker without deprecated features (3.12 and older).
+ */
+export async function deniesFeature(feature: string): Promise<boolean> {
+  try {
+    return (await rabbitmqctl('eval', `rabbit_deprecated_features:is_permitted(${feature}).`)).trim() === 'false';
+  } catch {
+    return false;
+  }
+}
+
+/** The broker's major version, e.g. 3 or 4. */
+export async function brokerMajorVersion(): Promise<number> {
+  const version = (await rabbitmqctl('eval', 'rabbit_misc:version().')).trim().replace(/"/g, '');
+  return Number.parseInt(version, 10);
+}

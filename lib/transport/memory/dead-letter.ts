@@ -5,8 +5,9 @@ export type DeathReason = 'expired' | 'rejected' | 'maxlen' | 'delivery_limit';
 type Death = Record<string, unknown>;
 
 /**
- * The message a queue dead-letters, as RabbitMQ 3.x rewrites it: an `x-death` entry per
- * (queue, reason), most recent first, whose count grows when the same death happens again;
+ * The message a queue dead-letters, as RabbitMQ 4 rewrites it: an `x-death` entry per
+ * (queue, reason), most recent first, whose count grows when the same death happens again (its
+ * keys in the order they were written; RabbitMQ 3.x sorted an updated entry's keys);
  * `x-first-death-*` set once; the per-message expiration removed (kept in the entry).
  */
 export function deadLettered(
@@ -17,7 +18,7 @@ export function deadLettered(
   const deaths = Array.isArray(headers['x-death']) ? (headers['x-death'] as Death[]) : [];
   const same = deaths.find((d) => d.queue === death.queue && d.reason === death.reason);
   const entry: Death = same
-    ? sortedKeys({ ...same, count: (typeof same.count === 'number' ? same.count : 0) + 1 })
+    ? { ...same, count: (typeof same.count === 'number' ? same.count : 0) + 1 }
     : {
         count: 1,
         reason: death.reason,
@@ -39,11 +40,6 @@ export function deadLettered(
     exchange: death.exchange,
     routingKey: death.routingKey ?? envelope.routingKey,
   };
-}
-
-/** RabbitMQ sorts an updated entry's keys. */
-function sortedKeys(death: Death): Death {
-  return Object.fromEntries(Object.entries(death).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /**

@@ -7,7 +7,7 @@ import { assertExchangeEquivalent, type ExchangeDeclaration, MemoryExchange } fr
 import type { Envelope, QueuedMessage } from './memory-message';
 import { MemoryQueue, type QueueHost } from './memory-queue';
 import { assertEquivalent, declarationOf, settingsOf } from './queue-arguments';
-import { accessRefused, DEFAULT_EXCHANGE_REFUSED, notFound, resourceLocked, resourceName } from './refusals';
+import { accessRefused, DEFAULT_EXCHANGE_REFUSED, notFound, resourceLocked, resourceName, transientQueueRefused } from './refusals';
 
 /** A client publish, as the harness sees it. */
 export interface PublishRecord {
@@ -121,6 +121,12 @@ export class MemoryBroker implements QueueHost {
       assertEquivalent(name, existing.declaration, declaration);
       existing.touch();
       return info(existing);
+    }
+    if (!declaration.durable && !declaration.exclusive && declaration.arguments['x-queue-type'] !== 'quorum') {
+      // Not a channel error: RabbitMQ 4.3 closes the whole connection.
+      const error = transientQueueRefused();
+      connection.closedByBroker(error);
+      throw error;
     }
     const queueName = name === '' ? generatedName('amq.gen-') : name;
     const settings = settingsOf(queueName, declaration);

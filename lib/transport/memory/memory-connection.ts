@@ -2,13 +2,12 @@ import { EventEmitter } from 'node:events';
 import type { TransportChannel, TransportConnection } from '../transport.interface';
 import type { MemoryBroker } from './memory-broker';
 import { MemoryChannel } from './memory-channel';
+import { BrokerClosedConnectionError } from './refusals';
 
-/** The broker closed the connection (as `rabbitmqctl close_connection` would): AMQP 320. */
-export class ConnectionForcedError extends Error {
-  readonly code = 320;
-
+/** As `rabbitmqctl close_connection` would: AMQP 320. */
+export class ConnectionForcedError extends BrokerClosedConnectionError {
   constructor() {
-    super('Connection closed: 320 (CONNECTION-FORCED) with message "CONNECTION_FORCED - Closed via management plugin"');
+    super(320, 'CONNECTION-FORCED', 'CONNECTION_FORCED - Closed via management plugin');
     this.name = 'ConnectionForcedError';
   }
 }
@@ -54,8 +53,8 @@ export class MemoryConnection extends EventEmitter implements TransportConnectio
     this.shutdown(reason);
   }
 
-  closedByBroker(): void {
-    this.shutdown(new ConnectionForcedError());
+  closedByBroker(error: BrokerClosedConnectionError = new ConnectionForcedError()): void {
+    this.shutdown(error);
   }
 
   channelClosed(channel: MemoryChannel): void {

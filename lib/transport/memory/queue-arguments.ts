@@ -35,6 +35,9 @@ export function declarationOf(options: QueueOptions = {}): QueueDeclaration {
   };
 }
 
+/** RabbitMQ 4's delivery limit of a quorum queue declared without `x-delivery-limit`. */
+export const QUORUM_DEFAULT_DELIVERY_LIMIT = 20;
+
 /** The arguments whose value a redeclare must repeat (RabbitMQ's list for classic and quorum queues). */
 const CHECKED = [
   'x-message-ttl',
@@ -50,7 +53,7 @@ const CHECKED = [
   'x-dead-letter-strategy',
 ];
 
-/** Absent counts as this value when comparing (the declared text still shows "none"). */
+/** Absent counts as this value, when comparing and in the refusal's text. */
 const IMPLIED: Record<string, unknown> = { 'x-queue-type': 'classic' };
 
 /** Refuses a redeclare that differs from the queue as it is, in the order RabbitMQ checks. */
@@ -62,9 +65,10 @@ export function assertEquivalent(name: string, current: QueueDeclaration, reques
     throw inequivalent('auto_delete', 'queue', name, `'${requested.autoDelete}'`, `'${current.autoDelete}'`);
   }
   for (const key of CHECKED) {
-    const was = current.arguments[key];
-    const now = requested.arguments[key];
-    if (equivalent(was ?? IMPLIED[key], now ?? IMPLIED[key])) continue;
+    // RabbitMQ 4 fills in the queue type on both sides (3.x printed an absent one as "none").
+    const was = current.arguments[key] ?? IMPLIED[key];
+    const now = requested.arguments[key] ?? IMPLIED[key];
+    if (equivalent(was, now)) continue;
     const print = (value: unknown, other: unknown) =>
       value === undefined ? 'none' : other === undefined ? `the value ${printValue(value)} of type '${wireType(value)}'` : printValue(value);
     throw inequivalent(key, 'queue', name, print(now, was), print(was, now));
@@ -97,6 +101,9 @@ export function settingsOf(name: string, declaration: QueueDeclaration): QueueSe
 
   const type = (text('x-queue-type') ?? 'classic') as QueueType;
   if (type !== 'classic' && type !== 'quorum') throw invalid('x-queue-type', `the memory broker has no '${type}' queues`);
+  // RabbitMQ 4.3 removed classic queue storage v1 (lazy mode with it): quorum queues never took these.
+  const removed = args['x-queue-mode'] !== undefined ? 'x-queue-mode' : args['x-queue-version'] === 1 ? 'x-queue-version' : undefined;
+  if (removed) throw preconditionFailed(`invalid arg '${removed}' for ${resourceName('queue', name)} of queue type rabbit_${type}_queue`);
   if (type === 'quorum') {
     const property = !declaration.durable ? 'non-durable' : declaration.autoDelete ? 'auto-delete' : declaration.exclusive ? 'exclusive-owner' : undefined;
     if (property) throw preconditionFailed(`invalid property '${property}' for ${resourceName('queue', name)}`);
@@ -117,6 +124,7 @@ export function settingsOf(name: string, declaration: QueueDeclaration): QueueSe
     maxLength: integer('x-max-length', true),
     maxLengthBytes: integer('x-max-length-bytes', true),
     overflow,
-    deliveryLimit: type === 'quorum' ? integer('x-delivery-limit', true) : undefined,
+    // RabbitMQ 4 gives every quorum queue a delivery limit; 3.x had none unless asked for.
+    deliveryLimit: type === 'quorum' ? (integer('x-delivery-limit', true) ?? QUORUM_DEFAULT_DELIVERY_LIMIT) : undefined,
   };
 }

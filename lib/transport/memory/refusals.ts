@@ -39,7 +39,33 @@ export function inequivalent(field: string, kind: Resource, name: string, receiv
 
 export const DEFAULT_EXCHANGE_REFUSED = 'operation not permitted on the default exchange';
 
+/** The broker closed the connection with an AMQP connection error, in amqplib's words. */
+export class BrokerClosedConnectionError extends Error {
+  constructor(
+    readonly code: number,
+    codeName: string,
+    text: string,
+  ) {
+    super(`Connection closed: ${code} (${codeName}) with message "${text}"`);
+    this.name = 'BrokerClosedConnectionError';
+  }
+}
+
 /** What amqplib reports for an operation on a channel that is gone (no broker code). */
 export function channelGone(): ChannelClosedError {
   return new ChannelClosedError('Channel closed');
+}
+
+/**
+ * RabbitMQ 4.3 denies queues that are neither durable nor exclusive (the deprecated feature
+ * `transient_nonexcl_queues`) by closing the connection with 541, its text cut at AMQP's 255 bytes.
+ */
+export function transientQueueRefused(): BrokerClosedConnectionError {
+  const text =
+    'INTERNAL_ERROR - Feature `transient_nonexcl_queues` is deprecated.\n' +
+    'By default, this feature is not permitted anymore.\n' +
+    'The feature will be removed from a future major RabbitMQ version, regardless of the configuration; actual version to be determined.\n' +
+    'To continue using this feature when it is not permitted by default, set the following parameter in your configuration:\n' +
+    '    "deprecated_features.permit.transient_nonexcl_queues = true"';
+  return new BrokerClosedConnectionError(541, 'INTERNAL-ERROR', `${text.slice(0, 252)}...`);
 }
