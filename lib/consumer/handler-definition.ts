@@ -2,7 +2,7 @@ import type { ExchangeType, HandlerBinding, MessageHandlerOptions } from '../int
 import type { RetryPolicy } from '../interfaces/messaging-options.interface';
 import { MessagingConfigError } from '../messaging.errors';
 import { renamed, resolveRetry, type ResolvedMessagingOptions } from '../messaging.options';
-import { handlerQueueArguments } from './handler-queue-arguments';
+import { handlerQueueArguments, legacyQueueArguments } from './handler-queue-arguments';
 
 /** An exchange a queue is bound to, with its keys worked out. */
 export interface ResolvedBinding {
@@ -27,6 +27,8 @@ export interface HandlerDefinition {
   retry: Required<RetryPolicy> | false;
   durable: boolean;
   queueArguments: Record<string, unknown>;
+  /** The arguments an earlier version declared the same queue with, when they differ (see legacyQueueArguments). */
+  legacyQueueArguments?: Record<string, unknown>;
   /** Every binding of the queue: the `exchange` shorthand's first, then `bindings`. */
   bindings: ResolvedBinding[];
   /**
@@ -112,6 +114,7 @@ export function defineHandler(
     retry: resolveRetry(options.retry, `${name} retry`, module.retry),
     durable,
     queueArguments,
+    legacyQueueArguments: legacyQueueArguments(options, queueArguments),
     bindings,
     messageType: options.messageType,
     routingPatterns: [...keys, ...(options.bindings ?? []).flatMap((b) => (b.routingKey === undefined ? [] : [b.routingKey].flat()))],

@@ -21,10 +21,11 @@ export interface QueueArgumentsContext {
  * queues cannot be, so it stays classic. A classic queue gets no `x-queue-type`, so queues
  * declared by earlier versions (without it) still match.
  *
- * With `x-delivery-limit` (quorum only) RabbitMQ counts each message's returns and the module
- * leaves poison messages to it (see brokerCountsDeliveries): past the limit the queue dead-letters
- * the message into `<queue>.dlq`, at-least-once, instead of dropping it. The handler's own
- * arguments win over these. `fail` reports a wrong setting, naming the handler.
+ * A quorum queue dead-letters into `<queue>.dlq`, at-least-once, whatever drops a message there:
+ * RabbitMQ 4 gives every quorum queue a delivery limit (20 by default) and, without a dead-letter
+ * target, removes a message past it. With `x-delivery-limit` given, RabbitMQ counts each
+ * message's returns and the module leaves poison messages to it (see brokerCountsDeliveries). The
+ * handler's own arguments win over these. `fail` reports a wrong setting, naming the handler.
  */
 export function handlerQueueArguments(
   options: MessageHandlerOptions,
@@ -37,9 +38,11 @@ export function handlerQueueArguments(
     fail(`quorum queues are durable: "queueOptions.durable: false" needs "queueType: 'classic'"${explicitType(options, given) ? '' : ` (the module's "queueType" is 'quorum')`}`);
   }
   const limit = given[DELIVERY_LIMIT];
-  if (limit === undefined) return type === 'quorum' ? { [QUEUE_TYPE]: 'quorum', ...given } : given;
-  if (type !== 'quorum') fail(`"queueOptions.arguments['${DELIVERY_LIMIT}']" needs a quorum queue (RabbitMQ ignores it on classic queues): set "queueType: 'quorum'"`);
-  if (!Number.isInteger(limit) || (limit as number) < 0) fail(`"queueOptions.arguments['${DELIVERY_LIMIT}']" must be an integer from 0 (got ${JSON.stringify(limit)})`);
+  if (limit !== undefined) {
+    if (type !== 'quorum') fail(`"queueOptions.arguments['${DELIVERY_LIMIT}']" needs a quorum queue (RabbitMQ ignores it on classic queues): set "queueType: 'quorum'"`);
+    if (!Number.isInteger(limit) || (limit as number) < 0) fail(`"queueOptions.arguments['${DELIVERY_LIMIT}']" must be an integer from 0 (got ${JSON.stringify(limit)})`);
+  }
+  if (type !== 'quorum') return given;
   return {
     [QUEUE_TYPE]: 'quorum',
     'x-dead-letter-exchange': '',
@@ -50,6 +53,19 @@ export function handlerQueueArguments(
     'x-overflow': 'reject-publish',
     ...given,
   };
+}
+
+/**
+ * The arguments earlier versions declared a quorum queue without `x-delivery-limit` with (no
+ * dead-letter target): RabbitMQ refuses (406) to declare a queue again with other arguments, so a
+ * queue declared that way keeps them (see declareHandlerTopology). Undefined when there is no
+ * such older form.
+ */
+export function legacyQueueArguments(options: MessageHandlerOptions, queueArguments: Record<string, unknown>): Record<string, unknown> | undefined {
+  const given = options.queueOptions?.arguments ?? {};
+  if (queueArguments[QUEUE_TYPE] !== 'quorum' || given[DELIVERY_LIMIT] !== undefined) return undefined;
+  const legacy = { [QUEUE_TYPE]: 'quorum', ...given };
+  return Object.keys(legacy).length === Object.keys(queueArguments).length ? undefined : legacy;
 }
 
 /**

@@ -8,7 +8,7 @@ import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
 import { IdempotencyGuard } from '../idempotency/idempotency-guard';
 import type { HandlerDefinition } from './handler-definition';
 import { brokerCountsDeliveries } from './handler-queue-arguments';
-import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, checkHandlerTopology, declareHandlerTopology, retryDelays } from './handler.topology';
+import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, checkHandlerTopology, declareHandlerTopology, type EarlierQueues, retryDelays } from './handler.topology';
 import { AckBatcher } from './ack-batcher';
 import { Delivery, DeliveryContext, ReturnedDeliveries } from './delivery';
 import { readCounters } from './retry-counters';
@@ -34,6 +34,15 @@ export class HandlerConsumer {
   private failures = 0;
   private readonly inFlight = new Set<Delivery>();
   private readonly returned = new ReturnedDeliveries();
+  /** Said once per consumer, not on every reconnect. */
+  private keptEarlierArguments = false;
+  private readonly earlierQueues: EarlierQueues = {
+    withChannel: (work) => this.connection.withChannel(work),
+    kept: (text) => {
+      if (!this.keptEarlierArguments) this.logger.warn(text);
+      this.keptEarlierArguments = true;
+    },
+  };
   private redeclaring?: Promise<void>;
   private renewTimer?: NodeJS.Timeout;
   private drainWaiters: Array<() => void> = [];
@@ -146,7 +155,7 @@ export class HandlerConsumer {
     if (!this.definition.declare) {
       throw new TopologyError(`${this.definition.name} has "declare: false": a queue it needs is missing and is not declared again`);
     }
-    await this.connection.withChannel((channel) => declareHandlerTopology(channel, this.definition));
+    await this.connection.withChannel((channel) => declareHandlerTopology(channel, this.definition, this.earlierQueues));
   }
 
   private async setup(): Promise<void> {
@@ -174,7 +183,7 @@ export class HandlerConsumer {
   }
 
   private async consume(channel: TransportChannel, acks: AckBatcher): Promise<void> {
-    if (this.definition.declare) await declareHandlerTopology(channel, this.definition);
+    if (this.definition.declare) await declareHandlerTopology(channel, this.definition, this.earlierQueues);
     await channel.prefetch(this.definition.prefetch);
     const { consumerTag } = await channel.consume(this.definition.queue, (msg) => this.onMessage(channel, acks, msg), {
       noAck: false,

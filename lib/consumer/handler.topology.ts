@@ -1,7 +1,15 @@
 import type { TransportChannel } from '../transport/transport.interface';
 import { TopologyError } from '../messaging.errors';
-import { isNotFound } from '../transport/transport.errors';
+import { isNotFound, isPreconditionFailed } from '../transport/transport.errors';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
+
+/** What declaring a handler's queue may need besides its channel (see declareHandlerQueue). */
+export interface EarlierQueues {
+  /** Runs `work` on a channel of its own, closed after: a refused declare closes its channel. */
+  withChannel(work: (channel: TransportChannel) => Promise<unknown>): Promise<unknown>;
+  /** Told when the queue keeps the arguments an earlier version declared it with. */
+  kept(text: string): void;
+}
 
 /**
  * Declares what a handler needs, in order: its exchange, its queue and bindings, its dead-letter
@@ -10,19 +18,12 @@ import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './h
  * type; quorum retry queues dead-letter at-least-once. Broker refusals become a TopologyError
  * that names the queue or exchange and keeps the broker's reason (e.g. which argument conflicts).
  */
-export async function declareHandlerTopology(channel: TransportChannel, definition: HandlerDefinition): Promise<void> {
+export async function declareHandlerTopology(channel: TransportChannel, definition: HandlerDefinition, earlier: EarlierQueues): Promise<void> {
   const { queue, broadcast } = definition;
   for (const { exchange, exchangeType } of definition.bindings) {
     await step(`exchange "${exchange}"`, () => channel.assertExchange(exchange, exchangeType, { durable: true }));
   }
-  await step(`queue "${queue}"`, () =>
-    channel.assertQueue(queue, {
-      durable: definition.durable,
-      exclusive: broadcast,
-      autoDelete: broadcast,
-      arguments: definition.queueArguments,
-    }),
-  );
+  await declareHandlerQueue(channel, definition, earlier);
   for (const { exchange, routingKeys } of definition.bindings) {
     for (const key of routingKeys) {
       await step(`binding of queue "${queue}" to exchange "${exchange}" with key "${key}"`, () => channel.bindQueue(queue, exchange, key));
@@ -35,6 +36,32 @@ export async function declareHandlerTopology(channel: TransportChannel, definiti
   for (const delay of retryDelays(definition)) {
     await declareRetryQueue(channel, definition, retryQueueName(definition, delay), delay, broadcast ? BROADCAST_RETRY_QUEUE_EXPIRES_MS : undefined);
   }
+}
+
+/**
+ * The handler's queue. A quorum queue an earlier version declared without a dead-letter target
+ * cannot be declared with one (406): it is tried on a channel of its own and, refused, declared
+ * as it is, with a warning that says how to give it one.
+ */
+async function declareHandlerQueue(channel: TransportChannel, definition: HandlerDefinition, earlier: EarlierQueues): Promise<void> {
+  const { queue, broadcast, legacyQueueArguments: legacy } = definition;
+  const what = `queue "${queue}"`;
+  const declare = (on: TransportChannel, args: Record<string, unknown>) =>
+    on.assertQueue(queue, { durable: definition.durable, exclusive: broadcast, autoDelete: broadcast, arguments: args });
+  if (!legacy) return step(what, () => declare(channel, definition.queueArguments), definition);
+  try {
+    await earlier.withChannel((own) => declare(own, definition.queueArguments));
+    return;
+  } catch (error) {
+    if (!isPreconditionFailed(error)) throw refused(what, error, definition);
+  }
+  await step(what, () => declare(channel, legacy), definition);
+  const dlq = deadLetterQueueName(definition);
+  earlier.kept(
+    `queue "${queue}" was declared by an earlier version without a dead-letter target and keeps its arguments: RabbitMQ 4 ` +
+      `drops a message returned 20 times (its default delivery limit) instead of moving it to "${dlq}". Delete the queue when it is ` +
+      `empty (the module declares it again), or give it a policy with dead-letter-exchange "" and dead-letter-routing-key "${dlq}"`,
+  );
 }
 
 /**
@@ -143,10 +170,18 @@ export function retryDelays(definition: HandlerDefinition): number[] {
   return [...new Set(definition.retry.delaysMs.slice(0, definition.retry.attempts - 1))].filter((d) => d > 0);
 }
 
-async function step(what: string, declare: () => Promise<unknown>): Promise<void> {
+async function step(what: string, declare: () => Promise<unknown>, handlerQueue?: HandlerDefinition): Promise<void> {
   try {
     await declare();
   } catch (error) {
-    throw new TopologyError(`RabbitMQ refused to declare ${what}: ${(error as Error).message}`, { cause: error });
+    throw refused(what, error, handlerQueue);
   }
+}
+
+function refused(what: string, error: unknown, handlerQueue?: HandlerDefinition): TopologyError {
+  // RabbitMQ 4.3 closes the connection over such a queue, and the declare only hears that its channel ended.
+  const transient = handlerQueue && !handlerQueue.durable && !handlerQueue.broadcast
+    ? ' (a queue neither durable nor exclusive: RabbitMQ 4.3 refuses those by default; remove "queueOptions.durable: false" (with an "x-expires" argument a durable queue still goes away when unused))'
+    : '';
+  return new TopologyError(`RabbitMQ refused to declare ${what}: ${(error as Error).message}${transient}`, { cause: error });
 }

@@ -3,8 +3,21 @@ import { resolveOptions } from '../../lib/messaging.options';
 import { defineHandler } from '../../lib/consumer/handler-definition';
 import { brokerCountsDeliveries } from '../../lib/consumer/handler-queue-arguments';
 
+/** A quorum handler queue of queue `q`: it dead-letters into q.dlq, at-least-once, whatever removes a message. */
+const QUORUM = {
+  'x-queue-type': 'quorum',
+  'x-dead-letter-exchange': '',
+  'x-dead-letter-routing-key': 'q.dlq',
+  'x-dead-letter-strategy': 'at-least-once',
+  'x-overflow': 'reject-publish',
+};
+
+function definition(handler: MessageHandlerOptions, module: Partial<MessagingOptions> = {}) {
+  return defineHandler('H.handle', handler, resolveOptions({ uri: 'amqp://x', ...module }), 'i1');
+}
+
 function queueArguments(handler: MessageHandlerOptions, module: Partial<MessagingOptions> = {}): Record<string, unknown> {
-  return defineHandler('H.handle', handler, resolveOptions({ uri: 'amqp://x', ...module }), 'i1').queueArguments;
+  return definition(handler, module).queueArguments;
 }
 
 function refusal(handler: MessageHandlerOptions, module: Partial<MessagingOptions> = {}): string {
@@ -25,10 +38,10 @@ describe('queue type', () => {
   });
 
   it("comes from the module's queueType, overridden per handler by queueType or x-queue-type", () => {
-    expect(queueArguments({ queue: 'q' }, { queueType: 'quorum' })).toEqual({ 'x-queue-type': 'quorum' });
-    expect(queueArguments({ queue: 'q', queueType: 'quorum' })).toEqual({ 'x-queue-type': 'quorum' });
+    expect(queueArguments({ queue: 'q' }, { queueType: 'quorum' })).toEqual(QUORUM);
+    expect(queueArguments({ queue: 'q', queueType: 'quorum' })).toEqual(QUORUM);
     // queueType is the same setting as the argument: both give the same declaration.
-    expect(queueArguments({ queue: 'q', queueOptions: { arguments: { 'x-queue-type': 'quorum' } } })).toEqual({ 'x-queue-type': 'quorum' });
+    expect(queueArguments({ queue: 'q', queueOptions: { arguments: { 'x-queue-type': 'quorum' } } })).toEqual(QUORUM);
     expect(queueArguments({ queue: 'q', queueOptions: { arguments: { 'x-queue-type': 'classic' } } }, { queueType: 'quorum' })).toEqual({
       'x-queue-type': 'classic',
     });
@@ -50,9 +63,7 @@ describe('queue type', () => {
     expect(refusal({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-queue-type': 'classic' } } })).toBe(
       `@MessageHandler on H.handle: "queueType" is 'quorum' but "queueOptions.arguments['x-queue-type']" is "classic": set one of them`,
     );
-    expect(queueArguments({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-queue-type': 'quorum' } } })).toEqual({
-      'x-queue-type': 'quorum',
-    });
+    expect(queueArguments({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-queue-type': 'quorum' } } })).toEqual(QUORUM);
   });
 
   it('refuses a non-durable quorum queue, saying where quorum came from', () => {
@@ -60,6 +71,29 @@ describe('queue type', () => {
       `@MessageHandler on H.handle: quorum queues are durable: "queueOptions.durable: false" needs "queueType: 'classic'"`,
     );
     expect(refusal({ queue: 'q', queueOptions: { durable: false } }, { queueType: 'quorum' })).toContain(`(the module's "queueType" is 'quorum')`);
+  });
+});
+
+describe('quorum dead-lettering (RabbitMQ 4 removes a message past its default delivery limit without a target)', () => {
+  it('every quorum handler queue dead-letters into its .dlq; its own arguments win', () => {
+    expect(queueArguments({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-overflow': 'drop-head', 'x-max-length': 10 } } })).toEqual({
+      ...QUORUM,
+      'x-overflow': 'drop-head',
+      'x-max-length': 10,
+    });
+  });
+
+  it('keeps the form earlier versions declared a quorum queue with (no target), for a queue declared so', () => {
+    expect(definition({ queue: 'q', queueType: 'quorum' }).legacyQueueArguments).toEqual({ 'x-queue-type': 'quorum' });
+    expect(definition({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-max-length': 10 } } }).legacyQueueArguments).toEqual({
+      'x-queue-type': 'quorum',
+      'x-max-length': 10,
+    });
+    // Nothing older to fall back to: classic queues, queues with a delivery limit (always had the
+    // target), queues whose own arguments already name every one of ours.
+    expect(definition({ queue: 'q' }).legacyQueueArguments).toBeUndefined();
+    expect(definition({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-delivery-limit': 3 } } }).legacyQueueArguments).toBeUndefined();
+    expect(definition({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: QUORUM } }).legacyQueueArguments).toBeUndefined();
   });
 });
 

@@ -1,0 +1,87 @@
+import { Injectable, type INestApplicationContext } from '@nestjs/common';
+import { MessageHandler, RpcClient, type MessageContext } from '../../lib';
+import { appModule, startApp } from '../support/app';
+import { AMQP_URL, rabbitmqctl, unique, waitFor } from '../support/broker';
+
+/**
+ * A vhost whose default queue type is quorum (`rabbitmqctl add_vhost v --default-queue-type
+ * quorum`, what Amazon MQ 4.2 does): a declare that names no type gets a quorum queue. Everything
+ * the module declares must still work there: a queue that must be classic (a broadcast handler's
+ * exclusive queue) is classic, every other one works as quorum.
+ */
+describe('a vhost whose default queue type is quorum', () => {
+  const vhost = unique('vhost-quorum');
+  let app: INestApplicationContext | undefined;
+  let supported = true;
+
+  beforeAll(async () => {
+    try {
+      await rabbitmqctl('add_vhost', vhost, '--default-queue-type', 'quorum');
+    } catch {
+      supported = false; // RabbitMQ before 3.11 has no default queue type
+      return;
+    }
+    await rabbitmqctl('set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*');
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    if (supported) await rabbitmqctl('delete_vhost', vhost);
+  });
+
+  it('commands with retries, a broadcast, a request, a delayed send and an ad-hoc retry all arrive; only the broadcast queue is classic', async (context) => {
+    if (!supported) context.skip('this RabbitMQ has no --default-queue-type (3.11 and later have)');
+    const seen: string[] = [];
+    let failOnce = true;
+    @Injectable()
+    class Handlers {
+      @MessageHandler({ queue: 'work', retry: { attempts: 3, delaysMs: [50] } })
+      work(body: { n: number }, ctx: MessageContext) {
+        if (body.n === 2 && failOnce) {
+          failOnce = false;
+          throw new Error('first try fails');
+        }
+        seen.push(`work ${body.n} try ${ctx.attempt}`);
+      }
+
+      @MessageHandler({ queue: 'later', retry: false })
+      async later(body: { n: number }, ctx: MessageContext) {
+        if (ctx.attempt === 1) return ctx.retry({ delayMs: 70 });
+        seen.push(`later ${body.n} try ${ctx.attempt}`);
+      }
+
+      @MessageHandler({ exchange: 'news', exchangeType: 'fanout', broadcast: true })
+      news(body: string) {
+        seen.push(`news ${body}`);
+      }
+
+      @MessageHandler({ queue: 'ask' })
+      ask(n: number) {
+        return n + 1;
+      }
+    }
+    const uri = `${AMQP_URL}/${encodeURIComponent(vhost)}`;
+    app = await startApp(appModule({ uri, serviceName: 'quorum-default' }, { providers: [Handlers] }));
+    const rpc = app.get(RpcClient);
+    await rpc.send('work', { n: 1 });
+    await rpc.send('work', { n: 2 });
+    await rpc.send('work', { n: 3 }, { delayMs: 60 });
+    await rpc.send('later', { n: 4 });
+    await rpc.publish('news', '', 'hello');
+    await expect(rpc.request('ask', 41)).resolves.toBe(42);
+    await waitFor(() => seen.length === 5, 'every message', 15_000);
+    expect(seen.sort()).toEqual(['later 4 try 2', 'news hello', 'work 1 try 1', 'work 2 try 2', 'work 3 try 1'].sort());
+
+    const queues = (await rabbitmqctl('list_queues', '-p', vhost, 'name', 'type', 'exclusive'))
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split('\t'));
+    const typeOf = new Map(queues.map(([name, type]) => [name, type]));
+    expect(typeOf.get('work')).toBe('quorum');
+    expect(typeOf.get('work.dlq')).toBe('quorum');
+    expect(typeOf.get('work.retry.50ms')).toBe('quorum');
+    const broadcast = queues.filter(([, , exclusive]) => exclusive === 'true');
+    expect(broadcast).toHaveLength(1);
+    expect(broadcast[0][1]).toBe('classic');
+  });
+});
