@@ -41,7 +41,8 @@ export class CodecRegistry {
   /**
    * Bytes for a payload: with the codec of `contentType` when given; otherwise JSON, or bytes for
    * a Buffer. Compressed when the module's compression says so: a promise then if that runs off the
-   * event loop (large bodies, see compression.ts). Throws when there is no codec or it fails.
+   * event loop (large bodies, see compression.ts). Throws when there is no codec, it fails, or the
+   * body is larger than maxMessageBytes.
    */
   encode(payload: unknown, contentType?: string): Encoded | Promise<Encoded> {
     const codec = contentType === undefined ? (Buffer.isBuffer(payload) ? this.bytes : this.json) : this.find(contentType);
@@ -49,11 +50,21 @@ export class CodecRegistry {
     const content = codec.encode(payload);
     if (!Buffer.isBuffer(content)) throw new TypeError(`The codec of ${codec.contentType} returned no Buffer`);
     const { compression } = this;
-    if (!compression || content.length < compression.thresholdBytes) return { content, contentType: codec.contentType };
+    if (!compression || content.length < compression.thresholdBytes) return { content: this.bounded(content), contentType: codec.contentType };
     const { algorithm } = compression;
     const compressed = compress(algorithm, content);
-    if (compressed instanceof Promise) return compressed.then((body) => ({ content: body, contentType: codec.contentType, contentEncoding: algorithm }));
-    return { content: compressed, contentType: codec.contentType, contentEncoding: algorithm };
+    if (compressed instanceof Promise) return compressed.then((body) => ({ content: this.bounded(body), contentType: codec.contentType, contentEncoding: algorithm }));
+    return { content: this.bounded(compressed), contentType: codec.contentType, contentEncoding: algorithm };
+  }
+
+  /**
+   * A body no handler of this module would accept is refused before it is written: RabbitMQ 4
+   * closes the channel on one over its max_message_size (16 MiB by default, as maxMessageBytes),
+   * which would fail the publishes in flight beside it too.
+   */
+  private bounded(body: Buffer): Buffer {
+    if (body.length <= this.maxBytes) return body;
+    throw new RangeError(`its body has ${body.length} bytes, more than maxMessageBytes (${this.maxBytes}; RabbitMQ 4 refuses bodies over its max_message_size, 16 MiB by default)`);
   }
 
   /**

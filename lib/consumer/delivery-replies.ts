@@ -8,6 +8,7 @@ import {
   HEADER_REPLY_ERROR,
   MAX_ERROR_MESSAGE_LENGTH,
 } from '../messaging.constants';
+import { EncodeError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { Publisher } from '../publisher/publisher';
 import type { ReplyRouter } from '../rpc/reply-router';
@@ -52,13 +53,27 @@ export class DeliveryReplies {
       // On the RPC channel, without confirm: the caller waits with its own timeout, and nothing is
       // gained by holding the ack for a confirm.
       this.rpc.submit(message, this.options.publishTimeoutMs, (failure) => {
-        if (failure) this.onDirectFailure(delivery, replyTo, failure);
+        if (!failure) return;
+        if (unanswerable(failure, error)) void this.send(delivery, undefined, failure);
+        else this.onDirectFailure(delivery, replyTo, failure);
       });
       return;
     }
-    await this.publisher.publish(message);
+    try {
+      await this.publisher.publish(message);
+    } catch (failure) {
+      if (!unanswerable(failure, error)) throw failure;
+      await this.send(delivery, undefined, failure);
+    }
   }
+}
 
+/**
+ * A result that cannot be encoded (no codec, too large) can never be sent, however often the
+ * outcome is carried out again: the caller gets that error instead. An error reply always encodes.
+ */
+function unanswerable(failure: unknown, error: Error | undefined): failure is EncodeError {
+  return failure instanceof EncodeError && error === undefined;
 }
 
 /** An error message as headers and replies carry it: at most MAX_ERROR_MESSAGE_LENGTH characters. */
