@@ -49,8 +49,10 @@ export class CodecRegistry {
     if (!codec) throw new TypeError(`No codec for content type "${contentType!.slice(0, 100)}" (see the codecs option)`);
     const content = codec.encode(payload);
     if (!Buffer.isBuffer(content)) throw new TypeError(`The codec of ${codec.contentType} returned no Buffer`);
+    // Before compressing too: a handler refuses a body that inflates past the limit.
+    this.bounded(content);
     const { compression } = this;
-    if (!compression || content.length < compression.thresholdBytes) return { content: this.bounded(content), contentType: codec.contentType };
+    if (!compression || content.length < compression.thresholdBytes) return { content, contentType: codec.contentType };
     const { algorithm } = compression;
     const compressed = compress(algorithm, content);
     if (compressed instanceof Promise) return compressed.then((body) => ({ content: this.bounded(body), contentType: codec.contentType, contentEncoding: algorithm }));
@@ -58,9 +60,9 @@ export class CodecRegistry {
   }
 
   /**
-   * A body no handler of this module would accept is refused before it is written: RabbitMQ 4
-   * closes the channel on one over its max_message_size (16 MiB by default, as maxMessageBytes),
-   * which would fail the publishes in flight beside it too.
+   * A body no handler of this module would accept (as received or once inflated) is refused before
+   * it is written: RabbitMQ 4 closes the channel on one over its max_message_size (16 MiB by
+   * default, as maxMessageBytes), which would fail the publishes in flight beside it too.
    */
   private bounded(body: Buffer): Buffer {
     if (body.length <= this.maxBytes) return body;

@@ -42,6 +42,7 @@ export class HandlerConsumer {
       if (!this.keptEarlierArguments) this.logger.warn(text);
       this.keptEarlierArguments = true;
     },
+    typeChecked: false,
   };
   private redeclaring?: Promise<void>;
   private renewTimer?: NodeJS.Timeout;

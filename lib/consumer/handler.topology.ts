@@ -7,8 +7,10 @@ import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './h
 export interface EarlierQueues {
   /** Runs `work` on a channel of its own, closed after: a refused declare closes its channel. */
   withChannel(work: (channel: TransportChannel) => Promise<unknown>): Promise<unknown>;
-  /** Told when the queue keeps the arguments an earlier version declared it with. */
+  /** Told when the queue is not what the module would declare anew, and why that matters. */
   kept(text: string): void;
+  /** Whether the queue's type was looked at already: once per consumer, since it costs a channel. */
+  typeChecked: boolean;
 }
 
 /**
@@ -41,26 +43,64 @@ export async function declareHandlerTopology(channel: TransportChannel, definiti
 /**
  * The handler's queue. A quorum queue an earlier version declared without a dead-letter target
  * cannot be declared with one (406): it is tried on a channel of its own and, refused, declared
- * as it is, with a warning that says how to give it one.
+ * as it was, with a warning that says how to give it one. A queue declared without a type may
+ * still be quorum, by its vhost's default queue type, and so without a target: see checkType.
  */
 async function declareHandlerQueue(channel: TransportChannel, definition: HandlerDefinition, earlier: EarlierQueues): Promise<void> {
   const { queue, broadcast, legacyQueueArguments: legacy } = definition;
   const what = `queue "${queue}"`;
   const declare = (on: TransportChannel, args: Record<string, unknown>) =>
     on.assertQueue(queue, { durable: definition.durable, exclusive: broadcast, autoDelete: broadcast, arguments: args });
-  if (!legacy) return step(what, () => declare(channel, definition.queueArguments), definition);
+  if (!legacy) {
+    await step(what, () => declare(channel, definition.queueArguments), definition);
+    if (definition.queueArguments['x-queue-type'] === undefined && !broadcast) await checkType(definition, (own) => declare(own, { ...definition.queueArguments, 'x-queue-type': 'classic' }), earlier);
+    return;
+  }
+  let first: unknown;
   try {
     await earlier.withChannel((own) => declare(own, definition.queueArguments));
     return;
   } catch (error) {
     if (!isPreconditionFailed(error)) throw refused(what, error, definition);
+    first = error;
   }
-  await step(what, () => declare(channel, legacy), definition);
-  const dlq = deadLetterQueueName(definition);
+  try {
+    await declare(channel, legacy);
+  } catch {
+    // Not the older form either: what differs is something else, which the first refusal names.
+    throw refused(what, first, definition);
+  }
   earlier.kept(
-    `queue "${queue}" was declared by an earlier version without a dead-letter target and keeps its arguments: RabbitMQ 4 ` +
-      `drops a message returned 20 times (its default delivery limit) instead of moving it to "${dlq}". Delete the queue when it is ` +
-      `empty (the module declares it again), or give it a policy with dead-letter-exchange "" and dead-letter-routing-key "${dlq}"`,
+    `queue "${queue}" was declared by an earlier version with other dead-letter arguments and keeps them. ${withoutTarget(definition)}` +
+      ' Delete the queue when it is empty (the module declares it anew), or give it a policy with the same keys.',
+  );
+}
+
+/**
+ * A queue declared without `x-queue-type` (the module's classic default) is quorum on a vhost
+ * whose default queue type is quorum, without the dead-letter target the module gives a quorum
+ * queue. Declared again naming classic, such a queue refuses (406): told once, with the fix.
+ */
+async function checkType(definition: HandlerDefinition, declareClassic: (channel: TransportChannel) => Promise<unknown>, earlier: EarlierQueues): Promise<void> {
+  if (earlier.typeChecked) return;
+  earlier.typeChecked = true;
+  try {
+    await earlier.withChannel(declareClassic);
+  } catch (error) {
+    if (!isPreconditionFailed(error)) throw refused(`queue "${definition.queue}"`, error, definition);
+    earlier.kept(
+      `queue "${definition.queue}" is a quorum queue (its vhost's default queue type) declared without a type. ${withoutTarget(definition)}` +
+        ' Set "queueType: \'quorum\'" (in forRoot or on the handler) so the module declares it as one; delete the queue when it is empty first.',
+    );
+  }
+}
+
+/** Why a quorum queue without the module's dead-letter arguments matters. */
+function withoutTarget(definition: HandlerDefinition): string {
+  const dlq = deadLetterQueueName(definition);
+  return (
+    `Without a dead-letter target, RabbitMQ 4 drops a message returned to a quorum queue past its delivery limit (20 by default) instead of moving it to "${dlq}"; ` +
+    `the module declares x-dead-letter-exchange "", x-dead-letter-routing-key "${dlq}", x-dead-letter-strategy "at-least-once" and x-overflow "reject-publish".`
   );
 }
 

@@ -81,7 +81,7 @@ export class IdempotencyGuard {
     // A handler that settled its message itself (context.retry() & co.) may have asked for
     // another try: only a plain success is recorded as done.
     if (ran.failure || delivery.settled) await this.release(key, token, messageId);
-    else await this.complete(key, messageId, replyTo ? ran.result : undefined);
+    else await this.complete(key, token, messageId, replyTo ? ran.result : undefined);
     return this.settle(delivery, attempt, ran);
   }
 
@@ -119,10 +119,18 @@ export class IdempotencyGuard {
     return this.outcome.sendBack(delivery);
   }
 
-  private async complete(key: string, messageId: string, reply: unknown): Promise<void> {
+  private async complete(key: string, token: string, messageId: string, reply: unknown): Promise<void> {
     const { store, ttlMs, storeTimeoutMs } = this.options.idempotency;
+    let stored: Buffer | undefined;
     try {
-      const stored = reply === undefined ? undefined : await packReply(this.options.codecs, reply);
+      stored = reply === undefined ? undefined : await packReply(this.options.codecs, reply);
+    } catch (error) {
+      // Its caller gets that error instead of the reply (see DeliveryReplies): a copy of the
+      // request runs again rather than waiting out the lease for a reply that was never stored.
+      this.warn(messageId, `was handled but its reply cannot be stored (${(error as Error).message}); a copy of it runs again`);
+      return this.release(key, token, messageId);
+    }
+    try {
       await withinDeadline(store.complete(key, ttlMs, stored), storeTimeoutMs, 'a record of success');
     } catch (error) {
       this.warn(messageId, `was handled but cannot be recorded as such (${(error as Error).message}); a copy arriving after its lease would run again`);

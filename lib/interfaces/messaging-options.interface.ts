@@ -102,7 +102,8 @@ export interface MessagingOptions {
   maxInFlightPublishes?: number;
   /**
    * Largest body a handler accepts, as received and once inflated; a larger one is dead-lettered
-   * (DecodeError). Also the largest a send, a reply or the outbox writes (after compression): a
+   * (DecodeError). Also the largest a send, a reply or the outbox writes (before and after
+   * compression): a
    * larger one fails with EncodeError before it is written. Default 16 MiB, RabbitMQ 4's own
    * `max_message_size` (raise both together).
    */

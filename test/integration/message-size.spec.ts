@@ -1,5 +1,5 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
-import { EncodeError, MessageHandler, RpcClient, RpcRemoteError, type MessageContext } from '../../lib';
+import { EncodeError, MemoryIdempotencyStore, MessageHandler, RpcClient, RpcRemoteError, type MessageContext } from '../../lib';
 import { appModule, startApp } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
 
@@ -65,6 +65,48 @@ describe('message size: nothing larger than maxMessageBytes is written', () => {
     expect(replyRuns).toBe(2);
     expect(await broker.depth(replies)).toBe(0);
     expect(await broker.depth(`${replies}.dlq`)).toBe(0);
+  });
+
+  it('a body that compresses under maxMessageBytes but would inflate past it is refused too: no handler could take it', async () => {
+    const other = await startApp(appModule({ maxMessageBytes: 4096, compression: { algorithm: 'gzip', thresholdBytes: 100 } }, {}));
+    try {
+      const error = await other.get(RpcClient).send(small, 'c'.repeat(50_000)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EncodeError);
+      expect((error as Error).message).toMatch(/50002 bytes, more than maxMessageBytes \(4096/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('an idempotent request whose reply is too large: its claim is released, so a copy runs again instead of waiting out the lease', async () => {
+    const queue = broker.queue(unique('size-idem'), []);
+    let runs = 0;
+    @Injectable()
+    class Idempotent {
+      @MessageHandler({ queue, retry: false, idempotent: true })
+      answer() {
+        runs++;
+        return 'i'.repeat(5000);
+      }
+    }
+    const other = await startApp(
+      appModule({ maxMessageBytes: 4096, idempotency: { store: new MemoryIdempotencyStore(), leaseMs: 60_000 } }, { providers: [Idempotent] }),
+    );
+    try {
+      // Two copies of one request (same message id), answered to a queue of the test's.
+      const answers = broker.queue(unique('size-idem-answers'), []);
+      await broker.channel.assertQueue(answers, { durable: true });
+      const rpc = other.get(RpcClient);
+      await rpc.send(queue, {}, { messageId: 'same-request', replyTo: answers });
+      await waitFor(async () => (await broker.depth(answers)) === 1, 'the first answer');
+      await rpc.send(queue, {}, { messageId: 'same-request', replyTo: answers });
+      await waitFor(async () => (await broker.depth(answers)) === 2, 'the copy to run again (not wait out the 60 s lease)', 5_000);
+      expect(runs).toBe(2);
+      const replies = await broker.drainQueue(answers);
+      expect(replies.map((m) => JSON.parse(m.content.toString()).name)).toEqual(['EncodeError', 'EncodeError']);
+    } finally {
+      await other.close();
+    }
   });
 
   it('the default is RabbitMQ 4\'s max_message_size, 16 MiB: one byte more fails before it is written', async () => {

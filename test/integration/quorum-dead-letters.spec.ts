@@ -1,6 +1,6 @@
 import { Injectable, type INestApplicationContext, type LoggerService, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { MessageHandler, RpcClient, type MessageContext } from '../../lib';
+import { MessageHandler, RpcClient, TopologyError, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
 import { Broker, ON_MEMORY, unique, waitFor } from '../support/broker';
 import { CaptureLogger } from '../support/capture-logger';
@@ -24,8 +24,8 @@ describe('quorum handler queues dead-letter into <queue>.dlq', () => {
 
   async function start(module: Type<unknown>, logger: LoggerService = new CaptureLogger()): Promise<INestApplicationContext> {
     const app = await NestFactory.createApplicationContext(module, { logger, abortOnError: false });
-    await app.init();
     apps.push(app);
+    await app.init();
     return app;
   }
 
@@ -65,9 +65,35 @@ describe('quorum handler queues dead-letter into <queue>.dlq', () => {
     const app = await start(appModule({}, { providers: [Handler] }), logger);
     await app.get(RpcClient).send(queue, 'still handled');
     await waitFor(() => handled.length === 1, 'the message');
-    const warnings = logger.matching(/declared by an earlier version without a dead-letter target/);
+    const warnings = logger.matching(/declared by an earlier version with other dead-letter arguments/);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toContain(`queue "${queue}"`);
-    expect(warnings[0]).toContain(`dead-letter-routing-key "${queue}.dlq"`);
+    expect(warnings[0]).toContain(`x-dead-letter-routing-key "${queue}.dlq"`);
+  });
+
+  it('a quorum queue that differs in something else is refused naming that, not the dead-letter arguments', async () => {
+    const queue = broker.queue(unique('qq-other'), []);
+    await broker.channel.assertQueue(queue, {
+      durable: true,
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-dead-letter-exchange': '',
+        'x-dead-letter-routing-key': `${queue}.dlq`,
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-overflow': 'reject-publish',
+        'x-max-length': 10,
+      },
+    });
+    @Injectable()
+    class Handler {
+      @MessageHandler({ queue, queueType: 'quorum', retry: false, queueOptions: { arguments: { 'x-max-length': 20 } } })
+      handle() {}
+    }
+    const error = await start(appModule({}, { providers: [Handler] })).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TopologyError);
+    expect((error as Error).message).toContain("inequivalent arg 'x-max-length'");
   });
 });

@@ -1,13 +1,16 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { MessageHandler, RpcClient, type MessageContext } from '../../lib';
-import { appModule, startApp } from '../support/app';
+import { appModule } from '../support/app';
+import { CaptureLogger } from '../support/capture-logger';
+import { startAppLogged } from './helpers';
 import { AMQP_URL, rabbitmqctl, unique, waitFor } from '../support/broker';
 
 /**
  * A vhost whose default queue type is quorum (`rabbitmqctl add_vhost v --default-queue-type
  * quorum`, what Amazon MQ 4.2 does): a declare that names no type gets a quorum queue. Everything
  * the module declares must still work there: a queue that must be classic (a broadcast handler's
- * exclusive queue) is classic, every other one works as quorum.
+ * exclusive queue) is classic, every other one works as quorum; a handler queue that became
+ * quorum that way, without the module's dead-letter target, is told about once.
  */
 describe('a vhost whose default queue type is quorum', () => {
   const vhost = unique('vhost-quorum');
@@ -59,18 +62,31 @@ describe('a vhost whose default queue type is quorum', () => {
       ask(n: number) {
         return n + 1;
       }
+
+      @MessageHandler({ queue: 'typed', queueType: 'quorum' })
+      typed(body: string) {
+        seen.push(`typed ${body}`);
+      }
     }
     const uri = `${AMQP_URL}/${encodeURIComponent(vhost)}`;
-    app = await startApp(appModule({ uri, serviceName: 'quorum-default' }, { providers: [Handlers] }));
+    const logger = new CaptureLogger();
+    app = await startAppLogged(appModule({ uri, serviceName: 'quorum-default' }, { providers: [Handlers] }), logger);
     const rpc = app.get(RpcClient);
     await rpc.send('work', { n: 1 });
     await rpc.send('work', { n: 2 });
     await rpc.send('work', { n: 3 }, { delayMs: 60 });
     await rpc.send('later', { n: 4 });
     await rpc.publish('news', '', 'hello');
+    await rpc.send('typed', 'named');
     await expect(rpc.request('ask', 41)).resolves.toBe(42);
-    await waitFor(() => seen.length === 5, 'every message', 15_000);
-    expect(seen.sort()).toEqual(['later 4 try 2', 'news hello', 'work 1 try 1', 'work 2 try 2', 'work 3 try 1'].sort());
+    await waitFor(() => seen.length === 6, 'every message', 15_000);
+    expect(seen.sort()).toEqual(['later 4 try 2', 'news hello', 'typed named', 'work 1 try 1', 'work 2 try 2', 'work 3 try 1'].sort());
+    // Quorum by the vhost's default, so without the dead-letter target of the module's quorum
+    // queues: each told once, with the fix. The handler that names quorum gets its target.
+    const told = logger.matching(/is a quorum queue \(its vhost's default queue type\)/);
+    expect(told.map((line) => /queue "([^"]+)"/.exec(line)?.[1]).sort()).toEqual(['ask', 'later', 'work']);
+    expect(told[0]).toContain(`Set "queueType: 'quorum'"`);
+    expect(logger.matching(/queue "typed"/)).toEqual([]);
 
     const queues = (await rabbitmqctl('list_queues', '-p', vhost, 'name', 'type', 'exclusive'))
       .split('\n')
@@ -78,6 +94,7 @@ describe('a vhost whose default queue type is quorum', () => {
       .map((line) => line.split('\t'));
     const typeOf = new Map(queues.map(([name, type]) => [name, type]));
     expect(typeOf.get('work')).toBe('quorum');
+    expect(typeOf.get('typed')).toBe('quorum');
     expect(typeOf.get('work.dlq')).toBe('quorum');
     expect(typeOf.get('work.retry.50ms')).toBe('quorum');
     const broadcast = queues.filter(([, , exclusive]) => exclusive === 'true');

@@ -7,7 +7,7 @@ import { assertExchangeEquivalent, type ExchangeDeclaration, MemoryExchange } fr
 import type { Envelope, QueuedMessage } from './memory-message';
 import { MemoryQueue, type QueueHost } from './memory-queue';
 import { assertEquivalent, declarationOf, settingsOf } from './queue-arguments';
-import { accessRefused, DEFAULT_EXCHANGE_REFUSED, notFound, resourceLocked, resourceName, transientQueueRefused } from './refusals';
+import { accessRefused, channelEnded, DEFAULT_EXCHANGE_REFUSED, notFound, resourceLocked, resourceName, transientQueueRefused } from './refusals';
 
 /** A client publish, as the harness sees it. */
 export interface PublishRecord {
@@ -123,10 +123,10 @@ export class MemoryBroker implements QueueHost {
       return info(existing);
     }
     if (!declaration.durable && !declaration.exclusive && declaration.arguments['x-queue-type'] !== 'quorum') {
-      // Not a channel error: RabbitMQ 4.3 closes the whole connection.
-      const error = transientQueueRefused();
-      connection.closedByBroker(error);
-      throw error;
+      // Not a channel error: RabbitMQ 4.3 closes the whole connection, and the declare only hears
+      // that its channel ended, as with amqplib.
+      connection.closedByBroker(transientQueueRefused());
+      throw channelEnded();
     }
     const queueName = name === '' ? generatedName('amq.gen-') : name;
     const settings = settingsOf(queueName, declaration);

@@ -36,7 +36,7 @@ export function declarationOf(options: QueueOptions = {}): QueueDeclaration {
 }
 
 /** RabbitMQ 4's delivery limit of a quorum queue declared without `x-delivery-limit`. */
-export const QUORUM_DEFAULT_DELIVERY_LIMIT = 20;
+const QUORUM_DEFAULT_DELIVERY_LIMIT = 20;
 
 /** The arguments whose value a redeclare must repeat (RabbitMQ's list for classic and quorum queues). */
 const CHECKED = [

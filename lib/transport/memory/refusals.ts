@@ -51,6 +51,11 @@ export class BrokerClosedConnectionError extends Error {
   }
 }
 
+/** What amqplib rejects an operation in flight with when the broker closes its connection. */
+export function channelEnded(): ChannelClosedError {
+  return new ChannelClosedError('Channel ended, no reply will be forthcoming');
+}
+
 /** What amqplib reports for an operation on a channel that is gone (no broker code). */
 export function channelGone(): ChannelClosedError {
   return new ChannelClosedError('Channel closed');
