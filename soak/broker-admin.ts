@@ -6,7 +6,7 @@
 import * as amqp from 'amqplib';
 import { listConnections, rabbitmqctl } from '../test/support/rabbitmq-admin';
 
-export { rabbitmqctl, readWatermark, setWatermark } from '../test/support/rabbitmq-admin';
+export { brokerMajorVersion, rabbitmqctl, readWatermark, setWatermark } from '../test/support/rabbitmq-admin';
 
 /** Broker pids of the connections whose connection_name starts with `prefix`. */
 export async function connectionsStartingWith(prefix: string): Promise<Array<{ pid: string; name: string }>> {

@@ -17,7 +17,7 @@ import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { delayExchangeName } from '../lib/publisher/delay-queues';
-import { Admin, heldForDeadLettering, rabbitmqctl } from './broker-admin';
+import { Admin, brokerMajorVersion, heldForDeadLettering, rabbitmqctl } from './broker-admin';
 import { DataServices } from './data-faults';
 import { FaultDriver } from './faults';
 import { Ledger } from './ledger';
@@ -32,7 +32,8 @@ interface Options {
   alarmMs: number;
   maxAlarms: number;
   drainMs: number;
-  queueType: QueueType;
+  /** Undefined: quorum on RabbitMQ 4, classic before (see defaultQueueType). */
+  queueType?: QueueType;
   url: string;
 }
 
@@ -47,7 +48,6 @@ function parseOptions(argv: string[]): Options {
     // A quorum retry queue holds a copy that expired while its handler queue was away, and tries
     // it again after RabbitMQ's dead_letter_worker_publisher_confirm_timeout (180 s by default).
     drainMs: 240_000,
-    queueType: 'classic',
     url: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -143,8 +143,17 @@ class Instance {
   }
 }
 
+/**
+ * Quorum queues on RabbitMQ 4, where they are what production runs; classic on 3.x, where
+ * 3.10.8 can leave the consumer of a quorum queue deleted and declared again stuck (soak/README.md).
+ */
+async function defaultQueueType(): Promise<QueueType> {
+  return (await brokerMajorVersion()) >= 4 ? 'quorum' : 'classic';
+}
+
 async function main(): Promise<number> {
-  const options = parseOptions(process.argv.slice(2));
+  const parsed = parseOptions(process.argv.slice(2));
+  const options = { ...parsed, queueType: parsed.queueType ?? (await defaultQueueType()) };
   const prefix = `t-soak-${randomBytes(4).toString('hex')}`;
   const logs = mkdtempSync(join(tmpdir(), `${prefix}-`));
   const script = join(__dirname, 'instance.js');
@@ -385,6 +394,13 @@ async function collectLeftovers(admin: Admin, prefix: string, delays: Delays, le
 
 /** Deletes every queue and exchange whose name starts with the soak's prefix, and the run's delay queues. */
 async function cleanup(admin: Admin, prefix: string, delays: Delays): Promise<void> {
+  // A message the drain could not take (held by a consumer RabbitMQ still counts, or not ready
+  // yet) is named here before its queue goes: the difference between lost and stuck.
+  const left = (await rabbitmqctl('list_queues', 'name', 'messages', 'messages_ready', 'messages_unacknowledged', 'consumers'))
+    .split('\n')
+    .map((line) => line.trim().split('\t'))
+    .filter(([name, messages]) => name?.startsWith(prefix) && Number(messages) > 0);
+  if (left.length > 0) console.log(`[soak] left in the broker at cleanup (name, messages, ready, unacked, consumers): ${JSON.stringify(left)}`);
   const list = async (what: string) =>
     (await rabbitmqctl(`list_${what}`, 'name')).split('\n').map((line) => line.trim()).filter((name) => name.startsWith(prefix));
   const delayNames = [delays.sendMs, delays.retryMs].map((ms) => delayExchangeName('', ms));

@@ -237,7 +237,9 @@ export class FaultDriver {
 
   /** Declares a group's exchange, queue, bindings, dead-letter and retry queues as its handlers do. */
   private async declareAsTheModule(handler: QueueGroup): Promise<void> {
-    await this.admin.on((c) => declareHandlerTopology(new AmqpChannel(c), this.definitions[handler]));
+    // The soak's queues are its own, declared anew: nothing earlier to keep or to tell about.
+    const earlier = { withChannel: (work: (channel: AmqpChannel) => Promise<unknown>) => this.admin.on((c) => work(new AmqpChannel(c))), kept: () => undefined, typeChecked: true };
+    await this.admin.on((c) => declareHandlerTopology(new AmqpChannel(c), this.definitions[handler], earlier));
   }
 
   private async memoryAlarm(): Promise<string> {

@@ -201,14 +201,17 @@ export class Ledger {
       const unexplained = rest.filter((c) => !deleted.has(c));
       for (const c of unexplained) this.lostKeys.add(`${handler}:${c.id}`);
       const dead = this.dead.get(handler)!;
+      // The module gives a quorum queue a dead-letter target, so RabbitMQ moves what a handler
+      // drops there (nack without requeue) into its .dlq: by design too.
+      const droppedIntoDlq = (c: Confirmed) => queueType === 'quorum' && c.design === 'drop' && this.dropped.has(`${handler}:${c.id}`);
       out[handler] = {
         expected: expected.length,
         handled,
         duplicates,
         stillQueued: countIn(this.queued.get(handler)!, expected),
         deadLettered: countIn(new Set(dead.keys()), expected),
-        deadLetteredByDesign: expected.filter((c) => c.design === 'dead-letter' && dead.has(c.id)).length,
-        droppedByDesign: expected.filter((c) => c.design === 'drop' && this.dropped.has(`${handler}:${c.id}`)).length,
+        deadLetteredByDesign: expected.filter((c) => dead.has(c.id) && (c.design === 'dead-letter' || droppedIntoDlq(c))).length,
+        droppedByDesign: expected.filter((c) => c.design === 'drop' && this.dropped.has(`${handler}:${c.id}`) && !dead.has(c.id)).length,
         stillInOutbox: handler === 'outbox' ? expected.filter((c) => this.outboxRows?.get(c.id) === false).length : 0,
         deletedByFaultDriver: faults.deleted.filter((d) => d.handler === handler).reduce((sum, d) => sum + d.count, 0),
         unroutableWhileQueueAway: unroutable.length,

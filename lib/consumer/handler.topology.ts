@@ -16,8 +16,8 @@ export interface EarlierQueues {
 /**
  * Declares what a handler needs, in order: its exchange, its queue and bindings, its dead-letter
  * queue, and one retry queue per delay (a TTL queue that dead-letters back into the handler's
- * queue, so a waiting message stays in the broker, not in memory), both of the handler queue's
- * type; quorum retry queues dead-letter at-least-once. Broker refusals become a TopologyError
+ * queue, so a waiting message stays in the broker, not in memory), of the handler queue's type
+ * (see declareRetryQueue for the exceptions). Broker refusals become a TopologyError
  * that names the queue or exchange and keeps the broker's reason (e.g. which argument conflicts).
  */
 export async function declareHandlerTopology(channel: TransportChannel, definition: HandlerDefinition, earlier: EarlierQueues): Promise<void> {
@@ -106,23 +106,28 @@ function withoutTarget(definition: HandlerDefinition): string {
 
 /**
  * A queue where a copy waits `delay` ms and then goes back into the handler's queue, of the
- * handler queue's type. `expiresMs`: deleted when unused that long.
+ * handler queue's type (quorum ones dead-letter at-least-once). One that expires (`expiresMs`:
+ * deleted when unused that long; a broadcast instance's, an ad-hoc delay's) is durable and
+ * classic whatever the handler's type, and says so for a vhost whose default type is quorum: a
+ * declare renews a classic queue's x-expires, not a quorum queue's, which would expire with the
+ * copies in it however often it is declared again.
  */
 function declareRetryQueue(channel: TransportChannel, definition: HandlerDefinition, name: string, delay: number, expiresMs?: number): Promise<void> {
   const type = quorumOrDefault(definition);
   const deadLetterTo = { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': definition.queue };
-  const expires = expiresMs === undefined ? {} : { 'x-expires': expiresMs };
   return step(`queue "${name}"`, () =>
     channel.assertQueue(
       name,
-      definition.broadcast
-        ? // Not exclusive: copies waiting in it must outlive a reconnect of the consumer connection.
-          // It expires once its instance is gone and no longer declares it again.
-          { durable: true, arguments: { ...deadLetterTo, ...expires } }
-        : { durable: definition.durable, arguments: { ...deadLetterTo, ...type, ...atLeastOnceDeadLettering(type), ...expires } },
+      expiresMs === undefined
+        ? { durable: definition.durable, arguments: { ...deadLetterTo, ...type, ...atLeastOnceDeadLettering(type) } }
+        : // Not exclusive: copies waiting in it must outlive a reconnect of the consumer connection.
+          { durable: true, arguments: { ...deadLetterTo, ...CLASSIC, 'x-expires': expiresMs } },
     ),
   );
 }
+
+/** Named, not left to the vhost's default queue type. */
+const CLASSIC = { 'x-queue-type': 'classic' };
 
 /** `<queue>.retry.<ms>ms.adhoc`: for a `context.retry({ delayMs })` delay the policy has no queue for. */
 export function adhocRetryQueueName(definition: HandlerDefinition, delayMs: number): string {

@@ -98,9 +98,11 @@ export class DelayQueues {
       await this.connections.publisher.withChannel(async (channel) => {
         // The queue first: declaring it renews its lease, so it cannot expire (taking the
         // auto-delete exchange with it) between the next two steps.
+        // Classic, named so for a vhost whose default type is quorum: a declare does not renew a
+        // quorum queue's x-expires, which would expire with the delayed messages in it.
         await channel.assertQueue(name, {
           durable: true,
-          arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange, 'x-expires': delayQueueExpiresMs(delayMs) },
+          arguments: { 'x-queue-type': 'classic', 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange, 'x-expires': delayQueueExpiresMs(delayMs) },
         });
         await channel.assertExchange(name, 'fanout', { durable: true, autoDelete: true });
         await channel.bindQueue(name, name, '');

@@ -710,6 +710,32 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     expect(calls).toEqual([null]);
   });
 
+  it("renews a classic queue's x-expires on each declare, not a quorum queue's: that one expires with its messages", async () => {
+    const conn = await connect();
+    const ch = await conn.createChannel({ confirms: true });
+    const classic = queueName('expires-classic');
+    const quorum = queueName('expires-quorum');
+    const declare = async (q: string, type: string) =>
+      (await ch.assertQueue(q, { durable: true, arguments: { 'x-expires': 500, 'x-queue-type': type } })).messageCount;
+    await declare(classic, 'classic');
+    await declare(quorum, 'quorum');
+    await confirmed(ch, '', classic, 'kept');
+    await confirmed(ch, '', quorum, 'gone with its queue');
+    const started = Date.now();
+    let quorumCount = 1;
+    let classicCount = 1;
+    // Declared again every 100 ms: a use for a classic queue only. A quorum queue expired
+    // meanwhile is declared anew, empty.
+    while (quorumCount > 0 && Date.now() - started < 8_000) {
+      await sleep(100);
+      classicCount = await declare(classic, 'classic');
+      quorumCount = await declare(quorum, 'quorum');
+    }
+    expect(quorumCount).toBe(0);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    expect(classicCount).toBe(1);
+  });
+
   it('deletes an x-expires queue left unused; a passive declare is a use, renewing its lease', async () => {
     const ch = await channel({ confirms: true });
     const q = queueName('expires');

@@ -5,17 +5,18 @@
 //   1. `npm pack` (prepack builds) and check the tarball holds only what should be published.
 //   2. Two throwaway apps under os.tmpdir(), each installing the tarball with plain `npm install`
 //      (a peer-dependency conflict, ERESOLVE, fails the test):
-//        nest12-esm  "type": "module", NestJS 12, nestjs-cls 7, run on Node 22
-//        nest11-cjs  CommonJS, NestJS 11, nestjs-cls 6.3, run on this Node (20)
+//        nest12-esm  "type": "module", NestJS 12, nestjs-cls 7, installed with Node 24 and run on
+//                    Node 24 (the active LTS) and Node 26 (current)
+//        nest11-cjs  CommonJS, NestJS 11, nestjs-cls 6.3, run on this Node (20, the oldest supported)
 //      Each compiles a TypeScript file with tsc (strict, skipLibCheck: false), so the package's
 //      typings are checked as a consumer sees them, then runs it against RabbitMQ: a command, an
 //      event and a request through the injected RpcClient must all arrive within 20 s.
 //   3. Delete every queue and exchange the apps declared (all named t-pack-<random>...).
 //
 // Plain Node, no dependencies. AMQP_URL overrides the broker (default amqp://guest:guest@127.0.0.1:5672).
-// Node 22 is the one of the Nest 12 test leg (legs/nest12/node_modules/.bin/node) when that is
-// installed, else the `node@22` npm package, installed once into node_modules/.cache/ (outside test/,
-// which the test leg copies).
+// Node 24 is the one of the Nest 12 test leg (legs/nest12/node_modules/.bin/node) when that is
+// installed; otherwise, like Node 26, the `node@<major>` npm package, installed once into
+// node_modules/.cache/ (outside test/, which the test leg copies).
 // Prints progress, then `pack: N passed, N failed`; exits 1 on any failure.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,7 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const NODE22_CACHE = path.join(ROOT, 'node_modules/.cache/nestjs-messaging-pack/node22');
+const NODE_CACHE = path.join(ROOT, 'node_modules/.cache/nestjs-messaging-pack');
 const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const PREFIX = `t-pack-${randomBytes(4).toString('hex')}`;
 const MINUTE = 60_000;
@@ -119,21 +120,23 @@ async function pack(dir) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Node 22
+// Node 24 and 26
 
-async function node22() {
-  const cached = path.join(NODE22_CACHE, 'node_modules/.bin/node');
+/** A Node binary of that major version: the test leg's, or the npm package's (installed once). */
+async function nodeOf(major) {
+  const cache = path.join(NODE_CACHE, `node${major}`);
+  const cached = path.join(cache, 'node_modules/.bin/node');
   for (const candidate of [path.join(ROOT, 'legs/nest12/node_modules/.bin/node'), cached]) {
-    if (existsSync(candidate) && (await version(candidate))?.startsWith('v22.')) return candidate;
+    if (existsSync(candidate) && (await version(candidate))?.startsWith(`v${major}.`)) return candidate;
   }
-  log(`installing node@22 from the npm registry into ${path.relative(ROOT, NODE22_CACHE)}`);
-  mkdirSync(NODE22_CACHE, { recursive: true });
-  writeFileSync(path.join(NODE22_CACHE, 'package.json'), '{ "private": true }\n');
+  log(`installing node@${major} from the npm registry into ${path.relative(ROOT, cache)}`);
+  mkdirSync(cache, { recursive: true });
+  writeFileSync(path.join(cache, 'package.json'), '{ "private": true }\n');
   const timeoutMs = 5 * MINUTE;
-  const result = await run('npm', ['install', '--no-audit', '--no-fund', '--no-save', 'node@22'], { cwd: NODE22_CACHE, timeoutMs });
-  const found = result.code === 0 && (await version(cached))?.startsWith('v22.');
+  const result = await run('npm', ['install', '--no-audit', '--no-fund', '--no-save', `node@${major}`], { cwd: cache, timeoutMs });
+  const found = result.code === 0 && (await version(cached))?.startsWith(`v${major}.`);
   if (!found) {
-    log(`could not install node@22 (${describe(result, timeoutMs)})\n${indent(result.output)}`);
+    log(`could not install node@${major} (${describe(result, timeoutMs)})\n${indent(result.output)}`);
     return undefined;
   }
   return cached;
@@ -150,6 +153,8 @@ async function version(binary) {
 const APPS = {
   'nest12-esm': {
     esm: true,
+    // Installed and compiled with the first, run on each.
+    nodes: [24, 26],
     dependencies: { '@nestjs/common': '^12', '@nestjs/core': '^12', 'nestjs-cls': '^7', '@nestjs/terminus': '^12' },
     compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext' },
     // Imports the subpath entry `nestjs-messaging/terminus` and runs its health check.
@@ -157,6 +162,7 @@ const APPS = {
   },
   'nest11-cjs': {
     esm: false,
+    nodes: ['this'],
     dependencies: { '@nestjs/common': '^11', '@nestjs/core': '^11', 'nestjs-cls': '~6.3' },
     compilerOptions: { module: 'commonjs', moduleResolution: 'node10' },
     // The same file checked again through the package's "exports" (the `require` condition).
@@ -377,7 +383,7 @@ async function typecheck(name, dir, node, spec) {
 async function start(name, dir, node) {
   log(`${name}: node dist/main.js`);
   const timeoutMs = MINUTE; // the app gives itself 20 s, and 10 s more to close
-  const result = await run(node, ['dist/main.js'], { cwd: dir, timeoutMs, env: { AMQP_URL, PACK_PREFIX: `${PREFIX}-${name}`, NO_COLOR: '1' } });
+  const result = await run(node, ['dist/main.js'], { cwd: dir, timeoutMs, env: { AMQP_URL, PACK_PREFIX: `${PREFIX}-${name.replace(/\W+/g, '-')}`, NO_COLOR: '1' } });
   const last = result.output.trim().split('\n').filter((line) => line.startsWith('{')).pop();
   let parsed;
   try {
@@ -436,13 +442,17 @@ async function main() {
     process.exit(130);
   });
   try {
-    const [tarball, node] = await Promise.all([pack(tmp), node22()]);
-    const nodes = { 'nest12-esm': node, 'nest11-cjs': process.execPath };
-    const apps = Object.entries(APPS).map(([name, spec]) => ({ name, spec, dir: path.join(tmp, name), node: nodes[name] }));
+    const [tarball, node24, node26] = await Promise.all([pack(tmp), nodeOf(24), nodeOf(26)]);
+    const binaries = { 24: node24, 26: node26, this: process.execPath };
+    const apps = Object.entries(APPS).map(([name, spec]) => {
+      const nodes = spec.nodes.map((major) => ({ major, binary: binaries[major] }));
+      return { name, spec, dir: path.join(tmp, name), node: nodes[0].binary, nodes };
+    });
     const installed = await Promise.all(
       apps.map(async (app) => {
-        if (!tarball || !app.node) {
-          record(`${app.name} install`, false, !tarball ? 'no tarball' : 'no Node 22');
+        const missing = app.nodes.find((node) => !node.binary);
+        if (!tarball || missing) {
+          record(`${app.name} install`, false, !tarball ? 'no tarball' : `no Node ${missing.major}`);
           return false;
         }
         writeApp(app.dir, app.name, app.spec, tarball);
@@ -458,10 +468,13 @@ async function main() {
     );
     let touchedBroker = false;
     for (const [i, app] of apps.entries()) {
-      if (compiled[i]) {
-        touchedBroker = true;
-        await start(app.name, app.dir, app.node);
-      } else record(`${app.name} run`, false, 'not run');
+      for (const node of app.nodes) {
+        const run = app.nodes.length > 1 ? `${app.name} on Node ${node.major}` : app.name;
+        if (compiled[i]) {
+          touchedBroker = true;
+          await start(run, app.dir, node.binary);
+        } else record(`${run} run`, false, 'not run');
+      }
     }
     if (touchedBroker) await cleanBroker([...apps.map((app) => app.dir), ROOT]);
   } finally {

@@ -119,7 +119,7 @@ export class MemoryBroker implements QueueHost {
     if (existing) {
       if (existing.owner !== (declaration.exclusive ? connection : undefined)) throw resourceLocked(name);
       assertEquivalent(name, existing.declaration, declaration);
-      existing.touch();
+      existing.declared();
       return info(existing);
     }
     if (!declaration.durable && !declaration.exclusive && declaration.arguments['x-queue-type'] !== 'quorum') {
@@ -139,8 +139,8 @@ export class MemoryBroker implements QueueHost {
     // RabbitMQ answers a passive declare of the pseudo-queue as if someone consumed it.
     if (name === REPLY_QUEUE_PREFIX.slice(0, -1)) return { queue: name, messageCount: 0, consumerCount: 1 };
     const queue = this.queueForUse(connection, name);
-    // A passive declare is a use, as a declare is: it renews an x-expires lease.
-    queue.touch();
+    // A passive declare is a use, as a declare is: it renews a classic queue's x-expires lease.
+    queue.declared();
     return info(queue);
   }
 

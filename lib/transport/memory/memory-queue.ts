@@ -148,7 +148,15 @@ export class MemoryQueue {
     else this.touch();
   }
 
-  /** A declare (passive too) or get: an x-expires queue counts from now again. */
+  /**
+   * A declare (passive too): renews a classic queue's x-expires lease. RabbitMQ does not count it
+   * as a use of a quorum queue, which expires with its messages however often it is declared.
+   */
+  declared(): void {
+    if (this.settings.type === 'classic') this.touch();
+  }
+
+  /** A get, or the last consumer gone: an x-expires queue counts from now again. */
   touch(): void {
     const { expires } = this.settings;
     if (expires === undefined || this.consumerList.length > 0 || this.gone) return;
