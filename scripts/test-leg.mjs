@@ -3,7 +3,7 @@
  * Runs the whole test suite on another stack: `node scripts/test-leg.mjs nest12 [vitest args]`.
  *
  * A leg is a folder under legs/ with its own package.json and lockfile (NestJS 12, nestjs-cls 7,
- * and Node 22 from the `node` npm package). The library, the sample and the tests are copied into
+ * and Node 24 from the `node` npm package). The library, the sample and the tests are copied into
  * it unchanged, so the build, the suite and every process the tests spawn resolve that stack's
  * packages from the leg's own node_modules and run on the leg's Node.
  */
