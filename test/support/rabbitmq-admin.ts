@@ -50,18 +50,28 @@ export async function setWatermark(args: string[]): Promise<void> {
 
 /**
  * Whether the broker denies a deprecated feature, as RabbitMQ 4.3 does by default (and the node of
- * test/rabbitmq4 by configuration); false on a broker without deprecated features (3.12 and older).
+ * test/rabbitmq4 by configuration); false on a broker without deprecated features (before 3.13).
  */
 export async function deniesFeature(feature: string): Promise<boolean> {
-  try {
-    return (await rabbitmqctl('eval', `rabbit_deprecated_features:is_permitted(${feature}).`)).trim() === 'false';
-  } catch {
-    return false;
-  }
+  const out = await rabbitmqctl(
+    'eval',
+    `case code:ensure_loaded(rabbit_deprecated_features) of {module, _} -> rabbit_deprecated_features:is_permitted(${feature}); _ -> true end.`,
+  );
+  // The first look on a node also prints the feature's deprecation warning, before or after the answer.
+  const answer = out
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line === 'true' || line === 'false')
+    .pop();
+  if (answer === undefined) throw new Error(`rabbitmqctl eval gave no answer for ${feature}: ${out}`);
+  return answer === 'false';
 }
 
 /** The broker's major version, e.g. 3 or 4. */
 export async function brokerMajorVersion(): Promise<number> {
-  const version = (await rabbitmqctl('eval', 'rabbit_misc:version().')).trim().replace(/"/g, '');
-  return Number.parseInt(version, 10);
+  return Number.parseInt(lastLine(await rabbitmqctl('eval', 'rabbit_misc:version().')).replace(/"/g, ''), 10);
+}
+
+function lastLine(output: string): string {
+  return output.trim().split('\n').pop()!.trim();
 }
