@@ -43,16 +43,18 @@ export function handlerQueueArguments(
     if (!Number.isInteger(limit) || (limit as number) < 0) fail(`"queueOptions.arguments['${DELIVERY_LIMIT}']" must be an integer from 0 (got ${JSON.stringify(limit)})`);
   }
   if (type !== 'quorum') return given;
-  return {
-    [QUEUE_TYPE]: 'quorum',
-    'x-dead-letter-exchange': '',
-    'x-dead-letter-routing-key': context.deadLetterQueue,
-    // RabbitMQ dead-letters at-least-once only from a queue with reject-publish overflow; without
-    // a length limit it rejects nothing.
-    'x-dead-letter-strategy': 'at-least-once',
-    'x-overflow': 'reject-publish',
-    ...given,
-  };
+  return { [QUEUE_TYPE]: 'quorum', ...quorumDeadLettering(context.deadLetterQueue), ...given };
+}
+
+/**
+ * How a quorum queue dead-letters at-least-once. RabbitMQ does so only from a queue with
+ * reject-publish overflow; without a length limit it rejects nothing.
+ */
+export const AT_LEAST_ONCE = { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } as const;
+
+/** What a quorum handler queue dead-letters with: into `deadLetterQueue`, at-least-once. */
+export function quorumDeadLettering(deadLetterQueue: string): Record<string, unknown> {
+  return { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue, ...AT_LEAST_ONCE };
 }
 
 /**

@@ -2,6 +2,7 @@ import type { TransportChannel } from '../transport/transport.interface';
 import { TopologyError } from '../messaging.errors';
 import { isNotFound, isPreconditionFailed } from '../transport/transport.errors';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
+import { AT_LEAST_ONCE, quorumDeadLettering } from './handler-queue-arguments';
 
 /** What declaring a handler's queue may need besides its channel (see declareHandlerQueue). */
 export interface EarlierQueues {
@@ -100,7 +101,9 @@ function withoutTarget(definition: HandlerDefinition): string {
   const dlq = deadLetterQueueName(definition);
   return (
     `Without a dead-letter target, RabbitMQ 4 drops a message returned to a quorum queue past its delivery limit (20 by default) instead of moving it to "${dlq}"; ` +
-    `the module declares x-dead-letter-exchange "", x-dead-letter-routing-key "${dlq}", x-dead-letter-strategy "at-least-once" and x-overflow "reject-publish".`
+    `the module declares ${Object.entries(quorumDeadLettering(dlq))
+      .map(([key, value]) => `${key} ${JSON.stringify(value)}`)
+      .join(', ')}.`
   );
 }
 
@@ -206,7 +209,7 @@ function quorumOrDefault(definition: HandlerDefinition): Record<string, unknown>
  * the original after a back-off.
  */
 function atLeastOnceDeadLettering(type: Record<string, unknown>): Record<string, unknown> {
-  return type['x-queue-type'] === 'quorum' ? { 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' } : {};
+  return type['x-queue-type'] === 'quorum' ? AT_LEAST_ONCE : {};
 }
 
 /** The distinct non-zero delays of a handler's retry policy (a zero delay goes straight back to the queue). */
