@@ -23,8 +23,8 @@ describe('QoS: per consumer, never global', () => {
     const help = await rabbitmqctl('list_channels', '--help').catch((error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`);
     if (!help.includes('global_prefetch_count')) context.skip('this RabbitMQ (4.x) no longer reports global prefetch; from 4.3 it refuses it');
     const serviceName = unique('qos');
-    const small = broker.queue(unique('qos-small'), []);
-    const large = broker.queue(unique('qos-large'), []);
+    const small = broker.queue(unique('qos-small')); // with the default policy's retry queues
+    const large = broker.queue(unique('qos-large'));
     @Injectable()
     class Handlers {
       @MessageHandler({ queue: small, prefetch: 3 })
