@@ -1,13 +1,13 @@
 import { type DynamicModule, Logger, Module, type Provider, Scope } from '@nestjs/common';
 import { DiscoveryModule, REQUEST } from '@nestjs/core';
 import { ClsService, ClsServiceManager } from 'nestjs-cls';
-import { ConnectionManager } from './connection/connection.manager';
+import { ConnectionManager } from './connection/connection-manager';
 import { HandlerConsumers } from './consumer/handler-consumers';
-import { HandlerConsumerFactory } from './consumer/handler-consumer.factory';
-import { MessagingLifecycle } from './messaging.lifecycle';
-import { HandlerExplorer } from './consumer/handler.explorer';
-import { HandlerPipelines } from './consumer/handler-pipeline';
-import { DeadLetters } from './consumer/dead-letters.service';
+import { HandlerConsumerFactory } from './nest/handler-consumer-factory';
+import { MessagingLifecycle } from './messaging-lifecycle';
+import { HandlerExplorer } from './nest/handler-explorer';
+import { HandlerPipelines } from './nest/handler-pipeline';
+import { DeadLetters } from './operations/dead-letters';
 import { TrackContext } from './context/track-context';
 import type {
   MessagingModuleAsyncOptions,
@@ -16,14 +16,14 @@ import type {
 } from './interfaces/messaging-options.interface';
 import { MESSAGE_CONTEXT, MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
-import { MessagingHealth } from './messaging.health';
-import { MessagingAdmin } from './messaging.admin';
+import { MessagingHealth } from './operations/messaging-health';
+import { MessagingAdmin } from './operations/messaging-admin';
 import { resolveOptions, type ResolvedMessagingOptions } from './messaging.options';
 import { Publisher } from './publisher/publisher';
 import { ReplyRouter } from './rpc/reply-router';
-import { RpcClient } from './rpc/rpc.client';
-import { DelayQueues } from './publisher/delay-queues';
-import { MessagingHarness } from './testing/messaging.harness';
+import { RpcClient } from './rpc/rpc-client';
+import { DelayQueues } from './topology/delay-queues';
+import { MessagingHarness } from './testing/messaging-harness';
 import { Outbox } from './outbox/outbox';
 
 const OPTIONS_FACTORY = Symbol('nestjs-messaging:options-factory');

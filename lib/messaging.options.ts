@@ -1,5 +1,5 @@
 import type { Codec } from './codec/codec.interface';
-import { CodecRegistry, mediaType, type ResolvedCompression } from './codec/codec.registry';
+import { CodecRegistry, mediaType, type ResolvedCompression } from './codec/codec-registry';
 import { COMPRESSION_ALGORITHMS } from './codec/compression';
 import type { IdempotencyStore } from './idempotency/idempotency-store.interface';
 import { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
@@ -15,9 +15,9 @@ import type {
 import { type PgTable, pgTable } from './outbox/postgres';
 import { HEADER_TRACK_PREFIX } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
-import { maskUrl } from './connection/url';
+import { maskUrl } from './util/url';
 import { isMemoryUrl } from './transport/transport-for';
-import { createTelemetry } from './telemetry/telemetry.factory';
+import { createTelemetry } from './telemetry/telemetry-factory';
 import type { Telemetry } from './telemetry/telemetry.interface';
 
 /** Options with every default filled in; what the rest of the library reads. */

@@ -3,7 +3,7 @@ import type { Logger } from '@nestjs/common';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { BrokerUnreachableError, ConnectionLostError } from '../messaging.errors';
 import { backoffDelay } from './backoff';
-import { maskUrl } from './url';
+import { maskUrl } from '../util/url';
 import { transportFor } from '../transport/transport-for';
 import type { TransportChannel, TransportConnection } from '../transport/transport.interface';
 import { within } from '../util/within';

@@ -5,7 +5,7 @@ import { EncodeError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { Outgoing, Publisher } from '../publisher/publisher';
 import { type Delivery, originOf } from './delivery';
-import type { HandlerDefinition } from './handler-definition';
+import type { HandlerDefinition } from '../topology/handler-definition';
 
 /** Declares a handler's topology again; the consumer of the handler's queue provides it. */
 export type RedeclareTopology = () => Promise<void>;

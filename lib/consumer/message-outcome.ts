@@ -9,12 +9,12 @@ import type { ReplyRouter } from '../rpc/reply-router';
 import { checkDuration } from '../rpc/send-properties';
 import { MessageLogLine } from '../telemetry/message-log-line';
 import { within } from '../util/within';
-import type { AdhocRetryQueues } from './adhoc-retry-queues';
+import type { AdhocRetryQueues } from '../topology/adhoc-retry-queues';
 import type { Delivery, SettleDelivery } from './delivery';
 import { copyId, DeliveryCopies, type RedeclareTopology } from './delivery-copies';
 import { DeliveryReplies, truncate } from './delivery-replies';
-import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
-import { retryDelays } from './handler.topology';
+import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from '../topology/handler-definition';
+import { retryDelays } from '../topology/handler-topology';
 import { type Decision, decide, type Ending, type OutcomeRules, policyDelay, settleOutcomeOf } from './outcome-rules';
 import { type Counters, counterHeaders } from './retry-counters';
 

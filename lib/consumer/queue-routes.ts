@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import { MessagingConfigError, NoHandlerError } from '../messaging.errors';
-import type { HandlerDefinition, ResolvedBinding } from './handler-definition';
+import type { HandlerDefinition, ResolvedBinding } from '../topology/handler-definition';
 import { matchesTopic, topicPatternsOverlap } from './topic-pattern';
 
 /** Calls a handler with a message; what a consumer runs for each delivery. */

@@ -1,4 +1,4 @@
-import type { CodecRegistry, Encoded } from '../codec/codec.registry';
+import type { CodecRegistry, Encoded } from '../codec/codec-registry';
 
 /**
  * A handler's reply as an idempotency store keeps it: the bytes its codec made, behind one JSON

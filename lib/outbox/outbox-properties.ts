@@ -1,4 +1,4 @@
-import type { PublishProperties } from '../publisher/outgoing';
+import type { PublishProperties } from '../transport/outgoing';
 
 /**
  * The properties of an outbox row as `jsonb` can hold them, and back, so that the relay publishes

@@ -1,4 +1,4 @@
-import type { PublishProperties } from '../publisher/outgoing';
+import type { PublishProperties } from '../transport/outgoing';
 import { decodeProperties, encodeProperties } from './outbox-properties';
 import type { PgTable, SqlExecutor, SqlRunner } from './postgres';
 

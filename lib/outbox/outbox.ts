@@ -1,12 +1,12 @@
 import { Inject, Injectable, type Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import type { Encoded } from '../codec/codec.registry';
+import type { Encoded } from '../codec/codec-registry';
 import { TrackContext } from '../context/track-context';
 import type { SendOptions } from '../interfaces/send-options.interface';
 import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
 import { EncodeError, InvalidArgumentError, MessagingConfigError } from '../messaging.errors';
-import { MessagingLifecycle } from '../messaging.lifecycle';
+import { MessagingLifecycle } from '../messaging-lifecycle';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
-import type { PublishProperties } from '../publisher/outgoing';
+import type { PublishProperties } from '../transport/outgoing';
 import { Publisher } from '../publisher/publisher';
 import { checkSendOptions, sendProperties } from '../rpc/send-properties';
 import { OutboxRelay } from './outbox-relay';

@@ -1,4 +1,4 @@
-import type { PublishJob } from './outgoing';
+import type { PublishJob } from '../transport/outgoing';
 
 /** The publishes written and not yet confirmed, at most `max` of them (maxInFlightPublishes). */
 export class ConfirmWindow {

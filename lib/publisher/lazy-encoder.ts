@@ -1,6 +1,6 @@
-import type { CodecRegistry, Encoded } from '../codec/codec.registry';
+import type { CodecRegistry, Encoded } from '../codec/codec-registry';
 import { EncodeError } from '../messaging.errors';
-import { type Outgoing, type PublishJob, target } from './outgoing';
+import { type Outgoing, type PublishJob, target } from '../transport/outgoing';
 
 /**
  * Encodes a publish's payload only when it may be written, so the confirm window bounds the

@@ -1,10 +1,10 @@
 import type { Logger } from '@nestjs/common';
 import type { ManagedConnection } from '../connection/managed-connection';
-import { maskUrl } from '../connection/url';
+import { maskUrl } from '../util/url';
 import type { ChannelClosedError } from '../transport/transport.errors';
 import type { Message, TransportChannel } from '../transport/transport.interface';
 import { within } from '../util/within';
-import type { PublishJob } from './outgoing';
+import type { PublishJob } from '../transport/outgoing';
 import { ReturnMatcher } from './return-matcher';
 
 /** How long closing a channel may take: a blocked connection (resource alarm) never answers. */

@@ -1,6 +1,6 @@
 import { ExchangeNotFoundError, PublishRefusedError } from '../messaging.errors';
 import { type ChannelClosedError, REPLY_CODE } from '../transport/transport.errors';
-import type { Outgoing } from './outgoing';
+import type { Outgoing } from '../transport/outgoing';
 
 /**
  * Whether the broker closed a channel over a publish to this message's exchange, which it would

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@nestjs/common';
 import type { ManagedConnection } from '../connection/managed-connection';
-import { maskUrl } from '../connection/url';
+import { maskUrl } from '../util/url';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { ConnectionLostError, EncodeError, PublishNackedError, PublishTimeoutError, ShuttingDownError, UnroutableError } from '../messaging.errors';
 import { ChannelClosedError } from '../transport/transport.errors';
@@ -10,11 +10,11 @@ import { ConfirmWindow } from './confirm-window';
 import { DeadlineSweeper } from './deadline-sweeper';
 import { JobQueue } from './job-queue';
 import { LazyEncoder } from './lazy-encoder';
-import { type Outgoing, type PublishJob, type Settle, target } from './outgoing';
+import { type Outgoing, type PublishJob, type Settle, target } from '../transport/outgoing';
 import { type ChannelSlot, PublishChannel } from './publish-channel';
 import { refusalOf } from './publish-refusal';
 
-export type { Outgoing, PublishProperties, Settle } from './outgoing';
+export type { Outgoing, PublishProperties, Settle } from '../transport/outgoing';
 
 /** What a publisher tells the reply router. */
 export interface PublisherEvents {

@@ -1,5 +1,5 @@
 import type { Message } from '../transport/transport.interface';
-import type { PublishJob } from './outgoing';
+import type { PublishJob } from '../transport/outgoing';
 
 /**
  * Matches a basic.return to the mandatory publish it concerns, on one channel. A return carries

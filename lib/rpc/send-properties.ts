@@ -4,7 +4,7 @@ import type { SendOptions } from '../interfaces/send-options.interface';
 import { HEADER_ORIGIN } from '../messaging.constants';
 import { InvalidArgumentError } from '../messaging.errors';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
-import type { PublishProperties } from '../publisher/outgoing';
+import type { PublishProperties } from '../transport/outgoing';
 
 /** The longest delay Node's timers keep (a longer one fires at once), and so the longest we accept. */
 export const MAX_DELAY_MS = 2 ** 31 - 1;

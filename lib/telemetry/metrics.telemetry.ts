@@ -1,7 +1,7 @@
 import type { ConnectionRole } from '../connection/managed-connection';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import { PublishNackedError, UnroutableError } from '../messaging.errors';
-import type { Outgoing, Settle } from '../publisher/outgoing';
+import type { Outgoing, Settle } from '../transport/outgoing';
 import type { Message } from '../transport/transport.interface';
 import type { MetricInstruments } from './metric-instruments';
 import { isPromiseLike } from '../util/promise-like';

@@ -1,6 +1,6 @@
 import type { ConnectionRole } from '../connection/managed-connection';
 import type { MessageContext } from '../interfaces/message-context.interface';
-import type { Outgoing, Settle } from '../publisher/outgoing';
+import type { Outgoing, Settle } from '../transport/outgoing';
 import type { Message } from '../transport/transport.interface';
 
 /** The user's handler method as the consumer calls it. */

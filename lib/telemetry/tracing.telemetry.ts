@@ -2,7 +2,7 @@ import type * as Otel from '@opentelemetry/api';
 import type { ConnectionRole } from '../connection/managed-connection';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import { own } from '../context/track-store';
-import { type Outgoing, type Settle, target } from '../publisher/outgoing';
+import { type Outgoing, type Settle, target } from '../transport/outgoing';
 import type { Message } from '../transport/transport.interface';
 import { isPromiseLike } from '../util/promise-like';
 import type { HandlerCall, Incident, RpcResult, SettleOutcome, Telemetry } from './telemetry.interface';

@@ -1,1 +1,1 @@
-export { MessagingHealthIndicator } from './messaging.health-indicator';
+export { MessagingHealthIndicator } from './messaging-health-indicator';

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { MessageHandler, type MessageContext } from '../../lib';
 import { OrderShipped } from '../messages';
 import { ORDER_SHIPPED, Q } from '../queues';
-import { ActivityLog } from './activity.log';
+import { ActivityLog } from './activity-log';
 
 /** Subscriber group "notifications" of order.shipped: gets its own copy of every event. */
 @Injectable()

@@ -1,13 +1,13 @@
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
-import { ActivityLog } from './activity.log';
-import { BillingHandlers } from './billing.handlers';
+import { ActivityLog } from './activity-log';
+import { BillingHandlers } from './billing.handler';
 import { FulfilmentService } from './fulfilment.service';
 import { Invoices } from './invoices';
 import { OrderRecords } from './order-records';
-import { InventoryResponder } from './inventory.responder';
+import { InventoryResponder } from './inventory.handler';
 import { NotificationsHandler } from './notifications.handler';
-import { OrdersHandlers } from './orders.handlers';
+import { OrdersHandlers } from './orders.handler';
 import { PricingHandler } from './pricing.handler';
 import { QuoteSession } from './quote-session';
 import { TenantGuard } from './tenant.guard';

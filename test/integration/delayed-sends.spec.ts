@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InvalidArgumentError, MessageHandler, RpcClient } from '../../lib';
-import { delayExchangeName } from '../../lib/publisher/delay-queues';
+import { delayExchangeName } from '../../lib/topology/delay-queues';
 import { MAX_DELAY_MS } from '../../lib/rpc/send-properties';
 import { appModule, appsUnderTest } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';

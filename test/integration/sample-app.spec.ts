@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Message } from '../../lib/transport/transport.interface';
-import type { ActivityLog } from '../../sample-app/worker/activity.log';
+import type { ActivityLog } from '../../sample-app/worker/activity-log';
 import type { FulfilmentService } from '../../sample-app/worker/fulfilment.service';
 import type { Quote, Receipt } from '../../sample-app/messages';
 import { testLogger } from '../support/app';
@@ -27,7 +27,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
     const { AppModule } = await import('../../sample-app/app.module');
     const { loadConfig } = await import('../../sample-app/config');
     const worker = await import('../../sample-app/worker/fulfilment.service');
-    const log = await import('../../sample-app/worker/activity.log');
+    const log = await import('../../sample-app/worker/activity-log');
     const config = loadConfig({
       ROLE: 'all',
       AMQP_URL: BROKER_URL,

@@ -14,7 +14,7 @@ import { appModule, startApp } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
 import { CaptureLogger } from '../support/capture-logger';
 // Internal, only to observe the condition under which Node prints MaxListenersExceededWarning.
-import { ConnectionManager } from '../../lib/connection/connection.manager';
+import { ConnectionManager } from '../../lib/connection/connection-manager';
 
 /**
  * The per-message scope against a real broker: TrackContext (x-request-id, x-track-* items,

@@ -12,7 +12,7 @@ import {
   type MessageContext,
   type MessageHandlerOptions,
 } from '../../lib';
-import { defineHandler } from '../../lib/consumer/handler-definition';
+import { defineHandler } from '../../lib/topology/handler-definition';
 import { resolveOptions } from '../../lib/messaging.options';
 import { appModule, appsUnderTest } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';

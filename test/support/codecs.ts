@@ -1,4 +1,4 @@
-import { CodecRegistry, type Encoded } from '../../lib/codec/codec.registry';
+import { CodecRegistry, type Encoded } from '../../lib/codec/codec-registry';
 
 /** The codecs of a module without `codecs` or `compression` options, for unit specs. */
 export function encode(payload: unknown): Encoded {

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ClsService } from 'nestjs-cls';
 import type { MessageContext } from '../../lib/interfaces/message-context.interface';
-import type { HandlerDefinition } from '../../lib/consumer/handler-definition';
+import type { HandlerDefinition } from '../../lib/topology/handler-definition';
 import { BatchCollector } from '../../lib/consumer/batch-collector';
 import { type Invoker, QueueRoutes } from '../../lib/consumer/queue-routes';
 

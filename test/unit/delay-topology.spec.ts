@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../../lib';
-import { DELAY_QUEUE_RENEW_MS, delayQueueExpiresMs } from '../../lib/publisher/delay-queues';
+import { DELAY_QUEUE_RENEW_MS, delayQueueExpiresMs } from '../../lib/topology/delay-queues';
 import { RecentDeclarations } from '../../lib/publisher/recent-declarations';
 import { checkSendOptions, MAX_DELAY_MS } from '../../lib/rpc/send-properties';
 

@@ -1,9 +1,9 @@
 import { MessagingConfigError } from '../../lib';
 import { resolveOptions } from '../../lib/messaging.options';
-import { maskUrl } from '../../lib/connection/url';
+import { maskUrl } from '../../lib/util/url';
 import { backoffDelay } from '../../lib/connection/backoff';
-import { defineHandler, retryQueueName } from '../../lib/consumer/handler-definition';
-import { retryDelays } from '../../lib/consumer/handler.topology';
+import { defineHandler, retryQueueName } from '../../lib/topology/handler-definition';
+import { retryDelays } from '../../lib/topology/handler-topology';
 
 describe('resolveOptions', () => {
   it('fills in the documented defaults', () => {

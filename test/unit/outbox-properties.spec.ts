@@ -1,5 +1,5 @@
 import { decodeProperties, encodeProperties } from '../../lib/outbox/outbox-properties';
-import type { PublishProperties } from '../../lib/publisher/outgoing';
+import type { PublishProperties } from '../../lib/transport/outgoing';
 
 /** What the outbox stores in its jsonb column must be JSON PostgreSQL takes, and read back as it was. */
 describe('outbox row properties', () => {

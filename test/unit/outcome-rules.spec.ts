@@ -3,8 +3,8 @@ import { decide, type Decision, type Ending, type OutcomeRules, policyDelay } fr
 import { counterHeaders, type Counters, FRESH, readCounters } from '../../lib/consumer/retry-counters';
 import { DecodeError, DeliveryLimitError, MessageRejectedError, UnrecoverableError } from '../../lib/messaging.errors';
 import { MAX_TRIES } from '../../lib/messaging.options';
-import type { HandlerDefinition } from '../../lib/consumer/handler-definition';
-import { retryDelays } from '../../lib/consumer/handler.topology';
+import type { HandlerDefinition } from '../../lib/topology/handler-definition';
+import { retryDelays } from '../../lib/topology/handler-topology';
 
 /**
  * Issue 24 item 2: the outcome rules as a pure decision, tested as a unit. The table pins each

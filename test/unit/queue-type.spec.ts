@@ -1,7 +1,7 @@
 import { MessagingConfigError, type MessageHandlerOptions, type MessagingOptions } from '../../lib';
 import { resolveOptions } from '../../lib/messaging.options';
-import { defineHandler } from '../../lib/consumer/handler-definition';
-import { brokerCountsDeliveries } from '../../lib/consumer/handler-queue-arguments';
+import { defineHandler } from '../../lib/topology/handler-definition';
+import { brokerCountsDeliveries } from '../../lib/topology/handler-queue-arguments';
 
 /** A quorum handler queue of queue `q`: it dead-letters into q.dlq, at-least-once, whatever removes a message. */
 const QUORUM = {

@@ -1,5 +1,5 @@
 import { ReturnMatcher } from '../../lib/publisher/return-matcher';
-import type { PublishJob } from '../../lib/publisher/outgoing';
+import type { PublishJob } from '../../lib/transport/outgoing';
 import type { Message } from '../../lib/transport/transport.interface';
 
 describe('ReturnMatcher', () => {

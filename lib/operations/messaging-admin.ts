@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ConnectionManager } from './connection/connection.manager';
-import { MessagingError, QueueNotFoundError } from './messaging.errors';
-import { isNotFound } from './transport/transport.errors';
-import { MESSAGING_OPTIONS } from './messaging.constants';
-import { renamed, type ResolvedMessagingOptions } from './messaging.options';
+import { ConnectionManager } from '../connection/connection-manager';
+import { MessagingError, QueueNotFoundError } from '../messaging.errors';
+import { isNotFound } from '../transport/transport.errors';
+import { MESSAGING_OPTIONS } from '../messaging.constants';
+import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
 
 /** What a queue holds now, e.g. for autoscaling workers on queue depth. */
 export interface QueueDepth {

@@ -5,9 +5,9 @@ import { MessagingConfigError } from '../messaging.errors';
 import { CompositeTelemetry } from './composite.telemetry';
 import { MetricsTelemetry } from './metrics.telemetry';
 import { NOOP_TELEMETRY } from './noop.telemetry';
-import { OpenTelemetryInstruments } from './opentelemetry.instruments';
+import { OpenTelemetryInstruments } from './opentelemetry-instruments';
 import { optionalPeer, requiredPeer } from './optional-peer';
-import { PrometheusInstruments } from './prometheus.instruments';
+import { PrometheusInstruments } from './prometheus-instruments';
 import type { Telemetry } from './telemetry.interface';
 import { TracingTelemetry } from './tracing.telemetry';
 

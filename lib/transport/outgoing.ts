@@ -1,5 +1,5 @@
 import type { EncodeError } from '../messaging.errors';
-import type { PublishProperties as TransportProperties } from '../transport/transport.interface';
+import type { PublishProperties as TransportProperties } from './transport.interface';
 
 export type PublishProperties = TransportProperties & { messageId: string };
 

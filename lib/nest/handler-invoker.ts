@@ -3,7 +3,7 @@ import type { Type } from '@nestjs/common';
 import { isObservable, lastValueFrom } from 'rxjs';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import type { HandlerEnhancers } from './handler-enhancers';
-import type { DiscoveredHandler } from './handler.explorer';
+import type { DiscoveredHandler } from './handler-explorer';
 import type { HandlerPipeline, HandlerPipelines } from './handler-pipeline';
 
 type Method = (payload: unknown, context: MessageContext) => unknown;

@@ -5,7 +5,7 @@ import { INSTANCE } from '../instance';
 // Classes, not types: the ValidationPipe checks each payload against its parameter's declared class.
 import { IssueReceipt, OrderCreated, OrderShipped, type Receipt } from '../messages';
 import { ORDER_CREATED, ORDER_SHIPPED, Q } from '../queues';
-import { ActivityLog } from './activity.log';
+import { ActivityLog } from './activity-log';
 import { Invoices } from './invoices';
 import { UnknownSkuError, unitPrice } from './catalog';
 

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { MessagingHealth } from '../messaging.health';
+import { MessagingHealth } from '../operations/messaging-health';
 
 /**
  * A @nestjs/terminus health indicator for the messaging module. Add it to the providers of the

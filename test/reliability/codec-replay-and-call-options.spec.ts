@@ -22,7 +22,7 @@ import { CaptureLogger, connectionsOf, faultRig, outcome, startAppLogged, within
  * during a handshake), 41 (per-call timeouts and gather's exchange check), 42 (connection half:
  * close() on a stalled socket is bounded).
  */
-describe('reliability: round 2 (codec, replay, close, call options)', () => {
+describe('reliability: codec, replay, close and per-call options', () => {
   const rig = faultRig();
   const { apps, proxies } = rig;
 

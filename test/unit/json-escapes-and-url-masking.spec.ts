@@ -1,5 +1,5 @@
 import { decode } from '../support/codecs';
-import { maskUrl } from '../../lib/connection/url';
+import { maskUrl } from '../../lib/util/url';
 import { DecodeError } from '../../lib';
 
 /** RELIABILITY.md 35 (escaped prototype keys), API.md's text/plain codec, and maskUrl with a raw "@" in the password. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type Logger } from '@nestjs/common';
-import { ConnectionManager } from '../connection/connection.manager';
+import { ConnectionManager } from '../connection/connection-manager';
 import {
   BROKER_DEATH_HEADERS,
   HEADER_ATTEMPTS,

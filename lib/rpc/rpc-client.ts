@@ -7,7 +7,7 @@ import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher, type PublishProperties } from '../publisher/publisher';
 import { type CallOutcome, OneReply, Replies, WaitingCall } from './pending-call';
 import { ReplyRouter } from './reply-router';
-import { DelayQueues } from '../publisher/delay-queues';
+import { DelayQueues } from '../topology/delay-queues';
 import { renamed } from '../messaging.options';
 import { checkDuration, checkSendOptions, sendProperties } from './send-properties';
 

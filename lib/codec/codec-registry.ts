@@ -1,6 +1,6 @@
 import { CONTENT_TYPE_BINARY, CONTENT_TYPE_JSON } from '../messaging.constants';
 import { DecodeError } from '../messaging.errors';
-import { BUILT_IN_CODECS } from './built-in.codecs';
+import { BUILT_IN_CODECS } from './built-in-codecs';
 import type { Codec, RegisteredCodec } from './codec.interface';
 import { algorithmOf, type CompressionAlgorithm, compress, decompress } from './compression';
 

@@ -1,11 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { MESSAGING_OPTIONS } from '../messaging.constants';
 import type { ResolvedMessagingOptions } from '../messaging.options';
-import { ConnectionManager } from '../connection/connection.manager';
+import { ConnectionManager } from '../connection/connection-manager';
 import { PublishTimeoutError, TopologyError } from '../messaging.errors';
 import { isNotFound } from '../transport/transport.errors';
 import { withinOrThrow } from '../util/within';
-import { RecentDeclarations } from './recent-declarations';
+import { RecentDeclarations } from '../publisher/recent-declarations';
 
 /**
  * A delay queue is declared again (renewing its `x-expires` lease) by the first send through it

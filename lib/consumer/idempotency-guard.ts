@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '@nestjs/common';
 import { backoffDelay } from '../connection/backoff';
-import type { Delivery } from '../consumer/delivery';
-import type { HandlerDefinition } from '../consumer/handler-definition';
-import type { MessageOutcome } from '../consumer/message-outcome';
+import type { Delivery } from './delivery';
+import type { HandlerDefinition } from '../topology/handler-definition';
+import type { MessageOutcome } from './message-outcome';
 import type { ResolvedMessagingOptions } from '../messaging.options';
-import { ClaimRenewal } from './claim-renewal';
-import type { IdempotencyClaim } from './idempotency-store.interface';
-import { withinDeadline } from './store-deadline';
-import { packReply, unpackReply } from './stored-reply';
+import { ClaimRenewal } from '../idempotency/claim-renewal';
+import type { IdempotencyClaim } from '../idempotency/idempotency-store.interface';
+import { withinDeadline } from '../idempotency/store-deadline';
+import { packReply, unpackReply } from '../idempotency/stored-reply';
 
 /** Waits between looks at a key another instance holds: from 25 ms, doubling, at most 1 s. */
 const BUSY_FIRST_WAIT_MS = 25;

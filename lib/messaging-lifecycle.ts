@@ -7,9 +7,9 @@ import {
   type OnModuleDestroy,
 } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
-import { ConnectionManager } from './connection/connection.manager';
+import { ConnectionManager } from './connection/connection-manager';
 import { HandlerConsumers } from './consumer/handler-consumers';
-import { drainBeforeOtherModules } from './lifecycle-order';
+import { drainBeforeOtherModules } from './nest/lifecycle-order';
 import { MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER } from './messaging.constants';
 import { ShuttingDownError } from './messaging.errors';
 import type { ResolvedMessagingOptions } from './messaging.options';

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ConnectionManager } from '../connection/connection.manager';
+import { ConnectionManager } from '../connection/connection-manager';
 import { HandlerConsumers } from '../consumer/handler-consumers';
-import { deadLetterQueueName, retryQueueName } from '../consumer/handler-definition';
-import { retryDelays } from '../consumer/handler.topology';
+import { deadLetterQueueName, retryQueueName } from '../topology/handler-definition';
+import { retryDelays } from '../topology/handler-topology';
 import { MESSAGING_OPTIONS, RPC_PUBLISHER } from '../messaging.constants';
 import { MessagingError } from '../messaging.errors';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';

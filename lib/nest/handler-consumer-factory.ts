@@ -1,21 +1,21 @@
 import { Inject, Injectable, type Logger } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { ClsService } from 'nestjs-cls';
-import { ConnectionManager } from '../connection/connection.manager';
+import { ConnectionManager } from '../connection/connection-manager';
 import { TrackContext } from '../context/track-context';
 import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 import { ReplyRouter } from '../rpc/reply-router';
-import type { HandlerDefinition } from './handler-definition';
-import type { DiscoveredHandler } from './handler.explorer';
-import { HandlerConsumer } from './handler.consumer';
-import { HandlerInvoker } from './handler.invoker';
+import type { HandlerDefinition } from '../topology/handler-definition';
+import type { DiscoveredHandler } from './handler-explorer';
+import { HandlerConsumer } from '../consumer/handler-consumer';
+import { HandlerInvoker } from './handler-invoker';
 import { HandlerPipelines } from './handler-pipeline';
-import { MessageOutcome } from './message-outcome';
-import { type Invoker, needsRouting, QueueRoutes } from './queue-routes';
-import { BatchCollector } from './batch-collector';
-import { AdhocRetryQueues } from './adhoc-retry-queues';
+import { MessageOutcome } from '../consumer/message-outcome';
+import { type Invoker, needsRouting, QueueRoutes } from '../consumer/queue-routes';
+import { BatchCollector } from '../consumer/batch-collector';
+import { AdhocRetryQueues } from '../topology/adhoc-retry-queues';
 
 /**
  * Makes the consumer of one handler with its parts (invoker, outcome): the one place that knows

@@ -2,7 +2,7 @@ import type { ManagedConnection } from '../connection/managed-connection';
 import { PublishTimeoutError } from '../messaging.errors';
 import { withinOrThrow } from '../util/within';
 import type { HandlerDefinition } from './handler-definition';
-import { declareAdhocRetryQueue, adhocRetryQueueName, adhocRetryQueueExpiresMs } from './handler.topology';
+import { declareAdhocRetryQueue, adhocRetryQueueName, adhocRetryQueueExpiresMs } from './handler-topology';
 
 /** How many ad-hoc retry queues one handler remembers as declared; past it the oldest is declared again on its next use. */
 const REMEMBERED = 100;

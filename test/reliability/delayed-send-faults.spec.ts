@@ -1,6 +1,6 @@
 import * as amqp from 'amqplib';
 import { PublishTimeoutError, RpcClient, TopologyError } from '../../lib';
-import { delayExchangeName } from '../../lib/publisher/delay-queues';
+import { delayExchangeName } from '../../lib/topology/delay-queues';
 import { MAX_DELAY_MS } from '../../lib/rpc/send-properties';
 import { appModule } from '../support/app';
 import { AMQP_URL, rabbitmqctl, unique, waitFor } from '../support/broker';

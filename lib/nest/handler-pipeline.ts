@@ -2,10 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { type ContextId, ExternalContextCreator, ModuleRef } from '@nestjs/core';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import { applicationConfigOf, enhancersOf, type HandlerEnhancers } from './handler-enhancers';
-import type { DiscoveredHandler } from './handler.explorer';
+import type { DiscoveredHandler } from './handler-explorer';
 import { messageContextCreator } from './message-context-creator';
 import { MESSAGE_CONTEXT_TYPE } from './message-context-type';
-import { MessageParamsFactory } from './message-params.factory';
+import { MessageParamsFactory } from './message-params-factory';
 import { PipelineRefusals } from './pipeline-refusals';
 
 /** One handler call through Nest: guards, interceptors, pipes, the method, exception filters. */
