@@ -15,14 +15,14 @@ export type { PublishedMessage, DeadLetteredMessage } from './testing/messaging-
 export { MESSAGE_CONTEXT } from './messaging.constants';
 export { Outbox } from './outbox/outbox';
 export type { OutboxSendOptions } from './outbox/outbox';
-export type { PgClient, PgPool, SqlExecutor, SqlResult } from './outbox/postgres';
+export type { PgClient, PgPool, SqlExecutor, SqlResult } from './interfaces/sql.interface';
 export { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
 export type { MemoryIdempotencyStoreOptions } from './idempotency/memory-idempotency.store';
 export { RedisIdempotencyStore } from './idempotency/redis-idempotency.store';
 export type { RedisIdempotencyStoreOptions, RedisScriptClient } from './idempotency/redis-idempotency.store';
 export { PostgresIdempotencyStore } from './idempotency/postgres-idempotency.store';
 export type { PostgresIdempotencyStoreOptions } from './idempotency/postgres-idempotency.store';
-export type { IdempotencyStore, IdempotencyClaim } from './idempotency/idempotency-store.interface';
+export type { IdempotencyStore, IdempotencyClaim } from './interfaces/idempotency-store.interface';
 export {
   MessagingError,
   MessagingConfigError,
@@ -64,7 +64,7 @@ export type {
   IdempotencyOptions,
   OutboxOptions,
 } from './interfaces/messaging-options.interface';
-export type { Codec } from './codec/codec.interface';
+export type { Codec } from './interfaces/codec.interface';
 export type { MessageHandlerOptions, ExchangeType, QueueType } from './interfaces/message-handler-options.interface';
 export type { MessageContext } from './interfaces/message-context.interface';
 export type { SendOptions, RequestOptions, GatherOptions, HeaderValue } from './interfaces/send-options.interface';

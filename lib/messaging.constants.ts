@@ -2,6 +2,10 @@
 
 export const MESSAGING_OPTIONS = Symbol('nestjs-messaging:options');
 export const MESSAGING_LOGGER = Symbol('nestjs-messaging:logger');
+/** The Telemetry the `metrics` option and an OpenTelemetry SDK ask for (see telemetry-factory.ts). */
+export const TELEMETRY = Symbol('nestjs-messaging:telemetry');
+/** The IdempotencyStore: `idempotency.store`, or a MemoryIdempotencyStore. */
+export const IDEMPOTENCY_STORE = Symbol('nestjs-messaging:idempotency-store');
 /** The publisher of requests and direct replies: no confirms (the reply is the proof), its own channel. */
 export const RPC_PUBLISHER = Symbol('nestjs-messaging:rpc-publisher');
 export const MESSAGE_HANDLER_METADATA = 'nestjs-messaging:message-handler';

@@ -2,9 +2,9 @@ import { type DynamicModule, Logger, Module, type Provider, Scope } from '@nestj
 import { DiscoveryModule, REQUEST } from '@nestjs/core';
 import { ClsService, ClsServiceManager } from 'nestjs-cls';
 import { ConnectionManager } from './connection/connection-manager';
-import { HandlerConsumers } from './consumer/handler-consumers';
+import { HandlerConsumers } from './nest/handler-consumers';
 import { HandlerConsumerFactory } from './nest/handler-consumer-factory';
-import { MessagingLifecycle } from './messaging-lifecycle';
+import { MessagingLifecycle } from './nest/messaging-lifecycle';
 import { HandlerExplorer } from './nest/handler-explorer';
 import { HandlerPipelines } from './nest/handler-pipeline';
 import { DeadLetters } from './operations/dead-letters';
@@ -14,7 +14,11 @@ import type {
   MessagingOptions,
   MessagingOptionsFactory,
 } from './interfaces/messaging-options.interface';
-import { MESSAGE_CONTEXT, MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER } from './messaging.constants';
+import { IDEMPOTENCY_STORE, MESSAGE_CONTEXT, MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER, TELEMETRY } from './messaging.constants';
+import { CodecRegistry } from './codec/codec-registry';
+import { createTelemetry } from './telemetry/telemetry-factory';
+import type { Telemetry } from './telemetry/telemetry.interface';
+import { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
 import { MessagingConfigError } from './messaging.errors';
 import { MessagingHealth } from './operations/messaging-health';
 import { MessagingAdmin } from './operations/messaging-admin';
@@ -68,39 +72,51 @@ export class MessagingModule {
         { provide: MESSAGING_LOGGER, useFactory: () => new Logger('Messaging') },
         // The process-wide nestjs-cls service: the app's own ClsModule, if any, shares its context.
         { provide: ClsService, useFactory: () => ClsServiceManager.getClsService() },
+        // Services built from the options (which are values only).
+        {
+          provide: CodecRegistry,
+          useFactory: (opts: ResolvedMessagingOptions) => new CodecRegistry(opts.codecs, opts.compression, opts.maxMessageBytes),
+          inject: [MESSAGING_OPTIONS],
+        },
+        { provide: TELEMETRY, useFactory: (opts: ResolvedMessagingOptions) => createTelemetry(opts.metrics), inject: [MESSAGING_OPTIONS] },
+        {
+          provide: IDEMPOTENCY_STORE,
+          useFactory: (opts: ResolvedMessagingOptions) => opts.idempotency.store ?? new MemoryIdempotencyStore(),
+          inject: [MESSAGING_OPTIONS],
+        },
         {
           provide: ConnectionManager,
-          useFactory: async (opts: ResolvedMessagingOptions, logger: Logger) => {
-            const connections = new ConnectionManager(opts, logger);
+          useFactory: async (opts: ResolvedMessagingOptions, logger: Logger, telemetry: Telemetry) => {
+            const connections = new ConnectionManager(opts, logger, telemetry);
             await connections.publisher.start();
             return connections;
           },
-          inject: [MESSAGING_OPTIONS, MESSAGING_LOGGER],
+          inject: [MESSAGING_OPTIONS, MESSAGING_LOGGER, TELEMETRY],
         },
         {
           provide: Publisher,
-          useFactory: async (connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) => {
-            const publisher = new Publisher(connections.publisher, opts, logger, 'publish');
+          useFactory: async (connections: ConnectionManager, opts: ResolvedMessagingOptions, codecs: CodecRegistry, telemetry: Telemetry, logger: Logger) => {
+            const publisher = new Publisher(connections.publisher, opts, codecs, telemetry, logger, 'publish');
             await publisher.start();
             return publisher;
           },
-          inject: [ConnectionManager, MESSAGING_OPTIONS, MESSAGING_LOGGER],
+          inject: [ConnectionManager, MESSAGING_OPTIONS, CodecRegistry, TELEMETRY, MESSAGING_LOGGER],
         },
         {
           provide: RPC_PUBLISHER,
-          useFactory: (connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) =>
-            new Publisher(connections.publisher, opts, logger, 'rpc', false),
-          inject: [ConnectionManager, MESSAGING_OPTIONS, MESSAGING_LOGGER],
+          useFactory: (connections: ConnectionManager, opts: ResolvedMessagingOptions, codecs: CodecRegistry, telemetry: Telemetry, logger: Logger) =>
+            new Publisher(connections.publisher, opts, codecs, telemetry, logger, 'rpc', false),
+          inject: [ConnectionManager, MESSAGING_OPTIONS, CodecRegistry, TELEMETRY, MESSAGING_LOGGER],
         },
         {
           provide: ReplyRouter,
           // The router listens for the requests channel's first `channel` event: it exists before the channel opens.
-          useFactory: async (requests: Publisher, connections: ConnectionManager, opts: ResolvedMessagingOptions, logger: Logger) => {
-            const router = new ReplyRouter(requests, connections.publisher, opts, logger);
+          useFactory: async (requests: Publisher, connections: ConnectionManager, codecs: CodecRegistry, logger: Logger) => {
+            const router = new ReplyRouter(requests, connections.publisher, codecs, logger);
             await requests.start();
             return router;
           },
-          inject: [RPC_PUBLISHER, ConnectionManager, MESSAGING_OPTIONS, MESSAGING_LOGGER],
+          inject: [RPC_PUBLISHER, ConnectionManager, CodecRegistry, MESSAGING_LOGGER],
         },
         { provide: MESSAGE_CONTEXT, scope: Scope.REQUEST, useFactory: (request: unknown) => request, inject: [REQUEST] },
         TrackContext,

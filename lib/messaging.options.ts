@@ -1,24 +1,22 @@
-import type { Codec } from './codec/codec.interface';
-import { CodecRegistry, mediaType, type ResolvedCompression } from './codec/codec-registry';
+import type { Codec } from './interfaces/codec.interface';
+import { mediaType, type ResolvedCompression } from './codec/codec-registry';
 import { COMPRESSION_ALGORITHMS } from './codec/compression';
-import type { IdempotencyStore } from './idempotency/idempotency-store.interface';
-import { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
+import type { IdempotencyStore } from './interfaces/idempotency-store.interface';
 import type { QueueType } from './interfaces/message-handler-options.interface';
 import type {
   IdempotencyOptions,
   MessagingOptions,
+  MetricsOptions,
   OutboxOptions,
   RetryPolicy,
   TlsOptions,
   TrackLimits,
 } from './interfaces/messaging-options.interface';
-import { type PgTable, pgTable } from './outbox/postgres';
+import { type PgTable, pgTable } from './postgres/postgres';
 import { HEADER_TRACK_PREFIX } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
 import { maskUrl } from './util/url';
-import { isMemoryUrl } from './transport/transport-for';
-import { createTelemetry } from './telemetry/telemetry-factory';
-import type { Telemetry } from './telemetry/telemetry.interface';
+import { isMemoryUrl } from './util/url';
 
 /** Options with every default filled in; what the rest of the library reads. */
 export interface ResolvedMessagingOptions {
@@ -41,10 +39,12 @@ export interface ResolvedMessagingOptions {
   persistent: boolean;
   tls?: TlsOptions;
   track: { maxRequestIdLength: number; maxItems: number; maxKeyLength: number; maxValueLength: number };
-  /** The `codecs`, `compression` and `maxMessageBytes` options, made into the one registry every publisher and consumer uses. */
-  codecs: CodecRegistry;
-  /** What the `metrics` option and an OpenTelemetry SDK ask for; a no-op without either. */
-  telemetry: Telemetry;
+  /** The app's own codecs, checked; the CodecRegistry provider adds the built-in ones. */
+  codecs: Codec[];
+  /** Absent: bodies are sent uncompressed. */
+  compression?: ResolvedCompression;
+  /** What the Telemetry provider records (tracing needs no option: an OpenTelemetry SDK turns it on). */
+  metrics: MetricsOptions;
   /** False: handlers declare nothing and check that what they need exists. */
   declare: boolean;
   /** Type of the handler queues whose handler sets none. */
@@ -58,7 +58,8 @@ export interface ResolvedMessagingOptions {
 }
 
 export interface ResolvedIdempotency {
-  store: IdempotencyStore;
+  /** The app's store; absent: the IDEMPOTENCY_STORE provider makes a MemoryIdempotencyStore. */
+  store?: IdempotencyStore;
   ttlMs: number;
   leaseMs: number;
   /** Longest wait for one store operation; past it the store counts as unreachable. */
@@ -183,8 +184,9 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     persistent: bool(options.persistent, 'persistent', true),
     tls: options.tls,
     track: resolvedTrack,
-    codecs: new CodecRegistry(codecs(options.codecs), compression(options.compression), maxMessageBytes),
-    telemetry: createTelemetry(options.metrics),
+    codecs: codecs(options.codecs),
+    compression: compression(options.compression),
+    metrics: metrics(options.metrics),
     declare: bool(options.declare, 'declare', true),
     queueType: queueType(options.queueType, 'queueType', 'classic'),
     queues: renames(options.queues, 'queues'),
@@ -225,7 +227,7 @@ function idempotency(value: unknown): ResolvedIdempotency {
   const isStore = typeof store === 'object' && store !== null && ['claim', 'complete', 'release'].every((m) => typeof (store as never)[m] === 'function');
   if (store !== undefined && !isStore) fail('idempotency.store', 'an IdempotencyStore (claim, complete, release), e.g. new RedisIdempotencyStore(redis)', store);
   return {
-    store: store ?? new MemoryIdempotencyStore(),
+    store,
     ttlMs: int(given.ttlMs, 'idempotency.ttlMs', 24 * 60 * 60 * 1000, 1),
     leaseMs: int(given.leaseMs, 'idempotency.leaseMs', 60_000, 1, 2 ** 31 - 1),
     storeTimeoutMs: int(given.storeTimeoutMs, 'idempotency.storeTimeoutMs', 5_000, 1, 2 ** 31 - 1),
@@ -334,4 +336,20 @@ function trackLimits(track: TrackLimits): ResolvedMessagingOptions['track'] {
     );
   }
   return limits;
+}
+
+function metrics(value: unknown): MetricsOptions {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null) fail('metrics', 'an object { prometheus?, opentelemetry? }', value);
+  const given = value as Record<string, unknown>;
+  for (const key of Object.keys(given)) {
+    if (key !== 'prometheus' && key !== 'opentelemetry') fail(`metrics.${key}`, 'left out: "metrics" takes prometheus and opentelemetry', given[key]);
+  }
+  const { prometheus, opentelemetry } = given;
+  const registry = (prometheus as { registry?: { getSingleMetric?: unknown } } | null)?.registry;
+  if (prometheus !== undefined && typeof prometheus !== 'boolean' && typeof registry?.getSingleMetric !== 'function') {
+    fail('metrics.prometheus', 'true, false or { registry } with a prom-client Registry', prometheus);
+  }
+  if (opentelemetry !== undefined && typeof opentelemetry !== 'boolean') fail('metrics.opentelemetry', 'true or false', opentelemetry);
+  return given as MetricsOptions;
 }

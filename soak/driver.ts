@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { delayExchangeName } from '../lib/publisher/delay-queues';
+import { delayExchangeName } from '../lib/topology/delay-queues';
 import { Admin, brokerMajorVersion, heldForDeadLettering, rabbitmqctl } from './broker-admin';
 import { DataServices } from './data-faults';
 import { FaultDriver } from './faults';

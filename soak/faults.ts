@@ -4,8 +4,8 @@
  * handler group), and when a queue of a group was missing or conflicting (an event published then
  * may have reached no queue of that group).
  */
-import { declareHandlerTopology } from '../lib/consumer/handler.topology';
-import { defineHandler, type HandlerDefinition } from '../lib/consumer/handler-definition';
+import { declareHandlerTopology } from '../lib/topology/handler-topology';
+import { defineHandler, type HandlerDefinition } from '../lib/topology/handler-definition';
 import { resolveOptions } from '../lib/messaging.options';
 import { AmqpChannel } from '../lib/transport/amqp/amqp-channel';
 import type { Admin } from './broker-admin';

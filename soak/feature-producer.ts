@@ -6,7 +6,7 @@
  */
 import type { Pool } from 'pg';
 import type { Outbox, RpcClient } from '../lib';
-import { inTransaction } from '../lib/outbox/postgres';
+import { inTransaction } from '../lib/postgres/postgres';
 import { SETTLE_MODES, type Payload } from './handler-tries';
 import { count, errorName, report } from './instance-report';
 import { BATCH, FEATURES, names, TYPES, UNTAKEN_TYPE, type Delays, type Design, type Feature } from './protocol';

@@ -1,7 +1,7 @@
 import { TextDecoder } from 'node:util';
 import { CONTENT_TYPE_BINARY, CONTENT_TYPE_JSON } from '../messaging.constants';
 import { DecodeError } from '../messaging.errors';
-import type { RegisteredCodec } from './codec.interface';
+import type { RegisteredCodec } from '../interfaces/codec.interface';
 import { stripPrototypeKeys } from './prototype-keys';
 
 const CONTENT_TYPE_TEXT = 'text/plain';

@@ -1,7 +1,7 @@
 import { CONTENT_TYPE_BINARY, CONTENT_TYPE_JSON } from '../messaging.constants';
 import { DecodeError } from '../messaging.errors';
 import { BUILT_IN_CODECS } from './built-in-codecs';
-import type { Codec, RegisteredCodec } from './codec.interface';
+import type { Codec, RegisteredCodec } from '../interfaces/codec.interface';
 import { algorithmOf, type CompressionAlgorithm, compress, decompress } from './compression';
 
 /** A payload as it goes on the wire. */

@@ -1,3 +1,4 @@
+import type { Telemetry } from '../telemetry/telemetry.interface';
 import type { Logger } from '@nestjs/common';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { ManagedConnection } from './managed-connection';
@@ -11,9 +12,9 @@ export class ConnectionManager {
   readonly consumer: ManagedConnection;
   private consumerStarted?: Promise<void>;
 
-  constructor(options: ResolvedMessagingOptions, logger: Logger) {
-    this.publisher = new ManagedConnection(options, 'publisher', logger);
-    this.consumer = new ManagedConnection(options, 'consumer', logger);
+  constructor(options: ResolvedMessagingOptions, logger: Logger, telemetry: Telemetry) {
+    this.publisher = new ManagedConnection(options, 'publisher', logger, telemetry);
+    this.consumer = new ManagedConnection(options, 'consumer', logger, telemetry);
   }
 
   /** The consumer connection opens only when the app has handlers. */

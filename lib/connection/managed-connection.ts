@@ -1,3 +1,5 @@
+import type { ConnectionRole } from '../interfaces/connection-role.interface';
+import type { Telemetry } from '../telemetry/telemetry.interface';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@nestjs/common';
 import type { ResolvedMessagingOptions } from '../messaging.options';
@@ -8,7 +10,6 @@ import { transportFor } from '../transport/transport-for';
 import type { TransportChannel, TransportConnection } from '../transport/transport.interface';
 import { within } from '../util/within';
 
-export type ConnectionRole = 'publisher' | 'consumer';
 
 /** What a managed connection tells the owners of its channels. */
 export interface ManagedConnectionEvents {
@@ -51,6 +52,7 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
     private readonly options: ResolvedMessagingOptions,
     readonly role: ConnectionRole,
     private readonly logger: Logger,
+    private readonly telemetry: Telemetry,
   ) {
     super();
     // One `connected` listener per handler: as many as the app has handlers, removed on stop.
@@ -187,7 +189,7 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
       this.reconnect();
     });
     this.logger.log(`Connected (${this.role}) to ${maskUrl(url)}`);
-    if (this.wasConnected) this.options.telemetry.reconnected(this.role);
+    if (this.wasConnected) this.telemetry.reconnected(this.role);
     this.wasConnected = true;
     this.emit('connected', connection);
   }

@@ -1,5 +1,5 @@
 import type { MessageContext, Settlement } from '../interfaces/message-context.interface';
-import { own } from '../context/track-store';
+import { own } from '../util/own-headers';
 import { HEADER_ORIGINAL_EXCHANGE, HEADER_ORIGINAL_ROUTING_KEY } from '../messaging.constants';
 import type { AckBatcher } from './ack-batcher';
 import type { SettleOutcome } from '../telemetry/telemetry.interface';

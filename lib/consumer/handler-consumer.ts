@@ -2,10 +2,13 @@ import type { Logger } from '@nestjs/common';
 import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { backoffDelay } from '../connection/backoff';
-import { ownHeaders, readTrackHeaders, TRACK_STORE } from '../context/track-store';
+import { readTrackHeaders, TRACK_STORE } from '../context/track-store';
+import { ownHeaders } from '../util/own-headers';
 import { ShuttingDownError, TopologyError } from '../messaging.errors';
 import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
-import { IdempotencyGuard } from './idempotency-guard';
+import type { IdempotencyGuard } from './idempotency-guard';
+import type { CodecRegistry } from '../codec/codec-registry';
+import type { Telemetry } from '../telemetry/telemetry.interface';
 import type { HandlerDefinition } from '../topology/handler-definition';
 import { brokerCountsDeliveries } from '../topology/handler-queue-arguments';
 import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, checkHandlerTopology, declareHandlerTopology, type EarlierQueues, retryDelays } from '../topology/handler-topology';
@@ -51,8 +54,6 @@ export class HandlerConsumer {
   /** Made once: telemetry calls it per delivery without a closure per message. */
   private readonly processDelivery = (delivery: Delivery) => this.process(delivery);
   private readonly callHandler = (payload: unknown, context: MessageContext) => this.invoker.invoke(payload, context);
-  /** Set for `idempotent` handlers only: the others' path has no claim, await or allocation added. */
-  private readonly idempotency?: IdempotencyGuard;
 
   constructor(
     readonly definition: HandlerDefinition,
@@ -61,10 +62,13 @@ export class HandlerConsumer {
     private readonly outcome: MessageOutcome,
     private readonly cls: ClsService,
     private readonly options: ResolvedMessagingOptions,
+    private readonly codecs: CodecRegistry,
+    private readonly telemetry: Telemetry,
     private readonly logger: Logger,
+    /** Set for `idempotent` handlers only: the others' path has no claim, await or allocation added. */
+    private readonly idempotency?: IdempotencyGuard,
   ) {
     outcome.useTopology(() => this.redeclare());
-    if (definition.idempotent) this.idempotency = new IdempotencyGuard(definition, outcome, options, logger);
   }
 
   get inFlightCount(): number {
@@ -239,7 +243,7 @@ export class HandlerConsumer {
     const delivery = new Delivery(msg, acks);
     acks.track(delivery);
     this.inFlight.add(delivery);
-    const pending = this.options.telemetry.consume(this.definition.queue, msg, this.processDelivery, delivery);
+    const pending = this.telemetry.consume(this.definition.queue, msg, this.processDelivery, delivery);
     if (!pending) return this.settled(delivery);
     const settled = () => this.settled(delivery);
     pending.then(settled, settled);
@@ -247,7 +251,7 @@ export class HandlerConsumer {
 
   private settled(delivery: Delivery): void {
     // What shutdown gave up on goes back to its queue later, unchanged, and is not counted.
-    if (!delivery.abandoned) this.options.telemetry.settled(this.definition.queue, delivery.outcome);
+    if (!delivery.abandoned) this.telemetry.settled(this.definition.queue, delivery.outcome);
     this.inFlight.delete(delivery);
     if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
       for (const done of this.drainWaiters.splice(0)) done();
@@ -282,7 +286,7 @@ export class HandlerConsumer {
     if (resumed) return resumed;
     let payload: unknown;
     try {
-      payload = this.options.codecs.decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding);
+      payload = this.codecs.decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding);
     } catch (error) {
       return this.outcome.failed(delivery, error, attempt);
     }
@@ -299,11 +303,11 @@ export class HandlerConsumer {
 
   private invoke(delivery: Delivery, headers: Record<string, unknown>, attempt: number, payload: unknown): Promise<void> | void {
     if (this.idempotency) {
-      return this.idempotency.handle(delivery, attempt, () => this.options.telemetry.handler(this.definition.queue, this.callHandler, payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle)));
+      return this.idempotency.handle(delivery, attempt, () => this.telemetry.handler(this.definition.queue, this.callHandler, payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle)));
     }
     let result: unknown;
     try {
-      result = this.options.telemetry.handler(this.definition.queue, this.callHandler, payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle));
+      result = this.telemetry.handler(this.definition.queue, this.callHandler, payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle));
     } catch (error) {
       return this.outcome.failed(delivery, error, attempt);
     }

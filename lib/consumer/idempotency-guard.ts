@@ -5,9 +5,11 @@ import { backoffDelay } from '../connection/backoff';
 import type { Delivery } from './delivery';
 import type { HandlerDefinition } from '../topology/handler-definition';
 import type { MessageOutcome } from './message-outcome';
-import type { ResolvedMessagingOptions } from '../messaging.options';
+import type { ResolvedIdempotency, ResolvedMessagingOptions } from '../messaging.options';
+import type { CodecRegistry } from '../codec/codec-registry';
+import type { Telemetry } from '../telemetry/telemetry.interface';
 import { ClaimRenewal } from '../idempotency/claim-renewal';
-import type { IdempotencyClaim } from '../idempotency/idempotency-store.interface';
+import type { IdempotencyClaim, IdempotencyStore } from '../interfaces/idempotency-store.interface';
 import { withinDeadline } from '../idempotency/store-deadline';
 import { packReply, unpackReply } from '../idempotency/stored-reply';
 
@@ -43,12 +45,17 @@ export class IdempotencyGuard {
   constructor(
     private readonly definition: HandlerDefinition,
     private readonly outcome: MessageOutcome,
-    private readonly options: ResolvedMessagingOptions,
+    private readonly options: ResolvedIdempotency,
+    /** The back-off of requeues while the store is unreachable: the module's reconnect delays. */
+    private readonly backoff: ResolvedMessagingOptions['reconnect'],
+    private readonly store: IdempotencyStore,
+    private readonly codecs: CodecRegistry,
+    private readonly telemetry: Telemetry,
     private readonly logger: Logger,
   ) {
-    const { store, leaseMs, storeTimeoutMs } = options.idempotency;
+    const { leaseMs, storeTimeoutMs } = options;
     this.renewal = new ClaimRenewal(store, leaseMs, storeTimeoutMs, (messageId, text) => {
-      options.telemetry.incident('idempotencyLeaseWarning', definition.queue);
+      telemetry.incident('idempotencyLeaseWarning', definition.queue);
       this.warn(messageId, text);
     });
   }
@@ -93,7 +100,7 @@ export class IdempotencyGuard {
   private async duplicate(delivery: Delivery, attempt: number, stored?: Buffer): Promise<void> {
     let reply: unknown;
     try {
-      if (stored && delivery.msg.properties.replyTo) reply = await unpackReply(this.options.codecs, stored);
+      if (stored && delivery.msg.properties.replyTo) reply = await unpackReply(this.codecs, stored);
     } catch (error) {
       return this.outcome.failed(delivery, error, attempt);
     }
@@ -107,9 +114,9 @@ export class IdempotencyGuard {
    * meanwhile, close() puts it back instead.
    */
   private async storeUnreachable(delivery: Delivery, messageId: string, error: Error): Promise<void> {
-    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
+    const { initialDelayMs, maxDelayMs } = this.backoff;
     const delay = backoffDelay(this.failuresInRow++, initialDelayMs, maxDelayMs);
-    this.options.telemetry.incident('idempotencyStoreFailure', this.definition.queue);
+    this.telemetry.incident('idempotencyStoreFailure', this.definition.queue);
     this.warn(messageId, `cannot be checked: its idempotency store is unreachable (${error.message}); returned to its queue in ${delay} ms, not counted as a try`);
     try {
       await sleep(delay, undefined, { signal: delivery.signal });
@@ -120,10 +127,11 @@ export class IdempotencyGuard {
   }
 
   private async complete(key: string, token: string, messageId: string, reply: unknown): Promise<void> {
-    const { store, ttlMs, storeTimeoutMs } = this.options.idempotency;
+    const { ttlMs, storeTimeoutMs } = this.options;
+    const { store } = this;
     let stored: Buffer | undefined;
     try {
-      stored = reply === undefined ? undefined : await packReply(this.options.codecs, reply);
+      stored = reply === undefined ? undefined : await packReply(this.codecs, reply);
     } catch (error) {
       // Its caller gets that error instead of the reply (see DeliveryReplies): a copy of the
       // request runs again rather than waiting out the lease for a reply that was never stored.
@@ -138,7 +146,8 @@ export class IdempotencyGuard {
   }
 
   private async release(key: string, token: string, messageId: string): Promise<void> {
-    const { store, storeTimeoutMs } = this.options.idempotency;
+    const { storeTimeoutMs } = this.options;
+    const { store } = this;
     try {
       await withinDeadline(store.release(key, token), storeTimeoutMs, 'a release');
     } catch (error) {
@@ -148,7 +157,8 @@ export class IdempotencyGuard {
 
   /** Claims the key, waiting while another run holds it; undefined if shutdown gives up on the delivery first. */
   private async claim(key: string, token: string, signal: AbortSignal): Promise<IdempotencyClaim | undefined> {
-    const { store, leaseMs, storeTimeoutMs } = this.options.idempotency;
+    const { leaseMs, storeTimeoutMs } = this.options;
+    const { store } = this;
     // A claim that answers after its deadline (or after shutdown) is nobody's: let it go at once
     // rather than have the message wait out the lease.
     const orphan = (late: IdempotencyClaim) => void (late.state === 'claimed' && store.release(key, token).catch(() => undefined));

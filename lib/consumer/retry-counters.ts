@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { own } from '../context/track-store';
+import { own } from '../util/own-headers';
 import { HEADER_ATTEMPTS, HEADER_COUNTERS_CHECK, HEADER_REDELIVERIES } from '../messaging.constants';
 
 /** What a message has been through on one handler's queue. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ClsService } from 'nestjs-cls';
-import { HEADER_REQUEST_ID, MESSAGING_OPTIONS } from '../messaging.constants';
+import { HEADER_REQUEST_ID, MESSAGING_OPTIONS, TELEMETRY } from '../messaging.constants';
 import { MessagingError, NoContextError, TrackLimitError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { isValidItem, isValidRequestId, TRACK_STORE, type TrackStore, writeTrackHeaders } from './track-store';
@@ -11,12 +11,18 @@ import { isValidItem, isValidRequestId, TRACK_STORE, type TrackStore, writeTrack
  * nothing itself: every read goes to the nestjs-cls store of the current async context, so
  * concurrent messages never see each other's values.
  */
+/** What TrackContext needs of the telemetry: the trace id of the active span (see telemetry/). */
+export interface TraceIdSource {
+  traceId(): string | undefined;
+}
+
 @Injectable()
 export class TrackContext {
   /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
   constructor(
     private readonly cls: ClsService,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    @Inject(TELEMETRY) private readonly telemetry: TraceIdSource,
   ) {}
 
   /** The x-request-id of the current message, or the id of the app's own CLS context. */
@@ -29,7 +35,7 @@ export class TrackContext {
    * sender's trace), when an OpenTelemetry SDK traces this app; undefined otherwise.
    */
   get traceId(): string | undefined {
-    return this.options.telemetry.traceId();
+    return this.telemetry.traceId();
   }
 
   /** Id of the message being handled. */

@@ -1,3 +1,4 @@
+import { own } from '../util/own-headers';
 import { randomUUID } from 'node:crypto';
 import { HEADER_CAUSATION_ID, HEADER_REQUEST_ID, HEADER_TRACK_PREFIX } from '../messaging.constants';
 import type { ResolvedMessagingOptions } from '../messaging.options';
@@ -43,17 +44,6 @@ export function isValidItem(key: string, value: string, limits: TrackLimits): bo
 }
 
 /**
- * The headers of a delivery as the message has them. amqplib decodes a table into a plain object
- * by assignment, so a producer's `__proto__` entry replaces that object's prototype and would make
- * headers the message does not have readable; such a table is copied, own keys only.
- */
-export function ownHeaders(headers: Record<string, unknown> | undefined): Record<string, unknown> {
-  if (!headers) return {};
-  if (Object.getPrototypeOf(headers) === Object.prototype) return headers;
-  return Object.assign({}, headers);
-}
-
-/**
  * Reads the tracking headers of an incoming message. Headers are untrusted: an id that is too long
  * or not printable is replaced by a fresh one, items beyond the limits or of other types than
  * string/number/boolean are ignored, and only own keys are read (never the prototype).
@@ -83,11 +73,6 @@ export function readTrackHeaders(
     causationId:
       typeof causation === 'string' && causation.length <= limits.maxRequestIdLength ? causation : undefined,
   };
-}
-
-/** A header the message itself has; an AMQP table may smuggle a `__proto__` entry in. */
-export function own(headers: Record<string, unknown>, key: string): unknown {
-  return Object.prototype.hasOwnProperty.call(headers, key) ? headers[key] : undefined;
 }
 
 /** The headers that carry a context into the messages sent from it. */

@@ -1,4 +1,4 @@
-import type { IdempotencyStore } from './idempotency-store.interface';
+import type { IdempotencyStore } from '../interfaces/idempotency-store.interface';
 import { withinDeadline } from './store-deadline';
 
 /** Says something about one message of the handler (the guard's warning line). */

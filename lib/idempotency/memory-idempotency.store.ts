@@ -1,5 +1,5 @@
 import { MessagingConfigError } from '../messaging.errors';
-import type { IdempotencyClaim, IdempotencyStore } from './idempotency-store.interface';
+import type { IdempotencyClaim, IdempotencyStore } from '../interfaces/idempotency-store.interface';
 
 export interface MemoryIdempotencyStoreOptions {
   /** Most keys kept; past it the least recently used go first. Default 100,000. */

@@ -1,5 +1,6 @@
-import { createOnce, type PgPool, type PgTable, pgTable } from '../outbox/postgres';
-import type { IdempotencyClaim, IdempotencyStore } from './idempotency-store.interface';
+import { createOnce, type PgTable, pgTable } from '../postgres/postgres';
+import type { PgPool } from '../interfaces/sql.interface';
+import type { IdempotencyClaim, IdempotencyStore } from '../interfaces/idempotency-store.interface';
 
 export interface PostgresIdempotencyStoreOptions {
   /** Default `messaging_idempotency`; `schema.name` works too. */

@@ -1,4 +1,4 @@
-import type { IdempotencyClaim, IdempotencyStore } from './idempotency-store.interface';
+import type { IdempotencyClaim, IdempotencyStore } from '../interfaces/idempotency-store.interface';
 
 /**
  * The part of an ioredis client (`new Redis(...)`, or a Cluster) this store uses. Typed here

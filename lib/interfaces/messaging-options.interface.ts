@@ -1,7 +1,7 @@
 import type { ModuleMetadata, Type, InjectionToken, OptionalFactoryDependency } from '@nestjs/common';
-import type { Codec } from '../codec/codec.interface';
-import type { IdempotencyStore } from '../idempotency/idempotency-store.interface';
-import type { PgPool } from '../outbox/postgres';
+import type { Codec } from './codec.interface';
+import type { IdempotencyStore } from './idempotency-store.interface';
+import type { PgPool } from '../interfaces/sql.interface';
 import type { QueueType } from './message-handler-options.interface';
 
 export interface RetryPolicy {

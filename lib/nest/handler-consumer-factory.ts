@@ -3,7 +3,11 @@ import { ModuleRef } from '@nestjs/core';
 import { ClsService } from 'nestjs-cls';
 import { ConnectionManager } from '../connection/connection-manager';
 import { TrackContext } from '../context/track-context';
-import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
+import { IDEMPOTENCY_STORE, MESSAGING_LOGGER, MESSAGING_OPTIONS, TELEMETRY } from '../messaging.constants';
+import { CodecRegistry } from '../codec/codec-registry';
+import type { Telemetry } from '../telemetry/telemetry.interface';
+import type { IdempotencyStore } from '../interfaces/idempotency-store.interface';
+import { IdempotencyGuard } from '../consumer/idempotency-guard';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 import { ReplyRouter } from '../rpc/reply-router';
@@ -32,6 +36,9 @@ export class HandlerConsumerFactory {
     private readonly moduleRef: ModuleRef,
     private readonly pipelines: HandlerPipelines,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    private readonly codecs: CodecRegistry,
+    @Inject(TELEMETRY) private readonly telemetry: Telemetry,
+    @Inject(IDEMPOTENCY_STORE) private readonly store: IdempotencyStore,
     @Inject(MESSAGING_LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -46,14 +53,11 @@ export class HandlerConsumerFactory {
     const invoker = needsRouting(definitions)
       ? new QueueRoutes(queue.queue, definitions.map((definition, i) => ({ definition, invoker: invokers[i] })))
       : invokers[0];
-    return new HandlerConsumer(
-      queue,
-      this.connections.consumer,
-      invoker,
-      new MessageOutcome(queue, this.publisher, this.router, new AdhocRetryQueues(queue, this.connections.consumer), this.track, this.options, this.logger),
-      this.cls,
-      this.options,
-      this.logger,
-    );
+    const outcome = new MessageOutcome(queue, this.publisher, this.router, new AdhocRetryQueues(queue, this.connections.consumer), this.track, this.options, this.logger);
+    const { options, codecs, telemetry, logger } = this;
+    const idempotency = queue.idempotent
+      ? new IdempotencyGuard(queue, outcome, options.idempotency, options.reconnect, this.store, codecs, telemetry, logger)
+      : undefined;
+    return new HandlerConsumer(queue, this.connections.consumer, invoker, outcome, this.cls, options, codecs, telemetry, logger, idempotency);
   }
 }

@@ -1,6 +1,6 @@
 import type { ParamData } from '@nestjs/common';
 import type { ParamsFactory } from '@nestjs/core';
-import { own } from '../context/track-store';
+import { own } from '../util/own-headers';
 import { MessageParamType } from '../decorators/message-param';
 import type { MessageContext } from '../interfaces/message-context.interface';
 

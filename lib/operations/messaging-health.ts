@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ConnectionManager } from '../connection/connection-manager';
-import { HandlerConsumers } from '../consumer/handler-consumers';
-import { MessagingLifecycle } from '../messaging-lifecycle';
+import { HandlerConsumers } from '../nest/handler-consumers';
+import { MessagingLifecycle } from '../nest/messaging-lifecycle';
 
 export type MessagingNotReadyReason = 'reconnecting' | 'not connected' | 'shutting down';
 

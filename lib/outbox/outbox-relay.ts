@@ -1,3 +1,4 @@
+import type { Telemetry } from '../telemetry/telemetry.interface';
 import type { Logger } from '@nestjs/common';
 import { backoffDelay } from '../connection/backoff';
 import { ExchangeNotFoundError, PublishRefusedError } from '../messaging.errors';
@@ -6,7 +7,7 @@ import type { Publisher } from '../publisher/publisher';
 import { within } from '../util/within';
 import type { OutboxRow, OutboxTable, RowFailure } from './outbox-table';
 import { OutboxWakeups } from './outbox-wakeups';
-import { inTransaction, type QueryLimits, withClient } from './postgres';
+import { inTransaction, type QueryLimits, withClient } from '../postgres/postgres';
 
 /** Sent rows are deleted at least this often (when retention is longer). */
 const CLEANUP_MAX_INTERVAL_MS = 60_000;
@@ -51,6 +52,7 @@ export class OutboxRelay {
     private readonly table: OutboxTable,
     private readonly publisher: Publisher,
     private readonly options: ResolvedMessagingOptions,
+    private readonly telemetry: Telemetry,
     private readonly logger: Logger,
   ) {
     this.wakeups = new OutboxWakeups(outbox, table.channel, options.reconnect, logger, () => this.wake());
@@ -132,7 +134,7 @@ export class OutboxRelay {
     this.relayed += sent.length;
     this.parked += parked.length;
     // Counted once committed: a batch that fails is taken again, and would count its rows twice.
-    for (const { exchange } of parked) this.options.telemetry.incident('outboxParked', exchange);
+    for (const { exchange } of parked) this.telemetry.incident('outboxParked', exchange);
     if (failed.length > 0) {
       this.logger.warn(`Outbox relay: ${failed.length} of ${rows.length} messages not published (${failed[0].error}); each is tried again after a back-off`);
     }

@@ -1,6 +1,7 @@
 import type { PublishProperties } from '../transport/outgoing';
 import { decodeProperties, encodeProperties } from './outbox-properties';
-import type { PgTable, SqlExecutor, SqlRunner } from './postgres';
+import type { PgTable } from '../postgres/postgres';
+import type { SqlExecutor, SqlRunner } from '../interfaces/sql.interface';
 
 /** A message as the outbox keeps it: already encoded, with everything the relay publishes. */
 export interface OutboxRow {

@@ -1,8 +1,8 @@
 import type { Logger } from '@nestjs/common';
 import { backoffDelay } from '../connection/backoff';
 import type { ResolvedOutbox } from '../messaging.options';
-import type { PgClient } from './postgres';
-import { connectWithin, deadline } from './query-deadline';
+import type { PgClient } from '../interfaces/sql.interface';
+import { connectWithin, deadline } from '../postgres/query-deadline';
 
 /** The connection that LISTENs, while it does. */
 interface Listener {

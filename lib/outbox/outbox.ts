@@ -1,17 +1,20 @@
+import { CodecRegistry } from '../codec/codec-registry';
 import { Inject, Injectable, type Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Encoded } from '../codec/codec-registry';
 import { TrackContext } from '../context/track-context';
 import type { SendOptions } from '../interfaces/send-options.interface';
-import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
+import { MESSAGING_LOGGER, MESSAGING_OPTIONS, TELEMETRY } from '../messaging.constants';
+import type { Telemetry } from '../telemetry/telemetry.interface';
 import { EncodeError, InvalidArgumentError, MessagingConfigError } from '../messaging.errors';
-import { MessagingLifecycle } from '../messaging-lifecycle';
+import { MessagingLifecycle } from '../nest/messaging-lifecycle';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
 import type { PublishProperties } from '../transport/outgoing';
 import { Publisher } from '../publisher/publisher';
 import { checkSendOptions, sendProperties } from '../rpc/send-properties';
 import { OutboxRelay } from './outbox-relay';
 import { OutboxTable, outboxTableSql } from './outbox-table';
-import { createOnce, type SqlExecutor } from './postgres';
+import { createOnce } from '../postgres/postgres';
+import type { SqlExecutor } from '../interfaces/sql.interface';
 
 /** What `Outbox.send`/`publish` take: the relay publishes later, so there is no per-call timeout or delay. */
 export type OutboxSendOptions = Omit<SendOptions, 'timeoutMs' | 'delayMs'>;
@@ -34,6 +37,8 @@ export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly track: TrackContext,
     private readonly lifecycle: MessagingLifecycle,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    private readonly codecs: CodecRegistry,
+    @Inject(TELEMETRY) private readonly telemetry: Telemetry,
     @Inject(MESSAGING_LOGGER) private readonly logger: Logger,
   ) {
     if (options.outbox) this.table = new OutboxTable(options.outbox.table);
@@ -65,7 +70,7 @@ export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
     if (!outbox || !this.table) return;
     if (outbox.createTable) await createOnce(outbox.pool, outbox.table, outboxTableSql(outbox.table));
     if (!outbox.relay) return;
-    this.relay = new OutboxRelay(outbox, this.table, this.publisher, this.options, this.logger);
+    this.relay = new OutboxRelay(outbox, this.table, this.publisher, this.options, this.telemetry, this.logger);
     this.relay.start();
   }
 
@@ -93,7 +98,7 @@ export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
     checkText({ exchange, routingKey, messageId: options.messageId });
     let encoded: Encoded;
     try {
-      encoded = await this.options.codecs.encode(payload, options.contentType);
+      encoded = await this.codecs.encode(payload, options.contentType);
     } catch (error) {
       throw new EncodeError(`Cannot encode the message for "${exchange || routingKey}": ${(error as Error).message}`, { cause: error });
     }

@@ -1,3 +1,5 @@
+import type { Telemetry } from '../telemetry/telemetry.interface';
+import type { CodecRegistry } from '../codec/codec-registry';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@nestjs/common';
 import type { ManagedConnection } from '../connection/managed-connection';
@@ -49,6 +51,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   constructor(
     private readonly connection: ManagedConnection,
     private readonly options: ResolvedMessagingOptions,
+    codecs: CodecRegistry,
+    private readonly telemetry: Telemetry,
     logger: Logger,
     /** Names this publisher's channel in logs. */
     private readonly role: string,
@@ -61,7 +65,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   ) {
     super();
     this.window = new ConfirmWindow(options.maxInFlightPublishes);
-    this.encoder = new LazyEncoder(options.codecs, () => this.pump());
+    this.encoder = new LazyEncoder(codecs, () => this.pump());
     this.channel = new PublishChannel(connection, confirms, role, logger, {
       opened: (slot) => {
         this.emit('channel', slot.channel);
@@ -93,7 +97,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   /** Publishes and reports the broker's verdict to `settle`, for callers that do not wait on it. */
   submit(message: Outgoing, timeoutMs: number, settle: Settle): void {
-    settle = this.options.telemetry.publishing(message, settle);
+    settle = this.telemetry.publishing(message, settle);
     if (this.closed) return settle(new ShuttingDownError('The messaging module is shut down: nothing more can be sent'));
     const returnKey = this.confirms && message.properties.mandatory ? message.properties.messageId : undefined;
     const job: PublishJob = { message, deadline: Date.now() + timeoutMs, settle, seq: this.submitted++, returnKey, returned: false };

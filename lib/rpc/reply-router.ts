@@ -1,8 +1,8 @@
+import type { CodecRegistry } from '../codec/codec-registry';
 import type { Logger } from '@nestjs/common';
-import { own } from '../context/track-store';
+import { own } from '../util/own-headers';
 import { DIRECT_REPLY_TO, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_REPLY_ERROR } from '../messaging.constants';
 import { ConnectionLostError, ExchangeNotFoundError, MessagingError, RpcRemoteError, UnroutableError } from '../messaging.errors';
-import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { ManagedConnection } from '../connection/managed-connection';
 import type { Outgoing, Publisher, Settle } from '../publisher/publisher';
 import { within } from '../util/within';
@@ -35,7 +35,7 @@ export class ReplyRouter {
   constructor(
     private readonly requests: Publisher,
     private readonly connection: ManagedConnection,
-    private readonly options: ResolvedMessagingOptions,
+    private readonly codecs: CodecRegistry,
     private readonly logger: Logger,
   ) {
     requests.on('channel', (channel: TransportChannel) => this.listen(channel));
@@ -125,7 +125,7 @@ export class ReplyRouter {
     }
     let value: unknown;
     try {
-      value = this.options.codecs.decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding);
+      value = this.codecs.decode(msg.content, msg.properties.contentType, msg.properties.contentEncoding);
     } catch (error) {
       return call.onReply(undefined, undecodable(error));
     }

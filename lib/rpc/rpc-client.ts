@@ -1,7 +1,8 @@
+import type { Telemetry } from '../telemetry/telemetry.interface';
 import { Inject, Injectable } from '@nestjs/common';
 import { TrackContext } from '../context/track-context';
 import type { GatherOptions, RequestOptions, SendOptions } from '../interfaces/send-options.interface';
-import { DIRECT_REPLY_TO, MESSAGING_OPTIONS } from '../messaging.constants';
+import { DIRECT_REPLY_TO, MESSAGING_OPTIONS, TELEMETRY } from '../messaging.constants';
 import { ExchangeNotFoundError, InvalidArgumentError, MessagingError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher, type PublishProperties } from '../publisher/publisher';
@@ -26,6 +27,7 @@ export class RpcClient {
     private readonly track: TrackContext,
     private readonly delays: DelayQueues,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    @Inject(TELEMETRY) private readonly telemetry: Telemetry,
   ) {}
 
   /** Requests waiting for replies; 0 when idle (for tests and metrics). */
@@ -147,7 +149,7 @@ export class RpcClient {
     const sent = this.properties({ headers: options.headers, persistent: false }, true);
     // The request's own fresh id names its reply too: one id made per call, not two.
     const correlationId = sent.messageId;
-    const call = new WaitingCall(this.router, this.options.telemetry, correlationId, target, timeoutMs, options.signal, outcome);
+    const call = new WaitingCall(this.router, this.telemetry, correlationId, target, timeoutMs, options.signal, outcome);
     if (options.signal?.aborted) return call.handleEvent();
     const properties: PublishProperties = {
       ...sent,

@@ -1,4 +1,4 @@
-import type { ConnectionRole } from '../connection/managed-connection';
+import type { ConnectionRole } from '../interfaces/connection-role.interface';
 import type { Incident, PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
 
 /** The instruments of METRICS and INCIDENT_METRICS on one metrics library; MetricsTelemetry decides when each moves. */

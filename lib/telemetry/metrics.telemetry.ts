@@ -1,4 +1,4 @@
-import type { ConnectionRole } from '../connection/managed-connection';
+import type { ConnectionRole } from '../interfaces/connection-role.interface';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import { PublishNackedError, UnroutableError } from '../messaging.errors';
 import type { Outgoing, Settle } from '../transport/outgoing';

@@ -1,5 +1,5 @@
 import type * as Otel from '@opentelemetry/api';
-import type { ConnectionRole } from '../connection/managed-connection';
+import type { ConnectionRole } from '../interfaces/connection-role.interface';
 import type { MetricInstruments } from './metric-instruments';
 import { DURATION_BUCKETS, INCIDENT_METRICS, incidentCounters, METRICS } from './metric-names';
 import type { Incident, PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';

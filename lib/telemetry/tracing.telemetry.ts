@@ -1,7 +1,7 @@
 import type * as Otel from '@opentelemetry/api';
-import type { ConnectionRole } from '../connection/managed-connection';
+import type { ConnectionRole } from '../interfaces/connection-role.interface';
 import type { MessageContext } from '../interfaces/message-context.interface';
-import { own } from '../context/track-store';
+import { own } from '../util/own-headers';
 import { type Outgoing, type Settle, target } from '../transport/outgoing';
 import type { Message } from '../transport/transport.interface';
 import { isPromiseLike } from '../util/promise-like';

@@ -1,6 +1,7 @@
+import { CodecRegistry } from '../codec/codec-registry';
 import { Inject, Injectable } from '@nestjs/common';
 import { ConnectionManager } from '../connection/connection-manager';
-import { HandlerConsumers } from '../consumer/handler-consumers';
+import { HandlerConsumers } from '../nest/handler-consumers';
 import { deadLetterQueueName, retryQueueName } from '../topology/handler-definition';
 import { retryDelays } from '../topology/handler-topology';
 import { MESSAGING_OPTIONS, RPC_PUBLISHER } from '../messaging.constants';
@@ -8,7 +9,7 @@ import { MessagingError } from '../messaging.errors';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 import { type MemoryBroker, memoryBrokerFor, type PublishRecord } from '../transport/memory/memory.transport';
-import { isMemoryUrl } from '../transport/transport-for';
+import { isMemoryUrl } from '../util/url';
 import type { MessageProperties } from '../transport/transport.interface';
 
 /** A message some app of this process published (or the module sent: retry and dead-letter copies, replies). */
@@ -45,6 +46,7 @@ export class MessagingHarness {
     @Inject(RPC_PUBLISHER) private readonly requests: Publisher,
     private readonly connections: ConnectionManager,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    private readonly codecs: CodecRegistry,
   ) {
     const [url] = options.urls;
     if (isMemoryUrl(url)) this.broker = memoryBrokerFor(url);
@@ -106,7 +108,7 @@ export class MessagingHarness {
 
   private payloadOf(content: Buffer, properties: MessageProperties): unknown {
     try {
-      return this.options.codecs.decode(content, properties.contentType, properties.contentEncoding, true);
+      return this.codecs.decode(content, properties.contentType, properties.contentEncoding, true);
     } catch {
       return content;
     }

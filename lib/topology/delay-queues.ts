@@ -5,7 +5,7 @@ import { ConnectionManager } from '../connection/connection-manager';
 import { PublishTimeoutError, TopologyError } from '../messaging.errors';
 import { isNotFound } from '../transport/transport.errors';
 import { withinOrThrow } from '../util/within';
-import { RecentDeclarations } from '../publisher/recent-declarations';
+import { RecentDeclarations } from './recent-declarations';
 
 /**
  * A delay queue is declared again (renewing its `x-expires` lease) by the first send through it

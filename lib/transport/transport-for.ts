@@ -1,14 +1,9 @@
+import { isMemoryUrl } from '../util/url';
 import { amqpTransport } from './amqp/amqp.transport';
 import { memoryTransport } from './memory/memory.transport';
 import type { Transport } from './transport.interface';
 
-export const MEMORY_SCHEME = 'memory:';
-
 /** `memory://` runs on the in-process broker; `amqp://` and `amqps://` on RabbitMQ. */
 export function transportFor(url: string): Transport {
   return isMemoryUrl(url) ? memoryTransport : amqpTransport;
-}
-
-export function isMemoryUrl(url: string): boolean {
-  return url.startsWith(`${MEMORY_SCHEME}//`);
 }

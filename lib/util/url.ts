@@ -6,3 +6,8 @@
 export function maskUrl(text: string): string {
   return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^/?#\s]*@/gi, '$1:***@');
 }
+
+/** `memory://` and `memory://<name>`: the in-process broker. */
+export function isMemoryUrl(url: string): boolean {
+  return url.startsWith('memory://');
+}

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { MessageHandler, RpcClient, type MessageContext } from '../../lib';
-import { HandlerConsumers } from '../../lib/consumer/handler-consumers';
+import { HandlerConsumers } from '../../lib/nest/handler-consumers';
 import { appModule, startApp } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
 

@@ -306,6 +306,7 @@ describe('the metrics option', () => {
     expect(() => resolveOptions({ uri, metrics: { statsd: true } as never })).toThrow(/metrics\.statsd/);
     expect(() => resolveOptions({ uri, metrics: { opentelemetry: 1 as never } })).toThrow(/metrics\.opentelemetry/);
     // Nothing asked for: the no-op, shared, whatever else is installed.
-    expect(resolveOptions({ uri }).telemetry).toBe(resolveOptions({ uri, metrics: {} }).telemetry);
+    const { createTelemetry } = await import('../../lib/telemetry/telemetry-factory');
+    expect(createTelemetry(resolveOptions({ uri }).metrics)).toBe(createTelemetry(resolveOptions({ uri, metrics: {} }).metrics));
   });
 });

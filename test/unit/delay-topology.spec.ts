@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../lib';
 import { DELAY_QUEUE_RENEW_MS, delayQueueExpiresMs } from '../../lib/topology/delay-queues';
-import { RecentDeclarations } from '../../lib/publisher/recent-declarations';
+import { RecentDeclarations } from '../../lib/topology/recent-declarations';
 import { checkSendOptions, MAX_DELAY_MS } from '../../lib/rpc/send-properties';
 
 /** RELIABILITY.md round 3, the pure parts of delayed sends: 54 (bounded) and 56 (never early). */

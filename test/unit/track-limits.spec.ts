@@ -1,11 +1,12 @@
 import { ClsServiceManager } from 'nestjs-cls';
 import { MessagingConfigError, MessagingError, TrackContext, TrackLimitError } from '../../lib';
 import { resolveOptions } from '../../lib/messaging.options';
+import { NOOP_TELEMETRY } from '../../lib/telemetry/noop.telemetry';
 
 /** RELIABILITY.md 38: what TrackContext.set() carries stays well under AMQP's 64 KiB header table. */
 describe('track limits', () => {
   const options = resolveOptions({ uri: 'amqp://x' });
-  const track = new TrackContext(ClsServiceManager.getClsService(), options);
+  const track = new TrackContext(ClsServiceManager.getClsService(), options, NOOP_TELEMETRY);
   const inContext = <T>(fn: () => T): T => ClsServiceManager.getClsService().run(fn);
 
   it('by default a full set of items fits in 32 KiB of headers', () => {

@@ -1,6 +1,6 @@
 import { MessagingError } from '../messaging.errors';
 import { withinOrThrow } from '../util/within';
-import type { PgClient, PgPool } from './postgres';
+import type { PgClient, PgPool } from '../interfaces/sql.interface';
 
 /**
  * PostgreSQL did not answer in time. On a half-open connection (the network lost what was in

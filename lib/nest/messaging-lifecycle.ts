@@ -7,15 +7,15 @@ import {
   type OnModuleDestroy,
 } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
-import { ConnectionManager } from './connection/connection-manager';
-import { HandlerConsumers } from './consumer/handler-consumers';
-import { drainBeforeOtherModules } from './nest/lifecycle-order';
-import { MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER } from './messaging.constants';
-import { ShuttingDownError } from './messaging.errors';
-import type { ResolvedMessagingOptions } from './messaging.options';
-import { Publisher } from './publisher/publisher';
-import { ReplyRouter } from './rpc/reply-router';
-import { within } from './util/within';
+import { ConnectionManager } from '../connection/connection-manager';
+import { HandlerConsumers } from './handler-consumers';
+import { drainBeforeOtherModules } from './lifecycle-order';
+import { MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER } from '../messaging.constants';
+import { ShuttingDownError } from '../messaging.errors';
+import type { ResolvedMessagingOptions } from '../messaging.options';
+import { Publisher } from '../publisher/publisher';
+import { ReplyRouter } from '../rpc/reply-router';
+import { within } from '../util/within';
 
 /**
  * The order of start and stop, in one place. Handlers start consuming once the whole app has

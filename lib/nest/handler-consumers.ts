@@ -5,10 +5,10 @@ import { ConnectionManager } from '../connection/connection-manager';
 import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
 import { checkPrefetchedBytes, type ResolvedMessagingOptions } from '../messaging.options';
 import { defineHandler, type HandlerDefinition } from '../topology/handler-definition';
-import { queueDefinition } from './queue-routes';
-import { HandlerConsumerFactory } from '../nest/handler-consumer-factory';
-import { type DiscoveredHandler, HandlerExplorer } from '../nest/handler-explorer';
-import type { HandlerConsumer } from './handler-consumer';
+import { queueDefinition } from '../consumer/queue-routes';
+import { HandlerConsumerFactory } from './handler-consumer-factory';
+import { type DiscoveredHandler, HandlerExplorer } from './handler-explorer';
+import type { HandlerConsumer } from '../consumer/handler-consumer';
 
 /** A message shutdown gave up waiting for, with the handler that still runs it. */
 export interface AbandonedDelivery {
