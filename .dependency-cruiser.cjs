@@ -56,22 +56,30 @@ module.exports = {
     },
     {
       name: 'amqplib-types-only-where-the-contract-names-them',
-      comment: 'API.md types MessageContext.raw as amqplib\'s ConsumeMessage: that one type import is allowed',
+      comment: "API.md types MessageContext.raw as amqplib's ConsumeMessage: that one type import is allowed",
       severity: 'error',
       from: { path: '^lib/', pathNot: ['^lib/transport/amqp/', '^lib/interfaces/message-context\\.interface\\.ts$'] },
       to: { path: '^node_modules/(amqplib|@types/amqplib)/', dependencyTypes: ['type-only'] },
     },
     {
       name: 'core-never-imports-plugins',
-      comment: 'the outbox, the Redis and PostgreSQL stores, the harness and terminus are reached only through their subpath entries (and the wiring in messaging.module.ts)',
+      comment:
+        'the outbox, the Redis and PostgreSQL stores, the harness and terminus are reached only through their subpath entries (and the wiring in messaging.module.ts)',
       severity: 'error',
-      from: { path: '^lib/', pathNot: ['^lib/(outbox|testing|terminus)/', '^lib/messaging\\.module\\.ts$', '^lib/index\\.ts$', '^lib/idempotency/index\\.ts$'] },
+      from: {
+        path: '^lib/',
+        pathNot: ['^lib/(outbox|testing|terminus)/', '^lib/messaging\\.module\\.ts$', '^lib/index\\.ts$', '^lib/idempotency/index\\.ts$'],
+      },
       to: { path: ['^lib/(outbox|testing|terminus)/', '^lib/idempotency/(redis|postgres)-idempotency\\.store\\.ts$'] },
     },
     {
       name: 'no-orphans',
       severity: 'error',
-      from: { orphan: true, path: '^lib/', pathNot: ['\\.d\\.ts$', '^lib/(index|terminus/index|outbox/index|idempotency/index|testing/index)\\.ts$'] },
+      from: {
+        orphan: true,
+        path: '^lib/',
+        pathNot: ['\\.d\\.ts$', '^lib/(index|terminus/index|outbox/index|idempotency/index|testing/index)\\.ts$'],
+      },
       to: {},
     },
   ],

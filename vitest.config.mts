@@ -25,7 +25,18 @@ const RABBITMQ_ONLY = ['test/integration/amqplib-internals.spec.ts', 'test/integ
  * default run (which runs every project) never tries it without its cluster.
  */
 const CLUSTER = process.env.TEST_CLUSTER
-  ? [{ extends: true, test: { name: 'cluster', include: ['test/cluster/**/*.spec.ts'], testTimeout: 180_000, hookTimeout: 60_000, env: { TEST_TRANSPORT: 'rabbitmq' } } }]
+  ? [
+      {
+        extends: true,
+        test: {
+          name: 'cluster',
+          include: ['test/cluster/**/*.spec.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 60_000,
+          env: { TEST_TRANSPORT: 'rabbitmq' },
+        },
+      },
+    ]
   : [];
 
 export default defineConfig({

@@ -36,10 +36,18 @@ async function run(uri, mode) {
       if (handled >= COUNT) allHandled();
     }
   }
-  Reflect.decorate([lib.MessageHandler({ queue, retry: false, ...mode.options })], Sink.prototype, 'handle', Object.getOwnPropertyDescriptor(Sink.prototype, 'handle'));
+  Reflect.decorate(
+    [lib.MessageHandler({ queue, retry: false, ...mode.options })],
+    Sink.prototype,
+    'handle',
+    Object.getOwnPropertyDescriptor(Sink.prototype, 'handle'),
+  );
   Reflect.decorate([Injectable()], Sink);
   class BenchModule {}
-  Reflect.decorate([Module({ imports: [lib.MessagingModule.forRoot({ uri, serviceName: `nmbench-batch-${id}`, persistent: false })], providers: [Sink] })], BenchModule);
+  Reflect.decorate(
+    [Module({ imports: [lib.MessagingModule.forRoot({ uri, serviceName: `nmbench-batch-${id}`, persistent: false })], providers: [Sink] })],
+    BenchModule,
+  );
   const app = await NestFactory.createApplicationContext(BenchModule, { logger: false });
   await app.init();
   const client = app.get(lib.RpcClient);
@@ -65,16 +73,25 @@ async function deleteQueues(queues) {
   await connection.close();
 }
 
-
 async function main() {
-  console.log(`batch vs single: ${COUNT} messages, ${REPS} reps, medians; ${new Date().toISOString()}, load ${require('node:os').loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `batch vs single: ${COUNT} messages, ${REPS} reps, medians; ${new Date().toISOString()}, load ${require('node:os')
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log('| broker | handling | msgs/s | CPU µs/msg |');
   console.log('|---|---|---:|---:|');
-  for (const [broker, uri] of [['RabbitMQ', AMQP], ['memory://', 'memory://bench']]) {
+  for (const [broker, uri] of [
+    ['RabbitMQ', AMQP],
+    ['memory://', 'memory://bench'],
+  ]) {
     for (const mode of MODES) {
       const runs = [];
       for (let r = 0; r < REPS; r++) runs.push(await run(uri, mode));
-      console.log(`| ${broker} | ${mode.label} | ${median(runs.map((x) => x.msgsPerSec)).toFixed(0)} | ${median(runs.map((x) => x.cpuUsPerMsg)).toFixed(1)} |`);
+      console.log(
+        `| ${broker} | ${mode.label} | ${median(runs.map((x) => x.msgsPerSec)).toFixed(0)} | ${median(runs.map((x) => x.cpuUsPerMsg)).toFixed(1)} |`,
+      );
     }
   }
 }

@@ -59,5 +59,5 @@ async function main(): Promise<ChildResult> {
 }
 
 main()
-  .catch((err): ChildResult => ({ ok: false, error: err instanceof Error ? err.stack ?? err.message : String(err), unhandled, uncaught }))
+  .catch((err): ChildResult => ({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err), unhandled, uncaught }))
   .then((result) => process.send!(result, () => process.exit(0)));

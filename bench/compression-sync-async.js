@@ -40,7 +40,12 @@ async function time(count, op) {
 }
 
 (async () => {
-  console.log(`load ${require('node:os').loadavg().map((l) => l.toFixed(2)).join(' ')} (a shared machine: compare columns, not runs)`);
+  console.log(
+    `load ${require('node:os')
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')} (a shared machine: compare columns, not runs)`,
+  );
   console.log(`| body | gzip size | ${Object.keys(OPS).join(' | ')} |  (µs per call, wall / CPU)`);
   for (const size of [1024, 16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024]) {
     const raw = body(size);

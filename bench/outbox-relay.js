@@ -40,12 +40,19 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 /** A body of about 1 KB of realistic JSON. */
-const BODY = { orderId: 'ord-0', lines: Array.from({ length: 12 }, (_, i) => ({ sku: `SKU-${i * 7919}`, name: `item ${i}`, qty: i % 5, price: +(i * 3.7).toFixed(2) })) };
+const BODY = {
+  orderId: 'ord-0',
+  lines: Array.from({ length: 12 }, (_, i) => ({ sku: `SKU-${i * 7919}`, name: `item ${i}`, qty: i % 5, price: +(i * 3.7).toFixed(2) })),
+};
 
 async function app(pool, table, relay) {
   // Plain JavaScript: the decorator is applied by hand.
   class BenchModule {}
-  Module({ imports: [lib.MessagingModule.forRoot({ uri: AMQP_URL, serviceName: 'nmbench-outbox', outbox: { pool, table, relay, batchSize: BATCH } })] })(BenchModule);
+  Module({
+    imports: [
+      lib.MessagingModule.forRoot({ uri: AMQP_URL, serviceName: 'nmbench-outbox', outbox: { pool, table, relay, batchSize: BATCH } }),
+    ],
+  })(BenchModule);
   const instance = await NestFactory.createApplicationContext(BenchModule, { logger: ['error', 'warn'] });
   await instance.init();
   return instance;
@@ -76,7 +83,8 @@ async function runCase(relays) {
       const client = await writes.connect();
       try {
         await client.query('BEGIN');
-        for (let i = written; i < Math.min(ROWS, written + WRITE_TRANSACTION); i++) await outbox.send(client, queue, { ...BODY, orderId: `ord-${i}` });
+        for (let i = written; i < Math.min(ROWS, written + WRITE_TRANSACTION); i++)
+          await outbox.send(client, queue, { ...BODY, orderId: `ord-${i}` });
         await client.query('COMMIT');
       } finally {
         client.release();
@@ -105,13 +113,20 @@ async function runCase(relays) {
 }
 
 async function main() {
-  console.log(`Outbox relay: ${ROWS} rows of ~1 KB, batchSize ${BATCH}, ${REPS} reps, medians; ${new Date().toISOString()}, load ${require('node:os').loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `Outbox relay: ${ROWS} rows of ~1 KB, batchSize ${BATCH}, ${REPS} reps, medians; ${new Date().toISOString()}, load ${require('node:os')
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log('| relays | rows/s relayed (published, confirmed, marked sent) | rows/s written by Outbox.send |');
   console.log('|---:|---:|---:|');
   for (const relays of [1, 2]) {
     const runs = [];
     for (let r = 0; r < REPS; r++) runs.push(await runCase(relays));
-    console.log(`| ${relays} | ${median(runs.map((run) => run.rowsPerSec)).toFixed(0)} | ${median(runs.map((run) => run.writesPerSec)).toFixed(0)} |`);
+    console.log(
+      `| ${relays} | ${median(runs.map((run) => run.rowsPerSec)).toFixed(0)} | ${median(runs.map((run) => run.writesPerSec)).toFixed(0)} |`,
+    );
   }
 }
 

@@ -33,7 +33,15 @@ const STATS_INTERVAL_MS = 5_500;
 function body(bytes) {
   const items = [];
   for (let i = 0; JSON.stringify(items).length < bytes; i++) {
-    items.push({ id: i, sku: `SKU-${(i * 7919) % 100000}`, name: `item ${i}`, price: +((i * 7.31) % 100).toFixed(2), qty: i % 9, tags: ['a', `t${i % 13}`], active: i % 3 === 0 });
+    items.push({
+      id: i,
+      sku: `SKU-${(i * 7919) % 100000}`,
+      name: `item ${i}`,
+      price: +((i * 7.31) % 100).toFixed(2),
+      qty: i % 9,
+      tags: ['a', `t${i % 13}`],
+      active: i % 3 === 0,
+    });
   }
   return { items };
 }
@@ -69,7 +77,12 @@ async function runCase(c, compression) {
       if (++handled === c.count) allHandled();
     }
   }
-  Reflect.decorate([lib.MessageHandler({ queue, prefetch: 100, retry: false })], Sink.prototype, 'handle', Object.getOwnPropertyDescriptor(Sink.prototype, 'handle'));
+  Reflect.decorate(
+    [lib.MessageHandler({ queue, prefetch: 100, retry: false })],
+    Sink.prototype,
+    'handle',
+    Object.getOwnPropertyDescriptor(Sink.prototype, 'handle'),
+  );
   Reflect.decorate([Injectable()], Sink);
   const options = { uri: URL, serviceName, persistent: false, ...(compression ? { compression: { algorithm: ALGORITHM } } : {}) };
   class BenchModule {}
@@ -108,9 +121,13 @@ async function runCase(c, compression) {
   }
 }
 
-
 async function main() {
-  console.log(`S1 payloads: ${REPS} reps, medians; compression "on" = ${ALGORITHM} (threshold 1024 bytes); ${new Date().toISOString()}, load ${require('node:os').loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `S1 payloads: ${REPS} reps, medians; compression "on" = ${ALGORITHM} (threshold 1024 bytes); ${new Date().toISOString()}, load ${require('node:os')
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   console.log('| body | compression | msgs/s | CPU µs/msg | bytes/msg broker in | bytes/msg broker out |');
   console.log('|---|---|---:|---:|---:|---:|');
   for (const c of CASES) {

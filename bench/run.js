@@ -33,7 +33,10 @@ if (!fs.existsSync(path.join(ROOT, 'dist/lib/index.js'))) {
     process.env.BENCH_OURS_UNAVAILABLE = 'the library did not build (npm run build); nestjs-messaging runs skipped';
     console.error(`[bench] ${process.env.BENCH_OURS_UNAVAILABLE}`);
   }
-} else if (fs.existsSync(path.join(ROOT, 'lib')) && newest(path.join(ROOT, 'lib'), ['.ts']) > fs.statSync(path.join(ROOT, 'dist/lib/index.js')).mtimeMs) {
+} else if (
+  fs.existsSync(path.join(ROOT, 'lib')) &&
+  newest(path.join(ROOT, 'lib'), ['.ts']) > fs.statSync(path.join(ROOT, 'dist/lib/index.js')).mtimeMs
+) {
   console.warn('[bench] note: lib/ has changed since dist/lib was built; `npm run build` to measure the current code');
 }
 
@@ -48,7 +51,10 @@ if (newest(BENCH, ['.ts', 'tsconfig.json']) > built) {
 // 4. run
 require('./dist/runner.js')
   .main(process.argv.slice(2))
-  .then((code) => process.exit(code), (err) => {
-    console.error(err instanceof Error ? err.stack : err);
-    process.exit(1);
-  });
+  .then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(err instanceof Error ? err.stack : err);
+      process.exit(1);
+    },
+  );

@@ -41,16 +41,37 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i] ?? '';
-    const list = () => value().split(',').map((x) => x.trim()).filter(Boolean);
+    const list = () =>
+      value()
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
     switch (flag) {
-      case '--quick': args.quick = true; break;
-      case '--only': args.only = list().map((x) => x.toUpperCase().replace(/D$/, 'd')); break;
-      case '--impl': args.impl = list().map((x) => ({ 'nestjs-messaging': 'ours', 'nest-rmq': 'nest', amqplib: 'raw' })[x] ?? x); break;
-      case '--reps': args.reps = Number(value()); break;
-      case '--url': args.url = value(); break;
-      case '--timeout': args.timeoutS = Number(value()); break;
-      case '-h': case '--help': console.log(USAGE); process.exit(0);
-      default: console.error(`unknown option ${argv[i]}\n${USAGE}`); process.exit(2);
+      case '--quick':
+        args.quick = true;
+        break;
+      case '--only':
+        args.only = list().map((x) => x.toUpperCase().replace(/D$/, 'd'));
+        break;
+      case '--impl':
+        args.impl = list().map((x) => ({ 'nestjs-messaging': 'ours', 'nest-rmq': 'nest', amqplib: 'raw' })[x] ?? x);
+        break;
+      case '--reps':
+        args.reps = Number(value());
+        break;
+      case '--url':
+        args.url = value();
+        break;
+      case '--timeout':
+        args.timeoutS = Number(value());
+        break;
+      case '-h':
+      case '--help':
+        console.log(USAGE);
+        process.exit(0);
+      default:
+        console.error(`unknown option ${argv[i]}\n${USAGE}`);
+        process.exit(2);
     }
   }
   if (!args.reps) args.reps = args.quick ? 1 : 5;
@@ -62,8 +83,11 @@ function parseArgs(argv: string[]): Args {
 function selectScenarios(args: Args): ScenarioDef[] {
   const wanted = (id: string) =>
     !args.only ||
-    args.only.some((o) => id.toUpperCase() === o.toUpperCase() || (id.toUpperCase().startsWith(o.toUpperCase()) && !/\d/.test(id[o.length])));
-  return [...SCENARIOS, ...POINT_SCENARIOS].filter((s) => wanted(s.id))
+    args.only.some(
+      (o) => id.toUpperCase() === o.toUpperCase() || (id.toUpperCase().startsWith(o.toUpperCase()) && !/\d/.test(id[o.length])),
+    );
+  return [...SCENARIOS, ...POINT_SCENARIOS]
+    .filter((s) => wanted(s.id))
     .map((s) => ({ ...s, entries: s.entries.filter((e) => !args.impl || args.impl.includes(e.impl)) }))
     .filter((s) => s.entries.length > 0);
 }
@@ -125,7 +149,10 @@ async function sweep(broker: Broker, prefix: string): Promise<number> {
   const list = (what: string) => {
     const r = spawnSync('rabbitmqctl', ['-q', what, 'name', '--no-table-headers'], { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) return undefined;
-    return r.stdout.split('\n').map((x) => x.trim()).filter((x) => x.startsWith(prefix));
+    return r.stdout
+      .split('\n')
+      .map((x) => x.trim())
+      .filter((x) => x.startsWith(prefix));
   };
   const queues = list('list_queues');
   const exchanges = list('list_exchanges');
@@ -187,7 +214,9 @@ export async function main(argv: string[]): Promise<number> {
   const tty = process.stdout.isTTY;
   const started = Date.now();
   const capped = scenarios.find((s) => repsOf(s, args.reps) < args.reps);
-  console.log(`bench: ${plan.length} runs (${scenarios.map((s) => s.id).join(' ')}; ${args.reps} rep(s)${capped ? `, S8/S9 points ${repsOf(capped, args.reps)}` : ''}${args.quick ? ', quick' : ''}) against ${server}; log ${path.relative(ROOT, logFile)}`);
+  console.log(
+    `bench: ${plan.length} runs (${scenarios.map((s) => s.id).join(' ')}; ${args.reps} rep(s)${capped ? `, S8/S9 points ${repsOf(capped, args.reps)}` : ''}${args.quick ? ', quick' : ''}) against ${server}; log ${path.relative(ROOT, logFile)}`,
+  );
   // One unrecorded run first, so that the first measured run does not pay for a cold broker and disk cache.
   if (tty) process.stdout.write('warming up …');
   const warm = `${prefix}.warmup`;

@@ -65,7 +65,7 @@ export function summarize(scenarios: ScenarioDef[], runs: RunRecord[]) {
         const c = byMetric[m.key];
         if (!c || c.n === 0 || m.better === 'zero' || m.better === 'info') continue;
         const base = s.ratioBase
-          ? cells[s.ratioBase.scenario]?.[s.ratioBase.entry]?.[m.key] ?? cells[s.id]['raw:default']?.[m.key]
+          ? (cells[s.ratioBase.scenario]?.[s.ratioBase.entry]?.[m.key] ?? cells[s.id]['raw:default']?.[m.key])
           : cells[s.id]['raw']?.[m.key];
         if (base && base.n > 0 && base.median !== 0) c.ratio = c.median / base.median;
         const ours = cells[s.id]['ours']?.[m.key];
@@ -100,14 +100,22 @@ function target(s: ScenarioDef, entry: string, m: MetricDef, cells: ReturnType<t
   const r = c?.ratio;
   const key = `${s.id}/${entry}/${m.key}`;
   switch (key) {
-    case 'S1/ours/msgsPerSec': return mark(r === undefined ? undefined : r >= 1.0, '≥ 1.00x');
-    case 'S1/ours/peakRssMB': return mark(r === undefined ? undefined : r <= 1.1, '≤ 1.10x');
-    case 'S2/ours/p50Us': return mark(r === undefined ? undefined : r <= 1.05, '≤ 1.05x');
-    case 'S2/ours/p99Us': return mark(r === undefined ? undefined : r <= 1.15, '≤ 1.15x');
-    case 'S3/ours/callsPerSec': return mark(r === undefined ? undefined : r >= 1.0, '≥ 1.00x');
-    case 'S4/ours/msgsPerSec': return mark(r === undefined ? undefined : r >= 0.97, '≥ 0.97x');
-    case 'S6/ours:track/msgsPerSec': return mark(c?.ratioOurs === undefined ? undefined : c.ratioOurs >= 0.9, '≥ 0.90x of ours');
-    case 'S6/ours:scoped/msgsPerSec': return mark(c?.ratioOurs === undefined ? undefined : c.ratioOurs >= 0.7, '≥ 0.70x of ours');
+    case 'S1/ours/msgsPerSec':
+      return mark(r === undefined ? undefined : r >= 1.0, '≥ 1.00x');
+    case 'S1/ours/peakRssMB':
+      return mark(r === undefined ? undefined : r <= 1.1, '≤ 1.10x');
+    case 'S2/ours/p50Us':
+      return mark(r === undefined ? undefined : r <= 1.05, '≤ 1.05x');
+    case 'S2/ours/p99Us':
+      return mark(r === undefined ? undefined : r <= 1.15, '≤ 1.15x');
+    case 'S3/ours/callsPerSec':
+      return mark(r === undefined ? undefined : r >= 1.0, '≥ 1.00x');
+    case 'S4/ours/msgsPerSec':
+      return mark(r === undefined ? undefined : r >= 0.97, '≥ 0.97x');
+    case 'S6/ours:track/msgsPerSec':
+      return mark(c?.ratioOurs === undefined ? undefined : c.ratioOurs >= 0.9, '≥ 0.90x of ours');
+    case 'S6/ours:scoped/msgsPerSec':
+      return mark(c?.ratioOurs === undefined ? undefined : c.ratioOurs >= 0.7, '≥ 0.70x of ours');
   }
   if (s.id === 'S5' && entry === 'ours') {
     if (m.better === 'zero') return mark(c ? c.max === 0 : undefined, '0 in every run');
@@ -148,11 +156,18 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
     `- **date**: ${meta.date}`,
     `- **machine**: ${meta.machine}`,
     `- **command**: \`${meta.command}\``,
-    `- **versions**: ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `- **versions**: ${Object.entries(meta.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
     `- **method**: producer and consumer in one process; every (scenario, impl, repetition) in a fresh child process; impls interleaved; ${meta.reps} repetition(s)`,
     '- **cells**: median (min–max over repetitions) · **ratio of medians to raw amqplib in this run**',
   ];
-  if (tabled.length) lines.push('', `| ${head.join(' | ')} |`, `|${head.map((_, i) => (i < 2 ? '---' : i === head.length - 1 ? '---' : '---:')).join('|')}|`);
+  if (tabled.length)
+    lines.push(
+      '',
+      `| ${head.join(' | ')} |`,
+      `|${head.map((_, i) => (i < 2 ? '---' : i === head.length - 1 ? '---' : '---:')).join('|')}|`,
+    );
   for (const s of tabled) {
     const rows = [...new Set(s.entries.map((e) => e.row))];
     for (const row of rows) {
@@ -178,7 +193,11 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
 
   const s5 = runs.filter((r) => r.scenario === 'S5' && r.ok && r.metrics);
   if (s5.length) {
-    lines.push('', '## S5 per run (running at close() return / lost / duplicates / unhandled rejections / close() ms / slowest in-flight handler left ms)', '');
+    lines.push(
+      '',
+      '## S5 per run (running at close() return / lost / duplicates / unhandled rejections / close() ms / slowest in-flight handler left ms)',
+      '',
+    );
     for (const impl of IMPLS) {
       const mine = s5.filter((r) => r.entry === impl);
       if (!mine.length) continue;
@@ -196,7 +215,10 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
     lines.push('', '## Problems', '');
     for (const f of failed) lines.push(`- ${f.scenario} ${f.entry} rep ${f.rep} failed: ${firstLine(f.error)}`);
     for (const r of other) {
-      const what = [r.scenario !== 'S5' && r.unhandled ? `${r.unhandled} unhandled rejection(s)` : '', r.uncaught ? `${r.uncaught} uncaught exception(s)` : ''];
+      const what = [
+        r.scenario !== 'S5' && r.unhandled ? `${r.unhandled} unhandled rejection(s)` : '',
+        r.uncaught ? `${r.uncaught} uncaught exception(s)` : '',
+      ];
       lines.push(`- ${r.scenario} ${r.entry} rep ${r.rep}: ${what.filter(Boolean).join(', ')} (see the log)`);
     }
   }

@@ -22,7 +22,15 @@ export const HEADER_REDELIVERIES = 'x-redeliveries';
 /** Binds x-attempts and x-redeliveries to the queue and message they were written for (see retry-counters.ts). */
 export const HEADER_COUNTERS_CHECK = 'x-counters-check';
 /** Headers RabbitMQ writes when it dead-letters a message; copies the module makes leave them out (see MessageOutcome). */
-export const BROKER_DEATH_HEADERS = ['x-death', 'x-first-death-exchange', 'x-first-death-queue', 'x-first-death-reason', 'x-last-death-exchange', 'x-last-death-queue', 'x-last-death-reason'];
+export const BROKER_DEATH_HEADERS = [
+  'x-death',
+  'x-first-death-exchange',
+  'x-first-death-queue',
+  'x-first-death-reason',
+  'x-last-death-exchange',
+  'x-last-death-queue',
+  'x-last-death-reason',
+];
 export const HEADER_ERROR_NAME = 'x-error-name';
 export const HEADER_ERROR_MESSAGE = 'x-error-message';
 export const HEADER_ORIGINAL_QUEUE = 'x-original-queue';

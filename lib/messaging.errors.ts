@@ -34,7 +34,10 @@ export class UnroutableError extends MessagingError {
 
 /** The exchange published to does not exist (404 from the broker). */
 export class ExchangeNotFoundError extends MessagingError {
-  constructor(readonly exchange: string, brokerMessage: string) {
+  constructor(
+    readonly exchange: string,
+    brokerMessage: string,
+  ) {
     super(`Exchange "${exchange}" does not exist (${brokerMessage})`);
   }
 }

@@ -9,11 +9,7 @@ import { HandlerExplorer } from './nest/handler-explorer';
 import { HandlerPipelines } from './nest/handler-pipeline';
 import { DeadLetters } from './operations/dead-letters';
 import { TrackContext } from './context/track-context';
-import type {
-  MessagingModuleAsyncOptions,
-  MessagingOptions,
-  MessagingOptionsFactory,
-} from './interfaces/messaging-options.interface';
+import type { MessagingModuleAsyncOptions, MessagingOptions, MessagingOptionsFactory } from './interfaces/messaging-options.interface';
 import { IDEMPOTENCY_STORE, MESSAGE_CONTEXT, MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER, TELEMETRY } from './messaging.constants';
 import { CodecRegistry } from './codec/codec-registry';
 import { createTelemetry } from './telemetry/telemetry-factory';
@@ -95,7 +91,13 @@ export class MessagingModule {
         },
         {
           provide: Publisher,
-          useFactory: async (connections: ConnectionManager, opts: ResolvedMessagingOptions, codecs: CodecRegistry, telemetry: Telemetry, logger: Logger) => {
+          useFactory: async (
+            connections: ConnectionManager,
+            opts: ResolvedMessagingOptions,
+            codecs: CodecRegistry,
+            telemetry: Telemetry,
+            logger: Logger,
+          ) => {
             const publisher = new Publisher(connections.publisher, opts, codecs, telemetry, logger, 'publish');
             await publisher.start();
             return publisher;
@@ -104,8 +106,13 @@ export class MessagingModule {
         },
         {
           provide: RPC_PUBLISHER,
-          useFactory: (connections: ConnectionManager, opts: ResolvedMessagingOptions, codecs: CodecRegistry, telemetry: Telemetry, logger: Logger) =>
-            new Publisher(connections.publisher, opts, codecs, telemetry, logger, 'rpc', false),
+          useFactory: (
+            connections: ConnectionManager,
+            opts: ResolvedMessagingOptions,
+            codecs: CodecRegistry,
+            telemetry: Telemetry,
+            logger: Logger,
+          ) => new Publisher(connections.publisher, opts, codecs, telemetry, logger, 'rpc', false),
           inject: [ConnectionManager, MESSAGING_OPTIONS, CodecRegistry, TELEMETRY, MESSAGING_LOGGER],
         },
         {

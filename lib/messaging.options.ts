@@ -137,10 +137,33 @@ export function resolveRetry(value: unknown, option: string, def: Required<Retry
 }
 
 const KNOWN = new Set([
-  'uri', 'serviceName', 'prefetch', 'rpcTimeoutMs', 'shutdownTimeoutMs', 'retry', 'registerHandlers',
-  'heartbeatSeconds', 'reconnect', 'publishTimeoutMs', 'maxBufferedPublishes', 'maxInFlightPublishes', 'maxMessageBytes',
-  'maxPrefetchedBytes', 'maxRedeliveries', 'persistent', 'tls', 'track', 'codecs', 'compression', 'declare', 'queues', 'exchanges',
-  'idempotency', 'outbox', 'metrics', 'queueType',
+  'uri',
+  'serviceName',
+  'prefetch',
+  'rpcTimeoutMs',
+  'shutdownTimeoutMs',
+  'retry',
+  'registerHandlers',
+  'heartbeatSeconds',
+  'reconnect',
+  'publishTimeoutMs',
+  'maxBufferedPublishes',
+  'maxInFlightPublishes',
+  'maxMessageBytes',
+  'maxPrefetchedBytes',
+  'maxRedeliveries',
+  'persistent',
+  'tls',
+  'track',
+  'codecs',
+  'compression',
+  'declare',
+  'queues',
+  'exchanges',
+  'idempotency',
+  'outbox',
+  'metrics',
+  'queueType',
 ]);
 
 export function resolveOptions(options: MessagingOptions): ResolvedMessagingOptions {
@@ -179,7 +202,8 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     maxBufferedPublishes: int(options.maxBufferedPublishes, 'maxBufferedPublishes', 10_000, 0),
     maxInFlightPublishes: int(options.maxInFlightPublishes, 'maxInFlightPublishes', 2048, 1),
     maxMessageBytes,
-    maxPrefetchedBytes: options.maxPrefetchedBytes === undefined ? undefined : int(options.maxPrefetchedBytes, 'maxPrefetchedBytes', NaN, 1),
+    maxPrefetchedBytes:
+      options.maxPrefetchedBytes === undefined ? undefined : int(options.maxPrefetchedBytes, 'maxPrefetchedBytes', NaN, 1),
     maxRedeliveries: int(options.maxRedeliveries, 'maxRedeliveries', 5, 0),
     persistent: bool(options.persistent, 'persistent', true),
     tls: options.tls,
@@ -215,17 +239,21 @@ export function checkPrefetchedBytes(queues: ReadonlyArray<{ queue: string; pref
 /** Fails on a key the object option `option` does not have, e.g. a misspelt `idempotency.ttl`. */
 function knownKeys(value: object, option: string, known: string[]): void {
   for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw new MessagingConfigError(`MessagingModule option "${option}" has no "${key}" (it takes ${known.join(', ')})`);
+    if (!known.includes(key))
+      throw new MessagingConfigError(`MessagingModule option "${option}" has no "${key}" (it takes ${known.join(', ')})`);
   }
 }
 
 function idempotency(value: unknown): ResolvedIdempotency {
-  if (value !== undefined && (typeof value !== 'object' || value === null)) fail('idempotency', 'an object { store?, ttlMs?, leaseMs?, storeTimeoutMs?, default? }', value);
+  if (value !== undefined && (typeof value !== 'object' || value === null))
+    fail('idempotency', 'an object { store?, ttlMs?, leaseMs?, storeTimeoutMs?, default? }', value);
   const given = (value ?? {}) as IdempotencyOptions;
   knownKeys(given, 'idempotency', ['store', 'ttlMs', 'leaseMs', 'storeTimeoutMs', 'default']);
   const { store } = given;
-  const isStore = typeof store === 'object' && store !== null && ['claim', 'complete', 'release'].every((m) => typeof (store as never)[m] === 'function');
-  if (store !== undefined && !isStore) fail('idempotency.store', 'an IdempotencyStore (claim, complete, release), e.g. new RedisIdempotencyStore(redis)', store);
+  const isStore =
+    typeof store === 'object' && store !== null && ['claim', 'complete', 'release'].every((m) => typeof (store as never)[m] === 'function');
+  if (store !== undefined && !isStore)
+    fail('idempotency.store', 'an IdempotencyStore (claim, complete, release), e.g. new RedisIdempotencyStore(redis)', store);
   return {
     store,
     ttlMs: int(given.ttlMs, 'idempotency.ttlMs', 24 * 60 * 60 * 1000, 1),
@@ -275,7 +303,8 @@ function renames(value: unknown, option: string): Record<string, string> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(option, 'an object { nameInCode: nameOnTheBroker }', value);
   const map: Record<string, string> = Object.create(null);
   for (const [from, to] of Object.entries(value)) {
-    if (typeof to !== 'string' || to.length === 0 || to.length > 255) fail(`${option}.${from}`, 'a non-empty name of at most 255 characters', to);
+    if (typeof to !== 'string' || to.length === 0 || to.length > 255)
+      fail(`${option}.${from}`, 'a non-empty name of at most 255 characters', to);
     map[from] = to;
   }
   return map;
@@ -303,12 +332,22 @@ function codecs(value: unknown): Codec[] {
 
 function compression(value: unknown): ResolvedCompression | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null) fail('compression', "an object { algorithm: 'gzip' | 'deflate' | 'br', thresholdBytes? }", value);
+  if (typeof value !== 'object' || value === null)
+    fail('compression', "an object { algorithm: 'gzip' | 'deflate' | 'br', thresholdBytes? }", value);
   const { algorithm, thresholdBytes } = value as Record<string, unknown>;
   if (!(COMPRESSION_ALGORITHMS as readonly unknown[]).includes(algorithm)) {
-    fail('compression.algorithm', COMPRESSION_ALGORITHMS.map((name) => `"${name}"`).join(', ').replace(/, ([^,]*)$/, ' or $1'), algorithm);
+    fail(
+      'compression.algorithm',
+      COMPRESSION_ALGORITHMS.map((name) => `"${name}"`)
+        .join(', ')
+        .replace(/, ([^,]*)$/, ' or $1'),
+      algorithm,
+    );
   }
-  return { algorithm: algorithm as ResolvedCompression['algorithm'], thresholdBytes: int(thresholdBytes, 'compression.thresholdBytes', 1024, 0) };
+  return {
+    algorithm: algorithm as ResolvedCompression['algorithm'],
+    thresholdBytes: int(thresholdBytes, 'compression.thresholdBytes', 1024, 0),
+  };
 }
 
 /**
@@ -343,7 +382,8 @@ function metrics(value: unknown): MetricsOptions {
   if (typeof value !== 'object' || value === null) fail('metrics', 'an object { prometheus?, opentelemetry? }', value);
   const given = value as Record<string, unknown>;
   for (const key of Object.keys(given)) {
-    if (key !== 'prometheus' && key !== 'opentelemetry') fail(`metrics.${key}`, 'left out: "metrics" takes prometheus and opentelemetry', given[key]);
+    if (key !== 'prometheus' && key !== 'opentelemetry')
+      fail(`metrics.${key}`, 'left out: "metrics" takes prometheus and opentelemetry', given[key]);
   }
   const { prometheus, opentelemetry } = given;
   const registry = (prometheus as { registry?: { getSingleMetric?: unknown } } | null)?.registry;

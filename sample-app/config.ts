@@ -99,7 +99,10 @@ function tracingMode(env: NodeJS.ProcessEnv): 'off' | 'console' {
 /** "a,b,c": names of letters, digits and dashes. */
 function list(env: NodeJS.ProcessEnv, name: string, def: string): string[] {
   const raw = env[name] ?? def;
-  const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  const items = raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
   if (items.some((item) => !TENANT.test(item))) throw new Error(`${name} must be a comma-separated list of names (got "${raw}")`);
   return items;
 }

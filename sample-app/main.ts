@@ -43,6 +43,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  new Logger('Main').error(error instanceof Error ? error.stack ?? error.message : String(error));
+  new Logger('Main').error(error instanceof Error ? (error.stack ?? error.message) : String(error));
   process.exit(1);
 });

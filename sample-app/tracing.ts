@@ -19,10 +19,16 @@ export async function startTracing(): Promise<void> {
 export async function traceHttpRequests(app: INestApplication): Promise<void> {
   const { context, propagation, ROOT_CONTEXT, SpanKind, trace } = await import('@opentelemetry/api');
   const tracer = trace.getTracer('sample-http');
-  app.use((req: { method: string; url: string; headers: Record<string, string> }, res: { on(event: 'finish', f: () => void): void }, next: () => void) => {
-    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-    const span = tracer.startSpan(`${req.method} ${req.url}`, { kind: SpanKind.SERVER }, parent);
-    res.on('finish', () => span.end());
-    context.with(trace.setSpan(parent, span), next);
-  });
+  app.use(
+    (
+      req: { method: string; url: string; headers: Record<string, string> },
+      res: { on(event: 'finish', f: () => void): void },
+      next: () => void,
+    ) => {
+      const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+      const span = tracer.startSpan(`${req.method} ${req.url}`, { kind: SpanKind.SERVER }, parent);
+      res.on('finish', () => span.end());
+      context.with(trace.setSpan(parent, span), next);
+    },
+  );
 }

@@ -27,7 +27,10 @@ const without = reachable || args.includes('--project') ? [] : ['--project', 'un
 
 /** The spec files only the `rabbitmq` project runs (see vitest.config.mts). */
 function rabbitmqOnly() {
-  const specs = (dir) => readdirSync(dir, { withFileTypes: true }).filter((f) => f.isFile() && f.name.endsWith('.spec.ts')).map((f) => `${dir}/${f.name}`);
+  const specs = (dir) =>
+    readdirSync(dir, { withFileTypes: true })
+      .filter((f) => f.isFile() && f.name.endsWith('.spec.ts'))
+      .map((f) => `${dir}/${f.name}`);
   const folders = ['test/reliability', 'test/operations', 'test/persistence'].flatMap((dir) => {
     try {
       return specs(dir);
@@ -49,7 +52,7 @@ const banner = () =>
       ...rabbitmqOnly().map((file) => `  - ${file}`),
       'Start a broker and run `npm test` again to run everything:',
       '  sudo rabbitmq-server -detached        (Debian/Ubuntu package rabbitmq-server)',
-      '  docker compose up -d rabbitmq          (this repository\'s docker-compose.yml)',
+      "  docker compose up -d rabbitmq          (this repository's docker-compose.yml)",
       '='.repeat(100),
       '',
     ].join('\n'),

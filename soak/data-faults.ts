@@ -111,7 +111,9 @@ export class DataServices {
 
   /** Terminates the backends of every instance, or of one. */
   private async terminate(): Promise<string> {
-    const { rows } = await this.pg.query('SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE application_name LIKE $1', [`${this.prefix}-%`]);
+    const { rows } = await this.pg.query('SELECT DISTINCT application_name AS name FROM pg_stat_activity WHERE application_name LIKE $1', [
+      `${this.prefix}-%`,
+    ]);
     if (rows.length === 0) throw new Error('no soak connection to PostgreSQL to terminate');
     const one = Math.random() < 0.5 ? (rows[Math.floor(Math.random() * rows.length)] as { name: string }).name : undefined;
     const done = await this.pg.query(

@@ -21,7 +21,18 @@ import { Admin, brokerMajorVersion, heldForDeadLettering, rabbitmqctl } from './
 import { DataServices } from './data-faults';
 import { FaultDriver } from './faults';
 import { Ledger } from './ledger';
-import { FEATURES, HANDLERS, names, RETRY, type Delays, type Feature, type FromInstance, type Handler, type QueueType, type ToInstance } from './protocol';
+import {
+  FEATURES,
+  HANDLERS,
+  names,
+  RETRY,
+  type Delays,
+  type Feature,
+  type FromInstance,
+  type Handler,
+  type QueueType,
+  type ToInstance,
+} from './protocol';
 import { printSummary, violations } from './summary';
 
 interface Options {
@@ -62,11 +73,21 @@ function parseOptions(argv: string[]): Options {
       return v;
     };
     switch (argv[i]) {
-      case '--minutes': options.durationMs = number() * 60_000; break;
-      case '--seconds': options.durationMs = number() * 1000; break;
-      case '--instances': options.instances = Math.round(number()); break;
-      case '--rate': options.rate = number(); break;
-      case '--no-alarm': options.alarms = false; break;
+      case '--minutes':
+        options.durationMs = number() * 60_000;
+        break;
+      case '--seconds':
+        options.durationMs = number() * 1000;
+        break;
+      case '--instances':
+        options.instances = Math.round(number());
+        break;
+      case '--rate':
+        options.rate = number();
+        break;
+      case '--no-alarm':
+        options.alarms = false;
+        break;
       case '--faults': {
         // local: only what the soak owns (its connections, queues, instances and database proxies); no broker-wide memory alarm
         const scope = value();
@@ -74,17 +95,26 @@ function parseOptions(argv: string[]): Options {
         if (scope === 'local') options.alarms = false;
         break;
       }
-      case '--alarm-seconds': options.alarmMs = number() * 1000; break;
-      case '--max-alarms': options.maxAlarms = Math.round(number()); break;
-      case '--drain-seconds': options.drainMs = number() * 1000; break;
+      case '--alarm-seconds':
+        options.alarmMs = number() * 1000;
+        break;
+      case '--max-alarms':
+        options.maxAlarms = Math.round(number());
+        break;
+      case '--drain-seconds':
+        options.drainMs = number() * 1000;
+        break;
       case '--queue-type': {
         const type = value();
         if (type !== 'quorum' && type !== 'classic') throw new Error(`--queue-type must be quorum or classic (got ${type})`);
         options.queueType = type;
         break;
       }
-      case '--url': options.url = value(); break;
-      default: throw new Error(`Unknown option ${argv[i]} (see soak/README.md)`);
+      case '--url':
+        options.url = value();
+        break;
+      default:
+        throw new Error(`Unknown option ${argv[i]} (see soak/README.md)`);
     }
   }
   return options;
@@ -209,7 +239,14 @@ async function main(): Promise<number> {
         return instance.label;
       },
     },
-    { alarms: options.alarms, alarmMs: options.alarmMs, maxAlarms: options.maxAlarms, minGapMs: 1000, maxGapMs: 3000, queueType: options.queueType },
+    {
+      alarms: options.alarms,
+      alarmMs: options.alarmMs,
+      maxAlarms: options.maxAlarms,
+      minGapMs: 1000,
+      maxGapMs: 3000,
+      queueType: options.queueType,
+    },
   );
 
   // Whatever happens, the watermark goes back and the soak's processes and names go away.
@@ -232,9 +269,11 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   try {
-    say(`prefix ${prefix}, ${options.queueType} queues, ${options.instances} instances at ${options.rate} ops/s each, ${options.durationMs / 1000} s of faults` +
-      `${options.alarms ? `, memory alarms of ${options.alarmMs / 1000} s` : ', no memory alarms'}; delays ${delays.sendMs} ms (sends), ` +
-      `${delays.retryMs} ms (context.retry); PostgreSQL proxy :${data.pgProxy.port}, Redis proxy :${data.redisProxy.port}; instance logs in ${logs}`);
+    say(
+      `prefix ${prefix}, ${options.queueType} queues, ${options.instances} instances at ${options.rate} ops/s each, ${options.durationMs / 1000} s of faults` +
+        `${options.alarms ? `, memory alarms of ${options.alarmMs / 1000} s` : ', no memory alarms'}; delays ${delays.sendMs} ms (sends), ` +
+        `${delays.retryMs} ms (context.retry); PostgreSQL proxy :${data.pgProxy.port}, Redis proxy :${data.redisProxy.port}; instance logs in ${logs}`,
+    );
     for (let slot = 0; slot < options.instances; slot++) live.push(await spawn(slot));
     faults.start();
     await new Promise((resolve) => setTimeout(resolve, options.durationMs));
@@ -278,7 +317,9 @@ async function main(): Promise<number> {
             lostIds: f.lostIds.map(
               (l) =>
                 `${l.id} sent ${((l.sentAt - started) / 1000).toFixed(2)}s confirmed ${((l.confirmedAt - started) / 1000).toFixed(2)}s` +
-                (l.failedTries.length > 0 ? `, failed tries at ${l.failedTries.map((at) => `${((at - started) / 1000).toFixed(2)}s`).join(' ')}` : ', never tried'),
+                (l.failedTries.length > 0
+                  ? `, failed tries at ${l.failedTries.map((at) => `${((at - started) / 1000).toFixed(2)}s`).join(' ')}`
+                  : ', never tried'),
             ),
           },
         ]),
@@ -291,7 +332,9 @@ async function main(): Promise<number> {
       featureCounters: ledger.counters,
       violations: wrong,
       faults: faults.log.counts,
-      faultTimeline: faults.log.timeline.map((f) => `${((f.from - started) / 1000).toFixed(1)}-${((f.to - started) / 1000).toFixed(1)}s ${f.kind}: ${f.detail}`),
+      faultTimeline: faults.log.timeline.map(
+        (f) => `${((f.from - started) / 1000).toFixed(1)}-${((f.to - started) / 1000).toFixed(1)}s ${f.kind}: ${f.detail}`,
+      ),
       faultDriverErrors: faults.log.errors,
       lost,
     };
@@ -306,7 +349,6 @@ async function main(): Promise<number> {
     await data.cleanup();
     await admin.close();
   }
-
 }
 
 /**
@@ -341,7 +383,8 @@ function liveQueues(prefix: string, delays: Delays): Array<{ groups: Handler[]; 
     for (const delay of RETRY.delaysMs) out.push({ groups: [handler], queue: `${queue}.retry.${delay}ms` });
   }
   const retriedBy: Feature[] = ['settle', 'batch'];
-  for (const handler of retriedBy) out.push({ groups: [handler], queue: `${names(prefix).feature(handler)}.retry.${delays.retryMs}ms.adhoc` });
+  for (const handler of retriedBy)
+    out.push({ groups: [handler], queue: `${names(prefix).feature(handler)}.retry.${delays.retryMs}ms.adhoc` });
   out.push({ groups: retriedBy, queue: delayExchangeName('', delays.retryMs) }); // where such retries waited before per-queue ones
   out.push({ groups: ['delayed'], queue: delayExchangeName('', delays.sendMs) });
   return out;
@@ -388,7 +431,10 @@ async function collectLeftovers(admin: Admin, prefix: string, delays: Delays, le
   }
   for (const { handler, queue } of groupQueues(prefix)) {
     const dead = await admin.takeAll(`${queue}.dlq`);
-    ledger.deadIn(handler, dead.map((m) => ({ id: String(m.properties.messageId), error: String(m.properties.headers?.['x-error-name']) })));
+    ledger.deadIn(
+      handler,
+      dead.map((m) => ({ id: String(m.properties.messageId), error: String(m.properties.headers?.['x-error-name']) })),
+    );
   }
 }
 
@@ -400,12 +446,17 @@ async function cleanup(admin: Admin, prefix: string, delays: Delays): Promise<vo
     .split('\n')
     .map((line) => line.trim().split('\t'))
     .filter(([name, messages]) => name?.startsWith(prefix) && Number(messages) > 0);
-  if (left.length > 0) console.log(`[soak] left in the broker at cleanup (name, messages, ready, unacked, consumers): ${JSON.stringify(left)}`);
+  if (left.length > 0)
+    console.log(`[soak] left in the broker at cleanup (name, messages, ready, unacked, consumers): ${JSON.stringify(left)}`);
   const list = async (what: string) =>
-    (await rabbitmqctl(`list_${what}`, 'name')).split('\n').map((line) => line.trim()).filter((name) => name.startsWith(prefix));
+    (await rabbitmqctl(`list_${what}`, 'name'))
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((name) => name.startsWith(prefix));
   const delayNames = [delays.sendMs, delays.retryMs].map((ms) => delayExchangeName('', ms));
   for (const queue of [...(await list('queues')), ...delayNames]) await admin.deleteQueue(queue);
-  for (const exchange of [...(await list('exchanges')), ...delayNames]) await admin.on((c) => c.deleteExchange(exchange)).catch(() => undefined);
+  for (const exchange of [...(await list('exchanges')), ...delayNames])
+    await admin.on((c) => c.deleteExchange(exchange)).catch(() => undefined);
 }
 
 main().then(

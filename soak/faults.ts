@@ -13,7 +13,14 @@ import { connectionsStartingWith, heldForDeadLettering, rabbitmqctl, readWaterma
 import { DATA_FAULTS, type DataFaultKind, type DataServices } from './data-faults';
 import { handlerOptions, HANDLERS, names, RETRY, type Handler, type QueueType } from './protocol';
 
-const BROKER_FAULTS = ['kill-connections', 'channel-error-406', 'channel-error-404', 'delete-queue', 'memory-alarm', 'restart-instance'] as const;
+const BROKER_FAULTS = [
+  'kill-connections',
+  'channel-error-406',
+  'channel-error-404',
+  'delete-queue',
+  'memory-alarm',
+  'restart-instance',
+] as const;
 export const FAULT_KINDS = [...BROKER_FAULTS, ...DATA_FAULTS];
 export type FaultKind = (typeof BROKER_FAULTS)[number] | DataFaultKind;
 
@@ -79,7 +86,14 @@ export class FaultDriver {
     private readonly admin: Admin,
     private readonly data: DataServices,
     private readonly hooks: FaultHooks,
-    private readonly options: { alarms: boolean; alarmMs: number; maxAlarms: number; minGapMs: number; maxGapMs: number; queueType: QueueType },
+    private readonly options: {
+      alarms: boolean;
+      alarmMs: number;
+      maxAlarms: number;
+      minGapMs: number;
+      maxGapMs: number;
+      queueType: QueueType;
+    },
   ) {
     this.n = names(prefix);
     const handlers = handlerOptions(prefix, options.queueType);
@@ -128,7 +142,16 @@ export class FaultDriver {
   /** Draws from a shuffled deck, so that even a short run injects every kind of fault. */
   private pick(): FaultKind {
     if (this.deck.length === 0) {
-      this.deck = ['kill-connections', 'kill-connections', 'channel-error-406', 'channel-error-404', 'delete-queue', 'delete-queue', 'restart-instance', ...DATA_FAULTS];
+      this.deck = [
+        'kill-connections',
+        'kill-connections',
+        'channel-error-406',
+        'channel-error-404',
+        'delete-queue',
+        'delete-queue',
+        'restart-instance',
+        ...DATA_FAULTS,
+      ];
       if (this.options.alarms && this.log.counts['memory-alarm'] < this.options.maxAlarms) this.deck.push('memory-alarm');
       for (let i = this.deck.length - 1; i > 0; i--) {
         const j = Math.floor(Math.random() * (i + 1));
@@ -166,7 +189,9 @@ export class FaultDriver {
     const instance = instances[Math.floor(Math.random() * instances.length)];
     const roll = Math.random();
     const targets =
-      roll < 0.2 ? all : all.filter((c) => c.name.startsWith(`${instance}:`) && (roll < 0.6 || c.name.endsWith(roll < 0.8 ? ':publisher' : ':consumer')));
+      roll < 0.2
+        ? all
+        : all.filter((c) => c.name.startsWith(`${instance}:`) && (roll < 0.6 || c.name.endsWith(roll < 0.8 ? ':publisher' : ':consumer')));
     await Promise.all(targets.map((c) => rabbitmqctl('close_connection', c.pid, 'soak fault driver').catch(() => undefined)));
     return targets.map((c) => c.name.slice(this.prefix.length + 1)).join(' ');
   }
@@ -238,7 +263,11 @@ export class FaultDriver {
   /** Declares a group's exchange, queue, bindings, dead-letter and retry queues as its handlers do. */
   private async declareAsTheModule(handler: QueueGroup): Promise<void> {
     // The soak's queues are its own, declared anew: nothing earlier to keep or to tell about.
-    const earlier = { withChannel: (work: (channel: AmqpChannel) => Promise<unknown>) => this.admin.on((c) => work(new AmqpChannel(c))), kept: () => undefined, typeChecked: true };
+    const earlier = {
+      withChannel: (work: (channel: AmqpChannel) => Promise<unknown>) => this.admin.on((c) => work(new AmqpChannel(c))),
+      kept: () => undefined,
+      typeChecked: true,
+    };
     await this.admin.on((c) => declareHandlerTopology(new AmqpChannel(c), this.definitions[handler], earlier));
   }
 

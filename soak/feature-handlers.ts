@@ -66,7 +66,8 @@ export function featureHandlers(options: Record<HandlerName, MessageHandlerOptio
 
     @MessageHandler(options.delayed)
     delayed(payload: Payload, context: MessageContext) {
-      if (context.attempt === 1 && Date.now() < payload.sentAt! + delays.sendMs - DELAY_TOLERANCE_MS) count(report().counters, 'delayed delivered early');
+      if (context.attempt === 1 && Date.now() < payload.sentAt! + delays.sendMs - DELAY_TOLERANCE_MS)
+        count(report().counters, 'delayed delivered early');
       handle('delayed', payload, context);
     }
 
@@ -86,7 +87,8 @@ export function featureHandlers(options: Record<HandlerName, MessageHandlerOptio
       const rest = contexts.filter((_, i) => !retried[i]);
       const failing = payloads.findIndex((p, i) => p.failFirst && contexts[i].attempt === 1 && !retried[i]);
       if (failing >= 0) {
-        for (const context of rest) report().failed.push({ handler: 'batch', id: context.messageId!, attempt: context.attempt, at: Date.now() });
+        for (const context of rest)
+          report().failed.push({ handler: 'batch', id: context.messageId!, attempt: context.attempt, at: Date.now() });
         throw new TransientFailure(`batch fails the first try of ${contexts[failing].messageId}`);
       }
       for (const context of rest) handled('batch', context);

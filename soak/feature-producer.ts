@@ -65,7 +65,9 @@ export class FeatureProducer {
           await this.client.send(queue, payload, { messageId: id });
           if (Math.random() < SENT_TWICE) {
             count(report().counters, `${feature} sent twice on purpose`);
-            await this.client.send(queue, payload, { messageId: id }).catch(() => count(report().counters, `${feature} second send failed`));
+            await this.client
+              .send(queue, payload, { messageId: id })
+              .catch(() => count(report().counters, `${feature} second send failed`));
           }
         });
       case 'outbox':
@@ -78,7 +80,11 @@ export class FeatureProducer {
     const size = 1 + Math.floor(Math.random() * BATCH.size);
     await Promise.all(
       Array.from({ length: size }, (_, k) => {
-        const payload: Payload = { seq, failFirst: Math.random() < FAIL_FIRST_BATCH, mode: Math.random() < RETRIED_IN_BATCH ? 'retry-delay' : undefined };
+        const payload: Payload = {
+          seq,
+          failFirst: Math.random() < FAIL_FIRST_BATCH,
+          mode: Math.random() < RETRIED_IN_BATCH ? 'retry-delay' : undefined,
+        };
         return this.record('batch', `${id}.${k}`, () => this.client.send(queue, payload, { messageId: `${id}.${k}` }));
       }),
     );

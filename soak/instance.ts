@@ -94,7 +94,13 @@ class Producer {
     const payload: Payload = { seq, failFirst: Math.random() < 0.2 };
     const roll = Math.random();
     const op =
-      roll < 0.35 ? this.send('command', seq, payload) : roll < 0.55 ? this.send('event', seq, payload) : roll < 0.65 ? this.request(payload) : this.features.next(seq);
+      roll < 0.35
+        ? this.send('command', seq, payload)
+        : roll < 0.55
+          ? this.send('event', seq, payload)
+          : roll < 0.65
+            ? this.request(payload)
+            : this.features.next(seq);
     this.inFlight.add(op);
     void op.finally(() => this.inFlight.delete(op));
   }

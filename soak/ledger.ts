@@ -103,12 +103,20 @@ export class Ledger {
   /** Confirmed messages a group has not handled yet, those meant to end otherwise left out (for the drain). */
   outstanding(): number {
     let count = 0;
-    for (const handler of GROUPS) for (const c of this.expectedBy(handler)) if (!c.design && !this.handled.has(`${handler}:${c.id}`)) count++;
+    for (const handler of GROUPS)
+      for (const c of this.expectedBy(handler)) if (!c.design && !this.handled.has(`${handler}:${c.id}`)) count++;
     return count;
   }
 
   /** Outbox transactions: committed, rolled back on purpose, failed (and of those, committed after all), and what must never happen. */
-  get outbox(): { committed: number; rolledBack: number; failed: Record<string, number>; failedButCommitted: number; rolledBackButSent: number; committedButNotInTable: number } {
+  get outbox(): {
+    committed: number;
+    rolledBack: number;
+    failed: Record<string, number>;
+    failedButCommitted: number;
+    rolledBackButSent: number;
+    committedButNotInTable: number;
+  } {
     const rows = this.outboxRows ?? new Map<string, boolean>();
     const failed: Record<string, number> = {};
     let rolledBack = 0;
@@ -124,7 +132,14 @@ export class Ledger {
       }
     }
     const committed = [...this.confirmed.values()].filter((c) => c.kind === 'outbox');
-    return { committed: committed.length, rolledBack, failed, failedButCommitted, rolledBackButSent, committedButNotInTable: committed.filter((c) => !rows.has(c.id)).length };
+    return {
+      committed: committed.length,
+      rolledBack,
+      failed,
+      failedButCommitted,
+      rolledBackButSent,
+      committedButNotInTable: committed.filter((c) => !rows.has(c.id)).length,
+    };
   }
 
   /** Every expected message of every group, with how often it was handled and whether it is lost (after `figures`). */
@@ -132,7 +147,14 @@ export class Ledger {
     for (const group of GROUPS) {
       for (const c of this.expectedBy(group)) {
         const key = `${group}:${c.id}`;
-        yield { group, id: c.id, sentAt: c.sentAt, confirmedAt: c.confirmedAt, runs: this.handled.get(key) ?? 0, lost: this.lostKeys.has(key) };
+        yield {
+          group,
+          id: c.id,
+          sentAt: c.sentAt,
+          confirmedAt: c.confirmedAt,
+          runs: this.handled.get(key) ?? 0,
+          lost: this.lostKeys.has(key),
+        };
       }
     }
   }
@@ -182,12 +204,17 @@ export class Ledger {
       // failed a try was in the queue, and what became of it since is the module's doing.
       // An event is routed when it is published: while a group's queue was away it reached no
       // queue of that group. (A command to a missing queue is refused, so it was never confirmed.)
-      const unroutable = handler === 'command' ? [] : missing.filter((c) => failures(c).length === 0 && publishOverlaps(c, faults.windows[handler]));
-      const inFlightToMain = missing.filter((c) => failures(c).length === 0 && !unroutable.includes(c) && publishOverlaps(c, faults.deletions[handler]));
+      const unroutable =
+        handler === 'command' ? [] : missing.filter((c) => failures(c).length === 0 && publishOverlaps(c, faults.windows[handler]));
+      const inFlightToMain = missing.filter(
+        (c) => failures(c).length === 0 && !unroutable.includes(c) && publishOverlaps(c, faults.deletions[handler]),
+      );
       // A failed try's retry copy is published at once: one published while its retry queue was
       // being deleted is confirmed by RabbitMQ and gone with the queue, like a message above.
       const inFlightToRetry = missing.filter(
-        (c) => !inFlightToMain.includes(c) && failures(c).some((f) => overlaps(f.at, f.at + RETRY_COPY_SLACK_MS, faults.retryDeletions[handler])),
+        (c) =>
+          !inFlightToMain.includes(c) &&
+          failures(c).some((f) => overlaps(f.at, f.at + RETRY_COPY_SLACK_MS, faults.retryDeletions[handler])),
       );
       const inFlight = [...inFlightToMain, ...inFlightToRetry];
       // Classic dead-lettering is at-most-once: a copy expiring while the handler queue is away is dropped.
@@ -197,7 +224,11 @@ export class Ledger {
           ? missing.filter((c) => failures(c).some((f) => overlaps(f.at + f.delayMs, f.at + f.delayMs + COPY_PUBLISH_SLACK_MS, away)))
           : [];
       const rest = missing.filter((c) => !unroutable.includes(c) && !inFlight.includes(c) && !dropped.includes(c));
-      const deleted = coveredByDeletions(rest, faults.deleted.filter((d) => d.handler === handler), (c) => failures(c).map((f) => f.at));
+      const deleted = coveredByDeletions(
+        rest,
+        faults.deleted.filter((d) => d.handler === handler),
+        (c) => failures(c).map((f) => f.at),
+      );
       const unexplained = rest.filter((c) => !deleted.has(c));
       for (const c of unexplained) this.lostKeys.add(`${handler}:${c.id}`);
       const dead = this.dead.get(handler)!;
@@ -218,7 +249,9 @@ export class Ledger {
         inFlightToADeletedQueue: inFlight.length,
         droppedByClassicDeadLettering: dropped.length,
         lost: unexplained.length,
-        lostIds: unexplained.slice(0, 20).map((c) => ({ id: c.id, sentAt: c.sentAt, confirmedAt: c.confirmedAt, failedTries: failures(c).map((f) => f.at) })),
+        lostIds: unexplained
+          .slice(0, 20)
+          .map((c) => ({ id: c.id, sentAt: c.sentAt, confirmedAt: c.confirmedAt, failedTries: failures(c).map((f) => f.at) })),
       };
     }
     return out;

@@ -131,7 +131,14 @@ export interface Delays {
 export type QueueType = 'quorum' | 'classic';
 
 /** Every soak handler's options, by name: a shared queue has several. */
-export type HandlerName = 'command' | 'audit' | 'billing' | 'rpc' | Exclude<Feature, 'typed' | 'keyed'> | `typed-${(typeof TYPES)[number]}` | `keyed-${(typeof TYPES)[number]}`;
+export type HandlerName =
+  | 'command'
+  | 'audit'
+  | 'billing'
+  | 'rpc'
+  | Exclude<Feature, 'typed' | 'keyed'>
+  | `typed-${(typeof TYPES)[number]}`
+  | `keyed-${(typeof TYPES)[number]}`;
 
 /**
  * The options of the soak's handlers, in one place: the instances decorate their handlers

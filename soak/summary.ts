@@ -4,11 +4,20 @@ import type { GroupFigures, Ledger } from './ledger';
 import { HANDLERS, type Handler, type QueueType } from './protocol';
 
 /** Per fault kind: how often, how long in all, and the messages whose send overlapped one — how many, handled twice or more, lost. */
-export function faultImpact(log: FaultLog, ledger: Ledger): Record<string, { injected: number; seconds: number; messages: number; handledMoreThanOnce: number; lost: number }> {
+export function faultImpact(
+  log: FaultLog,
+  ledger: Ledger,
+): Record<string, { injected: number; seconds: number; messages: number; handledMoreThanOnce: number; lost: number }> {
   const out: ReturnType<typeof faultImpact> = {};
   for (const [kind, injected] of Object.entries(log.counts) as Array<[FaultKind, number]>) {
     const spans = log.timeline.filter((f) => f.kind === kind);
-    const row = { injected, seconds: Math.round(spans.reduce((s, f) => s + f.to - f.from, 0) / 100) / 10, messages: 0, handledMoreThanOnce: 0, lost: 0 };
+    const row = {
+      injected,
+      seconds: Math.round(spans.reduce((s, f) => s + f.to - f.from, 0) / 100) / 10,
+      messages: 0,
+      handledMoreThanOnce: 0,
+      lost: 0,
+    };
     for (const m of ledger.messages()) {
       if (!spans.some((f) => m.sentAt <= f.to && m.confirmedAt >= f.from)) continue;
       row.messages++;
@@ -33,7 +42,8 @@ export function violations(ledger: Ledger, groups: Record<Handler, GroupFigures>
     if (otherwise > 0) out[`${g} dead-lettered not by design`] = otherwise;
   }
   for (const [key, value] of Object.entries(ledger.counters)) {
-    if (/^late .*: (accepted|threw )/.test(key) || / given to the wrong handler$/.test(key) || key === 'delayed delivered early') out[key] = value;
+    if (/^late .*: (accepted|threw )/.test(key) || / given to the wrong handler$/.test(key) || key === 'delayed delivered early')
+      out[key] = value;
   }
   const { rolledBackButSent, committedButNotInTable } = ledger.outbox;
   if (rolledBackButSent > 0) out['outbox rows of rolled-back transactions sent'] = rolledBackButSent;
@@ -51,19 +61,24 @@ export function printSummary(
 ): void {
   const row = (g: Handler) => {
     const f = groups[g];
-    return `${g.padEnd(10)} expected ${f.expected}, handled ${f.handled}, duplicates ${f.duplicates}, still queued ${f.stillQueued}, ` +
+    return (
+      `${g.padEnd(10)} expected ${f.expected}, handled ${f.handled}, duplicates ${f.duplicates}, still queued ${f.stillQueued}, ` +
       `dead-lettered ${f.deadLettered} (${f.deadLetteredByDesign} by design)` +
       (f.droppedByDesign > 0 ? `, dropped by design ${f.droppedByDesign}` : '') +
       (g === 'outbox' ? `, still in the outbox ${f.stillInOutbox}` : '') +
-      (f.deletedByFaultDriver + f.inFlightToADeletedQueue + f.unroutableWhileQueueAway + f.droppedByClassicDeadLettering > 0 || ['command', 'audit', 'billing'].includes(g)
+      (f.deletedByFaultDriver + f.inFlightToADeletedQueue + f.unroutableWhileQueueAway + f.droppedByClassicDeadLettering > 0 ||
+      ['command', 'audit', 'billing'].includes(g)
         ? `, deleted by the fault driver ${f.deletedByFaultDriver} (+${f.inFlightToADeletedQueue} in flight to a queue it deleted), ` +
           `unroutable while its queue was away ${f.unroutableWhileQueueAway}` +
           (queueType === 'classic' ? `, dropped by classic dead-lettering while its queue was away ${f.droppedByClassicDeadLettering}` : '')
         : '') +
       `, lost ${f.lost}` +
-      (held[g] > 0 ? `; ${held[g]} copies still held by its retry queues for dead-lettering (not in any figure: known by count only)` : '');
+      (held[g] > 0 ? `; ${held[g]} copies still held by its retry queues for dead-lettering (not in any figure: known by count only)` : '')
+    );
   };
-  console.log(`\nsent: ${l.sent.confirmed} confirmed, ${l.sent.rejected} rejected (${JSON.stringify(l.sent.rejectedBy)}), ${l.sent.rejectedButHandled} of those handled anyway`);
+  console.log(
+    `\nsent: ${l.sent.confirmed} confirmed, ${l.sent.rejected} rejected (${JSON.stringify(l.sent.rejectedBy)}), ${l.sent.rejectedButHandled} of those handled anyway`,
+  );
   for (const g of HANDLERS) console.log(row(g));
   console.log(`requests: ${l.requestsAnswered} answered, failed ${JSON.stringify(l.requestsFailed)}`);
   console.log(`dead-lettered by error: ${JSON.stringify(l.deadLetteredBy())}`);
@@ -71,7 +86,9 @@ export function printSummary(
   console.log(`feature counters: ${JSON.stringify(l.counters)}`);
   console.log('per fault (messages whose send overlapped one):');
   for (const [kind, f] of Object.entries(faultImpact(log, l))) {
-    console.log(`  ${kind.padEnd(18)} injected ${f.injected} (${f.seconds} s), messages ${f.messages}, handled more than once ${f.handledMoreThanOnce}, lost ${f.lost}`);
+    console.log(
+      `  ${kind.padEnd(18)} injected ${f.injected} (${f.seconds} s), messages ${f.messages}, handled more than once ${f.handledMoreThanOnce}, lost ${f.lost}`,
+    );
   }
   const wrong = violations(l, groups);
   console.log(Object.keys(wrong).length > 0 ? `VIOLATIONS ${JSON.stringify(wrong)}` : 'violations 0');

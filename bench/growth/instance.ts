@@ -45,4 +45,8 @@ async function main(): Promise<void> {
 
 // An instance must not outlive the measurement that started it (e.g. a child killed on timeout).
 process.on('disconnect', () => process.exit(1));
-main().catch((err) => process.send!({ type: 'error', error: err instanceof Error ? err.stack ?? err.message : String(err) } satisfies InstanceReport, () => process.exit(1)));
+main().catch((err) =>
+  process.send!({ type: 'error', error: err instanceof Error ? (err.stack ?? err.message) : String(err) } satisfies InstanceReport, () =>
+    process.exit(1),
+  ),
+);

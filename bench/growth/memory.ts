@@ -68,11 +68,16 @@ function rabbitmqctl(args: string[]): string {
 /** What the broker holds for this run: connections named `name` or `name:<role>`, their channels, queues under `name`. */
 function brokerCounts(name: string): Record<string, number> {
   const ours = (n: unknown) => typeof n === 'string' && (n === name || n.startsWith(`${name}:`) || n.startsWith(`${name}.`));
-  const conns = (JSON.parse(rabbitmqctl(['list_connections', 'client_properties', 'channels', '--formatter', 'json'])) as Array<{
-    client_properties: unknown;
-    channels: number;
-  }>).filter((c) => ours(connectionName(c.client_properties)));
-  const queues = rabbitmqctl(['list_queues', 'name', '--no-table-headers']).split('\n').map((q) => q.trim()).filter(ours);
+  const conns = (
+    JSON.parse(rabbitmqctl(['list_connections', 'client_properties', 'channels', '--formatter', 'json'])) as Array<{
+      client_properties: unknown;
+      channels: number;
+    }>
+  ).filter((c) => ours(connectionName(c.client_properties)));
+  const queues = rabbitmqctl(['list_queues', 'name', '--no-table-headers'])
+    .split('\n')
+    .map((q) => q.trim())
+    .filter(ours);
   return { connections: conns.length, channels: conns.reduce((sum, c) => sum + c.channels, 0), queues: queues.length };
 }
 

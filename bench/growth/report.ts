@@ -33,7 +33,8 @@ function verdict(d: DimensionDef, m: MetricDef, points: PointScenario[], cells: 
   const r0 = cell(first, 'ours')?.ratio;
   const r1 = cell(last, 'ours')?.ratio;
   if (points.length < 2) return undefined;
-  if (r0 === undefined || r1 === undefined) return `- ${m.label}: no verdict, ${first.xLabel} or ${last.xLabel} ${d.axis} has no ratio (see Problems)`;
+  if (r0 === undefined || r1 === undefined)
+    return `- ${m.label}: no verdict, ${first.xLabel} or ${last.xLabel} ${d.axis} has no ratio (see Problems)`;
   const change = (e: string) => (cell(last, e)?.median ?? NaN) / (cell(first, e)?.median ?? NaN);
   const drift = r1 / r0;
   const worse = m.better === 'higher' ? drift < 1 - SHAPE_TOLERANCE : drift > 1 + SHAPE_TOLERANCE;
@@ -64,7 +65,10 @@ function dimensionTable(d: DimensionDef, points: PointScenario[], cells: Cells, 
     }
     lines.push(`| ${row.join(' | ')} |`);
   }
-  const verdicts = d.metrics.filter(hasRatio).map((m) => verdict(d, m, points, cells)).filter((v): v is string => !!v);
+  const verdicts = d.metrics
+    .filter(hasRatio)
+    .map((m) => verdict(d, m, points, cells))
+    .filter((v): v is string => !!v);
   if (verdicts.length) lines.push('', ...verdicts);
   lines.push('');
   return lines;
@@ -88,7 +92,13 @@ function s8Section(points: PointScenario[], cells: Cells, quick: boolean, plot?:
 }
 
 /** (100 − 1) / 99 for one impl and metric, or undefined when a point is missing. */
-function perHandler(cells: Cells, one: PointScenario | undefined, hundred: PointScenario | undefined, impl: string, key: string): number | undefined {
+function perHandler(
+  cells: Cells,
+  one: PointScenario | undefined,
+  hundred: PointScenario | undefined,
+  impl: string,
+  key: string,
+): number | undefined {
   const a = one && cells[one.id]?.[impl]?.[key];
   const b = hundred && cells[hundred.id]?.[impl]?.[key];
   if (!a || !b || a.n === 0 || b.n === 0) return undefined;
@@ -101,7 +111,11 @@ function s9Section(points: PointScenario[], cells: Cells, quick: boolean): strin
   const one = sorted.find((p) => p.x === 1);
   const hundred = sorted.find((p) => p.x === 100);
   const head = ['metric'];
-  for (const p of sorted) head.push(p.x === 0 ? 'bare amqplib connection + channel (raw)' : `${p.title} raw`, p.x === 0 ? 'bare Nest application context (ours)' : `${p.title} ours`);
+  for (const p of sorted)
+    head.push(
+      p.x === 0 ? 'bare amqplib connection + channel (raw)' : `${p.title} raw`,
+      p.x === 0 ? 'bare Nest application context (ours)' : `${p.title} ours`,
+    );
   const withPerHandler = !!(one && hundred);
   if (withPerHandler) head.push('per handler raw', 'per handler ours');
   const lines = [
@@ -110,24 +124,35 @@ function s9Section(points: PointScenario[], cells: Cells, quick: boolean): strin
     `${d.describe(quick)}. Memory in MB; per handler = (100 handlers − 1 handler) / 99, memory in KB.`,
     '',
     `| ${head.join(' | ')} |`,
-    `|---|${head.slice(1).map(() => '---:').join('|')}|`,
+    `|---|${head
+      .slice(1)
+      .map(() => '---:')
+      .join('|')}|`,
   ];
   for (const m of d.metrics) {
     const row = [m.label];
     for (const p of sorted) {
       const ours = cells[p.id]?.ours?.[m.key];
-      row.push(fmtRange(cells[p.id]?.raw?.[m.key]), fmtRange(ours) + (p.x > 0 && hasRatio(m) && ours?.ratio !== undefined ? ` · ${fmtRatio(ours.ratio)}` : ''));
+      row.push(
+        fmtRange(cells[p.id]?.raw?.[m.key]),
+        fmtRange(ours) + (p.x > 0 && hasRatio(m) && ours?.ratio !== undefined ? ` · ${fmtRatio(ours.ratio)}` : ''),
+      );
     }
     if (withPerHandler) {
       const kb = m.key.endsWith('MB') ? 1024 : 1;
       const v = (impl: string) => perHandler(cells, one, hundred, impl, m.key);
-      row.push(...['raw', 'ours'].map((impl) => (v(impl) === undefined ? '—' : `${(v(impl)! * kb).toFixed(kb > 1 ? 0 : 2)}${kb > 1 ? ' KB' : ''}`)));
+      row.push(
+        ...['raw', 'ours'].map((impl) =>
+          v(impl) === undefined ? '—' : `${(v(impl)! * kb).toFixed(kb > 1 ? 0 : 2)}${kb > 1 ? ' KB' : ''}`,
+        ),
+      );
     }
     lines.push(`| ${row.join(' | ')} |`);
   }
   const bare = sorted.find((p) => p.x === 0);
   if (bare && one) {
-    const over = (impl: string, key: string) => (cells[one.id]?.[impl]?.[key]?.median ?? NaN) - (cells[bare.id]?.[impl]?.[key]?.median ?? NaN);
+    const over = (impl: string, key: string) =>
+      (cells[one.id]?.[impl]?.[key]?.median ?? NaN) - (cells[bare.id]?.[impl]?.[key]?.median ?? NaN);
     const signed = (v: number) => `${v < 0 ? '−' : '+'}${Math.abs(v).toFixed(1)}`;
     const mb = (impl: string) => `${signed(over(impl, 'idleRssMB'))} MB RSS (heap ${signed(over(impl, 'heapUsedMB'))} MB)`;
     lines.push(

@@ -4,18 +4,7 @@
  */
 import { runQueues } from '../broker';
 import type { Handler, Msg } from '../impl/types';
-import {
-  CPU,
-  RunContext,
-  closeBounded,
-  entries,
-  fmtN,
-  now,
-  peakRssMB,
-  publishAll,
-  rpcThroughput,
-  setupOptions,
-} from '../scenarios';
+import { CPU, RunContext, closeBounded, entries, fmtN, now, peakRssMB, publishAll, rpcThroughput, setupOptions } from '../scenarios';
 import { cpuMeter } from '../cpu';
 import { competingConsumers } from './instances';
 import { DimensionDef, PointScenario, metric } from './group';
@@ -55,9 +44,16 @@ export const S8_DIMENSIONS: Record<'a' | 'b' | 'c' | 'd', DimensionDef> = {
     id: 'c',
     title: 'RPC requests in flight',
     axis: 'in flight',
-    metrics: [metric('callsPerSec', 'calls/s', 'higher'), metric('p99Ms', 'p99 ms', 'lower'), RSS, metric('nodeCpuUs', 'Node CPU µs/call', 'lower'), BROKER_CPU],
+    metrics: [
+      metric('callsPerSec', 'calls/s', 'higher'),
+      metric('p99Ms', 'p99 ms', 'lower'),
+      RSS,
+      metric('nodeCpuUs', 'Node CPU µs/call', 'lower'),
+      BROKER_CPU,
+    ],
     plot: ['callsPerSec', 'p99Ms', 'peakRssMB'],
-    describe: (q) => `as S3 (prefetch ${PREFETCH}, ~1 KB requests) with ${IN_FLIGHT.map((n) => `${fmtN(count.c(q, n))} calls at ${fmtN(n)} in flight`).join(', ')}`,
+    describe: (q) =>
+      `as S3 (prefetch ${PREFETCH}, ~1 KB requests) with ${IN_FLIGHT.map((n) => `${fmtN(count.c(q, n))} calls at ${fmtN(n)} in flight`).join(', ')}`,
   },
   d: {
     id: 'd',
@@ -166,10 +162,22 @@ export const S8: PointScenario[] = [
   ...IN_FLIGHT.map((n) =>
     point('c', n, fmtN(n), async (ctx) => {
       const r = await rpcThroughput(ctx, count.c(ctx.quick, n), n);
-      return { callsPerSec: r.callsPerSec, p99Ms: r.p99Us / 1000, peakRssMB: peakRssMB(), nodeCpuUs: r.nodeCpuUs, ...(r.brokerCpuUs === undefined ? {} : { brokerCpuUs: r.brokerCpuUs }) };
+      return {
+        callsPerSec: r.callsPerSec,
+        p99Ms: r.p99Us / 1000,
+        peakRssMB: peakRssMB(),
+        nodeCpuUs: r.nodeCpuUs,
+        ...(r.brokerCpuUs === undefined ? {} : { brokerCpuUs: r.brokerCpuUs }),
+      };
     }),
   ),
   ...INSTANCES.map((n) =>
-    point('d', n, String(n), (ctx) => competingConsumers(ctx, { instances: n, count: count.d(ctx.quick), prefetch: PREFETCH }), timeout(90_000)),
+    point(
+      'd',
+      n,
+      String(n),
+      (ctx) => competingConsumers(ctx, { instances: n, count: count.d(ctx.quick), prefetch: PREFETCH }),
+      timeout(90_000),
+    ),
   ),
 ];

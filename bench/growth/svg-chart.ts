@@ -75,9 +75,15 @@ function panelSvg(p: Panel, ox: number, oy: number): string {
   for (const [i, s] of p.series.entries()) {
     const dodge = (i - (p.series.length - 1) / 2) * 4; // whiskers of one x side by side, not on top of each other
     const pts = s.points.filter((q) => Number.isFinite(q.median));
-    if (pts.length > 1) out.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map((q) => `${px(q.x)},${py(q.median)}`).join(' ')}"/>`);
+    if (pts.length > 1)
+      out.push(
+        `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map((q) => `${px(q.x)},${py(q.median)}`).join(' ')}"/>`,
+      );
     for (const q of pts) {
-      if (q.max > q.min) out.push(`<line x1="${px(q.x) + dodge}" x2="${px(q.x) + dodge}" y1="${py(q.min)}" y2="${py(q.max)}" stroke="${s.color}" stroke-width="1.5"/>`);
+      if (q.max > q.min)
+        out.push(
+          `<line x1="${px(q.x) + dodge}" x2="${px(q.x) + dodge}" y1="${py(q.min)}" y2="${py(q.max)}" stroke="${s.color}" stroke-width="1.5"/>`,
+        );
       out.push(`<circle cx="${px(q.x)}" cy="${py(q.median)}" r="3.5" fill="${s.color}"/>`);
     }
   }

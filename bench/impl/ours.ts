@@ -61,7 +61,9 @@ export function create(): Adapter {
       const passThrough = { intercept: (_context: unknown, next: NestCommon.CallHandler) => next.handle() };
       const enhancers = process.env.BENCH_OURS_GLOBAL_INTERCEPTOR === '1' ? [{ provide: core.APP_INTERCEPTOR, useValue: passThrough }] : [];
       const metrics = () =>
-        process.env.BENCH_OURS_METRICS === 'prometheus' ? { metrics: { prometheus: { registry: new (rootRequire('prom-client').Registry)() } } } : {};
+        process.env.BENCH_OURS_METRICS === 'prometheus'
+          ? { metrics: { prometheus: { registry: new (rootRequire('prom-client').Registry)() } } }
+          : {};
 
       @Module({
         imports: [

@@ -45,7 +45,11 @@ export function create(): Adapter {
       if (replyTo) {
         const reply = Buffer.from(JSON.stringify(result ?? null));
         const id = o.variant === 'wire' ? randomUUID() : undefined;
-        cons.sendToQueue(replyTo, reply, id ? { correlationId, messageId: id, headers: wireHeaders(String(msg.properties.headers?.['x-request-id'])) } : { correlationId });
+        cons.sendToQueue(
+          replyTo,
+          reply,
+          id ? { correlationId, messageId: id, headers: wireHeaders(String(msg.properties.headers?.['x-request-id'])) } : { correlationId },
+        );
       }
       cons.ack(msg);
     } catch {
@@ -95,7 +99,9 @@ export function create(): Adapter {
         pub.sendToQueue(
           queue,
           Buffer.from(JSON.stringify(payload)),
-          id ? { persistent: o.persistent, contentType: 'application/json', messageId: id, headers: wireHeaders(id) } : { persistent: o.persistent, contentType: 'application/json' },
+          id
+            ? { persistent: o.persistent, contentType: 'application/json', messageId: id, headers: wireHeaders(id) }
+            : { persistent: o.persistent, contentType: 'application/json' },
           (err) => (err ? reject(err) : resolve()),
         );
       });

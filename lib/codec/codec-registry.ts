@@ -55,7 +55,8 @@ export class CodecRegistry {
     if (!compression || content.length < compression.thresholdBytes) return { content, contentType: codec.contentType };
     const { algorithm } = compression;
     const compressed = compress(algorithm, content);
-    if (compressed instanceof Promise) return compressed.then((body) => ({ content: this.bounded(body), contentType: codec.contentType, contentEncoding: algorithm }));
+    if (compressed instanceof Promise)
+      return compressed.then((body) => ({ content: this.bounded(body), contentType: codec.contentType, contentEncoding: algorithm }));
     return { content: this.bounded(compressed), contentType: codec.contentType, contentEncoding: algorithm };
   }
 
@@ -66,7 +67,9 @@ export class CodecRegistry {
    */
   private bounded(body: Buffer): Buffer {
     if (body.length <= this.maxBytes) return body;
-    throw new RangeError(`its body has ${body.length} bytes, more than maxMessageBytes (${this.maxBytes}; RabbitMQ 4 refuses bodies over its max_message_size, 16 MiB by default)`);
+    throw new RangeError(
+      `its body has ${body.length} bytes, more than maxMessageBytes (${this.maxBytes}; RabbitMQ 4 refuses bodies over its max_message_size, 16 MiB by default)`,
+    );
   }
 
   /**
@@ -104,6 +107,8 @@ function read(codec: RegisteredCodec, body: Buffer, contentType: string | undefi
     return codec.decode(body, contentType);
   } catch (error) {
     if (error instanceof DecodeError) throw error;
-    throw new DecodeError(`The ${codec.contentType} codec cannot decode the body: ${(error as Error)?.message ?? String(error)}`, { cause: error });
+    throw new DecodeError(`The ${codec.contentType} codec cannot decode the body: ${(error as Error)?.message ?? String(error)}`, {
+      cause: error,
+    });
   }
 }

@@ -67,7 +67,9 @@ export function decompress(algorithm: CompressionAlgorithm, body: Buffer, maxByt
     }
   }
   return new Promise((resolve, reject) => {
-    INFLATE[algorithm].async(body, options, (error, inflated) => (error ? reject(decompressError(algorithm, error, maxBytes)) : resolve(inflated)));
+    INFLATE[algorithm].async(body, options, (error, inflated) =>
+      error ? reject(decompressError(algorithm, error, maxBytes)) : resolve(inflated),
+    );
   });
 }
 

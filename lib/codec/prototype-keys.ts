@@ -13,7 +13,8 @@ export function stripPrototypeKeys(value: unknown, text: string): unknown {
     if (typeof node !== 'object' || node === null) continue;
     const record = node as Record<string, unknown>;
     if (Object.prototype.hasOwnProperty.call(record, '__proto__')) delete record['__proto__'];
-    if (Object.prototype.hasOwnProperty.call(record, 'constructor') && reachesPrototype(record['constructor'])) delete record['constructor'];
+    if (Object.prototype.hasOwnProperty.call(record, 'constructor') && reachesPrototype(record['constructor']))
+      delete record['constructor'];
     for (const key of Object.keys(record)) stack.push(record[key]);
   }
   return value;

@@ -10,7 +10,6 @@ import { transportFor } from '../transport/transport-for';
 import type { TransportChannel, TransportConnection } from '../transport/transport.interface';
 import { within } from '../util/within';
 
-
 /** What a managed connection tells the owners of its channels. */
 export interface ManagedConnectionEvents {
   /** (Re)connected: open your channels on it. */
@@ -106,7 +105,12 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
     this.connection = undefined;
     // A handshake in flight ends in the connect loop, which releases what it opened. It is waited
     // for within the same bound: a handshake stalled longer fails by the connect timeout.
-    const handshake = this.connecting && within(this.connecting.catch(() => undefined), CLOSE_TIMEOUT_MS);
+    const handshake =
+      this.connecting &&
+      within(
+        this.connecting.catch(() => undefined),
+        CLOSE_TIMEOUT_MS,
+      );
     await Promise.all([connection && release(connection), handshake]);
   }
 
@@ -140,8 +144,7 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
       if (this.nextUrl % urls.length !== 0) continue;
       if (Date.now() >= deadline) {
         throw new BrokerUnreachableError(
-          `Cannot connect to RabbitMQ at ${urls.map(maskUrl).join(', ')} after ${Date.now() - started} ms: ` +
-            maskUrl(describe(lastError)),
+          `Cannot connect to RabbitMQ at ${urls.map(maskUrl).join(', ')} after ${Date.now() - started} ms: ` + maskUrl(describe(lastError)),
           { cause: lastError },
         );
       }

@@ -106,7 +106,6 @@ export class DeliveryCopies {
       },
     };
   }
-
 }
 
 /** The message id of every copy of a delivery: its own, or one made once for a message without. */

@@ -11,7 +11,13 @@ import type { CodecRegistry } from '../codec/codec-registry';
 import type { Telemetry } from '../telemetry/telemetry.interface';
 import type { HandlerDefinition } from '../topology/handler-definition';
 import { brokerCountsDeliveries } from '../topology/handler-queue-arguments';
-import { BROADCAST_RETRY_QUEUE_EXPIRES_MS, checkHandlerTopology, declareHandlerTopology, type EarlierQueues, retryDelays } from '../topology/handler-topology';
+import {
+  BROADCAST_RETRY_QUEUE_EXPIRES_MS,
+  checkHandlerTopology,
+  declareHandlerTopology,
+  type EarlierQueues,
+  retryDelays,
+} from '../topology/handler-topology';
 import { AckBatcher } from './ack-batcher';
 import { Delivery, DeliveryContext, ReturnedDeliveries } from './delivery';
 import { readCounters } from './retry-counters';
@@ -91,7 +97,9 @@ export class HandlerConsumer {
     if (this.definition.broadcast && retryDelays(this.definition).length > 0) {
       // Its retry queues expire unless declared again (they must not outlive the instance).
       this.renewTimer = setInterval(() => {
-        this.redeclare().catch((error: Error) => this.logger.warn(`Cannot renew the retry queues of ${this.definition.name}: ${error.message}`));
+        this.redeclare().catch((error: Error) =>
+          this.logger.warn(`Cannot renew the retry queues of ${this.definition.name}: ${error.message}`),
+        );
       }, BROADCAST_RETRY_QUEUE_EXPIRES_MS / 2);
       this.renewTimer.unref();
     }
@@ -112,7 +120,10 @@ export class HandlerConsumer {
     const { channel, consumerTag } = this;
     if (channel && consumerTag) {
       this.consumerTag = undefined;
-      await within(channel.cancel(consumerTag).catch(() => undefined), Math.max(0, deadline - Date.now()));
+      await within(
+        channel.cancel(consumerTag).catch(() => undefined),
+        Math.max(0, deadline - Date.now()),
+      );
     }
   }
 
@@ -144,7 +155,10 @@ export class HandlerConsumer {
     await Promise.all(abandoned.map((delivery) => this.outcome.putBack(delivery, CLOSE_TIMEOUT_MS)));
     this.acks?.flush();
     // A stalled socket never answers: the connection's close destroys it after its own bound.
-    await within(channel.close().catch(() => undefined), Math.max(0, closeBy - Date.now()));
+    await within(
+      channel.close().catch(() => undefined),
+      Math.max(0, closeBy - Date.now()),
+    );
   }
 
   /**
@@ -169,7 +183,8 @@ export class HandlerConsumer {
     try {
       const channel = await this.connection.createChannel();
       channel.on('close', (error?: Error) => {
-        if (error) this.logger.warn(`Channel of ${this.definition.name} (queue "${this.definition.queue}") closed by RabbitMQ: ${error.message}`);
+        if (error)
+          this.logger.warn(`Channel of ${this.definition.name} (queue "${this.definition.queue}") closed by RabbitMQ: ${error.message}`);
         this.onChannelClosed(channel);
       });
       const acks = new AckBatcher(channel, (delivery) => this.returned.add(delivery.msg));
@@ -209,7 +224,9 @@ export class HandlerConsumer {
     if (this.connection.current) this.scheduleSetup();
   }
 
-  private scheduleSetup(delay = backoffDelay(this.failures, this.options.reconnect.initialDelayMs, this.options.reconnect.maxDelayMs)): void {
+  private scheduleSetup(
+    delay = backoffDelay(this.failures, this.options.reconnect.initialDelayMs, this.options.reconnect.maxDelayMs),
+  ): void {
     if (this.stopped || this.retryTimer || this.settingUp) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
@@ -272,12 +289,23 @@ export class HandlerConsumer {
   private handle(delivery: Delivery, headers: Record<string, unknown>): Promise<void> | void {
     const { msg } = delivery;
     // Up to MAX_TRIES, not the policy's attempts: a handler's own context.retry() may go past them.
-    delivery.counters = readCounters(headers, this.definition.baseQueue, msg.properties.messageId, MAX_TRIES - 1, this.options.maxRedeliveries);
+    delivery.counters = readCounters(
+      headers,
+      this.definition.baseQueue,
+      msg.properties.messageId,
+      MAX_TRIES - 1,
+      this.options.maxRedeliveries,
+    );
     const attempt = delivery.counters.attempts + 1;
     // Redelivered through our own doing (we returned it, or its ack went down with the channel):
     // not a sign of a message that kills its consumer, so it is not counted. Nor is anything on a
     // queue whose delivery limit RabbitMQ enforces.
-    if (msg.fields.redelivered && this.options.maxRedeliveries > 0 && !brokerCountsDeliveries(this.definition.queueArguments) && !this.returned.take(msg)) {
+    if (
+      msg.fields.redelivered &&
+      this.options.maxRedeliveries > 0 &&
+      !brokerCountsDeliveries(this.definition.queueArguments) &&
+      !this.returned.take(msg)
+    ) {
       return this.outcome.redelivered(delivery, attempt);
     }
     // Its handler ran already, and its outcome could not be recorded then: carried out again, the
@@ -303,11 +331,23 @@ export class HandlerConsumer {
 
   private invoke(delivery: Delivery, headers: Record<string, unknown>, attempt: number, payload: unknown): Promise<void> | void {
     if (this.idempotency) {
-      return this.idempotency.handle(delivery, attempt, () => this.telemetry.handler(this.definition.queue, this.callHandler, payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle)));
+      return this.idempotency.handle(delivery, attempt, () =>
+        this.telemetry.handler(
+          this.definition.queue,
+          this.callHandler,
+          payload,
+          new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle),
+        ),
+      );
     }
     let result: unknown;
     try {
-      result = this.telemetry.handler(this.definition.queue, this.callHandler, payload, new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle));
+      result = this.telemetry.handler(
+        this.definition.queue,
+        this.callHandler,
+        payload,
+        new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle),
+      );
     } catch (error) {
       return this.outcome.failed(delivery, error, attempt);
     }
@@ -319,7 +359,6 @@ export class HandlerConsumer {
     }
     return this.outcome.succeeded(delivery, result, attempt);
   }
-
 }
 
 /**

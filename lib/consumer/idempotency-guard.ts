@@ -117,7 +117,10 @@ export class IdempotencyGuard {
     const { initialDelayMs, maxDelayMs } = this.backoff;
     const delay = backoffDelay(this.failuresInRow++, initialDelayMs, maxDelayMs);
     this.telemetry.incident('idempotencyStoreFailure', this.definition.queue);
-    this.warn(messageId, `cannot be checked: its idempotency store is unreachable (${error.message}); returned to its queue in ${delay} ms, not counted as a try`);
+    this.warn(
+      messageId,
+      `cannot be checked: its idempotency store is unreachable (${error.message}); returned to its queue in ${delay} ms, not counted as a try`,
+    );
     try {
       await sleep(delay, undefined, { signal: delivery.signal });
     } catch {
@@ -141,7 +144,10 @@ export class IdempotencyGuard {
     try {
       await withinDeadline(store.complete(key, ttlMs, stored), storeTimeoutMs, 'a record of success');
     } catch (error) {
-      this.warn(messageId, `was handled but cannot be recorded as such (${(error as Error).message}); a copy arriving after its lease would run again`);
+      this.warn(
+        messageId,
+        `was handled but cannot be recorded as such (${(error as Error).message}); a copy arriving after its lease would run again`,
+      );
     }
   }
 

@@ -1,6 +1,13 @@
 import type { Logger } from '@nestjs/common';
 import { backoffDelay } from '../connection/backoff';
-import { HEADER_ATTEMPTS, HEADER_COUNTERS_CHECK, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_ORIGINAL_QUEUE, HEADER_REDELIVERIES } from '../messaging.constants';
+import {
+  HEADER_ATTEMPTS,
+  HEADER_COUNTERS_CHECK,
+  HEADER_ERROR_MESSAGE,
+  HEADER_ERROR_NAME,
+  HEADER_ORIGINAL_QUEUE,
+  HEADER_REDELIVERIES,
+} from '../messaging.constants';
 import { InvalidArgumentError, SettlementError, UnroutableError } from '../messaging.errors';
 import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
 import type { Publisher } from '../publisher/publisher';
@@ -78,9 +85,12 @@ export class MessageOutcome {
   readonly settle: SettleDelivery = (delivery, settlement, attempt) => {
     const id = delivery.msg.properties.messageId ?? '';
     if (delivery.settled) throw new SettlementError(`The message ${id} is settled already: settle it once`);
-    if (delivery.ended) throw new SettlementError(`The message ${id} was settled when its handler returned or threw: settle it before that`);
+    if (delivery.ended)
+      throw new SettlementError(`The message ${id} was settled when its handler returned or threw: settle it before that`);
     if (settlement.kind === 'retry') this.checkRetryDelay(settlement.delayMs, attempt);
-    delivery.settled = delivery.abandoned ? Promise.resolve() : this.carryOut(delivery, decide(this.rules, this.facts(delivery, attempt), { kind: 'settled', settlement })) ?? Promise.resolve();
+    delivery.settled = delivery.abandoned
+      ? Promise.resolve()
+      : (this.carryOut(delivery, decide(this.rules, this.facts(delivery, attempt), { kind: 'settled', settlement })) ?? Promise.resolve());
     return delivery.settled;
   };
 
@@ -120,7 +130,13 @@ export class MessageOutcome {
    */
   async putBack(delivery: Delivery, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    if (delivery.recording && (await within(delivery.recording.then(() => true), timeoutMs)) === undefined) {
+    if (
+      delivery.recording &&
+      (await within(
+        delivery.recording.then(() => true),
+        timeoutMs,
+      )) === undefined
+    ) {
       this.log(delivery, 'warn', 'its outcome was not confirmed before shutdown; RabbitMQ requeues it as redelivered');
       return;
     }
@@ -201,17 +217,29 @@ export class MessageOutcome {
       case 'retry':
         if (decision.error) {
           const tries = this.definition.retry ? ` of ${this.definition.retry.attempts}` : '';
-          this.log(delivery, 'warn', `failed on try ${decision.attempts}${tries} (${describe(decision.error)}); retrying in ${decision.delayMs} ms`);
+          this.log(
+            delivery,
+            'warn',
+            `failed on try ${decision.attempts}${tries} (${describe(decision.error)}); retrying in ${decision.delayMs} ms`,
+          );
         }
         return this.retry(delivery, decision.delayMs, { ...delivery.counters, attempts: decision.attempts });
       case 'deadLetter':
         return (async () => {
-          this.log(delivery, decision.by === 'handler' ? 'warn' : 'error', `${deadLetterCause(decision)}; moved to ${deadLetterQueueName(this.definition)}`);
+          this.log(
+            delivery,
+            decision.by === 'handler' ? 'warn' : 'error',
+            `${deadLetterCause(decision)}; moved to ${deadLetterQueueName(this.definition)}`,
+          );
           await this.deadLetter(delivery, decision.error, decision.attempts);
           if (decision.reply) await this.answer(delivery, undefined, decision.error);
         })();
       case 'countReturn':
-        return this.copies.copyTo(delivery, this.definition.queue, this.countersHeaders(delivery, { ...delivery.counters, redeliveries: decision.redeliveries }));
+        return this.copies.copyTo(
+          delivery,
+          this.definition.queue,
+          this.countersHeaders(delivery, { ...delivery.counters, redeliveries: decision.redeliveries }),
+        );
     }
   }
 
@@ -227,7 +255,9 @@ export class MessageOutcome {
       if (!(error instanceof UnroutableError)) throw error;
       // Deleted since it was declared: declared again, the copy sent once more.
       this.adhocQueues.forget(delayMs);
-      await this.copies.copyTo(delivery, await this.adhocQueues.forDelay(delayMs, this.options.publishTimeoutMs), headers, { redeclare: false });
+      await this.copies.copyTo(delivery, await this.adhocQueues.forDelay(delayMs, this.options.publishTimeoutMs), headers, {
+        redeclare: false,
+      });
     }
   }
 
@@ -241,7 +271,11 @@ export class MessageOutcome {
     const delayMs = requested ?? policyDelay(this.rules, attempt);
     if (!this.definition.declare && delayMs > 0 && !this.policyDelays.has(delayMs)) {
       const delays = [...this.policyDelays].join(', ') || 'none';
-      throw new InvalidArgumentError('delayMs', `0 or a delay of ${this.definition.name}'s retry policy (${delays}): with "declare: false" no other retry queue is declared`, delayMs);
+      throw new InvalidArgumentError(
+        'delayMs',
+        `0 or a delay of ${this.definition.name}'s retry policy (${delays}): with "declare: false" no other retry queue is declared`,
+        delayMs,
+      );
     }
   }
 
@@ -334,7 +368,6 @@ export class MessageOutcome {
 /** How many decisions that could not be recorded one handler remembers (see `undone`). */
 const REMEMBERED_UNDONE = 10_000;
 
-
 /** Waits `ms`, or less if `signal` aborts. */
 function pause(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -368,7 +401,3 @@ function deadLetterCause(decision: Extract<Decision, { kind: 'deadLetter' }>): s
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
-
-
-
-

@@ -74,7 +74,8 @@ export function decide(rules: OutcomeRules, facts: DeliveryFacts, ending: Ending
 function onThrow(rules: OutcomeRules, { attempt, expectsReply }: DeliveryFacts, error: Error): Decision {
   // The caller is waiting for an answer, not for a retry: it gets the error; a message no try can
   // handle is kept in the dead-letter queue as well.
-  if (expectsReply) return isRefused(error) ? { kind: 'deadLetter', error, attempts: attempt, reply: true, by: 'failure' } : { kind: 'reply', error };
+  if (expectsReply)
+    return isRefused(error) ? { kind: 'deadLetter', error, attempts: attempt, reply: true, by: 'failure' } : { kind: 'reply', error };
   const { retry } = rules;
   if (retry && attempt < Math.min(retry.attempts, rules.maxTries) && !(error instanceof UnrecoverableError) && !isRefused(error)) {
     return { kind: 'retry', delayMs: policyDelay(rules, attempt), attempts: attempt, error };
@@ -89,7 +90,13 @@ function onSettlement(rules: OutcomeRules, { attempt }: DeliveryFacts, settlemen
     case 'nack':
       return settlement.requeue ? { kind: 'requeue' } : { kind: 'discard' };
     case 'deadLetter':
-      return { kind: 'deadLetter', error: new UnrecoverableError(settlement.reason ?? 'Dead-lettered by its handler'), attempts: attempt, reply: false, by: 'handler' };
+      return {
+        kind: 'deadLetter',
+        error: new UnrecoverableError(settlement.reason ?? 'Dead-lettered by its handler'),
+        attempts: attempt,
+        reply: false,
+        by: 'handler',
+      };
     case 'retry':
       if (attempt >= rules.maxTries) {
         const error = new DeliveryLimitError(`Tried ${attempt} times: context.retry() gives a message at most ${rules.maxTries} tries`);

@@ -92,7 +92,13 @@ export function queueDefinition(definitions: HandlerDefinition[]): HandlerDefini
       }
     }
   }
-  return { ...first, name: names, messageType: undefined, routingPatterns: [], bindings: uniqueBindings(definitions.flatMap((d) => d.bindings)) };
+  return {
+    ...first,
+    name: names,
+    messageType: undefined,
+    routingPatterns: [],
+    bindings: uniqueBindings(definitions.flatMap((d) => d.bindings)),
+  };
 }
 
 function takes(definition: HandlerDefinition, routingKey: string, type: string | undefined): boolean {
@@ -119,7 +125,9 @@ function uniqueBindings(bindings: ResolvedBinding[]): ResolvedBinding[] {
   for (const binding of bindings) {
     const seen = byExchange.get(binding.exchange);
     if (seen && seen.exchangeType !== binding.exchangeType) {
-      throw new MessagingConfigError(`Exchange "${binding.exchange}" is bound as ${seen.exchangeType} and as ${binding.exchangeType} by handlers of one app`);
+      throw new MessagingConfigError(
+        `Exchange "${binding.exchange}" is bound as ${seen.exchangeType} and as ${binding.exchangeType} by handlers of one app`,
+      );
     }
     byExchange.set(binding.exchange, { ...binding, routingKeys: [...new Set([...(seen?.routingKeys ?? []), ...binding.routingKeys])] });
   }

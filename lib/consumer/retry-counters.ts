@@ -27,7 +27,13 @@ export const FRESH: Readonly<Counters> = Object.freeze({ attempts: 0, redeliveri
  * out-of-range value. Values are bounded as well: only whole numbers are taken, at most the most
  * the module writes (`maxAttempts`, `maxRedeliveries`).
  */
-export function readCounters(headers: Record<string, unknown>, queue: string, messageId: string | undefined, maxAttempts: number, maxRedeliveries: number): Counters {
+export function readCounters(
+  headers: Record<string, unknown>,
+  queue: string,
+  messageId: string | undefined,
+  maxAttempts: number,
+  maxRedeliveries: number,
+): Counters {
   const check = own(headers, HEADER_COUNTERS_CHECK);
   if (typeof check !== 'string' || messageId === undefined) return FRESH;
   // Checked as written, then bounded: a genuine count above this instance's maximum (a lower

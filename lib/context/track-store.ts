@@ -48,11 +48,7 @@ export function isValidItem(key: string, value: string, limits: TrackLimits): bo
  * or not printable is replaced by a fresh one, items beyond the limits or of other types than
  * string/number/boolean are ignored, and only own keys are read (never the prototype).
  */
-export function readTrackHeaders(
-  headers: Record<string, unknown>,
-  messageId: string | undefined,
-  limits: TrackLimits,
-): TrackStore {
+export function readTrackHeaders(headers: Record<string, unknown>, messageId: string | undefined, limits: TrackLimits): TrackStore {
   const rawId = own(headers, HEADER_REQUEST_ID);
   const requestId = isValidRequestId(rawId, limits) ? rawId : randomUUID();
   const items = new Map<string, string>();
@@ -70,8 +66,7 @@ export function readTrackHeaders(
     requestId,
     items,
     messageId: typeof messageId === 'string' && messageId.length <= limits.maxRequestIdLength ? messageId : undefined,
-    causationId:
-      typeof causation === 'string' && causation.length <= limits.maxRequestIdLength ? causation : undefined,
+    causationId: typeof causation === 'string' && causation.length <= limits.maxRequestIdLength ? causation : undefined,
   };
 }
 

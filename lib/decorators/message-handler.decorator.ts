@@ -11,8 +11,7 @@ import { CONVENTIONAL_ARGS, CONVENTIONAL_ARGS_METADATA } from './message-param';
  * enhancers then apply to it per message, like they do to controllers.
  */
 export function MessageHandler(queueOrOptions: string | MessageHandlerOptions): MethodDecorator {
-  const options: MessageHandlerOptions =
-    typeof queueOrOptions === 'string' ? { queue: queueOrOptions } : { ...queueOrOptions };
+  const options: MessageHandlerOptions = typeof queueOrOptions === 'string' ? { queue: queueOrOptions } : { ...queueOrOptions };
   return (target, key, descriptor) => {
     const previous: MessageHandlerOptions[] = Reflect.getMetadata(MESSAGE_HANDLER_METADATA, descriptor.value as object) ?? [];
     Reflect.defineMetadata(MESSAGE_HANDLER_METADATA, [...previous, options], descriptor.value as object);

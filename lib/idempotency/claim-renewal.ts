@@ -37,28 +37,37 @@ export class ClaimRenewal {
     const { store, leaseMs } = this;
     if (!store.renew) {
       const timer = setTimeout(() => {
-        this.warn(messageId, `still runs after its lease (idempotency.leaseMs ${leaseMs} ms), and its store cannot renew claims: a copy arriving now may run alongside it`);
+        this.warn(
+          messageId,
+          `still runs after its lease (idempotency.leaseMs ${leaseMs} ms), and its store cannot renew claims: a copy arriving now may run alongside it`,
+        );
       }, leaseMs).unref();
       return () => clearTimeout(timer);
     }
     const renew = store.renew.bind(store);
     let over = false;
     let renewing = false;
-    const timer = setInterval(() => {
-      if (renewing) return;
-      renewing = true;
-      withinDeadline(renew(key, token, leaseMs), this.storeTimeoutMs, 'a lease renewal')
-        .then(
-          (held) => {
-            if (held || over) return;
-            over = true;
-            clearInterval(timer);
-            this.warn(messageId, `lost its claim while its handler still runs (it expired after idempotency.leaseMs ${leaseMs} ms): a copy may run alongside it`);
-          },
-          (error: Error) => over || this.warn(messageId, `cannot renew its claim (${error.message}); trying again`),
-        )
-        .finally(() => (renewing = false));
-    }, Math.max(1, Math.floor(leaseMs / 3))).unref();
+    const timer = setInterval(
+      () => {
+        if (renewing) return;
+        renewing = true;
+        withinDeadline(renew(key, token, leaseMs), this.storeTimeoutMs, 'a lease renewal')
+          .then(
+            (held) => {
+              if (held || over) return;
+              over = true;
+              clearInterval(timer);
+              this.warn(
+                messageId,
+                `lost its claim while its handler still runs (it expired after idempotency.leaseMs ${leaseMs} ms): a copy may run alongside it`,
+              );
+            },
+            (error: Error) => over || this.warn(messageId, `cannot renew its claim (${error.message}); trying again`),
+          )
+          .finally(() => (renewing = false));
+      },
+      Math.max(1, Math.floor(leaseMs / 3)),
+    ).unref();
     return () => {
       over = true;
       clearInterval(timer);

@@ -23,7 +23,10 @@ export function withinDeadline<T>(
       settle();
     };
     const onAbort = () => finish(() => resolve(undefined));
-    const timer = setTimeout(() => finish(() => reject(new IdempotencyStoreTimeoutError(`The idempotency store did not answer ${what} within ${timeoutMs} ms`))), timeoutMs);
+    const timer = setTimeout(
+      () => finish(() => reject(new IdempotencyStoreTimeoutError(`The idempotency store did not answer ${what} within ${timeoutMs} ms`))),
+      timeoutMs,
+    );
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     call.then(

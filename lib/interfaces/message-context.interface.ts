@@ -31,7 +31,4 @@ export interface MessageContext {
 
 /** How a handler settled its message itself. */
 export type Settlement =
-  | { kind: 'ack' }
-  | { kind: 'nack'; requeue: boolean }
-  | { kind: 'retry'; delayMs?: number }
-  | { kind: 'deadLetter'; reason?: string };
+  { kind: 'ack' } | { kind: 'nack'; requeue: boolean } | { kind: 'retry'; delayMs?: number } | { kind: 'deadLetter'; reason?: string };

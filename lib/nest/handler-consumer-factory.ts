@@ -51,13 +51,35 @@ export class HandlerConsumerFactory {
       return batch ? new BatchCollector(invoker, batch.size, batch.timeoutMs, this.cls, this.options.track) : invoker;
     });
     const invoker = needsRouting(definitions)
-      ? new QueueRoutes(queue.queue, definitions.map((definition, i) => ({ definition, invoker: invokers[i] })))
+      ? new QueueRoutes(
+          queue.queue,
+          definitions.map((definition, i) => ({ definition, invoker: invokers[i] })),
+        )
       : invokers[0];
-    const outcome = new MessageOutcome(queue, this.publisher, this.router, new AdhocRetryQueues(queue, this.connections.consumer), this.track, this.options, this.logger);
+    const outcome = new MessageOutcome(
+      queue,
+      this.publisher,
+      this.router,
+      new AdhocRetryQueues(queue, this.connections.consumer),
+      this.track,
+      this.options,
+      this.logger,
+    );
     const { options, codecs, telemetry, logger } = this;
     const idempotency = queue.idempotent
       ? new IdempotencyGuard(queue, outcome, options.idempotency, options.reconnect, this.store, codecs, telemetry, logger)
       : undefined;
-    return new HandlerConsumer(queue, this.connections.consumer, invoker, outcome, this.cls, options, codecs, telemetry, logger, idempotency);
+    return new HandlerConsumer(
+      queue,
+      this.connections.consumer,
+      invoker,
+      outcome,
+      this.cls,
+      options,
+      codecs,
+      telemetry,
+      logger,
+      idempotency,
+    );
   }
 }

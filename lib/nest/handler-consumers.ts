@@ -60,7 +60,10 @@ export class HandlerConsumers {
       byQueue.set(definition.queue, group);
     }
     const groups = [...byQueue.values()].map((group) => ({ ...group, queue: queueDefinition(group.definitions) }));
-    checkPrefetchedBytes(groups.map((group) => group.queue), this.options);
+    checkPrefetchedBytes(
+      groups.map((group) => group.queue),
+      this.options,
+    );
     if (groups.length === 0) return;
     await this.connections.startConsumer();
     this.consumers = groups.map((group) => this.factory.create(group));

@@ -29,11 +29,7 @@ const METADATA: Record<EnhancerKind, string> = {
  * or filter, global or its own, and no param decorator): it is then called directly, with no
  * per-message cost.
  */
-export function enhancersOf(
-  classRef: object,
-  methodName: string,
-  config: ApplicationConfig | undefined,
-): HandlerEnhancers | undefined {
+export function enhancersOf(classRef: object, methodName: string, config: ApplicationConfig | undefined): HandlerEnhancers | undefined {
   const method = (classRef as { prototype: Record<string, object> }).prototype[methodName];
   const applies = (kind: EnhancerKind) =>
     hasGlobal(config, kind) || listed(Reflect.getMetadata(METADATA[kind], classRef)) || listed(Reflect.getMetadata(METADATA[kind], method));

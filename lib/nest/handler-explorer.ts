@@ -31,7 +31,9 @@ export class HandlerExplorer {
       if (wrapper.isAlias) continue;
       const isStatic = wrapper.isDependencyTreeStatic();
       const prototype: object | undefined =
-        isStatic && wrapper.instance ? Object.getPrototypeOf(wrapper.instance) : (wrapper.metatype as { prototype?: object } | null)?.prototype;
+        isStatic && wrapper.instance
+          ? Object.getPrototypeOf(wrapper.instance)
+          : (wrapper.metatype as { prototype?: object } | null)?.prototype;
       if (!prototype) continue;
       // The same class exported through several modules is one set of handlers.
       const identity = isStatic ? (wrapper.instance as object) : (wrapper.metatype as object);

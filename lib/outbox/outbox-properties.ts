@@ -70,7 +70,8 @@ function decode(value: Json): unknown {
 /** A plain object, built without `__proto__` or other keys reaching an object's machinery. */
 function decodeEntries(entries: Array<[string, Json]>): Record<string, unknown> {
   const result: Record<string, unknown> = {};
-  for (const [key, item] of entries) Object.defineProperty(result, key, { value: decode(item), enumerable: true, writable: true, configurable: true });
+  for (const [key, item] of entries)
+    Object.defineProperty(result, key, { value: decode(item), enumerable: true, writable: true, configurable: true });
   return result;
 }
 

@@ -136,7 +136,9 @@ export class OutboxRelay {
     // Counted once committed: a batch that fails is taken again, and would count its rows twice.
     for (const { exchange } of parked) this.telemetry.incident('outboxParked', exchange);
     if (failed.length > 0) {
-      this.logger.warn(`Outbox relay: ${failed.length} of ${rows.length} messages not published (${failed[0].error}); each is tried again after a back-off`);
+      this.logger.warn(
+        `Outbox relay: ${failed.length} of ${rows.length} messages not published (${failed[0].error}); each is tried again after a back-off`,
+      );
     }
     if (parked.length > 0) {
       const table = this.outbox.table.sql;

@@ -70,13 +70,21 @@ export class OutboxTable {
        WHERE sent_at IS NULL AND available_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [limit],
     );
-    return rows.map((row: { id: string; exchange: string; routing_key: string; content: Buffer; properties: Parameters<typeof decodeProperties>[0] }) => ({
-      id: row.id,
-      exchange: row.exchange,
-      routingKey: row.routing_key,
-      content: row.content,
-      properties: decodeProperties(row.properties),
-    }));
+    return rows.map(
+      (row: {
+        id: string;
+        exchange: string;
+        routing_key: string;
+        content: Buffer;
+        properties: Parameters<typeof decodeProperties>[0];
+      }) => ({
+        id: row.id,
+        exchange: row.exchange,
+        routingKey: row.routing_key,
+        content: row.content,
+        properties: decodeProperties(row.properties),
+      }),
+    );
   }
 
   async markSent(client: SqlRunner, ids: string[]): Promise<void> {
@@ -108,7 +116,9 @@ export class OutboxTable {
 
   /** Deletes the rows sent more than `retentionMs` ago. */
   async clean(client: SqlRunner, retentionMs: number): Promise<number> {
-    const { rowCount } = await client.query(`DELETE FROM ${this.table.sql} WHERE sent_at < now() - $1::float8 * interval '1 millisecond'`, [retentionMs]);
+    const { rowCount } = await client.query(`DELETE FROM ${this.table.sql} WHERE sent_at < now() - $1::float8 * interval '1 millisecond'`, [
+      retentionMs,
+    ]);
     return rowCount ?? 0;
   }
 }

@@ -104,7 +104,9 @@ export class OutboxWakeups {
   private retry(error: Error): void {
     if (this.stopped) return;
     const delay = backoffDelay(this.failures++, this.reconnect.initialDelayMs, this.reconnect.maxDelayMs);
-    this.logger.warn(`Outbox relay cannot listen for new rows (${error.message}); polling every ${this.outbox.pollIntervalMs} ms, listening again in ${delay} ms`);
+    this.logger.warn(
+      `Outbox relay cannot listen for new rows (${error.message}); polling every ${this.outbox.pollIntervalMs} ms, listening again in ${delay} ms`,
+    );
     this.reconnectTimer = setTimeout(() => void this.listen(), delay);
     this.reconnectTimer.unref();
   }

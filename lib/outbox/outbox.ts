@@ -119,8 +119,10 @@ export class Outbox implements OnApplicationBootstrap, OnModuleDestroy {
 
 /** Refuses, before anything is written, what the broker would refuse later (and the relay retry forever). */
 function checkOptions(options: OutboxSendOptions & Pick<SendOptions, 'timeoutMs' | 'delayMs'>): void {
-  if (options.timeoutMs !== undefined) throw new InvalidArgumentError('timeoutMs', 'left out: the relay publishes with the module\'s publishTimeoutMs', options.timeoutMs);
-  if (options.delayMs !== undefined) throw new InvalidArgumentError('delayMs', 'left out: the outbox does not delay messages', options.delayMs);
+  if (options.timeoutMs !== undefined)
+    throw new InvalidArgumentError('timeoutMs', "left out: the relay publishes with the module's publishTimeoutMs", options.timeoutMs);
+  if (options.delayMs !== undefined)
+    throw new InvalidArgumentError('delayMs', 'left out: the outbox does not delay messages', options.delayMs);
   checkSendOptions(options);
 }
 
@@ -131,6 +133,7 @@ function checkOptions(options: OutboxSendOptions & Pick<SendOptions, 'timeoutMs'
  */
 function checkText(columns: Record<string, string | undefined>): void {
   for (const [name, value] of Object.entries(columns)) {
-    if (value?.includes('\u0000')) throw new InvalidArgumentError(name, 'a string without NUL characters (an outbox row cannot hold them)', value);
+    if (value?.includes('\u0000'))
+      throw new InvalidArgumentError(name, 'a string without NUL characters (an outbox row cannot hold them)', value);
   }
 }

@@ -48,7 +48,9 @@ export async function withClient<T>(pool: PgPool, work: (client: SqlRunner) => P
   const onError = (error: Error) => (failure ??= error);
   client.on('error', onError);
   const runner: SqlRunner =
-    queryMs === undefined ? client : { query: (text, values) => deadline(client.query(text, values), queryMs, `"${text.trim().split(/\s/)[0]}"`) };
+    queryMs === undefined
+      ? client
+      : { query: (text, values) => deadline(client.query(text, values), queryMs, `"${text.trim().split(/\s/)[0]}"`) };
   try {
     return await work(runner);
   } catch (error) {
@@ -67,7 +69,9 @@ export function inTransaction<T>(pool: PgPool, work: (client: SqlRunner) => Prom
     async (client) => {
       // One round trip; SET LOCAL ends with the transaction, so the pool's connection keeps its settings.
       await client.query(
-        limits ? `BEGIN; SET LOCAL statement_timeout = ${limits.queryMs}; SET LOCAL idle_in_transaction_session_timeout = ${limits.idleMs}` : 'BEGIN',
+        limits
+          ? `BEGIN; SET LOCAL statement_timeout = ${limits.queryMs}; SET LOCAL idle_in_transaction_session_timeout = ${limits.idleMs}`
+          : 'BEGIN',
       );
       try {
         const result = await work(client);

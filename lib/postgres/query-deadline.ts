@@ -11,7 +11,11 @@ export class QueryTimeoutError extends MessagingError {}
 
 /** `promise`, or a QueryTimeoutError naming `what` once `ms` passed first. */
 export function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return withinOrThrow(promise, ms, () => new QueryTimeoutError(`PostgreSQL did not answer ${what} within ${ms} ms (outbox.queryTimeoutMs)`));
+  return withinOrThrow(
+    promise,
+    ms,
+    () => new QueryTimeoutError(`PostgreSQL did not answer ${what} within ${ms} ms (outbox.queryTimeoutMs)`),
+  );
 }
 
 /**
@@ -24,7 +28,11 @@ export async function connectWithin(pool: PgPool, ms: number): Promise<PgClient>
   try {
     return await deadline(connecting, ms, 'with a connection');
   } catch (error) {
-    if (error instanceof QueryTimeoutError) void connecting.then((late) => late.release(true), () => undefined);
+    if (error instanceof QueryTimeoutError)
+      void connecting.then(
+        (late) => late.release(true),
+        () => undefined,
+      );
     throw error;
   }
 }

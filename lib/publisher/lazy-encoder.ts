@@ -55,5 +55,7 @@ function useEncoded(message: Outgoing, encoded: Encoded): void {
 }
 
 function unencodable(message: Outgoing, error: unknown): EncodeError {
-  return new EncodeError(`Cannot encode the message for "${target(message)}": ${(error as Error)?.message ?? String(error)}`, { cause: error });
+  return new EncodeError(`Cannot encode the message for "${target(message)}": ${(error as Error)?.message ?? String(error)}`, {
+    cause: error,
+  });
 }

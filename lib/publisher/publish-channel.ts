@@ -115,5 +115,8 @@ export class PublishChannel {
 
 /** Closes a channel, giving up after a while: a blocked connection never answers the close. */
 async function closeWithin(channel: TransportChannel): Promise<void> {
-  await within(channel.close().catch(() => undefined), CHANNEL_CLOSE_TIMEOUT_MS);
+  await within(
+    channel.close().catch(() => undefined),
+    CHANNEL_CLOSE_TIMEOUT_MS,
+  );
 }

@@ -5,7 +5,14 @@ import type { Logger } from '@nestjs/common';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { maskUrl } from '../util/url';
 import type { ResolvedMessagingOptions } from '../messaging.options';
-import { ConnectionLostError, EncodeError, PublishNackedError, PublishTimeoutError, ShuttingDownError, UnroutableError } from '../messaging.errors';
+import {
+  ConnectionLostError,
+  EncodeError,
+  PublishNackedError,
+  PublishTimeoutError,
+  ShuttingDownError,
+  UnroutableError,
+} from '../messaging.errors';
 import { ChannelClosedError } from '../transport/transport.errors';
 import type { ConfirmOutcome, Message, TransportChannel } from '../transport/transport.interface';
 import { ConfirmWindow } from './confirm-window';
@@ -121,7 +128,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (this.closed) return;
     this.closed = true;
     this.sweeper.stop();
-    for (const job of this.queue.clear()) job.settle(new ShuttingDownError('The messaging module shut down before the message could be sent'));
+    for (const job of this.queue.clear())
+      job.settle(new ShuttingDownError('The messaging module shut down before the message could be sent'));
     await this.channel.close();
     this.settleIdle();
   }
@@ -215,7 +223,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private lost(slot: ChannelSlot, job: PublishJob): Error | undefined {
     if (!this.closed && Date.now() < job.deadline) return undefined;
     const reason = slot.closeError?.message ?? 'connection closed';
-    return new ConnectionLostError(`The message for "${target(job.message)}" was not confirmed before the channel closed: ${maskUrl(reason)}`);
+    return new ConnectionLostError(
+      `The message for "${target(job.message)}" was not confirmed before the channel closed: ${maskUrl(reason)}`,
+    );
   }
 
   /** Fails what passed its deadline, waiting or written; returns whether anything is still pending. */

@@ -26,7 +26,8 @@ export class ReturnMatcher {
   returned(message: Message): void {
     const id = message.properties.messageId;
     const job = typeof id === 'string' ? this.inFlight.get(id) : undefined;
-    if (job && job.message.exchange === message.fields.exchange && job.message.routingKey === message.fields.routingKey) job.returned = true;
+    if (job && job.message.exchange === message.fields.exchange && job.message.routingKey === message.fields.routingKey)
+      job.returned = true;
   }
 
   /** The job's confirm came: no return can concern it any more. */

@@ -65,7 +65,12 @@ export class ReplyRouter {
       lookUp = this.lookUpExchange(exchange).finally(() => this.exchangeLookUps.delete(exchange));
       this.exchangeLookUps.set(exchange, lookUp);
     }
-    return (await within(lookUp.then(() => true), timeoutMs)) ?? false;
+    return (
+      (await within(
+        lookUp.then(() => true),
+        timeoutMs,
+      )) ?? false
+    );
   }
 
   private async lookUpExchange(exchange: string): Promise<void> {
@@ -121,7 +126,10 @@ export class ReplyRouter {
     }
     const headers = msg.properties.headers ?? {};
     if (own(headers, HEADER_REPLY_ERROR)) {
-      return call.onReply(undefined, new RpcRemoteError(String(own(headers, HEADER_ERROR_NAME) ?? 'Error'), String(own(headers, HEADER_ERROR_MESSAGE) ?? '')));
+      return call.onReply(
+        undefined,
+        new RpcRemoteError(String(own(headers, HEADER_ERROR_NAME) ?? 'Error'), String(own(headers, HEADER_ERROR_MESSAGE) ?? '')),
+      );
     }
     let value: unknown;
     try {

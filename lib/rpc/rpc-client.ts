@@ -12,7 +12,6 @@ import { DelayQueues } from '../topology/delay-queues';
 import { renamed } from '../messaging.options';
 import { checkDuration, checkSendOptions, sendProperties } from './send-properties';
 
-
 /**
  * The one way to send: commands (send), events (publish), request/response (request), async
  * request/response (send with replyTo) and scatter-gather (gather). Everything sent carries the
@@ -121,7 +120,15 @@ export class RpcClient {
       checkDuration('timeoutMs', options.timeoutMs);
       const timeoutMs = options.timeoutMs ?? this.options.rpcTimeoutMs;
       const target = renamed(this.options.queues, queue);
-      this.call(target, '', target, payload, timeoutMs, options, new OneReply(resolve as (value: unknown) => void, reject, target, timeoutMs));
+      this.call(
+        target,
+        '',
+        target,
+        payload,
+        timeoutMs,
+        options,
+        new OneReply(resolve as (value: unknown) => void, reject, target, timeoutMs),
+      );
     });
   }
 
@@ -130,7 +137,11 @@ export class RpcClient {
     const exchange = renamed(this.options.exchanges, name);
     checkDuration('timeoutMs', options.timeoutMs);
     if (options.expect !== undefined && !(Number.isSafeInteger(options.expect) && options.expect >= 0)) {
-      throw new InvalidArgumentError('expect', 'a whole number of replies, 0 or more (leave it out to collect until the timeout)', options.expect);
+      throw new InvalidArgumentError(
+        'expect',
+        'a whole number of replies, 0 or more (leave it out to collect until the timeout)',
+        options.expect,
+      );
     }
     const expect = options.expect ?? Infinity;
     if (expect <= 0) return [];
@@ -141,11 +152,21 @@ export class RpcClient {
     if (!(await this.router.ensureExchange(exchange, timeoutMs))) return [];
     const remainingMs = deadline - Date.now();
     if (remainingMs <= 0) return [];
-    return new Promise<T[]>((resolve, reject) => this.call(exchange, exchange, routingKey, payload, remainingMs, options, new Replies(resolve, reject, expect)));
+    return new Promise<T[]>((resolve, reject) =>
+      this.call(exchange, exchange, routingKey, payload, remainingMs, options, new Replies(resolve, reject, expect)),
+    );
   }
 
   /** Registers a waiting call, publishes its request, and wires timeout, abort and returns. */
-  private call(target: string, exchange: string, routingKey: string, payload: unknown, timeoutMs: number, options: RequestOptions, outcome: CallOutcome): void {
+  private call(
+    target: string,
+    exchange: string,
+    routingKey: string,
+    payload: unknown,
+    timeoutMs: number,
+    options: RequestOptions,
+    outcome: CallOutcome,
+  ): void {
     const sent = this.properties({ headers: options.headers, persistent: false }, true);
     // The request's own fresh id names its reply too: one id made per call, not two.
     const correlationId = sent.messageId;
@@ -159,7 +180,10 @@ export class RpcClient {
       expiration: String(timeoutMs),
     };
     this.router.submit({ exchange, routingKey, payload, properties }, timeoutMs, (error) => {
-      if (error) call.onFail(error instanceof MessagingError ? error : new MessagingError(`Request to "${target}" failed: ${error.message}`, { cause: error }));
+      if (error)
+        call.onFail(
+          error instanceof MessagingError ? error : new MessagingError(`Request to "${target}" failed: ${error.message}`, { cause: error }),
+        );
     });
   }
 

@@ -13,7 +13,12 @@ export const MAX_DELAY_MS = 2 ** 31 - 1;
  * The properties of a message sent with `options` (RpcClient now, or the outbox later): a fresh
  * id unless given, the module's defaults, `x-origin`, and the headers of the current TrackContext.
  */
-export function sendProperties(options: SendOptions, mandatory: boolean, track: TrackContext, module: ResolvedMessagingOptions): PublishProperties {
+export function sendProperties(
+  options: SendOptions,
+  mandatory: boolean,
+  track: TrackContext,
+  module: ResolvedMessagingOptions,
+): PublishProperties {
   const headers: Record<string, unknown> = options.headers ? { ...options.headers } : {};
   headers[HEADER_ORIGIN] = module.serviceName;
   // A fresh message id doubles as the fresh request id of a message sent from no context; one
@@ -43,7 +48,8 @@ export function checkSendOptions(options: SendOptions): void {
     // The delay queue would dead-letter the message when its expiration ends, early if shorter
     // than the delay, and RabbitMQ removes the expiration when it dead-letters: it never counts
     // after the delay. Refused rather than half-applied.
-    const why = 'left out when "delayMs" is given: RabbitMQ drops the expiration of a delayed message when its delay ends, so it could only cut the delay short';
+    const why =
+      'left out when "delayMs" is given: RabbitMQ drops the expiration of a delayed message when its delay ends, so it could only cut the delay short';
     throw new InvalidArgumentError('expirationMs', why, options.expirationMs);
   }
   if (options.type !== undefined && typeof options.type !== 'string') throw new InvalidArgumentError('type', 'a string', options.type);

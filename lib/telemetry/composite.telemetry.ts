@@ -10,8 +10,7 @@ export class CompositeTelemetry implements Telemetry {
 
   consume<A, R>(queue: string, msg: Message, handle: (arg: A) => R, arg: A): R {
     // The first part runs outermost: tracing first, so metrics count inside the consumer span.
-    const run = (index: number): R =>
-      index === this.parts.length ? handle(arg) : this.parts[index].consume(queue, msg, run, index + 1);
+    const run = (index: number): R => (index === this.parts.length ? handle(arg) : this.parts[index].consume(queue, msg, run, index + 1));
     return run(0);
   }
 

@@ -5,11 +5,20 @@ import type { Incident } from './telemetry.interface';
  * adapters both take names, help texts and buckets from here.
  */
 export const METRICS = {
-  consumed: { name: 'messaging_messages_consumed_total', help: 'Deliveries settled, by queue and outcome (acked, retried, dead_lettered, requeued)' },
+  consumed: {
+    name: 'messaging_messages_consumed_total',
+    help: 'Deliveries settled, by queue and outcome (acked, retried, dead_lettered, requeued)',
+  },
   handlerDuration: { name: 'messaging_handler_duration_seconds', help: 'Time handlers took, by queue' },
   inFlight: { name: 'messaging_messages_in_flight', help: 'Deliveries being handled now, by queue' },
-  published: { name: 'messaging_messages_published_total', help: 'Publishes by exchange and verdict (confirmed, returned, nacked, failed)' },
-  rpcDuration: { name: 'messaging_rpc_duration_seconds', help: 'Time requests and gathers waited, by target and result (answered, timed_out, failed)' },
+  published: {
+    name: 'messaging_messages_published_total',
+    help: 'Publishes by exchange and verdict (confirmed, returned, nacked, failed)',
+  },
+  rpcDuration: {
+    name: 'messaging_rpc_duration_seconds',
+    help: 'Time requests and gathers waited, by target and result (answered, timed_out, failed)',
+  },
   rpcPending: { name: 'messaging_rpc_pending', help: 'Requests and gathers waiting for replies' },
   reconnects: { name: 'messaging_reconnects_total', help: 'Connections re-established after a loss, by role (publisher, consumer)' },
 } as const;
@@ -23,7 +32,11 @@ export interface IncidentMetric {
 
 /** One counter per incident (see Incident). */
 export const INCIDENT_METRICS: Record<Incident, IncidentMetric> = {
-  outboxParked: { name: 'messaging_outbox_parked_total', help: 'Outbox rows parked because the broker refused their exchange, by exchange', label: 'exchange' },
+  outboxParked: {
+    name: 'messaging_outbox_parked_total',
+    help: 'Outbox rows parked because the broker refused their exchange, by exchange',
+    label: 'exchange',
+  },
   idempotencyStoreFailure: {
     name: 'messaging_idempotency_store_failures_total',
     help: 'Deliveries returned to their queue because the idempotency store failed or did not answer, by queue',

@@ -25,10 +25,16 @@ export class PrometheusInstruments implements MetricInstruments {
     const metric = <M>(spec: Spec, make: (config: { name: string; help: string; registers: Prom.Registry[] }) => M): M =>
       (registry.getSingleMetric(spec.name) as M | undefined) ?? make({ name: spec.name, help: spec.help, registers: [registry] });
     this.consumedTotal = metric(METRICS.consumed, (c) => new prom.Counter({ ...c, labelNames: ['queue', 'outcome'] as const }));
-    this.handlerSeconds = metric(METRICS.handlerDuration, (c) => new prom.Histogram({ ...c, labelNames: ['queue'] as const, buckets: DURATION_BUCKETS }));
+    this.handlerSeconds = metric(
+      METRICS.handlerDuration,
+      (c) => new prom.Histogram({ ...c, labelNames: ['queue'] as const, buckets: DURATION_BUCKETS }),
+    );
     this.inFlightGauge = metric(METRICS.inFlight, (c) => new prom.Gauge({ ...c, labelNames: ['queue'] as const }));
     this.publishedTotal = metric(METRICS.published, (c) => new prom.Counter({ ...c, labelNames: ['exchange', 'result'] as const }));
-    this.rpcSeconds = metric(METRICS.rpcDuration, (c) => new prom.Histogram({ ...c, labelNames: ['queue', 'result'] as const, buckets: DURATION_BUCKETS }));
+    this.rpcSeconds = metric(
+      METRICS.rpcDuration,
+      (c) => new prom.Histogram({ ...c, labelNames: ['queue', 'result'] as const, buckets: DURATION_BUCKETS }),
+    );
     this.rpcPendingGauge = metric(METRICS.rpcPending, (c) => new prom.Gauge(c));
     this.reconnectsTotal = metric(METRICS.reconnects, (c) => new prom.Counter({ ...c, labelNames: ['role'] as const }));
     this.incidentsTotal = incidentCounters((spec) => metric(spec, (c) => new prom.Counter({ ...c, labelNames: [spec.label] })));

@@ -77,7 +77,11 @@ export class TracingTelemetry implements Telemetry {
         span.end();
         throw error;
       }
-      if (isPromiseLike(result)) result.then(() => span.end(), () => span.end());
+      if (isPromiseLike(result))
+        result.then(
+          () => span.end(),
+          () => span.end(),
+        );
       else span.end();
       return result;
     });

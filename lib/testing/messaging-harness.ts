@@ -61,7 +61,7 @@ export class MessagingHarness {
   async idle(timeoutMs = IDLE_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     // Quiet twice in a row: a handler that just finished may publish in its next tick.
-    for (let quiet = 0; quiet < 2; ) {
+    for (let quiet = 0; quiet < 2;) {
       this.broker?.releaseDelayed();
       const busy = this.busyInApp() ?? (await this.busyInBroker());
       if (busy === undefined) {
@@ -101,7 +101,9 @@ export class MessagingHarness {
 
   private records(method: string): PublishRecord[] {
     if (!this.broker) {
-      throw new MessagingError(`MessagingHarness.${method}() inspects the in-memory broker: it needs uri "memory://" (this app uses RabbitMQ)`);
+      throw new MessagingError(
+        `MessagingHarness.${method}() inspects the in-memory broker: it needs uri "memory://" (this app uses RabbitMQ)`,
+      );
     }
     return this.broker.publishes();
   }
@@ -126,7 +128,8 @@ export class MessagingHarness {
   private async busyInBroker(): Promise<string | undefined> {
     if (this.broker) {
       const { ready, unacked, confirms, dispatching } = this.broker.stats();
-      if (ready + unacked + confirms > 0 || dispatching) return `broker: ${ready} ready for a consumer, ${unacked} unacked, ${confirms} unconfirmed`;
+      if (ready + unacked + confirms > 0 || dispatching)
+        return `broker: ${ready} ready for a consumer, ${unacked} unacked, ${confirms} unconfirmed`;
       return undefined;
     }
     return this.queuedOnRabbitMQ();

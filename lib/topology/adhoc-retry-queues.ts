@@ -34,7 +34,11 @@ export class AdhocRetryQueues {
     if (at !== undefined && performance.now() - at + timeoutMs + delayMs + SAFETY_MS < adhocRetryQueueExpiresMs(delayMs)) return name;
     const started = performance.now();
     const declaring = this.connection.withChannel((channel) => declareAdhocRetryQueue(channel, this.definition, delayMs));
-    await withinOrThrow(declaring, timeoutMs, () => new PublishTimeoutError(`Could not declare the retry queue "${name}" within ${timeoutMs} ms`));
+    await withinOrThrow(
+      declaring,
+      timeoutMs,
+      () => new PublishTimeoutError(`Could not declare the retry queue "${name}" within ${timeoutMs} ms`),
+    );
     this.declaredAt.delete(delayMs);
     this.declaredAt.set(delayMs, started);
     if (this.declaredAt.size > REMEMBERED) this.declaredAt.delete(this.declaredAt.keys().next().value!);

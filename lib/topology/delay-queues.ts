@@ -51,7 +51,9 @@ export class DelayQueues {
    */
   via(exchange: string, delayMs: number, deadline = Infinity): Promise<string> {
     const name = delayExchangeName(exchange, delayMs);
-    const declared = this.declared.get(name, () => (this.options.declare ? this.declare(name, exchange, delayMs) : this.check(name, exchange, delayMs)));
+    const declared = this.declared.get(name, () =>
+      this.options.declare ? this.declare(name, exchange, delayMs) : this.check(name, exchange, delayMs),
+    );
     return this.inTime(declared, deadline, `Declaring the delay queue "${name}"`);
   }
 
@@ -76,20 +78,25 @@ export class DelayQueues {
 
   /** What a delayed publish returned unroutable by the delay exchange `name` (its queue is gone) fails with. */
   lost(name: string): TopologyError {
-    const why = this.options.declare ? 'was deleted again as soon as it was declared' : 'does not exist ("declare: false": an operator makes it)';
+    const why = this.options.declare
+      ? 'was deleted again as soon as it was declared'
+      : 'does not exist ("declare: false": an operator makes it)';
     return new TopologyError(`The delay queue "${name}" ${why}: the message was not sent`);
   }
 
   /** With `declare: false` an operator made it (see the README, "Topology"): checked, not declared. */
   private async check(name: string, exchange: string, delayMs: number): Promise<string> {
-    const exists = (candidate: string) => this.connections.publisher.withChannel((channel) => channel.checkExchange(candidate)).then(() => candidate);
+    const exists = (candidate: string) =>
+      this.connections.publisher.withChannel((channel) => channel.checkExchange(candidate)).then(() => candidate);
     try {
       return await exists(name);
     } catch (error) {
       // The name delay exchanges had before they expired, which an operator may have made.
       const legacy = await exists(legacyDelayExchangeName(exchange, delayMs)).catch(() => undefined);
       if (legacy) return legacy;
-      throw new TopologyError(`"declare: false", and the delay exchange "${name}" does not exist: ${(error as Error).message}`, { cause: error });
+      throw new TopologyError(`"declare: false", and the delay exchange "${name}" does not exist: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -102,7 +109,12 @@ export class DelayQueues {
         // quorum queue's x-expires, which would expire with the delayed messages in it.
         await channel.assertQueue(name, {
           durable: true,
-          arguments: { 'x-queue-type': 'classic', 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange, 'x-expires': delayQueueExpiresMs(delayMs) },
+          arguments: {
+            'x-queue-type': 'classic',
+            'x-message-ttl': delayMs,
+            'x-dead-letter-exchange': exchange,
+            'x-expires': delayQueueExpiresMs(delayMs),
+          },
         });
         await channel.assertExchange(name, 'fanout', { durable: true, autoDelete: true });
         await channel.bindQueue(name, name, '');
@@ -118,7 +130,9 @@ export class DelayQueues {
     if (deadline === Infinity) return work;
     return withinOrThrow(work, deadline - Date.now(), () => {
       const blocked = this.connections.publisher.blockedReason;
-      return new PublishTimeoutError(`${what} took longer than the send's timeout${blocked ? ` (RabbitMQ blocks publishing: ${blocked})` : ''}; nothing was sent`);
+      return new PublishTimeoutError(
+        `${what} took longer than the send's timeout${blocked ? ` (RabbitMQ blocks publishing: ${blocked})` : ''}; nothing was sent`,
+      );
     });
   }
 }

@@ -70,10 +70,13 @@ export function defineHandler(
   if (broadcast && !exchange) fail(name, '"broadcast: true" needs an "exchange" to bind the per-instance queue to');
   if (!broadcast && options.queue === undefined) fail(name, '"queue" is required unless "broadcast" is true');
   const exchangeType = options.exchangeType ?? 'topic';
-  if (!EXCHANGE_TYPES.includes(exchangeType)) fail(name, `"exchangeType" must be one of ${EXCHANGE_TYPES.join(', ')} (got ${JSON.stringify(exchangeType)})`);
+  if (!EXCHANGE_TYPES.includes(exchangeType))
+    fail(name, `"exchangeType" must be one of ${EXCHANGE_TYPES.join(', ')} (got ${JSON.stringify(exchangeType)})`);
   const prefetch = options.prefetch ?? module.prefetch;
-  if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65535) fail(name, `"prefetch" must be an integer from 1 to 65535 (got ${prefetch})`);
-  const baseQueue = options.queue === undefined ? `${exchange}.${module.serviceName}` : renamed(module.queues, checkName(name, 'queue', options.queue));
+  if (!Number.isInteger(prefetch) || prefetch < 1 || prefetch > 65535)
+    fail(name, `"prefetch" must be an integer from 1 to 65535 (got ${prefetch})`);
+  const baseQueue =
+    options.queue === undefined ? `${exchange}.${module.serviceName}` : renamed(module.queues, checkName(name, 'queue', options.queue));
   const queue = broadcast ? `${baseQueue}.broadcast.${instanceId}` : baseQueue;
 
   const keys = options.routingKey === undefined ? [] : Array.isArray(options.routingKey) ? options.routingKey : [options.routingKey];
@@ -86,7 +89,8 @@ export function defineHandler(
   if (options.messageType !== undefined && (typeof options.messageType !== 'string' || options.messageType === '')) {
     fail(name, `"messageType" must be a non-empty string (got ${JSON.stringify(options.messageType)})`);
   }
-  if (options.declare !== undefined && typeof options.declare !== 'boolean') fail(name, `"declare" must be true or false (got ${JSON.stringify(options.declare)})`);
+  if (options.declare !== undefined && typeof options.declare !== 'boolean')
+    fail(name, `"declare" must be true or false (got ${JSON.stringify(options.declare)})`);
   const bindings = [
     ...(exchange ? [{ exchange, exchangeType, routingKeys }] : []),
     ...resolveBindings(name, options.bindings, baseQueue, module.exchanges),
@@ -95,8 +99,9 @@ export function defineHandler(
   const batch = resolveBatch(name, options.batch);
   const declare = options.declare ?? module.declare;
   if (broadcast && !declare) fail(name, '"broadcast: true" needs its per-instance queue declared: it cannot run with "declare: false"');
-  if (options.idempotent !== undefined && typeof options.idempotent !== 'boolean') fail(name, `"idempotent" must be true or false (got ${JSON.stringify(options.idempotent)})`);
-  const durable = broadcast ? false : queueOptions.durable ?? true;
+  if (options.idempotent !== undefined && typeof options.idempotent !== 'boolean')
+    fail(name, `"idempotent" must be true or false (got ${JSON.stringify(options.idempotent)})`);
+  const durable = broadcast ? false : (queueOptions.durable ?? true);
   const queueArguments = handlerQueueArguments(
     options,
     { moduleQueueType: module.queueType, broadcast, durable, deadLetterQueue: deadLetterQueueName({ baseQueue }) },
@@ -125,14 +130,21 @@ export function defineHandler(
   };
 }
 
-function resolveBindings(name: string, bindings: HandlerBinding[] | undefined, queue: string, exchanges: Record<string, string>): ResolvedBinding[] {
+function resolveBindings(
+  name: string,
+  bindings: HandlerBinding[] | undefined,
+  queue: string,
+  exchanges: Record<string, string>,
+): ResolvedBinding[] {
   if (bindings === undefined) return [];
   if (!Array.isArray(bindings)) fail(name, '"bindings" must be an array of { exchange, exchangeType?, routingKey? }');
   return bindings.map((binding, i) => {
-    if (typeof binding !== 'object' || binding === null) fail(name, `"bindings[${i}]" must be an object { exchange, exchangeType?, routingKey? }`);
+    if (typeof binding !== 'object' || binding === null)
+      fail(name, `"bindings[${i}]" must be an object { exchange, exchangeType?, routingKey? }`);
     const exchange = renamed(exchanges, checkName(name, `bindings[${i}].exchange`, binding.exchange));
     const exchangeType = binding.exchangeType ?? 'topic';
-    if (!EXCHANGE_TYPES.includes(exchangeType)) fail(name, `"bindings[${i}].exchangeType" must be one of ${EXCHANGE_TYPES.join(', ')} (got ${JSON.stringify(exchangeType)})`);
+    if (!EXCHANGE_TYPES.includes(exchangeType))
+      fail(name, `"bindings[${i}].exchangeType" must be one of ${EXCHANGE_TYPES.join(', ')} (got ${JSON.stringify(exchangeType)})`);
     const keys = binding.routingKey === undefined ? [] : Array.isArray(binding.routingKey) ? binding.routingKey : [binding.routingKey];
     if (keys.some((k) => typeof k !== 'string')) fail(name, `"bindings[${i}].routingKey" must be a string or an array of strings`);
     return { exchange, exchangeType, routingKeys: keys.length > 0 ? keys : defaultKeys(exchangeType, queue) };
@@ -146,7 +158,8 @@ function defaultKeys(exchangeType: ExchangeType, queue: string): string[] {
 function resolveBatch(name: string, batch: MessageHandlerOptions['batch']): HandlerDefinition['batch'] {
   if (batch === undefined) return undefined;
   const { size, timeoutMs } = (batch ?? {}) as { size?: unknown; timeoutMs?: unknown };
-  if (!(Number.isInteger(size) && (size as number) >= 1 && (size as number) <= 65535)) fail(name, `"batch.size" must be an integer from 1 to 65535 (got ${JSON.stringify(size)})`);
+  if (!(Number.isInteger(size) && (size as number) >= 1 && (size as number) <= 65535))
+    fail(name, `"batch.size" must be an integer from 1 to 65535 (got ${JSON.stringify(size)})`);
   if (!(Number.isInteger(timeoutMs) && (timeoutMs as number) >= 1 && (timeoutMs as number) <= 2 ** 31 - 1)) {
     fail(name, `"batch.timeoutMs" must be a whole number of milliseconds from 1 (got ${JSON.stringify(timeoutMs)})`);
   }

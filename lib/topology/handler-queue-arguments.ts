@@ -35,12 +35,18 @@ export function handlerQueueArguments(
   const given = { ...(options.queueOptions?.arguments ?? {}) };
   const type = queueTypeOf(options, given, context, fail);
   if (type === 'quorum' && !context.durable) {
-    fail(`quorum queues are durable: "queueOptions.durable: false" needs "queueType: 'classic'"${explicitType(options, given) ? '' : ` (the module's "queueType" is 'quorum')`}`);
+    fail(
+      `quorum queues are durable: "queueOptions.durable: false" needs "queueType: 'classic'"${explicitType(options, given) ? '' : ` (the module's "queueType" is 'quorum')`}`,
+    );
   }
   const limit = given[DELIVERY_LIMIT];
   if (limit !== undefined) {
-    if (type !== 'quorum') fail(`"queueOptions.arguments['${DELIVERY_LIMIT}']" needs a quorum queue (RabbitMQ ignores it on classic queues): set "queueType: 'quorum'"`);
-    if (!Number.isInteger(limit) || (limit as number) < 0) fail(`"queueOptions.arguments['${DELIVERY_LIMIT}']" must be an integer from 0 (got ${JSON.stringify(limit)})`);
+    if (type !== 'quorum')
+      fail(
+        `"queueOptions.arguments['${DELIVERY_LIMIT}']" needs a quorum queue (RabbitMQ ignores it on classic queues): set "queueType: 'quorum'"`,
+      );
+    if (!Number.isInteger(limit) || (limit as number) < 0)
+      fail(`"queueOptions.arguments['${DELIVERY_LIMIT}']" must be an integer from 0 (got ${JSON.stringify(limit)})`);
   }
   if (type !== 'quorum') return given;
   return { [QUEUE_TYPE]: 'quorum', ...quorumDeadLettering(context.deadLetterQueue), ...given };
@@ -63,7 +69,10 @@ export function quorumDeadLettering(deadLetterQueue: string): Record<string, unk
  * queue declared that way keeps them (see declareHandlerTopology). Undefined when there is no
  * such older form.
  */
-export function legacyQueueArguments(options: MessageHandlerOptions, queueArguments: Record<string, unknown>): Record<string, unknown> | undefined {
+export function legacyQueueArguments(
+  options: MessageHandlerOptions,
+  queueArguments: Record<string, unknown>,
+): Record<string, unknown> | undefined {
   const given = options.queueOptions?.arguments ?? {};
   if (queueArguments[QUEUE_TYPE] !== 'quorum' || given[DELIVERY_LIMIT] !== undefined) return undefined;
   const legacy = { [QUEUE_TYPE]: 'quorum', ...given };
@@ -80,16 +89,25 @@ export function brokerCountsDeliveries(queueArguments: Record<string, unknown>):
   return queueArguments[DELIVERY_LIMIT] !== undefined;
 }
 
-function queueTypeOf(options: MessageHandlerOptions, given: Record<string, unknown>, context: QueueArgumentsContext, fail: (message: string) => never): unknown {
+function queueTypeOf(
+  options: MessageHandlerOptions,
+  given: Record<string, unknown>,
+  context: QueueArgumentsContext,
+  fail: (message: string) => never,
+): unknown {
   const { queueType } = options;
-  if (queueType !== undefined && !QUEUE_TYPES.includes(queueType)) fail(`"queueType" must be 'quorum' or 'classic' (got ${JSON.stringify(queueType)})`);
+  if (queueType !== undefined && !QUEUE_TYPES.includes(queueType))
+    fail(`"queueType" must be 'quorum' or 'classic' (got ${JSON.stringify(queueType)})`);
   const argument = given[QUEUE_TYPE];
   if (queueType !== undefined && argument !== undefined && argument !== queueType) {
     fail(`"queueType" is '${queueType}' but "queueOptions.arguments['${QUEUE_TYPE}']" is ${JSON.stringify(argument)}: set one of them`);
   }
   const explicit = explicitType(options, given);
   if (context.broadcast) {
-    if (explicit === 'quorum') fail(`a broadcast handler's queue is exclusive to its instance and quorum queues cannot be: remove "${queueType ? 'queueType' : `queueOptions.arguments['${QUEUE_TYPE}']`}"`);
+    if (explicit === 'quorum')
+      fail(
+        `a broadcast handler's queue is exclusive to its instance and quorum queues cannot be: remove "${queueType ? 'queueType' : `queueOptions.arguments['${QUEUE_TYPE}']`}"`,
+      );
     return explicit ?? 'classic';
   }
   return explicit ?? context.moduleQueueType;

@@ -21,7 +21,11 @@ export interface EarlierQueues {
  * (see declareRetryQueue for the exceptions). Broker refusals become a TopologyError
  * that names the queue or exchange and keeps the broker's reason (e.g. which argument conflicts).
  */
-export async function declareHandlerTopology(channel: TransportChannel, definition: HandlerDefinition, earlier: EarlierQueues): Promise<void> {
+export async function declareHandlerTopology(
+  channel: TransportChannel,
+  definition: HandlerDefinition,
+  earlier: EarlierQueues,
+): Promise<void> {
   const { queue, broadcast } = definition;
   for (const { exchange, exchangeType } of definition.bindings) {
     await step(`exchange "${exchange}"`, () => channel.assertExchange(exchange, exchangeType, { durable: true }));
@@ -37,7 +41,13 @@ export async function declareHandlerTopology(channel: TransportChannel, definiti
   const dlq = deadLetterQueueName(definition);
   await step(`queue "${dlq}"`, () => channel.assertQueue(dlq, { durable: true, arguments: quorumOrDefault(definition) }));
   for (const delay of retryDelays(definition)) {
-    await declareRetryQueue(channel, definition, retryQueueName(definition, delay), delay, broadcast ? BROADCAST_RETRY_QUEUE_EXPIRES_MS : undefined);
+    await declareRetryQueue(
+      channel,
+      definition,
+      retryQueueName(definition, delay),
+      delay,
+      broadcast ? BROADCAST_RETRY_QUEUE_EXPIRES_MS : undefined,
+    );
   }
 }
 
@@ -54,7 +64,8 @@ async function declareHandlerQueue(channel: TransportChannel, definition: Handle
     on.assertQueue(queue, { durable: definition.durable, exclusive: broadcast, autoDelete: broadcast, arguments: args });
   if (!legacy) {
     await step(what, () => declare(channel, definition.queueArguments), definition);
-    if (definition.queueArguments['x-queue-type'] === undefined && !broadcast) await checkType(definition, (own) => declare(own, { ...definition.queueArguments, 'x-queue-type': 'classic' }), earlier);
+    if (definition.queueArguments['x-queue-type'] === undefined && !broadcast)
+      await checkType(definition, (own) => declare(own, { ...definition.queueArguments, 'x-queue-type': 'classic' }), earlier);
     return;
   }
   let first: unknown;
@@ -82,7 +93,11 @@ async function declareHandlerQueue(channel: TransportChannel, definition: Handle
  * whose default queue type is quorum, without the dead-letter target the module gives a quorum
  * queue. Declared again naming classic, such a queue refuses (406): told once, with the fix.
  */
-async function checkType(definition: HandlerDefinition, declareClassic: (channel: TransportChannel) => Promise<unknown>, earlier: EarlierQueues): Promise<void> {
+async function checkType(
+  definition: HandlerDefinition,
+  declareClassic: (channel: TransportChannel) => Promise<unknown>,
+  earlier: EarlierQueues,
+): Promise<void> {
   if (earlier.typeChecked) return;
   earlier.typeChecked = true;
   try {
@@ -115,7 +130,13 @@ function withoutTarget(definition: HandlerDefinition): string {
  * declare renews a classic queue's x-expires, not a quorum queue's, which would expire with the
  * copies in it however often it is declared again.
  */
-function declareRetryQueue(channel: TransportChannel, definition: HandlerDefinition, name: string, delay: number, expiresMs?: number): Promise<void> {
+function declareRetryQueue(
+  channel: TransportChannel,
+  definition: HandlerDefinition,
+  name: string,
+  delay: number,
+  expiresMs?: number,
+): Promise<void> {
   const type = quorumOrDefault(definition);
   const deadLetterTo = { 'x-message-ttl': delay, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': definition.queue };
   return step(`queue "${name}"`, () =>
@@ -161,10 +182,15 @@ export function declareAdhocRetryQueue(channel: TransportChannel, definition: Ha
  */
 export async function checkHandlerTopology(openChannel: () => Promise<TransportChannel>, definition: HandlerDefinition): Promise<void> {
   const needed: Array<{ what: string; check: (channel: TransportChannel) => Promise<unknown> }> = [
-    ...definition.bindings.map(({ exchange }) => ({ what: `exchange "${exchange}"`, check: (c: TransportChannel) => c.checkExchange(exchange) })),
-    ...[definition.queue, deadLetterQueueName(definition), ...retryDelays(definition).map((delay) => retryQueueName(definition, delay))].map(
-      (queue) => ({ what: `queue "${queue}"`, check: (c: TransportChannel) => c.checkQueue(queue) }),
-    ),
+    ...definition.bindings.map(({ exchange }) => ({
+      what: `exchange "${exchange}"`,
+      check: (c: TransportChannel) => c.checkExchange(exchange),
+    })),
+    ...[
+      definition.queue,
+      deadLetterQueueName(definition),
+      ...retryDelays(definition).map((delay) => retryQueueName(definition, delay)),
+    ].map((queue) => ({ what: `queue "${queue}"`, check: (c: TransportChannel) => c.checkQueue(queue) })),
   ];
   const missing: string[] = [];
   let channel = await openChannel();
@@ -228,8 +254,9 @@ async function step(what: string, declare: () => Promise<unknown>, handlerQueue?
 
 function refused(what: string, error: unknown, handlerQueue?: HandlerDefinition): TopologyError {
   // RabbitMQ 4.3 closes the connection over such a queue, and the declare only hears that its channel ended.
-  const transient = handlerQueue && !handlerQueue.durable && !handlerQueue.broadcast
-    ? ' (a queue neither durable nor exclusive: RabbitMQ 4.3 refuses those by default; remove "queueOptions.durable: false" (with an "x-expires" argument a durable queue still goes away when unused))'
-    : '';
+  const transient =
+    handlerQueue && !handlerQueue.durable && !handlerQueue.broadcast
+      ? ' (a queue neither durable nor exclusive: RabbitMQ 4.3 refuses those by default; remove "queueOptions.durable: false" (with an "x-expires" argument a durable queue still goes away when unused))'
+      : '';
   return new TopologyError(`RabbitMQ refused to declare ${what}: ${(error as Error).message}${transient}`, { cause: error });
 }

@@ -21,10 +21,15 @@ export class InventoryController {
     if (wanted !== undefined && (!Number.isInteger(wanted) || wanted < 1)) {
       throw new BadRequestException('expect must be a positive integer');
     }
-    const reports = await this.rpc.gather<InventoryReport>(Q.inventoryExchange, INVENTORY_REPORT, {}, {
-      timeoutMs: this.config.gatherTimeoutMs,
-      expect: wanted,
-    });
+    const reports = await this.rpc.gather<InventoryReport>(
+      Q.inventoryExchange,
+      INVENTORY_REPORT,
+      {},
+      {
+        timeoutMs: this.config.gatherTimeoutMs,
+        expect: wanted,
+      },
+    );
     const reserved: Record<string, number> = {};
     for (const report of reports) {
       for (const [sku, quantity] of Object.entries(report.reserved)) reserved[sku] = (reserved[sku] ?? 0) + quantity;

@@ -1,12 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpStatus, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import {
-  ExchangeNotFoundError,
-  MessagingError,
-  RpcRemoteError,
-  RpcTimeoutError,
-  UnroutableError,
-} from '../../lib';
+import { ExchangeNotFoundError, MessagingError, RpcRemoteError, RpcTimeoutError, UnroutableError } from '../../lib';
 
 /**
  * Turns the messaging library's errors into HTTP answers. Registered globally (APP_FILTER), so

@@ -25,7 +25,7 @@ describe('cluster: x-delivery-limit on a quorum handler queue', () => {
     await broker?.cleanup();
   });
 
-  it("bounds a message that kills its consumer: RabbitMQ counts, past its limit it is in the .dlq; maxRedeliveries does not cut in", async () => {
+  it('bounds a message that kills its consumer: RabbitMQ counts, past its limit it is in the .dlq; maxRedeliveries does not cut in', async () => {
     const queue = broker.queue(unique('cl-limit'));
     const serviceName = unique('svc-limit');
     const deliveryLimit = 3;
@@ -37,19 +37,34 @@ describe('cluster: x-delivery-limit on a quorum handler queue', () => {
     class Poisoned {
       @MessageHandler({ queue, queueType: 'quorum', queueOptions: { arguments: { 'x-delivery-limit': deliveryLimit } } })
       async handle(_payload: unknown, context: MessageContext) {
-        calls.push({ redelivered: context.redelivered, deliveryCount: context.headers['x-delivery-count'], redeliveries: context.headers['x-redeliveries'] });
+        calls.push({
+          redelivered: context.redelivered,
+          deliveryCount: context.headers['x-delivery-count'],
+          redeliveries: context.headers['x-redeliveries'],
+        });
         await never; // "crashes": it never finishes, and the test kills its connection under it
       }
     }
     app = await startApp(
-      appModule({ uri: nodeUrl(2), serviceName, maxRedeliveries, shutdownTimeoutMs: 500, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }, { providers: [Poisoned] }),
+      appModule(
+        { uri: nodeUrl(2), serviceName, maxRedeliveries, shutdownTimeoutMs: 500, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } },
+        { providers: [Poisoned] },
+      ),
     );
-    broker.publishRaw(queue, JSON.stringify({ poison: true }), { contentType: 'application/json', messageId: 'poison-1', persistent: true });
+    broker.publishRaw(queue, JSON.stringify({ poison: true }), {
+      contentType: 'application/json',
+      messageId: 'poison-1',
+      persistent: true,
+    });
 
     const dlq = `${queue}.dlq`;
     let kills = 0;
     for (;;) {
-      await waitFor(async () => calls.length > kills || (await broker.depth(dlq)) > 0, 'the poison message to come again or be dead-lettered', 20_000);
+      await waitFor(
+        async () => calls.length > kills || (await broker.depth(dlq)) > 0,
+        'the poison message to come again or be dead-lettered',
+        20_000,
+      );
       if ((await broker.depth(dlq)) > 0) break;
       expect(kills).toBeLessThan(deliveryLimit + 3); // bounded
       expect(await closeConnections(2, `${serviceName}:consumer`, 'cluster test: the consumer dies')).toBe(1);
@@ -57,7 +72,13 @@ describe('cluster: x-delivery-limit on a quorum handler queue', () => {
     }
     const [dead] = await broker.drainQueue(dlq);
     const death = (dead.properties.headers?.['x-death'] as Array<Record<string, unknown>> | undefined)?.[0];
-    const figures = { kills, calls, deathReason: death?.reason, errorName: dead.properties.headers?.['x-error-name'], stillQueued: await broker.depth(queue) };
+    const figures = {
+      kills,
+      calls,
+      deathReason: death?.reason,
+      errorName: dead.properties.headers?.['x-error-name'],
+      stillQueued: await broker.depth(queue),
+    };
     console.log(`[cluster] x-delivery-limit ${deliveryLimit}, maxRedeliveries ${maxRedeliveries}: ${JSON.stringify(figures)}`);
 
     expect(dead.properties.messageId).toBe('poison-1');

@@ -122,17 +122,29 @@ describe('cluster: node 1 stopped under load', () => {
       apps.push(await startApp(appModule({ ...common, uri: everyNode, serviceName: workerService }, { providers: [Workers] })));
     }
     const producerApp = await startApp(
-      appModule({ ...common, uri: [proxy.url(), nodeUrl(2), nodeUrl(3)], serviceName: producerService, registerHandlers: false, rpcTimeoutMs: 5000 }),
+      appModule({
+        ...common,
+        uri: [proxy.url(), nodeUrl(2), nodeUrl(3)],
+        serviceName: producerService,
+        registerHandlers: false,
+        rpcTimeoutMs: 5000,
+      }),
     );
     apps.push(producerApp);
     const rpc = producerApp.get(RpcClient);
 
     // Everything on node 1, the queues quorum with their retry and dead-letter queues.
     const before = await connections(2);
-    expect(before.filter((c) => c.name.startsWith(workerService) || c.name.startsWith(producerService)).every((c) => c.port === nodePort(1))).toBe(true);
+    expect(
+      before.filter((c) => c.name.startsWith(workerService) || c.name.startsWith(producerService)).every((c) => c.port === nodePort(1)),
+    ).toBe(true);
     const states = await queueStates(2, orders);
     expect([...states.keys()].sort()).toEqual([orders, `${orders}.dlq`, `${orders}.retry.${RETRY_DELAY_MS}ms`]);
-    for (const state of states.values()) expect(state).toMatchObject({ type: 'quorum', members: expect.arrayContaining(['nm-c1@localhost', 'nm-c2@localhost', 'nm-c3@localhost']) });
+    for (const state of states.values())
+      expect(state).toMatchObject({
+        type: 'quorum',
+        members: expect.arrayContaining(['nm-c1@localhost', 'nm-c2@localhost', 'nm-c3@localhost']),
+      });
 
     // The load: ~160 sends a second, not awaited one by one (so some are always in flight), and a request every 100 ms.
     const confirmed = new Set<string>();
@@ -145,13 +157,16 @@ describe('cluster: node 1 stopped under load', () => {
       for (let n = 0; loading; n++) {
         const id = `order-${n}`;
         pending.add(id);
-        rpc.send(orders, { n }, { messageId: id }).then(
-          () => {
-            confirmed.add(id);
-            confirmedAt.push(Date.now());
-          },
-          (error: unknown) => failedSends.push({ id, error }),
-        ).finally(() => pending.delete(id));
+        rpc
+          .send(orders, { n }, { messageId: id })
+          .then(
+            () => {
+              confirmed.add(id);
+              confirmedAt.push(Date.now());
+            },
+            (error: unknown) => failedSends.push({ id, error }),
+          )
+          .finally(() => pending.delete(id));
         await sleep(6);
       }
     })();
@@ -159,10 +174,13 @@ describe('cluster: node 1 stopped under load', () => {
       for (let n = 0; loading; n++) {
         const result: RequestResult = { startedAt: Date.now(), settled: false, ok: false };
         requests.push(result);
-        rpc.request<{ doubled: number }>(rpcQueue, { n }, { timeoutMs: 5000 }).then(
-          (reply) => (result.ok = reply.doubled === n * 2),
-          (error: unknown) => (result.error = error),
-        ).finally(() => (result.settled = true));
+        rpc
+          .request<{ doubled: number }>(rpcQueue, { n }, { timeoutMs: 5000 })
+          .then(
+            (reply) => (result.ok = reply.doubled === n * 2),
+            (error: unknown) => (result.error = error),
+          )
+          .finally(() => (result.settled = true));
         await sleep(100);
       }
     })();
@@ -240,7 +258,8 @@ describe('cluster: node 1 stopped under load', () => {
     const brokerRefused = refused.length > 0 || newRequests.some((r) => r.error instanceof RpcTimeoutError);
     const figures = {
       drained: drained ?? true,
-      stillQueued: lost.length > 0 ? await ctl(2, 'list_queues', 'name', 'messages', 'messages_ready', 'messages_unacknowledged') : undefined,
+      stillQueued:
+        lost.length > 0 ? await ctl(2, 'list_queues', 'name', 'messages', 'messages_ready', 'messages_unacknowledged') : undefined,
       lostIds: lost.slice(0, 20),
       confirmed: confirmed.size,
       failedSends: failedSends.length,
@@ -268,7 +287,11 @@ describe('cluster: node 1 stopped under load', () => {
         failedAtKill: pendingAtKill.map((r) => (r.error as Error | undefined)?.name),
         newAfterReconnect: newRequests.length,
         newOk: newRequests.filter((r) => r.ok).length,
-        newFailed: countBy(newRequests.filter((r) => !r.ok).map((r) => `${(r.error as Error | undefined)?.name}: ${(r.error as Error | undefined)?.message}`.slice(0, 160))),
+        newFailed: countBy(
+          newRequests
+            .filter((r) => !r.ok)
+            .map((r) => `${(r.error as Error | undefined)?.name}: ${(r.error as Error | undefined)?.message}`.slice(0, 160)),
+        ),
       },
     };
     console.log(`[cluster 44] node 1 stopped under load: ${JSON.stringify(figures)}`);
@@ -303,7 +326,8 @@ describe('cluster: node 1 stopped under load', () => {
 
 /** Counts per 500 ms from 1 s before the stop to 12 s after it, e.g. `handled: [80, 78, 0, 0, 75, ...]`. */
 function timeline(stopAt: number, series: Record<string, number[]>): Record<string, number[]> {
-  const buckets = (times: number[]) => Array.from({ length: 26 }, (_, i) => times.filter((at) => at >= stopAt - 1000 + i * 500 && at < stopAt - 500 + i * 500).length);
+  const buckets = (times: number[]) =>
+    Array.from({ length: 26 }, (_, i) => times.filter((at) => at >= stopAt - 1000 + i * 500 && at < stopAt - 500 + i * 500).length);
   return Object.fromEntries(Object.entries(series).map(([name, times]) => [name, buckets(times)]));
 }
 

@@ -24,7 +24,11 @@ function withoutFrameWriter(channel: amqp.ConfirmChannel): amqp.ConfirmChannel {
 }
 
 function confirmOf(channel: amqp.ConfirmChannel, message: Outgoing): Promise<void> {
-  return new Promise((resolve, reject) => writeMessage(channel, message.exchange, message.routingKey, message.content!, message.properties, (error: Error | null) => (error ? reject(error) : resolve())));
+  return new Promise((resolve, reject) =>
+    writeMessage(channel, message.exchange, message.routingKey, message.content!, message.properties, (error: Error | null) =>
+      error ? reject(error) : resolve(),
+    ),
+  );
 }
 
 describe('amqplib internals', () => {

@@ -26,7 +26,12 @@ describe('batch handlers at shutdown', () => {
       const runs: Array<{ ids: string[]; at: number }> = [];
       @Injectable()
       class Batcher {
-        @MessageHandler({ queue, retry: false, batch: { size: 10, timeoutMs: BATCH_TIMEOUT_MS }, ...(routed ? { messageType: 'order' } : {}) })
+        @MessageHandler({
+          queue,
+          retry: false,
+          batch: { size: 10, timeoutMs: BATCH_TIMEOUT_MS },
+          ...(routed ? { messageType: 'order' } : {}),
+        })
         handle(_payloads: unknown[], contexts: MessageContext[]) {
           runs.push({ ids: contexts.map((c) => c.messageId ?? '-').sort(), at: Date.now() });
         }
@@ -42,7 +47,9 @@ describe('batch handlers at shutdown', () => {
       // Proving that nothing runs later takes waiting: past the batch timeout, a timer left
       // behind would have fired by now.
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + BATCH_TIMEOUT_MS + 300 - Date.now())));
-      console.log(`[reliability 55] ${routed ? 'routed' : 'alone'}: close() took ${closedAt - started} ms; runs ${JSON.stringify(runs.map((r) => ({ size: r.ids.length, afterCloseMs: r.at - closedAt })))}`);
+      console.log(
+        `[reliability 55] ${routed ? 'routed' : 'alone'}: close() took ${closedAt - started} ms; runs ${JSON.stringify(runs.map((r) => ({ size: r.ids.length, afterCloseMs: r.at - closedAt })))}`,
+      );
 
       expect({
         beforeClose: runs.filter((r) => r.at <= closedAt).map((r) => r.ids),

@@ -2,7 +2,13 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { ChannelClosedError } from '../../lib/transport/transport.errors';
 import { transportFor } from '../../lib/transport/transport-for';
-import type { ConfirmOutcome, Message, PublishProperties, TransportChannel, TransportConnection } from '../../lib/transport/transport.interface';
+import type {
+  ConfirmOutcome,
+  Message,
+  PublishProperties,
+  TransportChannel,
+  TransportConnection,
+} from '../../lib/transport/transport.interface';
 import { BROKER_URL, ON_MEMORY, waitFor } from '../support/broker';
 import { brokerMajorVersion, deniesFeature } from '../support/rabbitmq-admin';
 
@@ -92,7 +98,13 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   }
 
   /** Publishes and waits for the broker's answer, so the message is in its queues. */
-  function confirmed(ch: TransportChannel, exchange: string, routingKey: string, body: string, props: PublishProperties = {}): Promise<ConfirmOutcome> {
+  function confirmed(
+    ch: TransportChannel,
+    exchange: string,
+    routingKey: string,
+    body: string,
+    props: PublishProperties = {},
+  ): Promise<ConfirmOutcome> {
     return new Promise((resolve) => ch.publish(exchange, routingKey, Buffer.from(body), props, resolve));
   }
 
@@ -240,7 +252,10 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     ch.once('return', () => seen.push(`return ${als.getStore()}`));
     await als.run('sender', async () => {
       const outcomes = [q, queueName('nowhere')].map(
-        (target) => new Promise<void>((resolve) => ch.publish('', target, Buffer.from('x'), { mandatory: true }, () => (seen.push(`confirm ${als.getStore()}`), resolve()))),
+        (target) =>
+          new Promise<void>((resolve) =>
+            ch.publish('', target, Buffer.from('x'), { mandatory: true }, () => (seen.push(`confirm ${als.getStore()}`), resolve())),
+          ),
       );
       await Promise.all(outcomes);
     });
@@ -254,7 +269,13 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     await ch.assertQueue(q, { durable: true });
     const content = Buffer.from('original');
     const sent = new Promise<ConfirmOutcome>((resolve) =>
-      ch.publish('', q, content, { persistent: true, expiration: 60000, messageId: 'm1', headers: { a: 1 }, contentType: 'text/plain' }, resolve),
+      ch.publish(
+        '',
+        q,
+        content,
+        { persistent: true, expiration: 60000, messageId: 'm1', headers: { a: 1 }, contentType: 'text/plain' },
+        resolve,
+      ),
     );
     content.write('CHANGED!');
     await sent;
@@ -262,9 +283,31 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     expect(text(m)).toBe('original');
     expect(m.fields).toMatchObject({ redelivered: false, exchange: '', routingKey: q, messageCount: 0 });
     expect(Object.keys(m.properties).sort()).toEqual(
-      ['appId', 'clusterId', 'contentEncoding', 'contentType', 'correlationId', 'deliveryMode', 'expiration', 'headers', 'messageId', 'priority', 'replyTo', 'timestamp', 'type', 'userId'].sort(),
+      [
+        'appId',
+        'clusterId',
+        'contentEncoding',
+        'contentType',
+        'correlationId',
+        'deliveryMode',
+        'expiration',
+        'headers',
+        'messageId',
+        'priority',
+        'replyTo',
+        'timestamp',
+        'type',
+        'userId',
+      ].sort(),
     );
-    expect(m.properties).toMatchObject({ deliveryMode: 2, expiration: '60000', messageId: 'm1', headers: { a: 1 }, contentType: 'text/plain', correlationId: undefined });
+    expect(m.properties).toMatchObject({
+      deliveryMode: 2,
+      expiration: '60000',
+      messageId: 'm1',
+      headers: { a: 1 },
+      contentType: 'text/plain',
+      correlationId: undefined,
+    });
   });
 
   it('throws, writing nothing, when a header table cannot be encoded (over 64 KiB); the channel stays', async () => {
@@ -291,7 +334,9 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const closed = closeOf(ch);
     const error = await refusal(ch.assertExchange(x, 'fanout', { durable: false }));
     expect(error.code).toBe(406);
-    expect(error.reason).toBe(`PRECONDITION_FAILED - inequivalent arg 'type' for exchange '${x}' in vhost '/': received 'fanout' but current is 'topic'`);
+    expect(error.reason).toBe(
+      `PRECONDITION_FAILED - inequivalent arg 'type' for exchange '${x}' in vhost '/': received 'fanout' but current is 'topic'`,
+    );
     expect(said(await closed)).toEqual(said(error));
   });
 
@@ -299,12 +344,19 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const conn = await connect();
     const q = queueName('args');
     const first = await conn.createChannel();
-    expect(await first.assertQueue(q, { durable: true, arguments: { 'x-message-ttl': 1000 } })).toEqual({ queue: q, messageCount: 0, consumerCount: 0 });
+    expect(await first.assertQueue(q, { durable: true, arguments: { 'x-message-ttl': 1000 } })).toEqual({
+      queue: q,
+      messageCount: 0,
+      consumerCount: 0,
+    });
     await first.assertQueue(q, { durable: true, arguments: { 'x-message-ttl': 1000, 'x-queue-type': 'classic', 'x-unchecked': 1 } });
-    const attempt = async (options: Parameters<TransportChannel['assertQueue']>[1]) => refusal((await conn.createChannel()).assertQueue(q, options));
+    const attempt = async (options: Parameters<TransportChannel['assertQueue']>[1]) =>
+      refusal((await conn.createChannel()).assertQueue(q, options));
     const differs = await attempt({ durable: true, arguments: { 'x-message-ttl': 2000 } });
     expect(differs.code).toBe(406);
-    expect(differs.reason).toBe(`PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '${q}' in vhost '/': received '2000' but current is '1000'`);
+    expect(differs.reason).toBe(
+      `PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '${q}' in vhost '/': received '2000' but current is '1000'`,
+    );
     const absent = await attempt({ durable: true });
     expect(absent.reason).toBe(
       `PRECONDITION_FAILED - inequivalent arg 'x-message-ttl' for queue '${q}' in vhost '/': received none but current is the value '1000' of type 'short'`,
@@ -316,7 +368,9 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
         : `PRECONDITION_FAILED - inequivalent arg 'x-queue-type' for queue '${q}' in vhost '/': received 'quorum' but current is 'classic'`,
     );
     const autoDelete = await attempt({ durable: true, autoDelete: true, arguments: { 'x-message-ttl': 1000 } });
-    expect(autoDelete.reason).toBe(`PRECONDITION_FAILED - inequivalent arg 'auto_delete' for queue '${q}' in vhost '/': received 'true' but current is 'false'`);
+    expect(autoDelete.reason).toBe(
+      `PRECONDITION_FAILED - inequivalent arg 'auto_delete' for queue '${q}' in vhost '/': received 'true' but current is 'false'`,
+    );
   });
 
   it('closes the connection (541) on a queue neither durable nor exclusive, as RabbitMQ 4.3 does; nothing is declared', async (context) => {
@@ -344,15 +398,27 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
 
   it('refuses x-queue-mode on a quorum queue (406), which never had it', async () => {
     const q = queueName('quorum-mode');
-    const refused = await refusal((await channel()).assertQueue(q, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-queue-mode': 'lazy' } }));
-    expect(said(refused)).toEqual({ code: 406, reason: `PRECONDITION_FAILED - invalid arg 'x-queue-mode' for queue '${q}' in vhost '/' of queue type rabbit_quorum_queue` });
+    const refused = await refusal(
+      (await channel()).assertQueue(q, { durable: true, arguments: { 'x-queue-type': 'quorum', 'x-queue-mode': 'lazy' } }),
+    );
+    expect(said(refused)).toEqual({
+      code: 406,
+      reason: `PRECONDITION_FAILED - invalid arg 'x-queue-mode' for queue '${q}' in vhost '/' of queue type rabbit_quorum_queue`,
+    });
   });
 
   it.runIf(REFUSES_CQ_V1)('refuses x-queue-mode and x-queue-version 1 on a classic queue (406), as RabbitMQ 4.3 does', async () => {
-    for (const [key, value] of [['x-queue-mode', 'lazy'], ['x-queue-mode', 'default'], ['x-queue-version', 1]] as const) {
+    for (const [key, value] of [
+      ['x-queue-mode', 'lazy'],
+      ['x-queue-mode', 'default'],
+      ['x-queue-version', 1],
+    ] as const) {
       const q = queueName('classic-mode');
       const refused = await refusal((await channel()).assertQueue(q, { durable: true, arguments: { [key]: value } }));
-      expect(said(refused)).toEqual({ code: 406, reason: `PRECONDITION_FAILED - invalid arg '${key}' for queue '${q}' in vhost '/' of queue type rabbit_classic_queue` });
+      expect(said(refused)).toEqual({
+        code: 406,
+        reason: `PRECONDITION_FAILED - invalid arg '${key}' for queue '${q}' in vhost '/' of queue type rabbit_classic_queue`,
+      });
     }
     await (await channel()).assertQueue(queueName('classic-v2'), { durable: true, arguments: { 'x-queue-version': 2 } });
   });
@@ -433,7 +499,10 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     await (await conn.createChannel()).assertQueue(q, { durable: true });
     for (const attempt of [(c: TransportChannel) => c.bindQueue(q, '', q), (c: TransportChannel) => c.deleteExchange('')]) {
       const error = await refusal(attempt(await conn.createChannel()));
-      expect({ code: error.code, reason: error.reason }).toEqual({ code: 403, reason: 'ACCESS_REFUSED - operation not permitted on the default exchange' });
+      expect({ code: error.code, reason: error.reason }).toEqual({
+        code: 403,
+        reason: 'ACCESS_REFUSED - operation not permitted on the default exchange',
+      });
     }
     const reserved = await refusal((await conn.createChannel()).assertQueue('amq.mine'));
     expect(reserved.reason).toBe("ACCESS_REFUSED - queue name 'amq.mine' contains reserved prefix 'amq.*'");
@@ -466,7 +535,10 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     ch.ack(m);
     ch.ack(m);
     const error = await closed;
-    expect({ code: error?.code, reason: error?.reason }).toEqual({ code: 406, reason: `PRECONDITION_FAILED - unknown delivery tag ${m.fields.deliveryTag}` });
+    expect({ code: error?.code, reason: error?.reason }).toEqual({
+      code: 406,
+      reason: `PRECONDITION_FAILED - unknown delivery tag ${m.fields.deliveryTag}`,
+    });
     expect(() => ch.ack(m)).toThrow(ChannelClosedError);
   });
 
@@ -503,7 +575,10 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const q = queueName('capped');
     const strict = queueName('strict');
     await ch.assertQueue(dlq, { durable: true });
-    await ch.assertQueue(q, { durable: true, arguments: { 'x-max-length': 2, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
+    await ch.assertQueue(q, {
+      durable: true,
+      arguments: { 'x-max-length': 2, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq },
+    });
     await ch.assertQueue(strict, { durable: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
     for (const body of ['1', '2', '3']) expect(await confirmed(ch, '', q, body)).toBe('ack');
     expect((await drain(ch, q)).map(text)).toEqual(['2', '3']);
@@ -594,7 +669,10 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const work = queueName('work');
     const delay = queueName('delay');
     await ch.assertQueue(work, { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': delay } });
-    await ch.assertQueue(delay, { durable: true, arguments: { 'x-message-ttl': 5, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': work } });
+    await ch.assertQueue(delay, {
+      durable: true,
+      arguments: { 'x-message-ttl': 5, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': work },
+    });
     await confirmed(ch, '', work, 'retried');
     for (let attempt = 1; attempt <= 2; attempt++) ch.nack(await arrival(ch, work, { noAck: false }), false, false);
     const headers = (await arrival(ch, work)).properties.headers!;
@@ -604,7 +682,9 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
       [work, 'rejected', 2],
     ]);
     // RabbitMQ 3.x sorted the keys of an entry it updated; 4 keeps them as written.
-    const keys = (await rabbitmq3()) ? ['count', 'exchange', 'queue', 'reason', 'routing-keys', 'time'] : ['count', 'reason', 'queue', 'time', 'exchange', 'routing-keys'];
+    const keys = (await rabbitmq3())
+      ? ['count', 'exchange', 'queue', 'reason', 'routing-keys', 'time']
+      : ['count', 'reason', 'queue', 'time', 'exchange', 'routing-keys'];
     for (const death of deaths) expect(Object.keys(death)).toEqual(keys);
     expect(headers).toMatchObject({ 'x-first-death-reason': 'rejected', 'x-first-death-queue': work });
   });
@@ -615,7 +695,10 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const byQueue = queueName('queue-ttl');
     const byMessage = queueName('message-ttl');
     await ch.assertQueue(dlq, { durable: true });
-    await ch.assertQueue(byQueue, { durable: true, arguments: { 'x-message-ttl': 10, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
+    await ch.assertQueue(byQueue, {
+      durable: true,
+      arguments: { 'x-message-ttl': 10, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq },
+    });
     await ch.assertQueue(byMessage, { durable: true, arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': dlq } });
     await confirmed(ch, '', byQueue, 'queue ttl');
     await confirmed(ch, '', byMessage, 'message ttl', { expiration: 10 });
@@ -648,12 +731,18 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     expect(replies[0].fields.routingKey).toMatch(/^amq\.rabbitmq\.reply-to\../);
 
     const acking = await refusal((await conn.createChannel()).consume('amq.rabbitmq.reply-to', () => undefined));
-    expect({ code: acking.code, reason: acking.reason }).toEqual({ code: 406, reason: 'PRECONDITION_FAILED - reply consumer cannot acknowledge' });
+    expect({ code: acking.code, reason: acking.reason }).toEqual({
+      code: 406,
+      reason: 'PRECONDITION_FAILED - reply consumer cannot acknowledge',
+    });
     const stranger = await conn.createChannel();
     const closed = closeOf(stranger);
     stranger.publish('', q, Buffer.from('x'), { replyTo: 'amq.rabbitmq.reply-to' });
     const error = await closed;
-    expect({ code: error?.code, reason: error?.reason }).toEqual({ code: 406, reason: 'PRECONDITION_FAILED - fast reply consumer does not exist' });
+    expect({ code: error?.code, reason: error?.reason }).toEqual({
+      code: 406,
+      reason: 'PRECONDITION_FAILED - fast reply consumer does not exist',
+    });
   });
 
   it('requeues a closed channel’s unacked messages, in order and redelivered; a cancelled consumer keeps its unacked', async () => {

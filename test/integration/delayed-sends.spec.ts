@@ -93,7 +93,10 @@ describe('delayed sends: never confirmed into nothing, never early', () => {
     const legacy = broker.sweep(`messaging.delay.${delayMs}ms.${exchange}`);
     broker.sweep(delayExchangeName(exchange, delayMs));
     await broker.channel.assertExchange(legacy, 'fanout', { durable: true });
-    await broker.channel.assertQueue(legacy, { durable: true, arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange } });
+    await broker.channel.assertQueue(legacy, {
+      durable: true,
+      arguments: { 'x-message-ttl': delayMs, 'x-dead-letter-exchange': exchange },
+    });
     await broker.channel.bindQueue(legacy, legacy, '');
 
     const { rpc, arrived } = await receiver(queue, exchange);

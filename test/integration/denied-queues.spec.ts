@@ -15,7 +15,8 @@ import { deniesFeature } from '../support/rabbitmq-admin';
  */
 describe('a handler queue RabbitMQ 4.3 refuses', () => {
   it('"queueOptions.durable: false" fails startup with a TopologyError naming the queue and the option', async (context) => {
-    if (!ON_MEMORY && !(await deniesFeature('transient_nonexcl_queues'))) context.skip('this RabbitMQ permits transient non-exclusive queues (3.x, or 4.x before 4.3)');
+    if (!ON_MEMORY && !(await deniesFeature('transient_nonexcl_queues')))
+      context.skip('this RabbitMQ permits transient non-exclusive queues (3.x, or 4.x before 4.3)');
     const broker = await Broker.open();
     const queue = broker.queue(unique('transient'), []);
     @Injectable()
@@ -27,7 +28,10 @@ describe('a handler queue RabbitMQ 4.3 refuses', () => {
     let app: Awaited<ReturnType<typeof NestFactory.createApplicationContext>> | undefined;
     try {
       const error = await (async () => {
-        app = await NestFactory.createApplicationContext(appModule({}, { providers: [Handler] }), { logger: new CaptureLogger(), abortOnError: false });
+        app = await NestFactory.createApplicationContext(appModule({}, { providers: [Handler] }), {
+          logger: new CaptureLogger(),
+          abortOnError: false,
+        });
         await app.init();
       })().then(
         () => undefined,

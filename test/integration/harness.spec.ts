@@ -95,7 +95,11 @@ describe('MessagingHarness', () => {
     }
     const [dead, ...more] = harness.deadLettered(orders).filter((m) => (m.payload as { sku: string }).sku === 'UNKNOWN');
     expect(more).toEqual([]);
-    expect(dead.headers).toMatchObject({ 'x-error-name': 'UnrecoverableError', 'x-error-message': 'No such SKU: UNKNOWN', 'x-attempts': 1 });
+    expect(dead.headers).toMatchObject({
+      'x-error-name': 'UnrecoverableError',
+      'x-error-message': 'No such SKU: UNKNOWN',
+      'x-attempts': 1,
+    });
   });
 
   it('idle() rejects, naming what is busy, when work does not end in time', async () => {

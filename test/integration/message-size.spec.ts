@@ -70,7 +70,10 @@ describe('message size: nothing larger than maxMessageBytes is written', () => {
   it('a body that compresses under maxMessageBytes but would inflate past it is refused too: no handler could take it', async () => {
     const other = await startApp(appModule({ maxMessageBytes: 4096, compression: { algorithm: 'gzip', thresholdBytes: 100 } }, {}));
     try {
-      const error = await other.get(RpcClient).send(small, 'c'.repeat(50_000)).catch((e: unknown) => e);
+      const error = await other
+        .get(RpcClient)
+        .send(small, 'c'.repeat(50_000))
+        .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(EncodeError);
       expect((error as Error).message).toMatch(/50002 bytes, more than maxMessageBytes \(4096/);
     } finally {
@@ -90,7 +93,10 @@ describe('message size: nothing larger than maxMessageBytes is written', () => {
       }
     }
     const other = await startApp(
-      appModule({ maxMessageBytes: 4096, idempotency: { store: new MemoryIdempotencyStore(), leaseMs: 60_000 } }, { providers: [Idempotent] }),
+      appModule(
+        { maxMessageBytes: 4096, idempotency: { store: new MemoryIdempotencyStore(), leaseMs: 60_000 } },
+        { providers: [Idempotent] },
+      ),
     );
     try {
       // Two copies of one request (same message id), answered to a queue of the test's.
@@ -109,7 +115,7 @@ describe('message size: nothing larger than maxMessageBytes is written', () => {
     }
   });
 
-  it('the default is RabbitMQ 4\'s max_message_size, 16 MiB: one byte more fails before it is written', async () => {
+  it("the default is RabbitMQ 4's max_message_size, 16 MiB: one byte more fails before it is written", async () => {
     const other = await startApp(appModule({}, {}));
     try {
       const error = await other

@@ -82,25 +82,31 @@ describe('payloads: codecs and compression', () => {
     expect(received).toEqual([payload]);
   });
 
-  it.each(ALGORITHMS)('with compression %s, what we send above the threshold is compressed; raw amqplib inflates it to the JSON sent', async (algorithm) => {
-    const queue = broker.queue(unique(`out-${algorithm}`));
-    await broker.channel.assertQueue(queue);
-    const app = await apps.start(appModule({ compression: { algorithm, thresholdBytes: 1024 } }));
-    const big = bigPayload(2048);
-    const huge = bigPayload(256 * 1024); // compressed off the event loop
-    const client = app.get(RpcClient);
-    await client.send(queue, big);
-    await client.send(queue, huge);
-    await client.send(queue, { small: true });
-    const [first, second, third] = await broker.drainQueue(queue);
-    for (const [msg, sent] of [[first, big], [second, huge]] as const) {
-      expect(msg.properties).toMatchObject({ contentType: 'application/json', contentEncoding: algorithm });
-      expect(msg.content.length).toBeLessThan(JSON.stringify(sent).length / 3);
-      expect(JSON.parse(INFLATE[algorithm](msg.content).toString())).toEqual(sent);
-    }
-    expect(third.properties.contentEncoding).toBeUndefined();
-    expect(JSON.parse(third.content.toString())).toEqual({ small: true });
-  });
+  it.each(ALGORITHMS)(
+    'with compression %s, what we send above the threshold is compressed; raw amqplib inflates it to the JSON sent',
+    async (algorithm) => {
+      const queue = broker.queue(unique(`out-${algorithm}`));
+      await broker.channel.assertQueue(queue);
+      const app = await apps.start(appModule({ compression: { algorithm, thresholdBytes: 1024 } }));
+      const big = bigPayload(2048);
+      const huge = bigPayload(256 * 1024); // compressed off the event loop
+      const client = app.get(RpcClient);
+      await client.send(queue, big);
+      await client.send(queue, huge);
+      await client.send(queue, { small: true });
+      const [first, second, third] = await broker.drainQueue(queue);
+      for (const [msg, sent] of [
+        [first, big],
+        [second, huge],
+      ] as const) {
+        expect(msg.properties).toMatchObject({ contentType: 'application/json', contentEncoding: algorithm });
+        expect(msg.content.length).toBeLessThan(JSON.stringify(sent).length / 3);
+        expect(JSON.parse(INFLATE[algorithm](msg.content).toString())).toEqual(sent);
+      }
+      expect(third.properties.contentEncoding).toBeUndefined();
+      expect(JSON.parse(third.content.toString())).toEqual({ small: true });
+    },
+  );
 
   it('keeps publish order when large bodies are compressed off the event loop and small ones at once', async () => {
     const queue = broker.queue(unique('order'));

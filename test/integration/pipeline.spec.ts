@@ -164,7 +164,9 @@ describe("Nest's handler pipeline on message handlers", () => {
 
     // A request is refused the same way: the caller learns why.
     await expect(client.request(queue, { n: 3 }, { timeoutMs: 5000, headers: { 'x-track-tenant': 'acme' } })).resolves.toEqual({ ok: 3 });
-    const refused = await client.request(queue, { n: 4 }, { timeoutMs: 5000, headers: { 'x-track-tenant': 'evil' } }).catch((e: unknown) => e);
+    const refused = await client
+      .request(queue, { n: 4 }, { timeoutMs: 5000, headers: { 'x-track-tenant': 'evil' } })
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RpcRemoteError);
     expect(refused).toMatchObject({ remoteName: 'ForbiddenException', message: 'Forbidden resource' });
     expect(handled).toEqual([1, 3]);
@@ -350,7 +352,11 @@ describe("Nest's handler pipeline on message handlers", () => {
     await waitFor(() => calls === 2, 'the one-way message handled');
     await client.send(fatalQueue, {});
     const [dead] = await deadLetters(fatalQueue, 1);
-    expect(dead.properties.headers).toMatchObject({ 'x-error-name': 'UnrecoverableError', 'x-error-message': 'given up: boom', 'x-attempts': 1 });
+    expect(dead.properties.headers).toMatchObject({
+      'x-error-name': 'UnrecoverableError',
+      'x-error-message': 'given up: boom',
+      'x-attempts': 1,
+    });
     expect(calls).toBe(3);
     expect(await broker.depth(`${queue}.dlq`)).toBe(0);
     expect(await broker.depth(queue)).toBe(0);
@@ -389,7 +395,9 @@ describe("Nest's handler pipeline on message handlers", () => {
 
     const app = await apps.start(appModule({}, { providers: [Worker] }));
     const client = app.get(RpcClient);
-    const replies = await Promise.all([1, 2, 3].map((n) => client.request<{ value: number; instance: number }>(queue, { n }, { timeoutMs: 5000 })));
+    const replies = await Promise.all(
+      [1, 2, 3].map((n) => client.request<{ value: number; instance: number }>(queue, { n }, { timeoutMs: 5000 })),
+    );
     expect(replies.map((r) => r.value)).toEqual([2, 4, 6]);
     expect(new Set(replies.map((r) => r.instance)).size).toBe(3);
     expect(new Set(seen.map((s) => s.instance)).size).toBe(3);
@@ -418,13 +426,15 @@ describe("Nest's handler pipeline on message handlers", () => {
       }
     }
 
-    const app = await NestFactory.create(
-      appModule({}, { providers: [Orders, { provide: APP_INTERCEPTOR, useClass: ScopedGlobal }] }),
-      { logger: testLogger(), abortOnError: false },
-    );
+    const app = await NestFactory.create(appModule({}, { providers: [Orders, { provide: APP_INTERCEPTOR, useClass: ScopedGlobal }] }), {
+      logger: testLogger(),
+      abortOnError: false,
+    });
     onTestFinished(() => app.close());
     app.useGlobalPipes(new ValidationPipe());
-    app.useGlobalInterceptors({ intercept: (_context: ExecutionContext, next: CallHandler) => next.handle().pipe(map((value) => ({ value }))) });
+    app.useGlobalInterceptors({
+      intercept: (_context: ExecutionContext, next: CallHandler) => next.handle().pipe(map((value) => ({ value }))),
+    });
     await app.init();
     const client = app.get(RpcClient);
     await expect(client.request(queue, { sku: 'a', quantity: 1 }, { timeoutMs: 5000 })).resolves.toEqual({ value: { quantity: 1 } });
@@ -466,7 +476,9 @@ describe("Nest's handler pipeline on message handlers", () => {
     expect(first).toMatchObject({ quantity: 1, queue });
     expect(second).toMatchObject({ quantity: 2, queue });
     expect(first.instance).not.toBe(second.instance);
-    await expect(client.request(queue, { sku: 'a', quantity: 1 }, { timeoutMs: 5000 })).rejects.toMatchObject({ remoteName: 'ForbiddenException' });
+    await expect(client.request(queue, { sku: 'a', quantity: 1 }, { timeoutMs: 5000 })).rejects.toMatchObject({
+      remoteName: 'ForbiddenException',
+    });
     await expect(client.request(queue, { sku: 'a', quantity: -1 }, { timeoutMs: 5000, headers })).rejects.toMatchObject({
       remoteName: 'BadRequestException',
     });

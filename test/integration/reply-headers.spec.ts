@@ -33,8 +33,18 @@ describe('reply headers', () => {
     }
     await apps.start(appModule({ serviceName: 'answering-service' }, { providers: [Answers] }));
 
-    broker.publishRaw(queue, '{}', { contentType: 'application/json', replyTo: replies, correlationId: 'c-ok', headers: { 'x-request-id': 'req-ok' } });
-    broker.publishRaw(queue, '{"fail":true}', { contentType: 'application/json', replyTo: replies, correlationId: 'c-err', headers: { 'x-request-id': 'req-err' } });
+    broker.publishRaw(queue, '{}', {
+      contentType: 'application/json',
+      replyTo: replies,
+      correlationId: 'c-ok',
+      headers: { 'x-request-id': 'req-ok' },
+    });
+    broker.publishRaw(queue, '{"fail":true}', {
+      contentType: 'application/json',
+      replyTo: replies,
+      correlationId: 'c-err',
+      headers: { 'x-request-id': 'req-err' },
+    });
 
     const got: Awaited<ReturnType<Broker['drainQueue']>> = [];
     await waitFor(async () => (got.push(...(await broker.drainQueue(replies))), got.length >= 2), 'two replies');

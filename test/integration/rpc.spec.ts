@@ -1,13 +1,6 @@
 import { Injectable, type INestApplicationContext, type Type } from '@nestjs/common';
 import { defer, delay, of, throwError } from 'rxjs';
-import {
-  MessageHandler,
-  RpcClient,
-  RpcRemoteError,
-  RpcTimeoutError,
-  UnroutableError,
-  type MessageContext,
-} from '../../lib';
+import { MessageHandler, RpcClient, RpcRemoteError, RpcTimeoutError, UnroutableError, type MessageContext } from '../../lib';
 import { appModule, startApp } from '../support/app';
 import { Broker, deferred, unique, waitFor } from '../support/broker';
 
@@ -206,7 +199,11 @@ describe('RpcClient: request/response, async replies, scatter-gather', () => {
       broker.queue(`${exchange}.r1`);
       broker.queue(`${exchange}.r2`);
       broker.queue(`${exchange}.r3`);
-      for (const [name, wait] of [['r1', 0], ['r2', 10], ['r3', 1500]] as const) {
+      for (const [name, wait] of [
+        ['r1', 0],
+        ['r2', 10],
+        ['r3', 1500],
+      ] as const) {
         const app = await startApp(appModule({ serviceName: name }, { providers: [responder(name, wait)] }));
         responders.push(app);
         apps.push(app);

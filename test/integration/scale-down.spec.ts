@@ -168,7 +168,14 @@ describe('scale-down: 3 sample-app workers to 1 while 2,000 orders flow', () => 
         `  unique handled ${handledBy.size}/${TOTAL}, lost ${lost.length}, duplicates ${duplicates.length}, ` +
           `handled lines ${handledLines}, left in queue ${ready}, dead-lettered ${deadLettered}`,
         ...(lost.length ? [`  lost: ${lost.slice(0, 20).join(', ')}`] : []),
-        ...(duplicates.length ? [`  duplicates: ${duplicates.slice(0, 20).map(([id, by]) => `${id} by ${by.join('+')}`).join(', ')}`] : []),
+        ...(duplicates.length
+          ? [
+              `  duplicates: ${duplicates
+                .slice(0, 20)
+                .map(([id, by]) => `${id} by ${by.join('+')}`)
+                .join(', ')}`,
+            ]
+          : []),
       ].join('\n'),
     );
 

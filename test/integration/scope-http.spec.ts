@@ -112,109 +112,85 @@ describe('per-message scope with an HTTP app under nestjs-cls middleware', () =>
     await broker?.cleanup();
   });
 
-  it(
-    'x-request-id http-1: TrackContext.requestId in the controller is http-1 and the handler sees http-1',
-    async () => {
-      const response = await get('/orders/send?label=h1', { 'x-request-id': 'http-1' });
-      expect(response).toMatchObject({ requestId: 'http-1', afterSend: 'http-1', clsId: 'http-1' });
-      await waitFor(() => seen.has('h1-0'), 'the message sent from the HTTP request');
-      const message = seen.get('h1-0')!;
-      expect(message.requestId).toBe('http-1');
-      expect(message.headers['x-request-id']).toBe('http-1');
-      // An HTTP request is not a message: nothing caused the message but the request itself.
-      expect(message.causationId).toBeUndefined();
-      expect(message.items).toEqual({});
-    },
-    15_000,
-  );
+  it('x-request-id http-1: TrackContext.requestId in the controller is http-1 and the handler sees http-1', async () => {
+    const response = await get('/orders/send?label=h1', { 'x-request-id': 'http-1' });
+    expect(response).toMatchObject({ requestId: 'http-1', afterSend: 'http-1', clsId: 'http-1' });
+    await waitFor(() => seen.has('h1-0'), 'the message sent from the HTTP request');
+    const message = seen.get('h1-0')!;
+    expect(message.requestId).toBe('http-1');
+    expect(message.headers['x-request-id']).toBe('http-1');
+    // An HTTP request is not a message: nothing caused the message but the request itself.
+    expect(message.causationId).toBeUndefined();
+    expect(message.items).toEqual({});
+  }, 15_000);
 
-  it(
-    'items set in the controller go with every message of that request, and not with the next request',
-    async () => {
-      const response = await get('/orders/send?label=h2&tenant=acme&count=2', { 'x-request-id': 'http-2' });
-      expect(response.requestId).toBe('http-2');
-      await get('/orders/send?label=h3', { 'x-request-id': 'http-3' });
-      await waitFor(() => seen.has('h2-0') && seen.has('h2-1') && seen.has('h3-0'), 'the messages of two requests');
-      for (const label of ['h2-0', 'h2-1']) {
-        expect(seen.get(label)).toMatchObject({ requestId: 'http-2', items: { tenant: 'acme' } });
-      }
-      expect(seen.get('h3-0')).toMatchObject({ requestId: 'http-3', items: {} });
-    },
-    15_000,
-  );
+  it('items set in the controller go with every message of that request, and not with the next request', async () => {
+    const response = await get('/orders/send?label=h2&tenant=acme&count=2', { 'x-request-id': 'http-2' });
+    expect(response.requestId).toBe('http-2');
+    await get('/orders/send?label=h3', { 'x-request-id': 'http-3' });
+    await waitFor(() => seen.has('h2-0') && seen.has('h2-1') && seen.has('h3-0'), 'the messages of two requests');
+    for (const label of ['h2-0', 'h2-1']) {
+      expect(seen.get(label)).toMatchObject({ requestId: 'http-2', items: { tenant: 'acme' } });
+    }
+    expect(seen.get('h3-0')).toMatchObject({ requestId: 'http-3', items: {} });
+  }, 15_000);
 
-  it(
-    'without an x-request-id the idGenerator\'s UUID is the request id, shared by the controller and the handler',
-    async () => {
-      const one = await get('/orders/send?label=g1');
-      const two = await get('/orders/send?label=g2');
-      expect(one.requestId).toMatch(UUID);
-      expect(two.requestId).toMatch(UUID);
-      expect(one.requestId).not.toBe(two.requestId);
-      await waitFor(() => seen.has('g1-0') && seen.has('g2-0'), 'the messages of two requests without ids');
-      expect(seen.get('g1-0')!.requestId).toBe(one.requestId);
-      expect(seen.get('g2-0')!.requestId).toBe(two.requestId);
-    },
-    15_000,
-  );
+  it("without an x-request-id the idGenerator's UUID is the request id, shared by the controller and the handler", async () => {
+    const one = await get('/orders/send?label=g1');
+    const two = await get('/orders/send?label=g2');
+    expect(one.requestId).toMatch(UUID);
+    expect(two.requestId).toMatch(UUID);
+    expect(one.requestId).not.toBe(two.requestId);
+    await waitFor(() => seen.has('g1-0') && seen.has('g2-0'), 'the messages of two requests without ids');
+    expect(seen.get('g1-0')!.requestId).toBe(one.requestId);
+    expect(seen.get('g2-0')!.requestId).toBe(two.requestId);
+  }, 15_000);
 
-  it(
-    '50 concurrent HTTP requests with distinct ids and tenants: each message carries only its own',
-    async () => {
-      const responses = await Promise.all(
-        Array.from({ length: 50 }, (_, i) => get(`/orders/send?label=c${i}&tenant=tenant-${i}&count=2`, { 'x-request-id': `http-c-${i}` })),
-      );
-      responses.forEach((response, i) => expect(response.requestId).toBe(`http-c-${i}`));
-      await waitFor(() => Array.from({ length: 50 }, (_, i) => seen.has(`c${i}-1`)).every(Boolean), '100 messages of 50 requests');
-      const mismatches: string[] = [];
-      for (let i = 0; i < 50; i++) {
-        for (const label of [`c${i}-0`, `c${i}-1`]) {
-          const message = seen.get(label)!;
-          if (message.requestId !== `http-c-${i}` || message.items.tenant !== `tenant-${i}` || Object.keys(message.items).length !== 1) {
-            mismatches.push(`${label}: ${JSON.stringify({ requestId: message.requestId, items: message.items })}`);
-          }
+  it('50 concurrent HTTP requests with distinct ids and tenants: each message carries only its own', async () => {
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => get(`/orders/send?label=c${i}&tenant=tenant-${i}&count=2`, { 'x-request-id': `http-c-${i}` })),
+    );
+    responses.forEach((response, i) => expect(response.requestId).toBe(`http-c-${i}`));
+    await waitFor(() => Array.from({ length: 50 }, (_, i) => seen.has(`c${i}-1`)).every(Boolean), '100 messages of 50 requests');
+    const mismatches: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      for (const label of [`c${i}-0`, `c${i}-1`]) {
+        const message = seen.get(label)!;
+        if (message.requestId !== `http-c-${i}` || message.items.tenant !== `tenant-${i}` || Object.keys(message.items).length !== 1) {
+          mismatches.push(`${label}: ${JSON.stringify({ requestId: message.requestId, items: message.items })}`);
         }
       }
-      expect(mismatches).toEqual([]);
-    },
-    20_000,
-  );
+    }
+    expect(mismatches).toEqual([]);
+  }, 20_000);
 
-  it(
-    'an over-long HTTP x-request-id does not break sending; the handler gets a valid id of at most 256 characters',
-    async () => {
-      const long = 'L'.repeat(2000);
-      const response = await get('/orders/send?label=long', { 'x-request-id': long });
-      expect(response.messageIds).toHaveLength(1);
-      await waitFor(() => seen.has('long-0'), 'the message sent from the request with a long id');
-      const id = seen.get('long-0')!.requestId!;
-      expect(id.length).toBeLessThanOrEqual(256);
-      expect(id).not.toBe(long);
-    },
-    15_000,
-  );
+  it('an over-long HTTP x-request-id does not break sending; the handler gets a valid id of at most 256 characters', async () => {
+    const long = 'L'.repeat(2000);
+    const response = await get('/orders/send?label=long', { 'x-request-id': long });
+    expect(response.messageIds).toHaveLength(1);
+    await waitFor(() => seen.has('long-0'), 'the message sent from the request with a long id');
+    const id = seen.get('long-0')!.requestId!;
+    expect(id.length).toBeLessThanOrEqual(256);
+    expect(id).not.toBe(long);
+  }, 15_000);
 
-  it(
-    'sent from outside any context (the test itself): a fresh UUID x-request-id, a different one per send',
-    async () => {
-      const client = app.get(RpcClient);
-      const track = app.get(TrackContext);
-      expect(track.requestId).toBeUndefined();
-      await client.send(queue, { label: 'out-1' });
-      await client.send(queue, { label: 'out-2' });
-      await waitFor(() => seen.has('out-1') && seen.has('out-2'), 'two messages sent from outside any context');
-      const one = seen.get('out-1')!;
-      const two = seen.get('out-2')!;
-      for (const message of [one, two]) {
-        expect(message.requestId).toMatch(UUID);
-        expect(message.headers['x-request-id']).toBe(message.requestId);
-        expect(message.items).toEqual({});
-        expect(message.causationId).toBeUndefined();
-      }
-      expect(one.requestId).not.toBe(two.requestId);
-      // Still outside: the HTTP requests above left nothing behind in the test's own context.
-      expect(track.requestId).toBeUndefined();
-    },
-    15_000,
-  );
+  it('sent from outside any context (the test itself): a fresh UUID x-request-id, a different one per send', async () => {
+    const client = app.get(RpcClient);
+    const track = app.get(TrackContext);
+    expect(track.requestId).toBeUndefined();
+    await client.send(queue, { label: 'out-1' });
+    await client.send(queue, { label: 'out-2' });
+    await waitFor(() => seen.has('out-1') && seen.has('out-2'), 'two messages sent from outside any context');
+    const one = seen.get('out-1')!;
+    const two = seen.get('out-2')!;
+    for (const message of [one, two]) {
+      expect(message.requestId).toMatch(UUID);
+      expect(message.headers['x-request-id']).toBe(message.requestId);
+      expect(message.items).toEqual({});
+      expect(message.causationId).toBeUndefined();
+    }
+    expect(one.requestId).not.toBe(two.requestId);
+    // Still outside: the HTTP requests above left nothing behind in the test's own context.
+    expect(track.requestId).toBeUndefined();
+  }, 15_000);
 });

@@ -1,15 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Inject, Injectable, type INestApplicationContext, Scope } from '@nestjs/common';
 import { NestFactory, REQUEST } from '@nestjs/core';
-import {
-  MESSAGE_CONTEXT,
-  MessageHandler,
-  MessagingError,
-  NoContextError,
-  RpcClient,
-  TrackContext,
-  type MessageContext,
-} from '../../lib';
+import { MESSAGE_CONTEXT, MessageHandler, MessagingError, NoContextError, RpcClient, TrackContext, type MessageContext } from '../../lib';
 import { appModule, startApp } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
 import { CaptureLogger } from '../support/capture-logger';
@@ -161,7 +153,8 @@ describe('per-message scope (TrackContext, request scope) against a real broker'
         await work(randomMs(20));
         this.check(payload.n, 'handler after the service', id, n);
         if (this.track.get('echo') !== `echo-${n}`) crowd.mismatches.push(`#${n} handler lost its own item: ${this.track.get('echo')}`);
-        if (this.track.messageId !== context.messageId) crowd.mismatches.push(`#${n} messageId ${this.track.messageId} != ${context.messageId}`);
+        if (this.track.messageId !== context.messageId)
+          crowd.mismatches.push(`#${n} messageId ${this.track.messageId} != ${context.messageId}`);
         await this.rpc.send(q.crowdSink, { n: payload.n, messageId: context.messageId });
       } finally {
         crowd.inFlight--;
@@ -413,139 +406,129 @@ describe('per-message scope (TrackContext, request scope) against a real broker'
   });
 
   describe('propagation', () => {
-    it(
-      'x-request-id and x-track-* from a foreign producer reach the handler, its services, and the next handler with causation',
-      async () => {
-        const firstMessageId = `raw-${tag()}`;
-        broker.publishRaw(q.first, JSON.stringify({ hello: 1 }), {
+    it('x-request-id and x-track-* from a foreign producer reach the handler, its services, and the next handler with causation', async () => {
+      const firstMessageId = `raw-${tag()}`;
+      broker.publishRaw(q.first, JSON.stringify({ hello: 1 }), {
+        contentType: JSON_TYPE,
+        messageId: firstMessageId,
+        headers: { 'x-request-id': 'abc-123', 'x-track-tenant': 't1' },
+      });
+      await waitFor(() => firstSeen.length === 1 && secondSeen.length === 1, 'both handlers of the chain');
+      const [a] = firstSeen;
+      const [b] = secondSeen;
+
+      // The first handler and a singleton service it calls see the incoming values.
+      expect(a.own).toMatchObject({
+        requestId: 'abc-123',
+        tenant: 't1',
+        messageId: firstMessageId,
+        causationId: undefined,
+        contextMessageId: firstMessageId,
+      });
+      expect(a.service).toEqual({ requestId: 'abc-123', messageId: firstMessageId, causationId: undefined, items: { tenant: 't1' } });
+      // set() is visible at once to the services of the same message.
+      expect(a.serviceAfterSet.items).toEqual({ tenant: 't1', k: 'v' });
+
+      // The second handler (and its service): same request id, same items, causation = first message.
+      expect(b.handler).toMatchObject({
+        requestId: 'abc-123',
+        tenant: 't1',
+        k: 'v',
+        causationId: firstMessageId,
+        messageId: a.sentId,
+      });
+      expect(b.service).toEqual({
+        requestId: 'abc-123',
+        messageId: a.sentId,
+        causationId: firstMessageId,
+        items: { tenant: 't1', k: 'v' },
+      });
+      expect(b.context.messageId).toBe(a.sentId);
+      expect(b.context.headers).toMatchObject({
+        'x-request-id': 'abc-123',
+        'x-track-tenant': 't1',
+        'x-track-k': 'v',
+        'x-causation-id': firstMessageId,
+      });
+
+      // request(): the responder sees the context too, and the caller's context survives the await.
+      expect(a.echo).toMatchObject({ requestId: 'abc-123', causationId: firstMessageId, items: { tenant: 't1', k: 'v' } });
+      expect(a.echo.messageId).toBe(a.echo.contextMessageId);
+      expect(a.afterRequest).toEqual({
+        requestId: 'abc-123',
+        messageId: firstMessageId,
+        causationId: undefined,
+        items: { tenant: 't1', k: 'v' },
+      });
+    }, 15_000);
+
+    it('500 concurrent messages with distinct ids and items: every handler, service and forwarded message sees only its own', async () => {
+      const total = 500;
+      for (let n = 0; n < total; n++) {
+        broker.publishRaw(q.crowd, JSON.stringify({ n }), {
           contentType: JSON_TYPE,
-          messageId: firstMessageId,
-          headers: { 'x-request-id': 'abc-123', 'x-track-tenant': 't1' },
+          messageId: `crowd-msg-${n}-${tag()}`,
+          headers: { 'x-request-id': `crowd-req-${n}`, 'x-track-n': String(n) },
         });
-        await waitFor(() => firstSeen.length === 1 && secondSeen.length === 1, 'both handlers of the chain');
-        const [a] = firstSeen;
-        const [b] = secondSeen;
-
-        // The first handler and a singleton service it calls see the incoming values.
-        expect(a.own).toMatchObject({
-          requestId: 'abc-123',
-          tenant: 't1',
-          messageId: firstMessageId,
-          causationId: undefined,
-          contextMessageId: firstMessageId,
-        });
-        expect(a.service).toEqual({ requestId: 'abc-123', messageId: firstMessageId, causationId: undefined, items: { tenant: 't1' } });
-        // set() is visible at once to the services of the same message.
-        expect(a.serviceAfterSet.items).toEqual({ tenant: 't1', k: 'v' });
-
-        // The second handler (and its service): same request id, same items, causation = first message.
-        expect(b.handler).toMatchObject({
-          requestId: 'abc-123',
-          tenant: 't1',
-          k: 'v',
-          causationId: firstMessageId,
-          messageId: a.sentId,
-        });
-        expect(b.service).toEqual({ requestId: 'abc-123', messageId: a.sentId, causationId: firstMessageId, items: { tenant: 't1', k: 'v' } });
-        expect(b.context.messageId).toBe(a.sentId);
-        expect(b.context.headers).toMatchObject({
-          'x-request-id': 'abc-123',
-          'x-track-tenant': 't1',
-          'x-track-k': 'v',
-          'x-causation-id': firstMessageId,
-        });
-
-        // request(): the responder sees the context too, and the caller's context survives the await.
-        expect(a.echo).toMatchObject({ requestId: 'abc-123', causationId: firstMessageId, items: { tenant: 't1', k: 'v' } });
-        expect(a.echo.messageId).toBe(a.echo.contextMessageId);
-        expect(a.afterRequest).toEqual({ requestId: 'abc-123', messageId: firstMessageId, causationId: undefined, items: { tenant: 't1', k: 'v' } });
-      },
-      15_000,
-    );
-
-    it(
-      '500 concurrent messages with distinct ids and items: every handler, service and forwarded message sees only its own',
-      async () => {
-        const total = 500;
-        for (let n = 0; n < total; n++) {
-          broker.publishRaw(q.crowd, JSON.stringify({ n }), {
-            contentType: JSON_TYPE,
-            messageId: `crowd-msg-${n}-${tag()}`,
-            headers: { 'x-request-id': `crowd-req-${n}`, 'x-track-n': String(n) },
-          });
-        }
-        await waitFor(() => crowd.done === total && crowd.sinkDone === total, `${total} crowd messages and their forwards`, 25_000);
-        expect(crowd.mismatches.slice(0, 20)).toEqual([]);
-        expect(crowd.mismatches.length).toBe(0);
-        // The test means something only if the messages really overlapped.
-        expect(crowd.maxInFlight).toBeGreaterThan(10);
-      },
-      30_000,
-    );
+      }
+      await waitFor(() => crowd.done === total && crowd.sinkDone === total, `${total} crowd messages and their forwards`, 25_000);
+      expect(crowd.mismatches.slice(0, 20)).toEqual([]);
+      expect(crowd.mismatches.length).toBe(0);
+      // The test means something only if the messages really overlapped.
+      expect(crowd.maxInFlight).toBeGreaterThan(10);
+    }, 30_000);
   });
 
   describe('request-scoped providers', () => {
-    it(
-      'a Scope.REQUEST handler class is created once per message; MESSAGE_CONTEXT and REQUEST are that message\'s context',
-      async () => {
-        const before = { handler: counts.requestScoped, dep: counts.perMessageDep, second: counts.secondDep };
-        const client = app.get(RpcClient);
-        const ids = await Promise.all(Array.from({ length: 50 }, (_, n) => client.send(q.requestScoped, { n })));
-        await waitFor(() => requestScopedSeen.length === 50, '50 request-scoped messages');
+    it("a Scope.REQUEST handler class is created once per message; MESSAGE_CONTEXT and REQUEST are that message's context", async () => {
+      const before = { handler: counts.requestScoped, dep: counts.perMessageDep, second: counts.secondDep };
+      const client = app.get(RpcClient);
+      const ids = await Promise.all(Array.from({ length: 50 }, (_, n) => client.send(q.requestScoped, { n })));
+      await waitFor(() => requestScopedSeen.length === 50, '50 request-scoped messages');
 
-        expect(counts.requestScoped - before.handler).toBe(50);
-        expect(counts.secondDep - before.second).toBe(50);
-        // Shared within one message: PerMessageDep is injected twice per message but built once.
-        expect(counts.perMessageDep - before.dep).toBe(50);
-        expect(new Set(requestScopedSeen.map((s) => s.instance)).size).toBe(50);
-        expect(requestScopedSeen.map((s) => s.messageId).sort()).toEqual([...ids].sort());
-        for (const seen of requestScopedSeen) {
-          expect(seen).toMatchObject({
-            injectedContextIsContext: true,
-            injectedRequestIsContext: true,
-            injectedContextMessageId: seen.messageId,
-            depContextIsContext: true,
-            sharedDep: true,
-            trackMessageId: seen.messageId,
-            trackRequestId: seen.headerRequestId,
-          });
-        }
-      },
-      15_000,
-    );
+      expect(counts.requestScoped - before.handler).toBe(50);
+      expect(counts.secondDep - before.second).toBe(50);
+      // Shared within one message: PerMessageDep is injected twice per message but built once.
+      expect(counts.perMessageDep - before.dep).toBe(50);
+      expect(new Set(requestScopedSeen.map((s) => s.instance)).size).toBe(50);
+      expect(requestScopedSeen.map((s) => s.messageId).sort()).toEqual([...ids].sort());
+      for (const seen of requestScopedSeen) {
+        expect(seen).toMatchObject({
+          injectedContextIsContext: true,
+          injectedRequestIsContext: true,
+          injectedContextMessageId: seen.messageId,
+          depContextIsContext: true,
+          sharedDep: true,
+          trackMessageId: seen.messageId,
+          trackRequestId: seen.headerRequestId,
+        });
+      }
+    }, 15_000);
 
-    it(
-      'a default-scope handler with a request-scoped dependency is created per message with that message\'s context',
-      async () => {
-        const before = { handler: counts.implicit, dep: counts.implicitDep };
-        const client = app.get(RpcClient);
-        const ids = await Promise.all(Array.from({ length: 50 }, (_, n) => client.send(q.implicit, { n })));
-        await waitFor(() => implicitSeen.length === 50, '50 messages to the implicitly scoped handler');
+    it("a default-scope handler with a request-scoped dependency is created per message with that message's context", async () => {
+      const before = { handler: counts.implicit, dep: counts.implicitDep };
+      const client = app.get(RpcClient);
+      const ids = await Promise.all(Array.from({ length: 50 }, (_, n) => client.send(q.implicit, { n })));
+      await waitFor(() => implicitSeen.length === 50, '50 messages to the implicitly scoped handler');
 
-        expect(counts.implicit - before.handler).toBe(50);
-        expect(counts.implicitDep - before.dep).toBe(50);
-        expect(new Set(implicitSeen.map((s) => s.instance)).size).toBe(50);
-        expect(implicitSeen.map((s) => s.messageId).sort()).toEqual([...ids].sort());
-        for (const seen of implicitSeen) {
-          expect(seen.depContextIsContext).toBe(true);
-          expect(seen.depMessageId).toBe(seen.messageId);
-        }
-      },
-      15_000,
-    );
+      expect(counts.implicit - before.handler).toBe(50);
+      expect(counts.implicitDep - before.dep).toBe(50);
+      expect(new Set(implicitSeen.map((s) => s.instance)).size).toBe(50);
+      expect(implicitSeen.map((s) => s.messageId).sort()).toEqual([...ids].sort());
+      for (const seen of implicitSeen) {
+        expect(seen.depContextIsContext).toBe(true);
+        expect(seen.depMessageId).toBe(seen.messageId);
+      }
+    }, 15_000);
 
-    it(
-      'a singleton handler creates no per-message instances',
-      async () => {
-        const client = app.get(RpcClient);
-        await Promise.all(Array.from({ length: 50 }, (_, n) => client.send(q.singleton, { n })));
-        await waitFor(() => singletonSeen.length === 50, '50 messages to the singleton handler');
-        expect(counts.singleton).toBe(1);
-        expect(new Set(singletonSeen).size).toBe(1);
-        expect(singletonSeen[0]).toBe(app.get(SingletonHandler));
-      },
-      15_000,
-    );
+    it('a singleton handler creates no per-message instances', async () => {
+      const client = app.get(RpcClient);
+      await Promise.all(Array.from({ length: 50 }, (_, n) => client.send(q.singleton, { n })));
+      await waitFor(() => singletonSeen.length === 50, '50 messages to the singleton handler');
+      expect(counts.singleton).toBe(1);
+      expect(new Set(singletonSeen).size).toBe(1);
+      expect(singletonSeen[0]).toBe(app.get(SingletonHandler));
+    }, 15_000);
   });
 
   describe('hostile headers from a foreign producer', () => {
@@ -577,205 +560,173 @@ describe('per-message scope (TrackContext, request scope) against a real broker'
 
     const allSeen = (tags: string[]) => () => tags.every((t) => hostileSeen.has(t));
 
-    it(
-      'a ~60 KB x-request-id is replaced by a fresh id; a ~50 KB item value is ignored',
-      async () => {
-        const before = publishNormals(5);
-        const hugeId = publishHostile({ 'x-request-id': 'r'.repeat(60_000), 'x-track-tenant': 'ok' }, { forward: true });
-        const hugeValue = publishHostile({ 'x-request-id': 'huge-value', 'x-track-big': 'v'.repeat(50_000), 'x-track-small': 's' });
-        const after = publishNormals(5);
-        await waitFor(allSeen([...before, ...after].map((n) => n.tag).concat(hugeId, hugeValue)), 'hostile and normal messages');
-        await waitFor(() => hostileSinkSeen.has(hugeId), 'the forward of the huge-id message');
+    it('a ~60 KB x-request-id is replaced by a fresh id; a ~50 KB item value is ignored', async () => {
+      const before = publishNormals(5);
+      const hugeId = publishHostile({ 'x-request-id': 'r'.repeat(60_000), 'x-track-tenant': 'ok' }, { forward: true });
+      const hugeValue = publishHostile({ 'x-request-id': 'huge-value', 'x-track-big': 'v'.repeat(50_000), 'x-track-small': 's' });
+      const after = publishNormals(5);
+      await waitFor(allSeen([...before, ...after].map((n) => n.tag).concat(hugeId, hugeValue)), 'hostile and normal messages');
+      await waitFor(() => hostileSinkSeen.has(hugeId), 'the forward of the huge-id message');
 
-        const huge = hostileSeen.get(hugeId)!;
-        expect(huge.first.requestId).toMatch(UUID);
-        expect(huge.first.requestId!.length).toBeLessThanOrEqual(256);
-        expect(huge.second.requestId).toBe(huge.first.requestId);
-        expect(huge.first.items).toEqual({ tenant: 'ok' });
-        // What it sends carries the fresh id, not the huge one.
-        expect(hostileSinkSeen.get(hugeId)!.requestId).toBe(huge.first.requestId);
+      const huge = hostileSeen.get(hugeId)!;
+      expect(huge.first.requestId).toMatch(UUID);
+      expect(huge.first.requestId!.length).toBeLessThanOrEqual(256);
+      expect(huge.second.requestId).toBe(huge.first.requestId);
+      expect(huge.first.items).toEqual({ tenant: 'ok' });
+      // What it sends carries the fresh id, not the huge one.
+      expect(hostileSinkSeen.get(hugeId)!.requestId).toBe(huge.first.requestId);
 
-        const value = hostileSeen.get(hugeValue)!;
-        expect(value.first.requestId).toBe('huge-value');
-        expect(value.first.items).toEqual({ small: 's' });
-        expectNormals([...before, ...after]);
-      },
-      15_000,
-    );
+      const value = hostileSeen.get(hugeValue)!;
+      expect(value.first.requestId).toBe('huge-value');
+      expect(value.first.items).toEqual({ small: 's' });
+      expectNormals([...before, ...after]);
+    }, 15_000);
 
-    it(
-      'invalid x-request-id values (table, array, number, empty, spaces, control characters) get distinct fresh ids',
-      async () => {
-        const variants: unknown[] = [{ nested: 'id' }, ['a', 'b'], 12345, '', 'has space', 'line\nbreak', null, true];
-        const tags = variants.map((v) => publishHostile({ 'x-request-id': v }));
-        const normals = publishNormals(5);
-        await waitFor(allSeen([...tags, ...normals.map((n) => n.tag)]), 'messages with invalid request ids');
-        const ids = tags.map((t) => hostileSeen.get(t)!.first.requestId);
-        for (const id of ids) expect(id).toMatch(UUID);
-        expect(new Set(ids).size).toBe(ids.length);
-        expectNormals(normals);
-      },
-      15_000,
-    );
+    it('invalid x-request-id values (table, array, number, empty, spaces, control characters) get distinct fresh ids', async () => {
+      const variants: unknown[] = [{ nested: 'id' }, ['a', 'b'], 12345, '', 'has space', 'line\nbreak', null, true];
+      const tags = variants.map((v) => publishHostile({ 'x-request-id': v }));
+      const normals = publishNormals(5);
+      await waitFor(allSeen([...tags, ...normals.map((n) => n.tag)]), 'messages with invalid request ids');
+      const ids = tags.map((t) => hostileSeen.get(t)!.first.requestId);
+      for (const id of ids) expect(id).toMatch(UUID);
+      expect(new Set(ids).size).toBe(ids.length);
+      expectNormals(normals);
+    }, 15_000);
 
-    it(
-      '2,000 x-track-* headers: at most 64 items (the default maxItems) are taken and forwarded',
-      async () => {
-        const headers: Record<string, unknown> = { 'x-request-id': 'many-items' };
-        for (let i = 0; i < 2000; i++) headers[`x-track-i${i}`] = `v${i}`;
-        const before = publishNormals(5);
-        const many = publishHostile(headers, { forward: true });
-        const after = publishNormals(5);
-        await waitFor(allSeen([many, ...before.map((n) => n.tag), ...after.map((n) => n.tag)]), 'the many-items message');
-        await waitFor(() => hostileSinkSeen.has(many), 'the forward of the many-items message');
+    it('2,000 x-track-* headers: at most 64 items (the default maxItems) are taken and forwarded', async () => {
+      const headers: Record<string, unknown> = { 'x-request-id': 'many-items' };
+      for (let i = 0; i < 2000; i++) headers[`x-track-i${i}`] = `v${i}`;
+      const before = publishNormals(5);
+      const many = publishHostile(headers, { forward: true });
+      const after = publishNormals(5);
+      await waitFor(allSeen([many, ...before.map((n) => n.tag), ...after.map((n) => n.tag)]), 'the many-items message');
+      await waitFor(() => hostileSinkSeen.has(many), 'the forward of the many-items message');
 
-        const seen = hostileSeen.get(many)!;
-        expect(seen.first.requestId).toBe('many-items');
-        expect(Object.keys(seen.first.items).length).toBe(64);
-        for (const [key, value] of Object.entries(seen.first.items)) expect(value).toBe(`v${key.slice(1)}`);
-        expect(hostileSinkSeen.get(many)!.trackHeaders).toBeLessThanOrEqual(64);
-        expect(hostileSinkSeen.get(many)!.requestId).toBe('many-items');
-        expectNormals([...before, ...after]);
-      },
-      15_000,
-    );
+      const seen = hostileSeen.get(many)!;
+      expect(seen.first.requestId).toBe('many-items');
+      expect(Object.keys(seen.first.items).length).toBe(64);
+      for (const [key, value] of Object.entries(seen.first.items)) expect(value).toBe(`v${key.slice(1)}`);
+      expect(hostileSinkSeen.get(many)!.trackHeaders).toBeLessThanOrEqual(64);
+      expect(hostileSinkSeen.get(many)!.requestId).toBe('many-items');
+      expectNormals([...before, ...after]);
+    }, 15_000);
 
-    it(
-      'non-string item values: numbers and booleans become strings; tables, arrays, null and bytes are ignored',
-      async () => {
-        const typed = publishHostile({
-          'x-request-id': 'typed-values',
-          'x-track-str': 'ok',
-          'x-track-int': 42,
-          'x-track-neg': -7,
-          'x-track-float': 1.5,
-          'x-track-yes': true,
-          'x-track-no': false,
-          'x-track-table': { a: 1, b: 'two' },
-          'x-track-array': [1, 'two'],
-          'x-track-null': null,
-          'x-track-bytes': Buffer.from('bytes'),
-        });
-        const normals = publishNormals(5);
-        await waitFor(allSeen([typed, ...normals.map((n) => n.tag)]), 'the typed-values message');
-        expect(hostileSeen.get(typed)!.first).toMatchObject({
-          requestId: 'typed-values',
-          items: { str: 'ok', int: '42', neg: '-7', float: '1.5', yes: 'true', no: 'false' },
-        });
-        expect(Object.keys(hostileSeen.get(typed)!.first.items).sort()).toEqual(['float', 'int', 'neg', 'no', 'str', 'yes']);
-        expectNormals(normals);
-      },
-      15_000,
-    );
+    it('non-string item values: numbers and booleans become strings; tables, arrays, null and bytes are ignored', async () => {
+      const typed = publishHostile({
+        'x-request-id': 'typed-values',
+        'x-track-str': 'ok',
+        'x-track-int': 42,
+        'x-track-neg': -7,
+        'x-track-float': 1.5,
+        'x-track-yes': true,
+        'x-track-no': false,
+        'x-track-table': { a: 1, b: 'two' },
+        'x-track-array': [1, 'two'],
+        'x-track-null': null,
+        'x-track-bytes': Buffer.from('bytes'),
+      });
+      const normals = publishNormals(5);
+      await waitFor(allSeen([typed, ...normals.map((n) => n.tag)]), 'the typed-values message');
+      expect(hostileSeen.get(typed)!.first).toMatchObject({
+        requestId: 'typed-values',
+        items: { str: 'ok', int: '42', neg: '-7', float: '1.5', yes: 'true', no: 'false' },
+      });
+      expect(Object.keys(hostileSeen.get(typed)!.first.items).sort()).toEqual(['float', 'int', 'neg', 'no', 'str', 'yes']);
+      expectNormals(normals);
+    }, 15_000);
 
-    it(
-      'a top-level __proto__ header and item keys with odd characters are ignored; Object.prototype stays clean',
-      async () => {
-        // An own "__proto__" key is encoded by amqplib like any other; decoding assigns it, which
-        // replaces the prototype of the decoded headers object (what a foreign producer can do).
-        const withProto = (headers: Record<string, unknown>, proto: Record<string, unknown>) =>
-          Object.defineProperty(headers, '__proto__', { value: proto, enumerable: true, configurable: true, writable: true });
-        const headers = withProto(
-          {
-            'x-request-id': 'odd-keys',
-            'x-track-ok': 'fine',
-            'x-track-a b': 'space',
-            'x-track-a/b': 'slash',
-            'x-track-ü': 'umlaut',
-            'x-track-': 'empty',
-            'x-track-a\nb': 'newline',
-            'x-track-{x}': 'braces',
-            [`x-track-${'k'.repeat(65)}`]: 'long key',
-          },
-          { 'x-request-id': 'evil-id', 'x-track-evil': '1', polluted: 'yes' },
-        );
-        expect(Object.prototype.hasOwnProperty.call(headers, '__proto__')).toBe(true);
-        const odd = publishHostile(headers, { forward: true });
-        const protoOnly = publishHostile(withProto({}, { 'x-request-id': 'evil-only', 'x-track-evil': '2', polluted: 'yes' }));
-        const normals = publishNormals(5);
-        await waitFor(allSeen([odd, protoOnly, ...normals.map((n) => n.tag)]), 'the odd-keys messages');
-        await waitFor(() => hostileSinkSeen.has(odd), 'the forward of the odd-keys message');
+    it('a top-level __proto__ header and item keys with odd characters are ignored; Object.prototype stays clean', async () => {
+      // An own "__proto__" key is encoded by amqplib like any other; decoding assigns it, which
+      // replaces the prototype of the decoded headers object (what a foreign producer can do).
+      const withProto = (headers: Record<string, unknown>, proto: Record<string, unknown>) =>
+        Object.defineProperty(headers, '__proto__', { value: proto, enumerable: true, configurable: true, writable: true });
+      const headers = withProto(
+        {
+          'x-request-id': 'odd-keys',
+          'x-track-ok': 'fine',
+          'x-track-a b': 'space',
+          'x-track-a/b': 'slash',
+          'x-track-ü': 'umlaut',
+          'x-track-': 'empty',
+          'x-track-a\nb': 'newline',
+          'x-track-{x}': 'braces',
+          [`x-track-${'k'.repeat(65)}`]: 'long key',
+        },
+        { 'x-request-id': 'evil-id', 'x-track-evil': '1', polluted: 'yes' },
+      );
+      expect(Object.prototype.hasOwnProperty.call(headers, '__proto__')).toBe(true);
+      const odd = publishHostile(headers, { forward: true });
+      const protoOnly = publishHostile(withProto({}, { 'x-request-id': 'evil-only', 'x-track-evil': '2', polluted: 'yes' }));
+      const normals = publishNormals(5);
+      await waitFor(allSeen([odd, protoOnly, ...normals.map((n) => n.tag)]), 'the odd-keys messages');
+      await waitFor(() => hostileSinkSeen.has(odd), 'the forward of the odd-keys message');
 
-        const seen = hostileSeen.get(odd)!;
-        expect(seen.first.requestId).toBe('odd-keys');
-        expect(seen.first.items).toEqual({ ok: 'fine' });
-        expect(seen.evilItem).toBeUndefined();
+      const seen = hostileSeen.get(odd)!;
+      expect(seen.first.requestId).toBe('odd-keys');
+      expect(seen.first.items).toEqual({ ok: 'fine' });
+      expect(seen.evilItem).toBeUndefined();
 
-        const only = hostileSeen.get(protoOnly)!;
-        expect(only.first.requestId).toMatch(UUID);
-        expect(only.first.items).toEqual({});
-        expect(only.evilItem).toBeUndefined();
+      const only = hostileSeen.get(protoOnly)!;
+      expect(only.first.requestId).toMatch(UUID);
+      expect(only.first.items).toEqual({});
+      expect(only.evilItem).toBeUndefined();
 
-        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-        expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'x-track-evil')).toBe(false);
-        expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted')).toBe(false);
-        expect(hostileSinkSeen.get(odd)!.trackHeaders).toBe(1);
-        expectNormals(normals);
-      },
-      15_000,
-    );
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'x-track-evil')).toBe(false);
+      expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted')).toBe(false);
+      expect(hostileSinkSeen.get(odd)!.trackHeaders).toBe(1);
+      expectNormals(normals);
+    }, 15_000);
 
-    it(
-      'context.headers shows only the headers the message has: a __proto__ table cannot make absent headers appear',
-      async () => {
-        const proto = { 'x-request-id': 'evil-header', 'x-tenant': 'evil' };
-        const headers = Object.defineProperty({ 'x-track-ok': 'fine' } as Record<string, unknown>, '__proto__', {
-          value: proto,
-          enumerable: true,
-          configurable: true,
-          writable: true,
-        });
-        const t = publishHostile(headers);
-        await waitFor(allSeen([t]), 'the __proto__-table message');
-        const seen = hostileSeen.get(t)!;
-        // The library itself is not fooled (it reads own keys only)...
-        expect(seen.first.requestId).toMatch(UUID);
-        // ...and neither should be the user's code that reads context.headers.
-        expect(seen.headerRequestId).toBeUndefined();
-        expect(seen.headersHaveObjectPrototype).toBe(true);
-      },
-      15_000,
-    );
+    it('context.headers shows only the headers the message has: a __proto__ table cannot make absent headers appear', async () => {
+      const proto = { 'x-request-id': 'evil-header', 'x-tenant': 'evil' };
+      const headers = Object.defineProperty({ 'x-track-ok': 'fine' } as Record<string, unknown>, '__proto__', {
+        value: proto,
+        enumerable: true,
+        configurable: true,
+        writable: true,
+      });
+      const t = publishHostile(headers);
+      await waitFor(allSeen([t]), 'the __proto__-table message');
+      const seen = hostileSeen.get(t)!;
+      // The library itself is not fooled (it reads own keys only)...
+      expect(seen.first.requestId).toMatch(UUID);
+      // ...and neither should be the user's code that reads context.headers.
+      expect(seen.headerRequestId).toBeUndefined();
+      expect(seen.headersHaveObjectPrototype).toBe(true);
+    }, 15_000);
 
-    it(
-      'item keys named __proto__, constructor and prototype are ignored',
-      async () => {
-        const headers = JSON.parse(
-          '{"x-request-id":"proto-items","x-track-__proto__":"p","x-track-constructor":"c","x-track-prototype":"t","x-track-ok":"fine"}',
-        ) as Record<string, unknown>;
-        const t = publishHostile(headers);
-        const normals = publishNormals(3);
-        await waitFor(allSeen([t, ...normals.map((n) => n.tag)]), 'the proto-items message');
-        const seen = hostileSeen.get(t)!;
-        expect(seen.first.requestId).toBe('proto-items');
-        expect(seen.protoItem).toBeUndefined();
-        expect(seen.constructorItem).toBeUndefined();
-        expect(Object.keys(seen.first.items)).toEqual(['ok']);
-        expect(({} as Record<string, unknown>).p).toBeUndefined();
-        expectNormals(normals);
-      },
-      15_000,
-    );
+    it('item keys named __proto__, constructor and prototype are ignored', async () => {
+      const headers = JSON.parse(
+        '{"x-request-id":"proto-items","x-track-__proto__":"p","x-track-constructor":"c","x-track-prototype":"t","x-track-ok":"fine"}',
+      ) as Record<string, unknown>;
+      const t = publishHostile(headers);
+      const normals = publishNormals(3);
+      await waitFor(allSeen([t, ...normals.map((n) => n.tag)]), 'the proto-items message');
+      const seen = hostileSeen.get(t)!;
+      expect(seen.first.requestId).toBe('proto-items');
+      expect(seen.protoItem).toBeUndefined();
+      expect(seen.constructorItem).toBeUndefined();
+      expect(Object.keys(seen.first.items)).toEqual(['ok']);
+      expect(({} as Record<string, unknown>).p).toBeUndefined();
+      expectNormals(normals);
+    }, 15_000);
   });
 
   describe('TrackContext.set() validation inside a handler', () => {
-    it(
-      'rejects invalid keys and values with MessagingError (not NoContextError), accepts a valid one',
-      async () => {
-        await app.get(RpcClient).send(q.setter, {});
-        await waitFor(() => setterSeen.length === 1, 'the setter handler');
-        expect(setterSeen[0]).toEqual({
-          space: 'MessagingError:MessagingError',
-          empty: 'MessagingError:MessagingError',
-          longKey: 'MessagingError:MessagingError',
-          longValue: 'MessagingError:MessagingError',
-          nonString: 'MessagingError:MessagingError',
-          valid: 'ok',
-          readBack: 'value',
-        });
-      },
-      10_000,
-    );
+    it('rejects invalid keys and values with MessagingError (not NoContextError), accepts a valid one', async () => {
+      await app.get(RpcClient).send(q.setter, {});
+      await waitFor(() => setterSeen.length === 1, 'the setter handler');
+      expect(setterSeen[0]).toEqual({
+        space: 'MessagingError:MessagingError',
+        empty: 'MessagingError:MessagingError',
+        longKey: 'MessagingError:MessagingError',
+        longValue: 'MessagingError:MessagingError',
+        nonString: 'MessagingError:MessagingError',
+        valid: 'ok',
+        readBack: 'value',
+      });
+    }, 10_000);
   });
 
   describe('TrackContext outside any context', () => {
@@ -858,10 +809,7 @@ describe('per-message scope: the track option overrides the limits', () => {
     broker = await Broker.open();
     broker.queue(queue);
     app = await startApp(
-      appModule(
-        { track: { maxItems: 2, maxRequestIdLength: 16, maxKeyLength: 4, maxValueLength: 8 } },
-        { providers: [LimitedHandler] },
-      ),
+      appModule({ track: { maxItems: 2, maxRequestIdLength: 16, maxKeyLength: 4, maxValueLength: 8 } }, { providers: [LimitedHandler] }),
     );
   });
 
@@ -870,29 +818,37 @@ describe('per-message scope: the track option overrides the limits', () => {
     await broker?.cleanup();
   });
 
-  it(
-    'maxItems 2, maxRequestIdLength 16, maxKeyLength 4, maxValueLength 8 apply to incoming headers and to set()',
-    async () => {
-      const publish = (headers: Record<string, unknown>) => {
-        const t = tag();
-        broker.publishRaw(queue, JSON.stringify({ tag: t }), { contentType: JSON_TYPE, headers });
-        return t;
-      };
-      const five = publish({ 'x-request-id': 'exactly-16-chars', 'x-track-a': '1', 'x-track-b': '2', 'x-track-c': '3', 'x-track-d': '4', 'x-track-e': '5' });
-      const longId = publish({ 'x-request-id': 'seventeen-chars-x', 'x-track-long5': 'v', 'x-track-v': '123456789', 'x-track-ok': '12345678' });
-      await waitFor(() => seen.has(five) && seen.has(longId), 'both messages under the tight limits');
+  it('maxItems 2, maxRequestIdLength 16, maxKeyLength 4, maxValueLength 8 apply to incoming headers and to set()', async () => {
+    const publish = (headers: Record<string, unknown>) => {
+      const t = tag();
+      broker.publishRaw(queue, JSON.stringify({ tag: t }), { contentType: JSON_TYPE, headers });
+      return t;
+    };
+    const five = publish({
+      'x-request-id': 'exactly-16-chars',
+      'x-track-a': '1',
+      'x-track-b': '2',
+      'x-track-c': '3',
+      'x-track-d': '4',
+      'x-track-e': '5',
+    });
+    const longId = publish({
+      'x-request-id': 'seventeen-chars-x',
+      'x-track-long5': 'v',
+      'x-track-v': '123456789',
+      'x-track-ok': '12345678',
+    });
+    await waitFor(() => seen.has(five) && seen.has(longId), 'both messages under the tight limits');
 
-      const a = seen.get(five)!;
-      expect(a.requestId).toBe('exactly-16-chars');
-      expect(Object.keys(a.items).length).toBe(2);
-      expect(a.setErrors).toEqual(['MessagingError', 'MessagingError']);
+    const a = seen.get(five)!;
+    expect(a.requestId).toBe('exactly-16-chars');
+    expect(Object.keys(a.items).length).toBe(2);
+    expect(a.setErrors).toEqual(['MessagingError', 'MessagingError']);
 
-      const b = seen.get(longId)!;
-      expect(b.requestId).toMatch(UUID);
-      expect(b.items).toEqual({ ok: '12345678' });
-    },
-    15_000,
-  );
+    const b = seen.get(longId)!;
+    expect(b.requestId).toMatch(UUID);
+    expect(b.items).toEqual({ ok: '12345678' });
+  }, 15_000);
 });
 
 describe('per-message scope: log lines of the module carry the request id', () => {
@@ -933,46 +889,38 @@ describe('per-message scope: log lines of the module carry the request id', () =
     await broker?.cleanup();
   });
 
-  it(
-    'a handler that throws with retry: false logs an error line containing the message\'s x-request-id',
-    async () => {
-      const requestId = `log-req-${tag()}`;
-      const marker = `marker-${tag()}`;
-      broker.publishRaw(failing, JSON.stringify({ marker }), { contentType: JSON_TYPE, messageId: `m-${marker}`, headers: { 'x-request-id': requestId } });
-      await waitFor(() => logger.find(marker, 'error').length > 0, 'the error log line of the failed message');
-      const line = logger.find(marker, 'error')[0];
-      expect(line.message).toContain(requestId);
-      expect(line.message).toContain(`m-${marker}`);
-      await waitFor(async () => (await broker.depth(`${failing}.dlq`)) === 1, 'the message in the dead-letter queue');
-    },
-    15_000,
-  );
+  it("a handler that throws with retry: false logs an error line containing the message's x-request-id", async () => {
+    const requestId = `log-req-${tag()}`;
+    const marker = `marker-${tag()}`;
+    broker.publishRaw(failing, JSON.stringify({ marker }), {
+      contentType: JSON_TYPE,
+      messageId: `m-${marker}`,
+      headers: { 'x-request-id': requestId },
+    });
+    await waitFor(() => logger.find(marker, 'error').length > 0, 'the error log line of the failed message');
+    const line = logger.find(marker, 'error')[0];
+    expect(line.message).toContain(requestId);
+    expect(line.message).toContain(`m-${marker}`);
+    await waitFor(async () => (await broker.depth(`${failing}.dlq`)) === 1, 'the message in the dead-letter queue');
+  }, 15_000);
 
-  it(
-    'without an x-request-id, the log line carries the fresh id the handler saw',
-    async () => {
-      const marker = `no-id-${tag()}`;
-      broker.publishRaw(failing, JSON.stringify({ marker }), { contentType: JSON_TYPE });
-      await waitFor(() => logger.find(marker, 'error').length > 0, 'the error log line');
-      expect(freshIds).toHaveLength(1);
-      expect(freshIds[0]).toMatch(UUID);
-      expect(logger.find(marker, 'error')[0].message).toContain(freshIds[0]);
-    },
-    15_000,
-  );
+  it('without an x-request-id, the log line carries the fresh id the handler saw', async () => {
+    const marker = `no-id-${tag()}`;
+    broker.publishRaw(failing, JSON.stringify({ marker }), { contentType: JSON_TYPE });
+    await waitFor(() => logger.find(marker, 'error').length > 0, 'the error log line');
+    expect(freshIds).toHaveLength(1);
+    expect(freshIds[0]).toMatch(UUID);
+    expect(logger.find(marker, 'error')[0].message).toContain(freshIds[0]);
+  }, 15_000);
 
-  it(
-    'the retry warning and the final error of a retried message both carry its request id',
-    async () => {
-      const requestId = `log-retry-${tag()}`;
-      const marker = `marker-${tag()}`;
-      broker.publishRaw(retrying, JSON.stringify({ marker }), { contentType: JSON_TYPE, headers: { 'x-request-id': requestId } });
-      await waitFor(() => logger.find(marker, 'error').length > 0, 'the final error line of the retried message');
-      const warnings = logger.find(marker, 'warn');
-      expect(warnings.length).toBe(1);
-      expect(warnings[0].message).toContain(requestId);
-      expect(logger.find(marker, 'error')[0].message).toContain(requestId);
-    },
-    15_000,
-  );
+  it('the retry warning and the final error of a retried message both carry its request id', async () => {
+    const requestId = `log-retry-${tag()}`;
+    const marker = `marker-${tag()}`;
+    broker.publishRaw(retrying, JSON.stringify({ marker }), { contentType: JSON_TYPE, headers: { 'x-request-id': requestId } });
+    await waitFor(() => logger.find(marker, 'error').length > 0, 'the final error line of the retried message');
+    const warnings = logger.find(marker, 'warn');
+    expect(warnings.length).toBe(1);
+    expect(warnings[0].message).toContain(requestId);
+    expect(logger.find(marker, 'error')[0].message).toContain(requestId);
+  }, 15_000);
 });

@@ -52,7 +52,7 @@ describe('graceful shutdown', () => {
     expect([...handled.values()].every((count) => count === 1)).toBe(true);
   }, 40_000);
 
-  it("lets in-flight handlers use providers that close in their own onModuleDestroy", async () => {
+  it('lets in-flight handlers use providers that close in their own onModuleDestroy', async () => {
     const queue = broker.queue(unique('db'));
     const results: string[] = [];
     const started = deferred();

@@ -29,7 +29,14 @@ describe('topology: bindings, shared queues, declare: false, names from configur
     const got: string[] = [];
     @Injectable()
     class Audit {
-      @MessageHandler({ queue, retry: false, bindings: [{ exchange: orders, routingKey: 'order.*' }, { exchange: returns, exchangeType: 'fanout' }] })
+      @MessageHandler({
+        queue,
+        retry: false,
+        bindings: [
+          { exchange: orders, routingKey: 'order.*' },
+          { exchange: returns, exchangeType: 'fanout' },
+        ],
+      })
       handle(_payload: unknown, context: MessageContext) {
         got.push(`${context.exchange}/${context.routingKey}`);
       }
@@ -188,7 +195,10 @@ describe('topology: bindings, shared queues, declare: false, names from configur
     }
     broker.queue(`${queue}.events`, []);
     const CONFIG = 'CONFIG';
-    @Module({ providers: [{ provide: CONFIG, useValue: { queues: { orders: queue }, exchanges: { events: exchange } } }], exports: [CONFIG] })
+    @Module({
+      providers: [{ provide: CONFIG, useValue: { queues: { orders: queue }, exchanges: { events: exchange } } }],
+      exports: [CONFIG],
+    })
     class ConfigModule {}
     @Module({
       imports: [

@@ -66,7 +66,10 @@ describe('with @opentelemetry/instrumentation-amqplib registered', () => {
     const inTrace = (kind: SpanKind): ReadableSpan[] =>
       exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId && span.kind === kind);
     const { waitFor } = await import('../support/broker');
-    await waitFor(() => inTrace(SpanKind.CONSUMER).length > 0 && inTrace(SpanKind.PRODUCER).length > 0, 'the spans to end (on confirm, on ack)');
+    await waitFor(
+      () => inTrace(SpanKind.CONSUMER).length > 0 && inTrace(SpanKind.PRODUCER).length > 0,
+      'the spans to end (on confirm, on ack)',
+    );
 
     // The instrumentation is active: its CONSUMER span ("<queue> process") is there.
     const consumers = inTrace(SpanKind.CONSUMER);

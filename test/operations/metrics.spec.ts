@@ -54,7 +54,9 @@ afterAll(() => meterProvider.shutdown());
 async function promValue(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
   const metric = registry.getSingleMetric(name);
   if (!metric) throw new Error(`no metric ${name} in the registry`);
-  const { values } = (await metric.get()) as { values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }> };
+  const { values } = (await metric.get()) as {
+    values: Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>;
+  };
   // A histogram's series are its buckets, sum and count: the count it is.
   const wanted = values.some((v) => v.metricName === `${name}_count`) ? `${name}_count` : name;
   const found = values.find(
@@ -66,7 +68,10 @@ async function promValue(registry: Registry, name: string, labels: Record<string
 /** The OpenTelemetry instruments as read now: a value (a histogram's count) by name and attributes, 0 when none. */
 async function otelReading(): Promise<{ all: MetricData[]; value: (name: string, labels: Record<string, string>) => number }> {
   await reader.forceFlush();
-  const all = exporter.getMetrics().at(-1)!.scopeMetrics.flatMap((scope) => scope.metrics);
+  const all = exporter
+    .getMetrics()
+    .at(-1)!
+    .scopeMetrics.flatMap((scope) => scope.metrics);
   const value = (name: string, labels: Record<string, string>): number => {
     const metric = all.find((m) => m.descriptor.name === name);
     if (!metric) throw new Error(`no instrument ${name}`);
@@ -79,7 +84,13 @@ async function otelReading(): Promise<{ all: MetricData[]; value: (name: string,
 
 describe('metrics after a counted workload (prom-client and OpenTelemetry)', () => {
   const serviceName = unique('svc-metrics');
-  const queues = { ok: unique('m-ok'), flaky: unique('m-flaky'), dead: unique('m-dead'), answer: unique('m-answer'), silent: unique('m-silent') };
+  const queues = {
+    ok: unique('m-ok'),
+    flaky: unique('m-flaky'),
+    dead: unique('m-dead'),
+    answer: unique('m-answer'),
+    silent: unique('m-silent'),
+  };
   const registry = new Registry();
   const tried = new Set<number>();
   let broker: Broker;
@@ -115,9 +126,7 @@ describe('metrics after a counted workload (prom-client and OpenTelemetry)', () 
     for (const queue of Object.values(queues)) broker.queue(queue);
     // Declared, never consumed: requests to it time out.
     await broker.channel.assertQueue(queues.silent, { durable: true });
-    app = await startApp(
-      appModule({ serviceName, metrics: { prometheus: { registry }, opentelemetry: true } }, { providers: [Handlers] }),
-    );
+    app = await startApp(appModule({ serviceName, metrics: { prometheus: { registry }, opentelemetry: true } }, { providers: [Handlers] }));
     const rpc = app.get(RpcClient);
     const sends = [
       ...Array.from({ length: N }, (_, n) => rpc.send(queues.ok, { n })),
@@ -129,8 +138,14 @@ describe('metrics after a counted workload (prom-client and OpenTelemetry)', () 
     expect(answers).toEqual([0, 2, 4, 6]);
     const timeouts = await Promise.allSettled(Array.from({ length: T }, () => rpc.request(queues.silent, {}, { timeoutMs: 200 })));
     expect(timeouts.every((t) => t.status === 'rejected' && t.reason instanceof RpcTimeoutError)).toBe(true);
-    await waitFor(async () => (await prom('messaging_messages_consumed_total', { queue: queues.dead, outcome: 'dead_lettered' })) === K, 'the workload to settle');
-    await waitFor(async () => (await prom('messaging_messages_consumed_total', { queue: queues.flaky, outcome: 'acked' })) === M, 'the retries');
+    await waitFor(
+      async () => (await prom('messaging_messages_consumed_total', { queue: queues.dead, outcome: 'dead_lettered' })) === K,
+      'the workload to settle',
+    );
+    await waitFor(
+      async () => (await prom('messaging_messages_consumed_total', { queue: queues.flaky, outcome: 'acked' })) === M,
+      'the retries',
+    );
 
     // One real connection loss: only this app's consumer connection, found by its name.
     const own = (await listConnections()).filter(({ name }) => name === `${serviceName}:consumer`);
@@ -231,7 +246,11 @@ describe('metrics beside warnings (prom-client and OpenTelemetry)', () => {
     redis.on('error', () => undefined);
     const redisStore = new RedisIdempotencyStore(redis, { keyPrefix });
     // Without renew: a handler that outlives its lease is warned about.
-    const store: IdempotencyStore = { claim: (...a) => redisStore.claim(...a), complete: (...a) => redisStore.complete(...a), release: (...a) => redisStore.release(...a) };
+    const store: IdempotencyStore = {
+      claim: (...a) => redisStore.claim(...a),
+      complete: (...a) => redisStore.complete(...a),
+      release: (...a) => redisStore.release(...a),
+    };
     app = await startAppLogged(
       appModule(
         {

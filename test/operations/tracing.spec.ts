@@ -74,12 +74,18 @@ describe('tracing with @opentelemetry/api', () => {
       abortOnError: false,
     });
     const tracer = trace.getTracer('test-http');
-    app.use((req: { headers: Record<string, string>; method: string; url: string }, res: { on(event: 'finish', f: () => void): void }, next: () => void) => {
-      const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-      const span = tracer.startSpan(`${req.method} ${req.url}`, { kind: SpanKind.SERVER }, parent);
-      res.on('finish', () => span.end());
-      context.with(trace.setSpan(parent, span), next);
-    });
+    app.use(
+      (
+        req: { headers: Record<string, string>; method: string; url: string },
+        res: { on(event: 'finish', f: () => void): void },
+        next: () => void,
+      ) => {
+        const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+        const span = tracer.startSpan(`${req.method} ${req.url}`, { kind: SpanKind.SERVER }, parent);
+        res.on('finish', () => span.end());
+        context.with(trace.setSpan(parent, span), next);
+      },
+    );
     await app.listen(0, '127.0.0.1');
     base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
   });

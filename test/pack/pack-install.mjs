@@ -86,9 +86,13 @@ function cleanEnv() {
   return env;
 }
 
-const indent = (text) => text.trimEnd().split('\n').map((line) => `    | ${line}`).join('\n');
-const describe = (result, timeoutMs) =>
-  result.timedOut ? `timed out after ${timeoutMs / 1000} s` : `exit code ${result.code}`;
+const indent = (text) =>
+  text
+    .trimEnd()
+    .split('\n')
+    .map((line) => `    | ${line}`)
+    .join('\n');
+const describe = (result, timeoutMs) => (result.timedOut ? `timed out after ${timeoutMs / 1000} s` : `exit code ${result.code}`);
 
 // ---------------------------------------------------------------------------------------------
 // 1. The tarball
@@ -106,11 +110,23 @@ async function pack(dir) {
   const { filename, files } = json[0];
   const paths = files.map((file) => file.path).sort();
   const problems = [];
-  for (const required of ['package.json', 'LICENSE', 'README.md', 'CHANGELOG.md', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/index.mjs', 'dist/lib/index.d.mts', 'dist/lib/terminus/index.mjs', 'dist/lib/terminus/index.d.mts']) {
+  for (const required of [
+    'package.json',
+    'LICENSE',
+    'README.md',
+    'CHANGELOG.md',
+    'dist/lib/index.js',
+    'dist/lib/index.d.ts',
+    'dist/lib/index.mjs',
+    'dist/lib/index.d.mts',
+    'dist/lib/terminus/index.mjs',
+    'dist/lib/terminus/index.d.mts',
+  ]) {
     if (!paths.includes(required)) problems.push(`missing ${required}`);
   }
   for (const file of paths) {
-    const allowed = ['package.json', 'LICENSE', 'README.md', 'CHANGELOG.md'].includes(file) || /^dist\/lib\/.+\.(js|mjs|d\.ts|d\.mts)$/.test(file);
+    const allowed =
+      ['package.json', 'LICENSE', 'README.md', 'CHANGELOG.md'].includes(file) || /^dist\/lib\/.+\.(js|mjs|d\.ts|d\.mts)$/.test(file);
     if (!allowed || /\.spec\./.test(file)) problems.push(`unexpected ${file}`);
   }
   const tarball = path.join(dir, filename);
@@ -349,7 +365,11 @@ async function install(name, dir, node) {
   const timeoutMs = 6 * MINUTE;
   // Plain install: no --legacy-peer-deps, no --force, whatever the user's npm config says.
   const [command, args] = npmArgs(node, ['install', '--no-audit', '--no-fund', '--legacy-peer-deps=false', '--force=false']);
-  const result = await run(command, args, { cwd: dir, timeoutMs, env: { PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` } });
+  const result = await run(command, args, {
+    cwd: dir,
+    timeoutMs,
+    env: { PATH: `${path.dirname(node)}${path.delimiter}${process.env.PATH}` },
+  });
   if (result.code !== 0) {
     record(`${name} install`, false, `npm install failed (${describe(result, timeoutMs)})\n${indent(result.output)}`);
     return false;
@@ -358,11 +378,24 @@ async function install(name, dir, node) {
   const [lsCommand, lsArgs] = npmArgs(node, ['ls', '--all']);
   const ls = await run(lsCommand, lsArgs, { cwd: dir, timeoutMs: MINUTE });
   if (ls.code !== 0) {
-    record(`${name} install`, false, `npm ls reports problems\n${indent(ls.output.split('\n').filter((l) => /invalid|missing|ERR/i.test(l)).join('\n') || ls.output)}`);
+    record(
+      `${name} install`,
+      false,
+      `npm ls reports problems\n${indent(
+        ls.output
+          .split('\n')
+          .filter((l) => /invalid|missing|ERR/i.test(l))
+          .join('\n') || ls.output,
+      )}`,
+    );
     return false;
   }
   const installed = (pkg) => JSON.parse(readFileSync(path.join(dir, 'node_modules', pkg, 'package.json'), 'utf8')).version;
-  record(`${name} install`, true, ['@nestjs/core', 'nestjs-cls', 'amqplib', 'typescript'].map((pkg) => `${pkg}@${installed(pkg)}`).join(', '));
+  record(
+    `${name} install`,
+    true,
+    ['@nestjs/core', 'nestjs-cls', 'amqplib', 'typescript'].map((pkg) => `${pkg}@${installed(pkg)}`).join(', '),
+  );
   return true;
 }
 
@@ -383,8 +416,16 @@ async function typecheck(name, dir, node, spec) {
 async function start(name, dir, node) {
   log(`${name}: node dist/main.js`);
   const timeoutMs = MINUTE; // the app gives itself 20 s, and 10 s more to close
-  const result = await run(node, ['dist/main.js'], { cwd: dir, timeoutMs, env: { AMQP_URL, PACK_PREFIX: `${PREFIX}-${name.replace(/\W+/g, '-')}`, NO_COLOR: '1' } });
-  const last = result.output.trim().split('\n').filter((line) => line.startsWith('{')).pop();
+  const result = await run(node, ['dist/main.js'], {
+    cwd: dir,
+    timeoutMs,
+    env: { AMQP_URL, PACK_PREFIX: `${PREFIX}-${name.replace(/\W+/g, '-')}`, NO_COLOR: '1' },
+  });
+  const last = result.output
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .pop();
   let parsed;
   try {
     parsed = last && JSON.parse(last);
@@ -402,7 +443,10 @@ async function cleanBroker(requireFrom) {
   const listed = async (what) => {
     const result = await run('rabbitmqctl', ['-q', what, 'name'], { cwd: ROOT, timeoutMs: MINUTE });
     if (result.code !== 0) throw new Error(`rabbitmqctl ${what} failed: ${result.output.trim()}`);
-    return result.output.split('\n').map((line) => line.trim()).filter((line) => line.startsWith(PREFIX));
+    return result.output
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line.startsWith(PREFIX));
   };
   let amqp;
   for (const from of requireFrom) {
@@ -426,7 +470,11 @@ async function cleanBroker(requireFrom) {
       await connection.close();
     }
     const left = (await Promise.all([listed('list_queues'), listed('list_exchanges')])).flat();
-    record('broker cleanup', left.length === 0, left.length ? `still there: ${left.join(', ')}` : `deleted ${queues.length} queues, ${exchanges.length} exchanges`);
+    record(
+      'broker cleanup',
+      left.length === 0,
+      left.length ? `still there: ${left.join(', ')}` : `deleted ${queues.length} queues, ${exchanges.length} exchanges`,
+    );
   } catch (error) {
     record('broker cleanup', false, String(error));
   }

@@ -29,7 +29,11 @@ export function testPools(): { open(config?: PoolConfig): Pool; endAll(): Promis
 }
 
 /** Runs `work` in a transaction on a connection of `on`, ended with `end`, as an app's service would. */
-export async function transaction(on: Pool, work: (client: PoolClient) => Promise<void>, end: 'COMMIT' | 'ROLLBACK' = 'COMMIT'): Promise<void> {
+export async function transaction(
+  on: Pool,
+  work: (client: PoolClient) => Promise<void>,
+  end: 'COMMIT' | 'ROLLBACK' = 'COMMIT',
+): Promise<void> {
   const client = await on.connect();
   try {
     await client.query('BEGIN');

@@ -42,7 +42,12 @@ function handlerOf(queue: string, runs: Run[], workMs = 0) {
   class IdempotentHandler {
     @MessageHandler({ queue, idempotent: true, prefetch: 5, retry: { attempts: 2, delaysMs: [0] } })
     async handle(_: unknown, context: MessageContext): Promise<void> {
-      const run: Run = { id: context.messageId, attempt: context.attempt, redeliveries: context.headers['x-redeliveries'], start: Date.now() };
+      const run: Run = {
+        id: context.messageId,
+        attempt: context.attempt,
+        redeliveries: context.headers['x-redeliveries'],
+        start: Date.now(),
+      };
       runs.push(run);
       if (workMs > 0) await new Promise((resolve) => setTimeout(resolve, workMs));
       run.end = Date.now();
@@ -150,7 +155,11 @@ describe.each(Object.keys(PROXIED))('idempotency store faults with the %s store'
     proxied.proxy.cut();
     await app.get(RpcClient).send(queue, { n: 1 }, { messageId: 'a' });
     // More failed claims than the retry policy (2 tries) and maxRedeliveries (1) together allow.
-    await waitFor(async () => store.failures >= 5 || (await apps.broker.depth(`${queue}.dlq`)) > 0, 'five failed claims (or a dead letter)', 20_000);
+    await waitFor(
+      async () => store.failures >= 5 || (await apps.broker.depth(`${queue}.dlq`)) > 0,
+      'five failed claims (or a dead letter)',
+      20_000,
+    );
     expect(await apps.broker.depth(`${queue}.dlq`)).toBe(0);
     expect(runs).toEqual([]);
     proxied.proxy.resume();
@@ -238,7 +247,11 @@ describe('a store that cannot renew claims', () => {
     const runs: Run[] = [];
     const memory = new MemoryIdempotencyStore();
     // A store of another database, written before renew existed: the three required operations only.
-    const store: IdempotencyStore = { claim: (...a) => memory.claim(...a), complete: (...a) => memory.complete(...a), release: (...a) => memory.release(...a) };
+    const store: IdempotencyStore = {
+      claim: (...a) => memory.claim(...a),
+      complete: (...a) => memory.complete(...a),
+      release: (...a) => memory.release(...a),
+    };
     const logger = new CaptureLogger();
     const leaseMs = 200;
     const app = await apps.start({ idempotency: { store, leaseMs } }, [handlerOf(queue, runs, 3 * leaseMs)], logger);
@@ -246,7 +259,9 @@ describe('a store that cannot renew claims', () => {
     await waitFor(() => runs[0]?.end !== undefined, 'the handler to end');
     const warnings = logger.find('still runs after its lease', 'warn');
     expect(warnings).toHaveLength(1);
-    expect(warnings[0].message).toContain('message a still runs after its lease (idempotency.leaseMs 200 ms), and its store cannot renew claims');
+    expect(warnings[0].message).toContain(
+      'message a still runs after its lease (idempotency.leaseMs 200 ms), and its store cannot renew claims',
+    );
   });
 });
 

@@ -48,7 +48,10 @@ const STORES: Record<string, () => StoreUnderTest> = {
   },
   postgres: () => {
     const table = uniqueTable('idempotency');
-    return { open: () => new PostgresIdempotencyStore(pool, { table }), remove: async () => void (await pool.query(`DROP TABLE IF EXISTS ${table}`)) };
+    return {
+      open: () => new PostgresIdempotencyStore(pool, { table }),
+      remove: async () => void (await pool.query(`DROP TABLE IF EXISTS ${table}`)),
+    };
   },
 };
 
@@ -62,7 +65,12 @@ class Runs {
 }
 
 /** An idempotent handler of `queue` that records its runs, then does `behaviour`. */
-function handlerOf(queue: string, runs: Runs, behaviour: (payload: any, context: MessageContext) => unknown = () => undefined, options: MessageHandlerOptions = {}) {
+function handlerOf(
+  queue: string,
+  runs: Runs,
+  behaviour: (payload: any, context: MessageContext) => unknown = () => undefined,
+  options: MessageHandlerOptions = {},
+) {
   @Injectable()
   class IdempotentHandler {
     @MessageHandler({ queue, idempotent: true, retry: { attempts: 3, delaysMs: [0] }, ...options })
@@ -93,7 +101,9 @@ describe.each(Object.keys(STORES))('idempotent handlers with the %s store', (kin
   it('runs the handler once for a message id delivered twice', async () => {
     const queue = broker.queue(unique('idem-twice'), []);
     const runs = new Runs();
-    const app = await apps.start(appModule({ idempotency: { store: store.open() } }, { providers: [handlerOf(queue, runs, undefined, { prefetch: 1 })] }));
+    const app = await apps.start(
+      appModule({ idempotency: { store: store.open() } }, { providers: [handlerOf(queue, runs, undefined, { prefetch: 1 })] }),
+    );
     const rpc = app.get(RpcClient);
     await rpc.send(queue, { n: 1 }, { messageId: 'a' });
     await rpc.send(queue, { n: 2 }, { messageId: 'a' });
@@ -111,7 +121,9 @@ describe.each(Object.keys(STORES))('idempotent handlers with the %s store', (kin
     const slow = () => sleep(100);
     const stores = [new WatchedStore(store.open()), new WatchedStore(store.open())];
     await apps.start(appModule({ idempotency: { store: stores[0] }, prefetch: 50 }, { providers: [handlerOf(queue, first, slow)] }));
-    const app = await apps.start(appModule({ idempotency: { store: stores[1] }, prefetch: 50 }, { providers: [handlerOf(queue, second, slow)] }));
+    const app = await apps.start(
+      appModule({ idempotency: { store: stores[1] }, prefetch: 50 }, { providers: [handlerOf(queue, second, slow)] }),
+    );
     const rpc = app.get(RpcClient);
     const ids: string[] = [];
     // Copies of one id back to back: round-robin hands them to different instances. A single
@@ -144,7 +156,9 @@ describe.each(Object.keys(STORES))('idempotent handlers with the %s store', (kin
     const failFirst = (_: unknown, context: MessageContext) => {
       if (context.attempt === 1) throw new Error('first try fails');
     };
-    const app = await apps.start(appModule({ idempotency: { store: store.open() } }, { providers: [handlerOf(queue, runs, failFirst, { prefetch: 1 })] }));
+    const app = await apps.start(
+      appModule({ idempotency: { store: store.open() } }, { providers: [handlerOf(queue, runs, failFirst, { prefetch: 1 })] }),
+    );
     const rpc = app.get(RpcClient);
     await rpc.send(queue, {}, { messageId: 'a' });
     await waitFor(() => runs.count('a') === 2, 'the retry of a');
@@ -157,7 +171,9 @@ describe.each(Object.keys(STORES))('idempotent handlers with the %s store', (kin
   it('forgets a handled id after the TTL', async () => {
     const queue = broker.queue(unique('idem-ttl'), []);
     const runs = new Runs();
-    const app = await apps.start(appModule({ idempotency: { store: store.open(), ttlMs: 600 } }, { providers: [handlerOf(queue, runs, undefined, { prefetch: 1 })] }));
+    const app = await apps.start(
+      appModule({ idempotency: { store: store.open(), ttlMs: 600 } }, { providers: [handlerOf(queue, runs, undefined, { prefetch: 1 })] }),
+    );
     const rpc = app.get(RpcClient);
     await rpc.send(queue, {}, { messageId: 'a' });
     await waitFor(() => runs.count('a') === 1, 'a to be handled');
@@ -176,9 +192,12 @@ describe.each(Object.keys(STORES))('idempotent handlers with the %s store', (kin
     await broker.channel.assertQueue(replies, { durable: true });
     const runs = new Runs();
     const answer = (payload: { bytes: boolean }) => (payload.bytes ? Buffer.from(randomBytes(16)) : { token: randomUUID() });
-    const app = await apps.start(appModule({ idempotency: { store: store.open() } }, { providers: [handlerOf(queue, runs, answer, { prefetch: 1 })] }));
+    const app = await apps.start(
+      appModule({ idempotency: { store: store.open() } }, { providers: [handlerOf(queue, runs, answer, { prefetch: 1 })] }),
+    );
     const rpc = app.get(RpcClient);
-    for (const id of ['json', 'json', 'bytes', 'bytes']) await rpc.send(queue, { bytes: id === 'bytes' }, { messageId: id, replyTo: replies });
+    for (const id of ['json', 'json', 'bytes', 'bytes'])
+      await rpc.send(queue, { bytes: id === 'bytes' }, { messageId: id, replyTo: replies });
     const received: Awaited<ReturnType<Broker['drainQueue']>> = [];
     await waitFor(async () => (received.push(...(await broker.drainQueue(replies))), received.length >= 4), 'four replies');
     expect(runs.ids).toEqual(['json', 'bytes']);
@@ -280,7 +299,9 @@ describe('idempotency options and stores', () => {
     expect(() => resolveOptions({ uri: 'amqp://x', idempotency: { ttlMs: 0 } })).toThrow('"idempotency.ttlMs"');
     expect(() => resolveOptions({ uri: 'amqp://x', idempotency: { store: {} as never } })).toThrow('"idempotency.store"');
     const module = resolveOptions({ uri: 'amqp://x', idempotency: { default: true } });
-    expect(() => defineHandler('A.a', { queue: 'q', idempotent: 'yes' as never }, module, 'i')).toThrow('@MessageHandler on A.a: "idempotent" must be true or false');
+    expect(() => defineHandler('A.a', { queue: 'q', idempotent: 'yes' as never }, module, 'i')).toThrow(
+      '@MessageHandler on A.a: "idempotent" must be true or false',
+    );
     expect(defineHandler('A.a', { queue: 'q' }, module, 'i').idempotent).toBe(true);
     expect(defineHandler('A.a', { queue: 'q', idempotent: false }, module, 'i').idempotent).toBe(false);
     expect(defineHandler('A.a', { queue: 'q' }, resolveOptions({ uri: 'amqp://x' }), 'i').idempotent).toBe(false);

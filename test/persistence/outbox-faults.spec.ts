@@ -59,10 +59,16 @@ describe('Outbox under faults', () => {
     return pool({ connectionString: `postgres://postgres@127.0.0.1:${proxy.port}/test` });
   }
 
-  function outboxApp(outbox: Partial<OutboxOptions> & Pick<OutboxOptions, 'pool'>, options: Partial<MessagingOptions> = {}, providers: unknown[] = []) {
-    return appModule({ reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, ...options, outbox: { table, ...outbox } }, { providers: providers as never[] });
+  function outboxApp(
+    outbox: Partial<OutboxOptions> & Pick<OutboxOptions, 'pool'>,
+    options: Partial<MessagingOptions> = {},
+    providers: unknown[] = [],
+  ) {
+    return appModule(
+      { reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, ...options, outbox: { table, ...outbox } },
+      { providers: providers as never[] },
+    );
   }
-
 
   async function unsent(): Promise<number> {
     return (await admin.query(`SELECT count(*)::int AS n FROM ${table} WHERE sent_at IS NULL`)).rows[0].n;
@@ -115,7 +121,10 @@ describe('Outbox under faults', () => {
       await waitFor(() => proxy!.heldFromClients > 0, 'a relay query to be held');
       const started = Date.now();
       const closed = app.close().then(() => Date.now() - started);
-      const took = await Promise.race([closed, new Promise<string>((resolve) => setTimeout(() => resolve('still closing after 8 s'), 8_000))]);
+      const took = await Promise.race([
+        closed,
+        new Promise<string>((resolve) => setTimeout(() => resolve('still closing after 8 s'), 8_000)),
+      ]);
       console.log(`close() with PostgreSQL stalled: ${took} ms`);
       // The batch's statement gives up after queryTimeoutMs (300), well before shutdownTimeoutMs.
       expect(took).toBeLessThan(4_000);
@@ -152,7 +161,10 @@ describe('Outbox under faults', () => {
       await broker.channel.assertExchange(missing, 'topic', { durable: false, autoDelete: false });
       await broker.channel.bindQueue(queue, missing, 'nowhere');
       await admin.query(`UPDATE ${table} SET available_at = now() WHERE sent_at IS NULL AND available_at = 'infinity'`);
-      await waitFor(() => received.some((message) => JSON.parse(message.content.toString()).n === 'parked'), 'the parked message, sent again');
+      await waitFor(
+        () => received.some((message) => JSON.parse(message.content.toString()).n === 'parked'),
+        'the parked message, sent again',
+      );
       await waitFor(async () => (await unsent()) === 0, 'every row to be marked sent');
     });
   });

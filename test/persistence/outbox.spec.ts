@@ -49,13 +49,16 @@ describe('Outbox', () => {
   const pool = (config: PoolConfig = {}): Pool => pools.open(config);
 
   /** An app whose outbox writes to this test's table; its relay reconnects and retries fast. */
-  function outboxApp(outbox: Partial<OutboxOptions> & Pick<OutboxOptions, 'pool'>, options: Partial<MessagingOptions> = {}, providers: unknown[] = []) {
+  function outboxApp(
+    outbox: Partial<OutboxOptions> & Pick<OutboxOptions, 'pool'>,
+    options: Partial<MessagingOptions> = {},
+    providers: unknown[] = [],
+  ) {
     return appModule(
       { reconnect: { initialDelayMs: 50, maxDelayMs: 200 }, ...options, outbox: { table, ...outbox } },
       { providers: providers as never[] },
     );
   }
-
 
   async function rows(): Promise<Array<{ message_id: string; sent: boolean; attempts: number; last_error: string | null }>> {
     const result = await admin.query(`SELECT message_id, sent_at IS NOT NULL AS sent, attempts, last_error FROM ${table} ORDER BY id`);
@@ -103,15 +106,21 @@ describe('Outbox', () => {
     // listening connection shows LISTEN, then the ping each poll sends on it.)
     await waitFor(
       async () =>
-        (await admin.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query IN ($2, 'SELECT 1')`, [listenerName, `LISTEN "${table}"`])).rows
-          .length === 1,
+        (
+          await admin.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND query IN ($2, 'SELECT 1')`, [
+            listenerName,
+            `LISTEN "${table}"`,
+          ])
+        ).rows.length === 1,
       'the relay to listen',
     );
     await sleep(50);
-    await admin.query(
-      `INSERT INTO ${table} (message_id, exchange, routing_key, content, properties) VALUES ($1, '', $2, $3, $4::jsonb)`,
-      ['polled', queue, Buffer.from('{"n":1}'), JSON.stringify({ messageId: 'polled', contentType: 'application/json', mandatory: true })],
-    );
+    await admin.query(`INSERT INTO ${table} (message_id, exchange, routing_key, content, properties) VALUES ($1, '', $2, $3, $4::jsonb)`, [
+      'polled',
+      queue,
+      Buffer.from('{"n":1}'),
+      JSON.stringify({ messageId: 'polled', contentType: 'application/json', mandatory: true }),
+    ]);
     await waitFor(() => received.length === 1, 'the row written without NOTIFY', 3_000);
     expect(received[0].properties.messageId).toBe('polled');
   });
@@ -139,7 +148,10 @@ describe('Outbox', () => {
       const { queue, received } = await tap();
       const writes = pool();
       const app = await apps.start(
-        outboxApp({ pool: writes, pollIntervalMs: 50 }, { uri: proxy.url(), publishTimeoutMs: 300, reconnect: { initialDelayMs: 100, maxDelayMs: 200 } }),
+        outboxApp(
+          { pool: writes, pollIntervalMs: 50 },
+          { uri: proxy.url(), publishTimeoutMs: 300, reconnect: { initialDelayMs: 100, maxDelayMs: 200 } },
+        ),
       );
       proxy.cut();
       await transaction(writes, async (client) => void (await app.get(Outbox).send(client, queue, { n: 1 })));
@@ -203,11 +215,16 @@ describe('Outbox', () => {
       await blocker.query(`LOCK TABLE ${table} IN SHARE MODE`);
       const relayName = uniqueTable('relay');
       // After its transaction dies, it would try again only after 30 s: the test stops it first.
-      relay = await startApp(outboxApp({ pool: pool({ application_name: relayName }) }, { reconnect: { initialDelayMs: 30_000, maxDelayMs: 30_000 } }));
+      relay = await startApp(
+        outboxApp({ pool: pool({ application_name: relayName }) }, { reconnect: { initialDelayMs: 30_000, maxDelayMs: 30_000 } }),
+      );
       await waitFor(() => received.length === 3 && runs.length === 3, 'the first publish of the three events');
       let waiting: number | undefined;
       await waitFor(async () => {
-        const { rows: found } = await admin.query(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [relayName]);
+        const { rows: found } = await admin.query(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+          [relayName],
+        );
         waiting = found[0]?.pid;
         return waiting !== undefined;
       }, 'the relay to wait to mark its rows sent');
@@ -245,7 +262,10 @@ describe('Outbox', () => {
       });
     }
     await waitFor(() => received.length >= total, `${total} messages`, 30_000);
-    await waitFor(async () => (await admin.query(`SELECT count(*)::int AS unsent FROM ${table} WHERE sent_at IS NULL`)).rows[0].unsent === 0, 'every row marked sent');
+    await waitFor(
+      async () => (await admin.query(`SELECT count(*)::int AS unsent FROM ${table} WHERE sent_at IS NULL`)).rows[0].unsent === 0,
+      'every row marked sent',
+    );
     await sleep(300);
     const ids = received.map((message) => message.properties.messageId);
     expect(ids).toHaveLength(total);
@@ -267,7 +287,9 @@ describe('Outbox', () => {
     await waitFor(() => received.length > 0, 'the relay to start publishing');
     await relay.close();
     await sleep(300);
-    const { rows: [counts] } = await admin.query(`SELECT count(*) FILTER (WHERE sent_at IS NOT NULL)::int AS sent FROM ${table}`);
+    const {
+      rows: [counts],
+    } = await admin.query(`SELECT count(*) FILTER (WHERE sent_at IS NOT NULL)::int AS sent FROM ${table}`);
     expect(counts.sent).toBeGreaterThan(0);
     expect(new Set(received.map((message) => message.properties.messageId)).size).toBe(counts.sent);
   });
@@ -286,7 +308,9 @@ describe('Outbox', () => {
 
   it('refuses a wrong option or call, naming it', async () => {
     const somePool = pool();
-    expect(() => resolveOptions({ uri: 'amqp://x', outbox: { pool: somePool, batchsize: 5 } as never })).toThrow('"outbox" has no "batchsize"');
+    expect(() => resolveOptions({ uri: 'amqp://x', outbox: { pool: somePool, batchsize: 5 } as never })).toThrow(
+      '"outbox" has no "batchsize"',
+    );
     expect(() => resolveOptions({ uri: 'amqp://x', outbox: { pool: somePool, table: 'no-dashes' } })).toThrow('"outbox.table"');
     expect(() => resolveOptions({ uri: 'amqp://x', outbox: { pool: {} as never } })).toThrow('"outbox.pool"');
     expect(() => resolveOptions({ uri: 'amqp://x', outbox: { pool: somePool, batchSize: 0 } })).toThrow(MessagingConfigError);
@@ -326,20 +350,35 @@ describe('the sample app with DATABASE_URL', () => {
       app = await NestFactory.create(AppModule.register(config), { logger: testLogger(), abortOnError: false });
       await app.listen(0, '127.0.0.1');
       const base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-      const response = await fetch(`${base}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"sku":"GADGET","quantity":2}' });
+      const response = await fetch(`${base}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"sku":"GADGET","quantity":2}',
+      });
       const { orderId } = (await response.json()) as { orderId: string };
       const invoices = app.get(Invoices);
-      await waitFor(() => app!.get(FulfilmentService).find(orderId) !== undefined && invoices.find(orderId) !== undefined, 'the order and its invoice');
+      await waitFor(
+        () => app!.get(FulfilmentService).find(orderId) !== undefined && invoices.find(orderId) !== undefined,
+        'the order and its invoice',
+      );
       expect(invoices.find(orderId)).toMatchObject({ orderId, total: 24 });
       const { rows: saved } = await admin.query(`SELECT sku, quantity FROM ${schema}.orders WHERE order_id = $1`, [orderId]);
       expect(saved).toEqual([{ sku: 'GADGET', quantity: 2 }]);
-      await waitFor(async () => (await admin.query(`SELECT 1 FROM ${schema}.messaging_outbox WHERE sent_at IS NOT NULL`)).rows.length === 1, 'the event marked sent');
-      const { rows: events } = await admin.query(`SELECT message_id, routing_key, sent_at IS NOT NULL AS sent FROM ${schema}.messaging_outbox`);
+      await waitFor(
+        async () => (await admin.query(`SELECT 1 FROM ${schema}.messaging_outbox WHERE sent_at IS NOT NULL`)).rows.length === 1,
+        'the event marked sent',
+      );
+      const { rows: events } = await admin.query(
+        `SELECT message_id, routing_key, sent_at IS NOT NULL AS sent FROM ${schema}.messaging_outbox`,
+      );
       expect(events).toEqual([{ message_id: invoices.find(orderId)!.eventId, routing_key: 'order.created', sent: true }]);
 
       // The relay sends the event again (as after a crash before marking it): billing opens nothing twice.
       await admin.query(`UPDATE ${schema}.messaging_outbox SET sent_at = NULL`);
-      await waitFor(async () => (await admin.query(`SELECT 1 FROM ${schema}.messaging_outbox WHERE sent_at IS NULL`)).rows.length === 0, 'the event sent again');
+      await waitFor(
+        async () => (await admin.query(`SELECT 1 FROM ${schema}.messaging_outbox WHERE sent_at IS NULL`)).rows.length === 0,
+        'the event sent again',
+      );
       await waitFor(async () => (await broker.depth(`${prefix}billing.order-created`)) === 0, 'billing to take the copy');
       await sleep(200);
       expect(invoices.opened).toBe(1);

@@ -108,7 +108,7 @@ describe('reliability: codec, replay, close and per-call options', () => {
     expect(logger.matching(/was lost/)).toEqual([]);
   }, 30_000);
 
-  it('36, 57: replay skips dead letters whose queue does not exist (a broadcast handler\'s) and leaves them in place, also one whose header names a queue that exists', async () => {
+  it("36, 57: replay skips dead letters whose queue does not exist (a broadcast handler's) and leaves them in place, also one whose header names a queue that exists", async () => {
     const serviceName = unique('svc-r2-bcast');
     const exchange = rig.broker.exchange(unique('r2-bcast'));
     const base = rig.broker.queue(`${exchange}.${serviceName}`, []);
@@ -131,7 +131,11 @@ describe('reliability: codec, replay, close and per-call options', () => {
     await waitFor(async () => (await rig.broker.depth(`${base}.dlq`)) === 1, 'the broadcast dead letter');
     // Behind it, a letter whose header names a queue that exists: a replay goes only to the
     // queue of the dead-letter queue (57), so it stays too.
-    rig.broker.publishRaw(`${base}.dlq`, '{"n":2}', { contentType: 'application/json', messageId: 'forged', headers: { 'x-original-queue': target } });
+    rig.broker.publishRaw(`${base}.dlq`, '{"n":2}', {
+      contentType: 'application/json',
+      messageId: 'forged',
+      headers: { 'x-original-queue': target },
+    });
     await waitFor(async () => (await rig.broker.depth(`${base}.dlq`)) === 2, 'two dead letters');
 
     expect(await within(app.get(DeadLetters).replay(base), 10_000, 'stuck')).toBe(0);
@@ -160,7 +164,10 @@ describe('reliability: codec, replay, close and per-call options', () => {
     calls = 0;
     const moved = await within(app.get(DeadLetters).replay(queue, { limit: Infinity }), 10_000, 'looping');
     expect(moved).toBe(3);
-    await waitFor(async () => calls === 3 && (await rig.broker.depth(`${queue}.dlq`)) === 3, 'the three failing again, back in the dead-letter queue');
+    await waitFor(
+      async () => calls === 3 && (await rig.broker.depth(`${queue}.dlq`)) === 3,
+      'the three failing again, back in the dead-letter queue',
+    );
   }, 30_000);
 
   it('37: close() while a reconnection handshake is in flight closes the connection it opens; nothing is left on the broker', async () => {
@@ -184,7 +191,13 @@ describe('reliability: codec, replay, close and per-call options', () => {
     const closeStarted = Date.now();
     const closing = app.close();
     proxy.resume();
-    expect(await within(closing.then(() => 'closed'), 10_000, 'close() hangs')).toBe('closed');
+    expect(
+      await within(
+        closing.then(() => 'closed'),
+        10_000,
+        'close() hangs',
+      ),
+    ).toBe('closed');
     console.log(`[reliability 37] close() during a held handshake took ${Date.now() - closeStarted} ms`);
     await waitFor(async () => proxy.open === 0 && (await connectionsOf(serviceName)).length === 0, 'no connection left', 5000);
   }, 30_000);
@@ -195,11 +208,18 @@ describe('reliability: codec, replay, close and per-call options', () => {
     const serviceName = unique('svc-r2-stallclose');
     const queue = rig.broker.queue(unique('r2-stallclose'), []);
     await rig.broker.channel.assertQueue(queue, { durable: true });
-    const app = await startAppLogged(appModule({ uri: proxy.url(), serviceName, registerHandlers: false, heartbeatSeconds: 0 }), new CaptureLogger());
+    const app = await startAppLogged(
+      appModule({ uri: proxy.url(), serviceName, registerHandlers: false, heartbeatSeconds: 0 }),
+      new CaptureLogger(),
+    );
     await app.get(RpcClient).send(queue, { warm: 'up' });
     proxy.stall();
     const started = Date.now();
-    const closed = await within(app.close().then(() => 'closed'), 15_000, 'hangs');
+    const closed = await within(
+      app.close().then(() => 'closed'),
+      15_000,
+      'hangs',
+    );
     const tookMs = Date.now() - started;
     console.log(`[reliability 42] close() on a stalled socket: ${closed} after ${tookMs} ms`);
     expect(closed).toBe('closed');
@@ -253,7 +273,8 @@ describe('reliability: codec, replay, close and per-call options', () => {
         outcome(client.publish('amq.topic', 'k', {}, { expirationMs: value })),
       ]);
       // gather's `expect` counts replies: 0 means none wanted; anything but a whole number is refused.
-      for (const value of [NaN, Infinity, 1.5, -1, '2' as unknown as number]) calls.push(outcome(client.gather(target, 'k', {}, { expect: value })));
+      for (const value of [NaN, Infinity, 1.5, -1, '2' as unknown as number])
+        calls.push(outcome(client.gather(target, 'k', {}, { expect: value })));
       const results = await Promise.all(calls);
       for (const result of results) {
         expect(result.ok).toBe(false);

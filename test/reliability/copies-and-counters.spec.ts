@@ -16,11 +16,13 @@ describe('reliability: copies and counters', () => {
 
   async function start(options: Partial<MessagingOptions>, providers: unknown[]) {
     const logger = new CaptureLogger();
-    const app = await startAppLogged(appModule({ serviceName: unique('svc-copies'), ...options }, { providers: providers as never[] }), logger);
+    const app = await startAppLogged(
+      appModule({ serviceName: unique('svc-copies'), ...options }, { providers: providers as never[] }),
+      logger,
+    );
     rig.apps.push(app);
     return { app, client: app.get(RpcClient), logger };
   }
-
 
   /** Queues whose name starts with `prefix`, with their type and ready messages (works for exclusive queues too). */
   async function queuesLike(prefix: string): Promise<Array<{ name: string; type: string; messages: number }>> {
@@ -32,7 +34,8 @@ describe('reliability: copies and counters', () => {
       .map(([name, type, messages]) => ({ name, type, messages: Number(messages) }));
   }
 
-  const lost = (logger: CaptureLogger, role: string) => logger.lines.some((line) => line.message.includes(`The ${role} connection`) && line.message.includes('was lost'));
+  const lost = (logger: CaptureLogger, role: string) =>
+    logger.lines.some((line) => line.message.includes(`The ${role} connection`) && line.message.includes('was lost'));
 
   const header = (message: GetMessage, name: string): unknown => message.properties.headers?.[name];
 
@@ -77,7 +80,12 @@ describe('reliability: copies and counters', () => {
       const sent = 10;
       const ids = await Promise.all(Array.from({ length: sent }, (_, i) => client.send(queue, { i })));
       await waitFor(() => tally.handled.size === sent, 'every message to be handled on its second try', 8_000).catch(() => undefined);
-      const figures = { sent, handled: tally.handled.size, queued: await rig.broker.depth(queue), deadLettered: await rig.broker.depth(`${queue}.dlq`) };
+      const figures = {
+        sent,
+        handled: tally.handled.size,
+        queued: await rig.broker.depth(queue),
+        deadLettered: await rig.broker.depth(`${queue}.dlq`),
+      };
       console.log(`[reliability 32] retry queue deleted: ${JSON.stringify(figures)}`);
       expect(figures.handled + figures.queued + figures.deadLettered).toBe(sent);
       expect([...tally.handled].sort()).toEqual([...ids].sort());
@@ -112,7 +120,13 @@ describe('reliability: copies and counters', () => {
       const handled = deferred();
       @Injectable()
       class Listener {
-        @MessageHandler({ queue: base, exchange, routingKey: 'config.changed', broadcast: true, retry: { attempts: 2, delaysMs: [10_000] } })
+        @MessageHandler({
+          queue: base,
+          exchange,
+          routingKey: 'config.changed',
+          broadcast: true,
+          retry: { attempts: 2, delaysMs: [10_000] },
+        })
         handle(_payload: unknown, context: MessageContext) {
           calls.push(context.attempt);
           if (context.attempt === 1) throw new Error('not ready yet');
@@ -216,42 +230,58 @@ describe('reliability: copies and counters', () => {
       ['-1e308 does not switch the poison limit off', { '!': 'double', value: -1e308 }],
       // 51: a producer's value inside the range does not cut the limit short.
       ['2, set by a producer, does not cut the poison limit short', 2],
-    ])('x-redeliveries of %s', async (_label, value) => {
-      const serviceName = unique('svc-hostile-redeliveries');
-      const queue = rig.broker.queue(unique('hostile-redeliveries'), [1000, 5000]);
-      const calls: unknown[] = [];
-      const never = deferred();
-      @Injectable()
-      class Poisoned {
-        @MessageHandler({ queue })
-        async handle(_payload: unknown, context: MessageContext) {
-          calls.push(context.headers['x-redeliveries']);
-          await never.promise; // never finishes: the test kills its connection under it
+    ])(
+      'x-redeliveries of %s',
+      async (_label, value) => {
+        const serviceName = unique('svc-hostile-redeliveries');
+        const queue = rig.broker.queue(unique('hostile-redeliveries'), [1000, 5000]);
+        const calls: unknown[] = [];
+        const never = deferred();
+        @Injectable()
+        class Poisoned {
+          @MessageHandler({ queue })
+          async handle(_payload: unknown, context: MessageContext) {
+            calls.push(context.headers['x-redeliveries']);
+            await never.promise; // never finishes: the test kills its connection under it
+          }
         }
-      }
-      const maxRedeliveries = 2;
-      try {
-        await start({ serviceName, maxRedeliveries, shutdownTimeoutMs: 300, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }, [Poisoned]);
-        rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'poison', headers: { 'x-redeliveries': value } });
-        const dlq = `${queue}.dlq`;
-        let kills = 0;
-        for (;;) {
-          await waitFor(async () => calls.length > kills || (await rig.broker.depth(dlq)) > 0, 'the message again or in the dead-letter queue', 15_000);
-          if ((await rig.broker.depth(dlq)) > 0 || kills > maxRedeliveries + 2) break;
-          await closeConnections(serviceName, 'consumer', 'reliability test: the consumer dies');
-          kills++;
+        const maxRedeliveries = 2;
+        try {
+          await start({ serviceName, maxRedeliveries, shutdownTimeoutMs: 300, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }, [
+            Poisoned,
+          ]);
+          rig.broker.publishRaw(queue, '{}', {
+            contentType: 'application/json',
+            messageId: 'poison',
+            headers: { 'x-redeliveries': value },
+          });
+          const dlq = `${queue}.dlq`;
+          let kills = 0;
+          for (;;) {
+            await waitFor(
+              async () => calls.length > kills || (await rig.broker.depth(dlq)) > 0,
+              'the message again or in the dead-letter queue',
+              15_000,
+            );
+            if ((await rig.broker.depth(dlq)) > 0 || kills > maxRedeliveries + 2) break;
+            await closeConnections(serviceName, 'consumer', 'reliability test: the consumer dies');
+            kills++;
+          }
+          console.log(
+            `[reliability 34] x-redeliveries ${JSON.stringify(value)}: kills ${kills}, x-redeliveries seen ${JSON.stringify(calls)}`,
+          );
+          const [dead] = await drainUntil(rig.broker, dlq, 1, 2_000);
+          expect(header(dead, 'x-error-name')).toBe('DeliveryLimitError');
+          expect(kills).toBe(maxRedeliveries + 1);
+        } finally {
+          never.resolve();
         }
-        console.log(`[reliability 34] x-redeliveries ${JSON.stringify(value)}: kills ${kills}, x-redeliveries seen ${JSON.stringify(calls)}`);
-        const [dead] = await drainUntil(rig.broker, dlq, 1, 2_000);
-        expect(header(dead, 'x-error-name')).toBe('DeliveryLimitError');
-        expect(kills).toBe(maxRedeliveries + 1);
-      } finally {
-        never.resolve();
-      }
-    }, 60_000);
+      },
+      60_000,
+    );
   });
 
-  describe('39: requeues that are not the message\'s fault', () => {
+  describe("39: requeues that are not the message's fault", () => {
     it('a failed outcome publish returns the message without counting it, with a back-off instead of a hot loop, and without running its handler again', async () => {
       const queue = rig.broker.queue(unique('failed-copy'), []);
       let calls = 0;
@@ -260,7 +290,7 @@ describe('reliability: copies and counters', () => {
         @MessageHandler({ queue, retry: false })
         handle() {
           calls++;
-          throw new Error('the handler\'s own failure');
+          throw new Error("the handler's own failure");
         }
       }
       const { logger } = await start({ maxRedeliveries: 2, reconnect: { initialDelayMs: 50, maxDelayMs: 400 } }, [AlwaysFails]);
@@ -278,7 +308,9 @@ describe('reliability: copies and counters', () => {
       await rig.broker.channel.deleteQueue(dlq);
       let dead: GetMessage[] = [];
       dead = await drainUntil(rig.broker, dlq, 1, 8_000).catch(() => dead);
-      console.log(`[reliability 39] dead-letter copy nacked: returns per second ${perSecond}, handler calls ${calls}, dead letters ${JSON.stringify(dead.map((m) => m.properties.headers))}`);
+      console.log(
+        `[reliability 39] dead-letter copy nacked: returns per second ${perSecond}, handler calls ${calls}, dead letters ${JSON.stringify(dead.map((m) => m.properties.headers))}`,
+      );
       expect(perSecond).toBeLessThan(10);
       // 49: its handler ran once; each return carries out the same outcome again, not the handler.
       expect(calls).toBe(1);
@@ -337,8 +369,13 @@ describe('reliability: copies and counters', () => {
         if (tries.length < restart + 1) break;
       }
       await start(options, [Long]);
-      await waitFor(async () => tally.handled.size === 1 || (await rig.broker.depth(`${queue}.dlq`)) > 0, 'the job to finish or be dead-lettered').catch(() => undefined);
-      console.log(`[reliability 39] four shutdowns during a long job: tries ${JSON.stringify(tries)}, handled ${tally.handled.size}, dead-lettered ${await rig.broker.depth(`${queue}.dlq`)}`);
+      await waitFor(
+        async () => tally.handled.size === 1 || (await rig.broker.depth(`${queue}.dlq`)) > 0,
+        'the job to finish or be dead-lettered',
+      ).catch(() => undefined);
+      console.log(
+        `[reliability 39] four shutdowns during a long job: tries ${JSON.stringify(tries)}, handled ${tally.handled.size}, dead-lettered ${await rig.broker.depth(`${queue}.dlq`)}`,
+      );
       expect(tally.handled.size).toBe(1);
       expect(await rig.broker.depth(`${queue}.dlq`)).toBe(0);
     }, 60_000);

@@ -30,7 +30,12 @@ describe('reliability: delayed sends', () => {
   /** `rabbitmqctl list_<what> name <column>` as a map from name to the column's text. */
   async function listed(what: 'queues' | 'exchanges', column: string): Promise<Map<string, string>> {
     const out = await rabbitmqctl(`list_${what}`, 'name', column);
-    return new Map(out.split('\n').filter(Boolean).map((line) => line.split('\t') as [string, string]));
+    return new Map(
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => line.split('\t') as [string, string]),
+    );
   }
 
   it('46: with declare: false, a delayed send whose delay queue the operator lost rejects instead of resolving', async () => {

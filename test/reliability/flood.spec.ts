@@ -87,7 +87,10 @@ describe('reliability: publish flood', () => {
       liveHeapGrowthMB: Math.round(liveHeapGrowth / MB),
       rssSamples: samples,
       // Duplicates come from redeliveries after a lost channel or connection: these say why.
-      warnings: logger.lines.filter((l) => l.level === 'warn' || l.level === 'error').map((l) => l.text.slice(0, 160)).slice(0, 5),
+      warnings: logger.lines
+        .filter((l) => l.level === 'warn' || l.level === 'error')
+        .map((l) => l.text.slice(0, 160))
+        .slice(0, 5),
     };
     console.log(`[reliability 6] flood of ${total} x 8 KB sends: ${JSON.stringify(figures)}`);
     expect(resolved).toBe(total);

@@ -40,7 +40,6 @@ describe('reliability: handler failures', () => {
     return message.properties.headers?.[name];
   }
 
-
   describe('12: a handler that throws', () => {
     const queue = unique('throws');
     const unrecoverable = unique('unrecoverable');
@@ -141,7 +140,9 @@ describe('reliability: handler failures', () => {
       const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => client.send(flaky, { i })));
       await waitFor(() => ids.every((id) => flakyDone.handled.has(id)), 'every flaky message to succeed on its third try');
       await sleep(300);
-      console.log(`[reliability 12] flaky handler: sent 5, handled ${flakyDone.handled.size}, calls ${flakyCalls.length}, duplicates ${flakyDone.duplicates}, dead-lettered ${await broker.depth(`${flaky}.dlq`)}`);
+      console.log(
+        `[reliability 12] flaky handler: sent 5, handled ${flakyDone.handled.size}, calls ${flakyCalls.length}, duplicates ${flakyDone.duplicates}, dead-lettered ${await broker.depth(`${flaky}.dlq`)}`,
+      );
       expect(flakyDone.duplicates).toBe(0);
       expect(flakyCalls).toHaveLength(15);
       expect(await broker.depth(`${flaky}.dlq`)).toBe(0);
@@ -174,7 +175,17 @@ describe('reliability: handler failures', () => {
         { serviceName, reconnect: { initialDelayMs: 50, maxDelayMs: 500 }, publishTimeoutMs: 15_000, ...options },
         [FailsWhenReleased],
       );
-      return { app, client, logger, serviceName, queue, dlq: `${queue}.dlq`, started: started.promise, release: () => gate.resolve(), calls };
+      return {
+        app,
+        client,
+        logger,
+        serviceName,
+        queue,
+        dlq: `${queue}.dlq`,
+        started: started.promise,
+        release: () => gate.resolve(),
+        calls,
+      };
     }
 
     async function unacked(queue: string): Promise<number> {
@@ -243,12 +254,22 @@ describe('reliability: handler failures', () => {
       // An operator deletes the dead-letter queue: the copy has nowhere to go until it is declared again.
       await broker.channel.deleteQueue(dlq);
       release();
-      const settled = await waitFor(async () => (await broker.depth(dlq)) > 0, 'the message in the re-declared dead-letter queue', 15_000).then(
+      const settled = await waitFor(
+        async () => (await broker.depth(dlq)) > 0,
+        'the message in the re-declared dead-letter queue',
+        15_000,
+      ).then(
         () => 'dead-lettered',
         () => 'not in the dead-letter queue after 15 s',
       );
       const ends = await whereItEnds(app, queue, dlq, id);
-      const figures = { settled, handlerCalls: calls.length, queued: ends.queued, deadLettered: ends.deadLettered, lost: ends.queued + ends.deadLettered === 0 ? 1 : 0 };
+      const figures = {
+        settled,
+        handlerCalls: calls.length,
+        queued: ends.queued,
+        deadLettered: ends.deadLettered,
+        lost: ends.queued + ends.deadLettered === 0 ? 1 : 0,
+      };
       console.log(`[reliability 12/32] dead-letter queue deleted before the copy: ${JSON.stringify(figures)}`);
       expect(ends.queued + ends.deadLettered).toBeGreaterThanOrEqual(1); // never neither
       expect(ends.deadLettered).toBeGreaterThanOrEqual(1); // where it belongs (RELIABILITY.md 32)
@@ -283,7 +304,14 @@ describe('reliability: handler failures', () => {
         expect(Number(header(message, 'x-attempts'))).toBe(1);
         expect(header(message, 'x-original-queue')).toBe(queue);
       }
-      expect(String(header(dead.find((m) => m.properties.messageId === 'xml')!, 'x-error-message'))).toContain('text/xml');
+      expect(
+        String(
+          header(
+            dead.find((m) => m.properties.messageId === 'xml')!,
+            'x-error-message',
+          ),
+        ),
+      ).toContain('text/xml');
       // The original bytes are kept for whoever inspects the dead letter.
       expect(dead.find((m) => m.properties.messageId === 'bad-json')!.content.toString()).toBe('{"not": json');
       expect(await broker.depth(`${queue}.retry.50ms`)).toBe(0);
@@ -341,7 +369,12 @@ describe('reliability: handler failures', () => {
         const dead: Record<string, GetMessage[]> = {};
         for (const [key, queue] of Object.entries(queues)) dead[key] = await drainUntil(broker, `${queue}.dlq`, perQueue);
         await sleep(200);
-        const summary = Object.fromEntries(Object.keys(queues).map((k) => [k, { calls: calls.get(k), deadLettered: dead[k].length, errorName: header(dead[k][0], 'x-error-name') }]));
+        const summary = Object.fromEntries(
+          Object.keys(queues).map((k) => [
+            k,
+            { calls: calls.get(k), deadLettered: dead[k].length, errorName: header(dead[k][0], 'x-error-name') },
+          ]),
+        );
         const unhandled = await watcher.settled();
         console.log(`[reliability 14] failing handler shapes: ${JSON.stringify(summary)}; unhandled rejections: ${unhandled.length}`);
         expect(unhandled).toEqual([]);
@@ -378,12 +411,20 @@ describe('reliability: handler failures', () => {
       }
       const maxRedeliveries = 2;
       await start({ serviceName, maxRedeliveries, shutdownTimeoutMs: 500, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }, [Poisoned]);
-      broker.publishRaw(queue, JSON.stringify({ poison: true }), { contentType: 'application/json', messageId: 'poison-1', persistent: true });
+      broker.publishRaw(queue, JSON.stringify({ poison: true }), {
+        contentType: 'application/json',
+        messageId: 'poison-1',
+        persistent: true,
+      });
 
       let kills = 0;
       const dlq = `${queue}.dlq`;
       for (;;) {
-        await waitFor(async () => calls.length > kills || (await broker.depth(dlq)) > 0, 'the poison message to be delivered again or dead-lettered', 15_000);
+        await waitFor(
+          async () => calls.length > kills || (await broker.depth(dlq)) > 0,
+          'the poison message to be delivered again or dead-lettered',
+          15_000,
+        );
         if ((await broker.depth(dlq)) > 0) break;
         expect(kills).toBeLessThan(maxRedeliveries + 3); // bounded: it must not loop forever
         expect(await closeConnections(serviceName, 'consumer', 'reliability test: the consumer dies')).toBe(1);

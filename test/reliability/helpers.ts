@@ -111,7 +111,9 @@ export function watchUnhandledRejections(): { reasons: unknown[]; settled: () =>
       await settled();
       process.off('unhandledRejection', listener);
       if (reasons.length > 0) {
-        throw new Error(`${reasons.length} unhandled rejection(s) while watched: ${reasons.map((r) => (r instanceof Error ? r.stack : String(r))).join('\n')}`);
+        throw new Error(
+          `${reasons.length} unhandled rejection(s) while watched: ${reasons.map((r) => (r instanceof Error ? r.stack : String(r))).join('\n')}`,
+        );
       }
     },
   };
@@ -157,7 +159,9 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Settles a promise into a result, for counting outcomes of many sends. */
-export async function outcome<T>(promise: Promise<T>): Promise<{ ok: true; value: T; at: number } | { ok: false; error: unknown; at: number }> {
+export async function outcome<T>(
+  promise: Promise<T>,
+): Promise<{ ok: true; value: T; at: number } | { ok: false; error: unknown; at: number }> {
   try {
     const value = await promise;
     return { ok: true, value, at: Date.now() };
@@ -227,10 +231,14 @@ export async function within<T, F>(promise: Promise<T>, ms: number, fallback: F)
 export async function drainUntil(broker: Broker, queue: string, count: number, timeoutMs = 10_000): Promise<Message[]> {
   const got: Message[] = [];
   const drain = async () => ((await broker.depth(queue)) > 0 ? got.push(...(await broker.drainQueue(queue))) : 0);
-  await waitFor(async () => {
-    await drain();
-    return got.length >= count;
-  }, `${count} messages in ${queue}`, timeoutMs);
+  await waitFor(
+    async () => {
+      await drain();
+      return got.length >= count;
+    },
+    `${count} messages in ${queue}`,
+    timeoutMs,
+  );
   await sleep(200);
   await drain();
   return got;

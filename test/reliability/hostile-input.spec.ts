@@ -124,7 +124,16 @@ describe('reliability: hostile input', () => {
     const normals = 40;
     for (let i = 0; i < normals; i++) publish(queue, `normal-${i}`, { 'x-request-id': `req-${i}`, 'x-track-user': `alice-${i}` });
 
-    const expected = ['huge-id', 'many-0', 'many-1', 'many-2', 'many-3', 'types', 'proto', ...Array.from({ length: normals }, (_, i) => `normal-${i}`)];
+    const expected = [
+      'huge-id',
+      'many-0',
+      'many-1',
+      'many-2',
+      'many-3',
+      'types',
+      'proto',
+      ...Array.from({ length: normals }, (_, i) => `normal-${i}`),
+    ];
     await waitFor(() => expected.every((id) => seen.has(id)), 'every message handled', 15_000);
     let onward: GetMessage[] = [];
     await waitFor(async () => {
@@ -199,7 +208,10 @@ describe('reliability: hostile input', () => {
       }
     }
     const logger = new CaptureLogger();
-    const own = await startAppLogged(appModule({ serviceName: unique('svc-fulltable'), publishTimeoutMs: 3000 }, { providers: [Failing] }), logger);
+    const own = await startAppLogged(
+      appModule({ serviceName: unique('svc-fulltable'), publishTimeoutMs: 3000 }, { providers: [Failing] }),
+      logger,
+    );
     try {
       // 65,500 bytes of x-request-id: the table encodes (65,522 of 65,536 bytes), but a copy with
       // more headers (x-attempts, x-error-*) no longer fits amqplib's header buffer.
@@ -271,8 +283,10 @@ describe('reliability: hostile input', () => {
       const normals = 20;
       const verdicts: string[] = [];
       for (let i = 0; i < normals; i++) {
-        if (i === 5) verdicts.push(await raw.publish('', accepting, body, { contentType: 'application/json', messageId: 'big-ok', headers }));
-        if (i === 10) verdicts.push(await raw.publish('', failing, body, { contentType: 'application/json', messageId: 'big-fails', headers }));
+        if (i === 5)
+          verdicts.push(await raw.publish('', accepting, body, { contentType: 'application/json', messageId: 'big-ok', headers }));
+        if (i === 10)
+          verdicts.push(await raw.publish('', failing, body, { contentType: 'application/json', messageId: 'big-fails', headers }));
         publish(accepting, `normal-${i}`, { 'x-request-id': `req-${i}`, 'x-track-user': `alice-${i}` });
       }
       expect(verdicts).toEqual(['ack', 'ack']); // RabbitMQ took both
@@ -280,10 +294,14 @@ describe('reliability: hostile input', () => {
       const expected = ['big-ok', ...Array.from({ length: normals }, (_, i) => `normal-${i}`)];
       await waitFor(() => expected.every((id) => contexts.has(id)), 'the oversized message and its neighbours handled', 15_000);
       let dead: GetMessage[] = [];
-      await waitFor(async () => {
-        dead.push(...(await broker.drainQueue(`${failing}.dlq`)));
-        return dead.length >= 1;
-      }, 'the failing oversized message in the dead-letter queue', 15_000);
+      await waitFor(
+        async () => {
+          dead.push(...(await broker.drainQueue(`${failing}.dlq`)));
+          return dead.length >= 1;
+        },
+        'the failing oversized message in the dead-letter queue',
+        15_000,
+      );
       await sleep(200);
       dead = [...dead, ...(await broker.drainQueue(`${failing}.dlq`))];
       const after = await own.get(RpcClient).send(accepting, { after: true }, { messageId: 'after-big' });
@@ -294,7 +312,11 @@ describe('reliability: hostile input', () => {
         headerFrameBytes: headerFrame,
         handled: contexts.size,
         bigContext: { requestIdLength: big.requestId?.length, items: Object.keys(big.items).length, user: big.items.user },
-        failing: { calls: failingCalls.length, deadLettered: dead.length, headersDropped: dead[0]?.properties.headers?.['x-headers-dropped'] },
+        failing: {
+          calls: failingCalls.length,
+          deadLettered: dead.length,
+          headersDropped: dead[0]?.properties.headers?.['x-headers-dropped'],
+        },
         connectionLosses: logger.matching(/was lost/).length,
       };
       console.log(`[reliability 16] header table over 64 KiB from a raw producer: ${JSON.stringify(figures)}`);
@@ -368,7 +390,9 @@ describe('reliability: hostile input', () => {
     }, 'the oversized body in the dead-letter queue');
     await sleep(100);
     dead = [...dead, ...(await broker.drainQueue(`${small}.dlq`))];
-    console.log(`[reliability 30] maxMessageBytes 4096: handled ${JSON.stringify(smallHandled)}, dead-lettered ${dead.map((m) => `${m.properties.messageId} (${m.properties.headers?.['x-error-message']})`).join(', ')}`);
+    console.log(
+      `[reliability 30] maxMessageBytes 4096: handled ${JSON.stringify(smallHandled)}, dead-lettered ${dead.map((m) => `${m.properties.messageId} (${m.properties.headers?.['x-error-message']})`).join(', ')}`,
+    );
     expect(smallHandled).toEqual(['fits']);
     expect(dead.map((m) => m.properties.messageId)).toEqual(['too-big']);
     expect(dead[0].properties.headers?.['x-error-name']).toBe('DecodeError');

@@ -2,7 +2,17 @@ import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { MessageHandler, PublishTimeoutError, RpcClient, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
-import { CaptureLogger, connectionsOf, memoryAlarmActive, outcome, readWatermark, setWatermark, startAppLogged, Tally, within } from './helpers';
+import {
+  CaptureLogger,
+  connectionsOf,
+  memoryAlarmActive,
+  outcome,
+  readWatermark,
+  setWatermark,
+  startAppLogged,
+  Tally,
+  within,
+} from './helpers';
 
 /**
  * RELIABILITY.md 5: a broker memory alarm blocks publishers. The alarm is raised for real with
@@ -98,15 +108,23 @@ describe('reliability: broker memory alarm', () => {
     await waitFor(() => tally.handled.has(after), 'a message after the alarm');
     await new Promise((resolve) => setTimeout(resolve, 200));
     const blockedDelivered = [...tally.handled].filter((id) => id.startsWith('blocked-'));
-    console.log(`[reliability 5] sends made during the alarm and delivered after it: ${blockedDelivered.length} (${blockedDelivered.join(', ')}); queued ${await broker.depth(queue)}`);
+    console.log(
+      `[reliability 5] sends made during the alarm and delivered after it: ${blockedDelivered.length} (${blockedDelivered.join(', ')}); queued ${await broker.depth(queue)}`,
+    );
 
     // Consumers were not blocked: everything queued before the alarm was handled during it.
     expect(handledDuringAlarm).toBe(queued);
     // Every send made during the alarm had rejected with PublishTimeoutError by its deadline.
-    expect(atDeadline.map((s) => s.id)).toEqual([...Array.from({ length: 5 }, (_, i) => `blocked-${i}`), ...Array.from({ length: 3 }, (_, i) => `blocked-late-${i}`)]);
+    expect(atDeadline.map((s) => s.id)).toEqual([
+      ...Array.from({ length: 5 }, (_, i) => `blocked-${i}`),
+      ...Array.from({ length: 3 }, (_, i) => `blocked-late-${i}`),
+    ]);
     for (const s of atDeadline) {
       const error = (s as { error?: unknown }).error;
-      expect({ id: s.id, rejectedWithPublishTimeout: error instanceof PublishTimeoutError, error: String(error) }).toMatchObject({ id: s.id, rejectedWithPublishTimeout: true });
+      expect({ id: s.id, rejectedWithPublishTimeout: error instanceof PublishTimeoutError, error: String(error) }).toMatchObject({
+        id: s.id,
+        rejectedWithPublishTimeout: true,
+      });
     }
   }, 60_000);
 
@@ -129,11 +147,17 @@ describe('reliability: broker memory alarm', () => {
       // A publish during the alarm makes RabbitMQ block the publisher's connection: it then answers
       // neither the publish nor a channel or connection close.
       const stuck = outcome(client.send(queue, { during: 'alarm' }, { timeoutMs: 30_000 }));
-      await waitFor(async () => (await connectionsOf(serviceName, 'publisher')).some((c) => c.state === 'blocked'), 'the publisher connection to be blocked', 10_000);
+      await waitFor(
+        async () => (await connectionsOf(serviceName, 'publisher')).some((c) => c.state === 'blocked'),
+        'the publisher connection to be blocked',
+        10_000,
+      );
       const startedAt = Date.now();
       await within(closing.close(), 20_000, undefined);
       closedInMs = Date.now() - startedAt;
-      console.log(`[reliability 42] close() during a memory alarm took ${closedInMs} ms; the send made during it: ${JSON.stringify(await within(stuck, 1000, 'still pending'))}`);
+      console.log(
+        `[reliability 42] close() during a memory alarm took ${closedInMs} ms; the send made during it: ${JSON.stringify(await within(stuck, 1000, 'still pending'))}`,
+      );
     } finally {
       await setWatermark(original);
     }

@@ -28,11 +28,13 @@ describe('reliability: outcome holes (round 3)', () => {
 
   async function start(options: Partial<MessagingOptions>, providers: unknown[]) {
     const logger = new CaptureLogger();
-    const app = await startAppLogged(appModule({ serviceName: unique('svc-outcomes'), ...options }, { providers: providers as never[] }), logger);
+    const app = await startAppLogged(
+      appModule({ serviceName: unique('svc-outcomes'), ...options }, { providers: providers as never[] }),
+      logger,
+    );
     rig.apps.push(app);
     return { app, logger };
   }
-
 
   async function namesLike(what: 'queues' | 'exchanges', fragment: string): Promise<string[]> {
     return (await rabbitmqctl(`list_${what}`, 'name'))
@@ -86,10 +88,18 @@ describe('reliability: outcome holes (round 3)', () => {
     // expired messages of the queue into the DLQ, with its own x-death (reason: expired).
     await rig.broker.channel.assertQueue(queue, { durable: true });
     await rig.broker.channel.assertQueue(dlq, { durable: true });
-    await rabbitmqctl('set_policy', policy, `^${queue}$`, JSON.stringify({ 'dead-letter-exchange': '', 'dead-letter-routing-key': dlq }), '--apply-to', 'queues');
+    await rabbitmqctl(
+      'set_policy',
+      policy,
+      `^${queue}$`,
+      JSON.stringify({ 'dead-letter-exchange': '', 'dead-letter-routing-key': dlq }),
+      '--apply-to',
+      'queues',
+    );
     try {
       await waitFor(async () => (await rabbitmqctl('list_queues', 'name', 'policy')).includes(policy), 'the policy applied', 10_000);
-      for (const id of ['replayed', 'moved']) rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: id, expiration: '1' });
+      for (const id of ['replayed', 'moved'])
+        rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: id, expiration: '1' });
       await waitFor(async () => (await rig.broker.depth(dlq)) === 2, 'RabbitMQ dead-lettered both', 10_000);
     } finally {
       await rabbitmqctl('clear_policy', policy);
@@ -117,7 +127,7 @@ describe('reliability: outcome holes (round 3)', () => {
     expect(dead.map((m) => m.properties.messageId).sort()).toEqual(['moved', 'replayed']);
   }, 30_000);
 
-  describe('49: context.retry() takes the handler\'s own retry path', () => {
+  describe("49: context.retry() takes the handler's own retry path", () => {
     it('without delayMs through <queue>.retry.<ms>ms, with a delay the policy has no queue for through an expiring ad-hoc queue; no messaging.delay.* object', async () => {
       const queue = rig.broker.queue(unique('own-retry'), [60]);
       rig.broker.sweep(`${queue}.retry.`);
@@ -135,11 +145,17 @@ describe('reliability: outcome holes (round 3)', () => {
       rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'policy' });
       rig.broker.publishRaw(queue, JSON.stringify({ delayMs: 130 }), { contentType: 'application/json', messageId: 'adhoc' });
       await waitFor(() => seen.filter((s) => s.attempt === 2).length === 2, 'both tried again', 10_000);
-      const gap = (id: string) => seen.filter((s) => s.id === id).map((s) => s.at).reduce((a, b) => b - a);
+      const gap = (id: string) =>
+        seen
+          .filter((s) => s.id === id)
+          .map((s) => s.at)
+          .reduce((a, b) => b - a);
       expect(gap('policy')).toBeGreaterThanOrEqual(55);
       expect(gap('adhoc')).toBeGreaterThanOrEqual(125);
       expect(await namesLike('exchanges', 'messaging.delay')).toEqual(delaysBefore);
-      const adhoc = (await rabbitmqctl('list_queues', 'name', 'arguments')).split('\n').find((line) => line.includes(`${queue}.retry.130ms.adhoc`));
+      const adhoc = (await rabbitmqctl('list_queues', 'name', 'arguments'))
+        .split('\n')
+        .find((line) => line.includes(`${queue}.retry.130ms.adhoc`));
       expect(adhoc).toContain('x-expires');
     });
 
@@ -147,7 +163,10 @@ describe('reliability: outcome holes (round 3)', () => {
       const queue = rig.broker.queue(unique('own-retry-nodeclare'), [70]);
       await rig.broker.channel.assertQueue(queue, { durable: true });
       await rig.broker.channel.assertQueue(`${queue}.dlq`, { durable: true });
-      await rig.broker.channel.assertQueue(`${queue}.retry.70ms`, { durable: true, arguments: { 'x-message-ttl': 70, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue } });
+      await rig.broker.channel.assertQueue(`${queue}.retry.70ms`, {
+        durable: true,
+        arguments: { 'x-message-ttl': 70, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue },
+      });
       const attempts: number[] = [];
       const refused: unknown[] = [];
       @Injectable()
@@ -188,9 +207,15 @@ describe('reliability: outcome holes (round 3)', () => {
     }
     await start({}, [Forever]);
     rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'forever' });
-    await waitFor(async () => attempts.length > 1005 || (await rig.broker.depth(`${queue}.dlq`)) > 0, 'the dead-letter queue, or try 1006', 60_000);
+    await waitFor(
+      async () => attempts.length > 1005 || (await rig.broker.depth(`${queue}.dlq`)) > 0,
+      'the dead-letter queue, or try 1006',
+      60_000,
+    );
     const [dead] = await drainUntil(rig.broker, `${queue}.dlq`, 1, 2_000).catch(() => []);
-    console.log(`[reliability 50] tries ${attempts.length}, last ${attempts.at(-1)}, dead-lettered ${dead ? header(dead, 'x-error-name') : 'no'}`);
+    console.log(
+      `[reliability 50] tries ${attempts.length}, last ${attempts.at(-1)}, dead-lettered ${dead ? header(dead, 'x-error-name') : 'no'}`,
+    );
     expect(attempts.length).toBe(1000);
     expect(attempts.at(-1)).toBe(1000);
     expect(header(dead, 'x-error-name')).toBe('DeliveryLimitError');
@@ -233,7 +258,9 @@ describe('reliability: outcome holes (round 3)', () => {
     await lateDone.promise;
     await waitFor(async () => (await rig.broker.depth(queue)) === 0, 'the queue empty', 5_000);
     await sleep(800);
-    console.log(`[reliability 52] late calls threw ${late.map((e) => (e as Error).name).join(', ')}; calls ${JSON.stringify(Object.fromEntries(calls))}`);
+    console.log(
+      `[reliability 52] late calls threw ${late.map((e) => (e as Error).name).join(', ')}; calls ${JSON.stringify(Object.fromEntries(calls))}`,
+    );
     expect(late).toHaveLength(4);
     for (const error of late) expect(error).toBeInstanceOf(SettlementError);
     expect(Object.fromEntries(calls)).toEqual({ slow: 1, quick: 1 });
@@ -281,10 +308,19 @@ describe('reliability: outcome holes (round 3)', () => {
   });
 
   it('62: an outcome copy refused after shutdown gave up puts the message back at once, unchanged (not after a back-off the shutdown does not wait for)', async () => {
-    const { queue, logger, run } = await abandonWithCopyInFlight('abandon-refused', { reconnect: { initialDelayMs: 5_000, maxDelayMs: 5_000 } });
+    const { queue, logger, run } = await abandonWithCopyInFlight('abandon-refused', {
+      reconnect: { initialDelayMs: 5_000, maxDelayMs: 5_000 },
+    });
     const policy = unique('full-retry');
     // The retry queue refuses every copy (nack), as a full one with reject-publish does.
-    await rabbitmqctl('set_policy', policy, `^${queue}\\.retry\\.`, JSON.stringify({ 'max-length': 0, overflow: 'reject-publish' }), '--apply-to', 'queues');
+    await rabbitmqctl(
+      'set_policy',
+      policy,
+      `^${queue}\\.retry\\.`,
+      JSON.stringify({ 'max-length': 0, overflow: 'reject-publish' }),
+      '--apply-to',
+      'queues',
+    );
     try {
       await waitFor(async () => (await rabbitmqctl('list_queues', 'name', 'policy')).includes(policy), 'the policy applied', 10_000);
       await run();
@@ -338,7 +374,11 @@ describe('reliability: outcome holes (round 3)', () => {
       }
     }
     const { app } = await start({}, [Target]);
-    rig.broker.publishRaw(`${queue}.dlq`, '{}', { contentType: 'application/json', messageId: 'forged', headers: { 'x-original-queue': victim } });
+    rig.broker.publishRaw(`${queue}.dlq`, '{}', {
+      contentType: 'application/json',
+      messageId: 'forged',
+      headers: { 'x-original-queue': victim },
+    });
     await waitFor(async () => (await rig.broker.depth(`${queue}.dlq`)) === 1, 'the letter in the DLQ', 5_000);
     expect(await app.get(DeadLetters).replay(queue)).toBe(1);
     await waitFor(() => seen.length === 1, 'the letter handled', 5_000).catch(() => undefined);

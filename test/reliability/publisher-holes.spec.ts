@@ -1,13 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import * as amqp from 'amqplib';
-import {
-  EncodeError,
-  MessageHandler,
-  PublishNackedError,
-  PublishRefusedError,
-  RpcClient,
-  UnroutableError,
-} from '../../lib';
+import { EncodeError, MessageHandler, PublishNackedError, PublishRefusedError, RpcClient, UnroutableError } from '../../lib';
 import { appModule } from '../support/app';
 import { BROKER_PORT, deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -231,7 +224,13 @@ describe('reliability: the publisher loses nothing and mixes nothing up', () => 
     // Both of this app's connections: neither basic.cancel nor any close reaches the broker.
     expect(proxy.holdSending(`${serviceName}:`)).toBe(2);
     const started = Date.now();
-    expect(await within(app.close().then(() => 'closed'), 20_000, 'still closing after 20 s')).toBe('closed');
+    expect(
+      await within(
+        app.close().then(() => 'closed'),
+        20_000,
+        'still closing after 20 s',
+      ),
+    ).toBe('closed');
     const tookMs = Date.now() - started;
     console.log(`[reliability 42] close() with a handler running, sends held on both connections: ${tookMs} ms`);
     // The bound of test/reliability/shutdown-stalled.spec.ts (47): shutdownTimeoutMs + 7 s, and 1 s of slack.

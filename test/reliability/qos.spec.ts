@@ -20,8 +20,11 @@ describe('QoS: per consumer, never global', () => {
   });
 
   it("every channel of the app has global prefetch 0; each handler's channel has its own prefetch", async (context) => {
-    const help = await rabbitmqctl('list_channels', '--help').catch((error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`);
-    if (!help.includes('global_prefetch_count')) context.skip('this RabbitMQ (4.x) no longer reports global prefetch; from 4.3 it refuses it');
+    const help = await rabbitmqctl('list_channels', '--help').catch(
+      (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
+    );
+    if (!help.includes('global_prefetch_count'))
+      context.skip('this RabbitMQ (4.x) no longer reports global prefetch; from 4.3 it refuses it');
     const serviceName = unique('qos');
     const small = broker.queue(unique('qos-small')); // with the default policy's retry queues
     const large = broker.queue(unique('qos-large'));
@@ -42,7 +45,11 @@ describe('QoS: per consumer, never global', () => {
       .split('\n')
       .map((line) => line.split('\t'))
       .filter(([connection]) => ours.has(connection))
-      .map(([, consumers, prefetch, globalPrefetch]) => ({ consumers: Number(consumers), prefetch: Number(prefetch), globalPrefetch: Number(globalPrefetch) }));
+      .map(([, consumers, prefetch, globalPrefetch]) => ({
+        consumers: Number(consumers),
+        prefetch: Number(prefetch),
+        globalPrefetch: Number(globalPrefetch),
+      }));
     expect(channels.length).toBeGreaterThanOrEqual(3);
     expect(channels.filter((c) => c.globalPrefetch !== 0)).toEqual([]);
     const consuming = channels.filter((c) => c.consumers > 0 && c.prefetch > 0).map((c) => c.prefetch);

@@ -81,7 +81,9 @@ describe('a vhost whose default queue type is quorum', () => {
     await rpc.send('typed', 'named');
     await expect(rpc.request('ask', 41)).resolves.toBe(42);
     await waitFor(() => seen.length === 6, 'every message', 15_000);
-    expect(seen.sort()).toEqual(['later 4 try 2', 'news hello', 'typed named try 2', 'work 1 try 1', 'work 2 try 2', 'work 3 try 1'].sort());
+    expect(seen.sort()).toEqual(
+      ['later 4 try 2', 'news hello', 'typed named try 2', 'work 1 try 1', 'work 2 try 2', 'work 3 try 1'].sort(),
+    );
     // Quorum by the vhost's default, so without the dead-letter target of the module's quorum
     // queues: each told once, with the fix. The handler that names quorum gets its target.
     const told = logger.matching(/is a quorum queue \(its vhost's default queue type\)/);

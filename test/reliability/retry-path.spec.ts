@@ -33,7 +33,12 @@ describe('reliability: the retry path survives its queue being deleted', () => {
     try {
       return await work();
     } finally {
-      await rabbitmqctl('eval', before === 'undefined' ? `application:unset_env(${setting}).` : `application:set_env(${setting}, ${before.replace(/^\{ok,(.*)\}$/, '$1')}).`);
+      await rabbitmqctl(
+        'eval',
+        before === 'undefined'
+          ? `application:unset_env(${setting}).`
+          : `application:set_env(${setting}, ${before.replace(/^\{ok,(.*)\}$/, '$1')}).`,
+      );
     }
   }
 
@@ -90,26 +95,22 @@ describe('reliability: the retry path survives its queue being deleted', () => {
     return Number(out.trim());
   }
 
-  it(
-    'quorum: a retry copy whose TTL expires while its queue is deleted is held by the retry queue and handled once the queue is back',
-    async () => {
-      const queue = rig.broker.queue(unique('retry-path-quorum'), [DELAY_MS]);
-      const tally = new Tally();
-      const id = await failThenDeleteQueueUntilTtlExpired(queue, 'quorum', tally);
-      const held = await heldForDeadLettering(`${queue}.retry.${DELAY_MS}ms`);
-      console.log(`[retry path] quorum: the copy expired while ${queue} was deleted; held by the retry queue: ${held}`);
-      expect(held, 'copies held by the retry queue until the handler queue confirms them').toBe(1);
-      // RabbitMQ retries a held copy every dead_letter_worker_publisher_confirm_timeout (set low
-      // for this retry queue, see withDeadLetterConfirmTimeout).
-      const startedAt = Date.now();
-      await start(queue, 'quorum', tally); // declares the handler queue again
-      await waitFor(() => tally.handled.has(id), 'the retry copy to be handled', CONFIRM_TIMEOUT_MS + 10_000);
-      console.log(`[retry path] quorum: handled ${Date.now() - startedAt} ms after the queue was declared again`);
-      expect(tally.duplicates).toBe(0);
-      expect(await rig.broker.depth(`${queue}.dlq`)).toBe(0);
-    },
-    60_000,
-  );
+  it('quorum: a retry copy whose TTL expires while its queue is deleted is held by the retry queue and handled once the queue is back', async () => {
+    const queue = rig.broker.queue(unique('retry-path-quorum'), [DELAY_MS]);
+    const tally = new Tally();
+    const id = await failThenDeleteQueueUntilTtlExpired(queue, 'quorum', tally);
+    const held = await heldForDeadLettering(`${queue}.retry.${DELAY_MS}ms`);
+    console.log(`[retry path] quorum: the copy expired while ${queue} was deleted; held by the retry queue: ${held}`);
+    expect(held, 'copies held by the retry queue until the handler queue confirms them').toBe(1);
+    // RabbitMQ retries a held copy every dead_letter_worker_publisher_confirm_timeout (set low
+    // for this retry queue, see withDeadLetterConfirmTimeout).
+    const startedAt = Date.now();
+    await start(queue, 'quorum', tally); // declares the handler queue again
+    await waitFor(() => tally.handled.has(id), 'the retry copy to be handled', CONFIRM_TIMEOUT_MS + 10_000);
+    console.log(`[retry path] quorum: handled ${Date.now() - startedAt} ms after the queue was declared again`);
+    expect(tally.duplicates).toBe(0);
+    expect(await rig.broker.depth(`${queue}.dlq`)).toBe(0);
+  }, 60_000);
 
   it('quorum: a retry copy the full retry queue refuses (reject-publish) puts the original back after a back-off; it retries once there is room', async () => {
     const delayMs = 5000; // how long the fillers below keep the retry queue full
@@ -125,7 +126,12 @@ describe('reliability: the retry path survives its queue being deleted', () => {
     await rabbitmqctl('set_policy', policy, `^${retryQueue.replace(/\./g, '\\.')}$`, '{"max-length":1}', '--apply-to', 'queues');
     try {
       for (const filler of ['filler-1', 'filler-2']) {
-        rig.broker.publishRaw(retryQueue, '{}', { contentType: 'application/json', messageId: filler, persistent: true, headers: { 'x-attempts': 1 } });
+        rig.broker.publishRaw(retryQueue, '{}', {
+          contentType: 'application/json',
+          messageId: filler,
+          persistent: true,
+          headers: { 'x-attempts': 1 },
+        });
       }
       await waitFor(async () => (await rig.broker.depth(retryQueue)) === 2, 'the fillers in the retry queue');
       const id = await app.get(RpcClient).send(queue, { n: 1 });
@@ -146,7 +152,9 @@ describe('reliability: the retry path survives its queue being deleted', () => {
     await failThenDeleteQueueUntilTtlExpired(queue, 'classic', tally);
     await start(queue, 'classic', tally); // declares the handler queue again
     const depths = await Promise.all([queue, `${queue}.retry.${DELAY_MS}ms`, `${queue}.dlq`].map((q) => rig.broker.depth(q)));
-    console.log(`[retry path] classic: after the copy expired while ${queue} was deleted: queue, retry queue, dlq hold ${depths.join(', ')}`);
+    console.log(
+      `[retry path] classic: after the copy expired while ${queue} was deleted: queue, retry queue, dlq hold ${depths.join(', ')}`,
+    );
     expect(depths).toEqual([0, 0, 0]);
   });
 });

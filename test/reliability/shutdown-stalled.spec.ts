@@ -58,9 +58,15 @@ describe('reliability: shutdown on a stalled socket, with handlers running', () 
 
       proxy.stall();
       const begin = Date.now();
-      const result = await within(app.close().then(() => 'closed'), 30_000, 'still closing after 30 s');
+      const result = await within(
+        app.close().then(() => 'closed'),
+        30_000,
+        'still closing after 30 s',
+      );
       const tookMs = Date.now() - begin;
-      console.log(`[reliability 47] heartbeat ${heartbeatSeconds} s, stalled socket, 1 message in flight: close() ${result} in ${tookMs} ms (shutdownTimeoutMs ${SHUTDOWN_TIMEOUT_MS})`);
+      console.log(
+        `[reliability 47] heartbeat ${heartbeatSeconds} s, stalled socket, 1 message in flight: close() ${result} in ${tookMs} ms (shutdownTimeoutMs ${SHUTDOWN_TIMEOUT_MS})`,
+      );
       expect(result).toBe('closed');
       expect(tookMs).toBeLessThan(SHUTDOWN_TIMEOUT_MS + MARGIN_MS);
 
@@ -69,7 +75,11 @@ describe('reliability: shutdown on a stalled socket, with handlers running', () 
       release.resolve();
       const fresh = await startAppLogged(appModule({ serviceName: unique('svc-fresh') }, { providers: [Handlers] }), new CaptureLogger());
       rig.apps.push(fresh);
-      await waitFor(() => seen.filter((seenId) => seenId === id).length >= 2, 'the in-flight message delivered again to a fresh app', 15_000);
+      await waitFor(
+        () => seen.filter((seenId) => seenId === id).length >= 2,
+        'the in-flight message delivered again to a fresh app',
+        15_000,
+      );
       await fresh.close();
     }, 60_000);
   }

@@ -17,7 +17,15 @@ describe('reliability: startup without a broker', () => {
   /** Every place a secret could leak from an error: message, stack, cause chain, inspection. */
   function everythingAbout(error: unknown): string {
     const e = error as Error & { cause?: unknown };
-    return [String(e), e.message, e.stack, inspect(e, { depth: 10 }), JSON.stringify(e), String(e.cause), (e.cause as Error | undefined)?.stack].join('\n');
+    return [
+      String(e),
+      e.message,
+      e.stack,
+      inspect(e, { depth: 10 }),
+      JSON.stringify(e),
+      String(e.cause),
+      (e.cause as Error | undefined)?.stack,
+    ].join('\n');
   }
 
   it('4 + 28: nothing listens: BrokerUnreachableError within startupTimeoutMs, URL named with its password masked, password in no log line', async () => {
@@ -39,7 +47,9 @@ describe('reliability: startup without a broker', () => {
     const elapsed = Date.now() - started;
     expect(result.ok).toBe(false);
     const error = (result as { error: unknown }).error as Error;
-    console.log(`[reliability 4] startup without a broker failed after ${elapsed} ms (startupTimeoutMs ${startupTimeoutMs}): ${error.message}`);
+    console.log(
+      `[reliability 4] startup without a broker failed after ${elapsed} ms (startupTimeoutMs ${startupTimeoutMs}): ${error.message}`,
+    );
     expect(error).toBeInstanceOf(BrokerUnreachableError);
     expect(elapsed).toBeLessThan(startupTimeoutMs + 1000);
     expect(elapsed).toBeGreaterThanOrEqual(startupTimeoutMs - 400 - 100); // gives up only when the next wait would pass the deadline
@@ -56,7 +66,12 @@ describe('reliability: startup without a broker', () => {
     const started = Date.now();
     const result = await outcome(
       startAppLogged(
-        appModule({ uri: url, serviceName: unique('svc-badpw'), registerHandlers: false, reconnect: { startupTimeoutMs: 1000, initialDelayMs: 100, maxDelayMs: 300 } }),
+        appModule({
+          uri: url,
+          serviceName: unique('svc-badpw'),
+          registerHandlers: false,
+          reconnect: { startupTimeoutMs: 1000, initialDelayMs: 100, maxDelayMs: 300 },
+        }),
         logger,
       ),
     );
@@ -95,7 +110,9 @@ describe('reliability: startup without a broker', () => {
     expect(result.ok).toBe(true);
     const app = (result as { value: INestApplicationContext }).value;
     apps.push(app);
-    console.log(`[reliability 4] startupTimeoutMs Infinity: started ${result.at - resumedAt} ms after the broker came back (after ${proxy.refused} refused attempts)`);
+    console.log(
+      `[reliability 4] startupTimeoutMs Infinity: started ${result.at - resumedAt} ms after the broker came back (after ${proxy.refused} refused attempts)`,
+    );
     expect(result.at - resumedAt).toBeLessThan(3000);
     const id = await app.get(RpcClient).send(queue, { hello: 1 });
     await waitFor(() => tally.handled.has(id), 'the first message');

@@ -35,17 +35,72 @@ describe('reliability: amqps with a CA and a client certificate', () => {
     writeFileSync(join(dir, 'client.ext'), 'extendedKeyUsage=clientAuth\n');
     const issue = (name: string, cn: string, ca: string, ext?: string) => {
       openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-      openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '1', ...(ext ? ['-extfile', ext] : []));
+      openssl(
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        `${ca}.crt`,
+        '-CAkey',
+        `${ca}.key`,
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '1',
+        ...(ext ? ['-extfile', ext] : []),
+      );
     };
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '1', '-subj', '/CN=nestjs-messaging test CA');
-    openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '1', '-subj', '/CN=some other CA');
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=nestjs-messaging test CA',
+    );
+    openssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'other-ca.key',
+      '-out',
+      'other-ca.crt',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=some other CA',
+    );
     issue('server', 'localhost', 'ca', 'server.ext');
     issue('client', 'nestjs-messaging-test-client', 'ca', 'client.ext');
     issue('other', 'client-of-another-ca', 'other-ca', 'client.ext');
     const read = (file: string) => readFileSync(join(dir, file));
-    pem = { ca: read('ca.crt'), cert: read('client.crt'), key: read('client.key'), otherCert: read('other.crt'), otherKey: read('other.key') };
+    pem = {
+      ca: read('ca.crt'),
+      cert: read('client.crt'),
+      key: read('client.key'),
+      otherCert: read('other.crt'),
+      otherKey: read('other.key'),
+    };
 
-    server = tls.createServer({ key: read('server.key'), cert: read('server.crt'), ca: read('ca.crt'), requestCert: true, rejectUnauthorized: true });
+    server = tls.createServer({
+      key: read('server.key'),
+      cert: read('server.crt'),
+      ca: read('ca.crt'),
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
     server.on('secureConnection', (socket) => {
       const peer = socket.getPeerCertificate();
       handshakes.push({ authorized: socket.authorized, subject: [peer?.subject?.CN].flat().join(',') });
@@ -102,7 +157,12 @@ describe('reliability: amqps with a CA and a client certificate', () => {
   it('without the CA the server certificate is refused: BrokerUnreachableError', async () => {
     const result = await outcome(
       startAppLogged(
-        appModule({ uri: `amqps://guest:guest@localhost:${port}`, serviceName: unique('svc-tls-noca'), registerHandlers: false, reconnect: { startupTimeoutMs: 800, initialDelayMs: 100, maxDelayMs: 200 } }),
+        appModule({
+          uri: `amqps://guest:guest@localhost:${port}`,
+          serviceName: unique('svc-tls-noca'),
+          registerHandlers: false,
+          reconnect: { startupTimeoutMs: 800, initialDelayMs: 100, maxDelayMs: 200 },
+        }),
         new CaptureLogger(),
       ),
     );
@@ -129,7 +189,9 @@ describe('reliability: amqps with a CA and a client certificate', () => {
     );
     expect(result.ok).toBe(false);
     const error = (result as { error: unknown }).error as Error;
-    console.log(`[reliability 29] client certificate of another CA: ${error.message}; server saw ${JSON.stringify(handshakes.slice(before, before + 1))}`);
+    console.log(
+      `[reliability 29] client certificate of another CA: ${error.message}; server saw ${JSON.stringify(handshakes.slice(before, before + 1))}`,
+    );
     expect(error).toBeInstanceOf(BrokerUnreachableError);
     expect(handshakes.slice(before).every((h) => !h.authorized)).toBe(true);
     expect(handshakes.slice(before).length).toBeGreaterThan(0);

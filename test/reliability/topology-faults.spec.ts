@@ -1,12 +1,5 @@
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
-import {
-  ExchangeNotFoundError,
-  MessageHandler,
-  MessagingError,
-  RpcClient,
-  TopologyError,
-  type MessageContext,
-} from '../../lib';
+import { ExchangeNotFoundError, MessageHandler, MessagingError, RpcClient, TopologyError, type MessageContext } from '../../lib';
 import { appModule } from '../support/app';
 import { Broker, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
@@ -84,7 +77,11 @@ describe('reliability: topology faults', () => {
     await waitFor(() => a.handled.has(first), 'A to handle a message before the delete');
 
     const total = 400;
-    const producing = produce((i, messageId) => client.send(queueB, { i }, { messageId }), total, { concurrency: 2, spacingMs: 10, prefix: 'b' });
+    const producing = produce((i, messageId) => client.send(queueB, { i }, { messageId }), total, {
+      concurrency: 2,
+      spacingMs: 10,
+      prefix: 'b',
+    });
     await waitFor(() => b.handled.size >= 50, 'B to be busy');
     const deletedAt = Date.now();
     await broker.channel.deleteQueue(queueA);
@@ -117,11 +114,18 @@ describe('reliability: topology faults', () => {
     expect((await connectionsOf(serviceName, 'consumer')).map((c) => c.pid)).toEqual(consumerBefore.map((c) => c.pid));
   }, 45_000);
 
-  it('8: a 406 on one handler\'s channel (its queue re-declared with other arguments) rebuilds only that channel; the other handler keeps consuming', async () => {
-    const { client, serviceName, queueA, queueB, a, b, bTimes, logger } = await twoHandlerApp('chan406', { initialDelayMs: 300, maxDelayMs: 1000 });
+  it("8: a 406 on one handler's channel (its queue re-declared with other arguments) rebuilds only that channel; the other handler keeps consuming", async () => {
+    const { client, serviceName, queueA, queueB, a, b, bTimes, logger } = await twoHandlerApp('chan406', {
+      initialDelayMs: 300,
+      maxDelayMs: 1000,
+    });
     const connectionsBefore = (await connectionsOf(serviceName)).map((c) => c.pid).sort();
     const total = 600;
-    const producing = produce((i, messageId) => client.send(queueB, { i }, { messageId }), total, { concurrency: 2, spacingMs: 10, prefix: 'b' });
+    const producing = produce((i, messageId) => client.send(queueB, { i }, { messageId }), total, {
+      concurrency: 2,
+      spacingMs: 10,
+      prefix: 'b',
+    });
     await waitFor(() => b.handled.size >= 50, 'B to be busy');
 
     // A's queue disappears and comes back with an argument A's handler does not declare:
@@ -234,7 +238,9 @@ describe('reliability: topology faults', () => {
       await sleep(100); // the request is out and its handler runs
       await expect(client.publish(unique('missing-exchange'), 'k', {})).rejects.toBeInstanceOf(ExchangeNotFoundError);
       const requested = await requesting;
-      console.log(`[reliability 9] request in flight during another caller's 404: ${requested.ok ? 'resolved' : String((requested as { error: unknown }).error)}`);
+      console.log(
+        `[reliability 9] request in flight during another caller's 404: ${requested.ok ? 'resolved' : String((requested as { error: unknown }).error)}`,
+      );
       expect(requested.ok ? undefined : (requested as { error: unknown }).error).toBeUndefined();
       expect((requested as { value: unknown }).value).toEqual({ n: 1 });
     }, 20_000);

@@ -35,5 +35,7 @@ async function globalTeardown() {
   for (const q of queues) await channel.deleteQueue(q);
   for (const e of exchanges) await channel.deleteExchange(e);
   await connection.close();
-  console.warn(`global teardown removed ${queues.length} queues and ${exchanges.length} exchanges left by tests: ${[...queues, ...exchanges].join(", ")}`);
+  console.warn(
+    `global teardown removed ${queues.length} queues and ${exchanges.length} exchanges left by tests: ${[...queues, ...exchanges].join(', ')}`,
+  );
 }

@@ -131,9 +131,15 @@ export class TcpProxy {
     const upstream = net.connect({ port, host, noDelay: true });
     upstream.on('error', () => undefined);
     client.setNoDelay(true);
-    const pair = new Pair(client, upstream, this.mode === 'stalled', () => this.pairs.delete(pair), (chunk) => {
-      for (const tap of this.taps) tap.scan(pair, chunk);
-    });
+    const pair = new Pair(
+      client,
+      upstream,
+      this.mode === 'stalled',
+      () => this.pairs.delete(pair),
+      (chunk) => {
+        for (const tap of this.taps) tap.scan(pair, chunk);
+      },
+    );
     this.pairs.add(pair);
   }
 
@@ -194,7 +200,8 @@ class Pair {
 
   private forward(to: net.Socket, chunk: Buffer): void {
     if (this.done) return;
-    if (this.stalled || (this.holdSending && to === this.upstream) || (this.holdReceiving && to === this.client)) this.held.push({ to, chunk });
+    if (this.stalled || (this.holdSending && to === this.upstream) || (this.holdReceiving && to === this.client))
+      this.held.push({ to, chunk });
     else to.write(chunk);
   }
 

@@ -23,7 +23,9 @@ describe('JSON codec', () => {
 
   it('drops keys that could reach a prototype, at any depth', () => {
     const payload = decode(
-      Buffer.from('{"__proto__":{"polluted":1},"a":{"constructor":{"prototype":{"polluted":2}},"b":[{"__proto__":{}}]},"constructor":"kept"}'),
+      Buffer.from(
+        '{"__proto__":{"polluted":1},"a":{"constructor":{"prototype":{"polluted":2}},"b":[{"__proto__":{}}]},"constructor":"kept"}',
+      ),
       'application/json',
       1e6,
     ) as Record<string, any>;
@@ -44,10 +46,25 @@ describe('tracking headers', () => {
       'm1',
       limits,
     );
-    expect(store).toEqual({ requestId: 'abc-123', items: new Map([['tenant', 't1'], ['n', '5'], ['ok', 'true']]), messageId: 'm1', causationId: 'm0' });
+    expect(store).toEqual({
+      requestId: 'abc-123',
+      items: new Map([
+        ['tenant', 't1'],
+        ['n', '5'],
+        ['ok', 'true'],
+      ]),
+      messageId: 'm1',
+      causationId: 'm0',
+    });
     const headers: Record<string, unknown> = {};
     writeTrackHeaders(store, headers);
-    expect(headers).toEqual({ 'x-request-id': 'abc-123', 'x-track-tenant': 't1', 'x-track-n': '5', 'x-track-ok': 'true', 'x-causation-id': 'm1' });
+    expect(headers).toEqual({
+      'x-request-id': 'abc-123',
+      'x-track-tenant': 't1',
+      'x-track-n': '5',
+      'x-track-ok': 'true',
+      'x-causation-id': 'm1',
+    });
   });
 
   it('replaces a missing, oversized or unprintable request id with a fresh one', () => {
@@ -65,7 +82,11 @@ describe('tracking headers', () => {
     const { items } = readTrackHeaders(headers, undefined, limits);
     expect(items.size).toBe(64);
     expect(items.has('inherited')).toBe(false);
-    const small = readTrackHeaders({ 'x-track-a b': '1', 'x-track-x': 'y'.repeat(1025), 'x-track-arr': [1], 'x-track-nul': null }, undefined, limits);
+    const small = readTrackHeaders(
+      { 'x-track-a b': '1', 'x-track-x': 'y'.repeat(1025), 'x-track-arr': [1], 'x-track-nul': null },
+      undefined,
+      limits,
+    );
     expect(small.items.size).toBe(0);
   });
 });

@@ -40,13 +40,19 @@ describe('readCounter (34)', () => {
 });
 
 describe('originOf (33)', () => {
-  it('is the delivery\'s own exchange and key for a message published to an exchange, whatever its headers say', () => {
-    const msg = message({ exchange: 'orders', routingKey: 'order.created' }, { headers: { 'x-original-exchange': 'forged', 'x-original-routing-key': 'x' } });
+  it("is the delivery's own exchange and key for a message published to an exchange, whatever its headers say", () => {
+    const msg = message(
+      { exchange: 'orders', routingKey: 'order.created' },
+      { headers: { 'x-original-exchange': 'forged', 'x-original-routing-key': 'x' } },
+    );
     expect(originOf(msg)).toEqual({ exchange: 'orders', routingKey: 'order.created' });
   });
 
   it('is what a copy carries when it came through the default exchange', () => {
-    const msg = message({ exchange: '', routingKey: 'q' }, { headers: { 'x-original-exchange': 'orders', 'x-original-routing-key': 'order.created' } });
+    const msg = message(
+      { exchange: '', routingKey: 'q' },
+      { headers: { 'x-original-exchange': 'orders', 'x-original-routing-key': 'order.created' } },
+    );
     expect(originOf(msg)).toEqual({ exchange: 'orders', routingKey: 'order.created' });
   });
 

@@ -58,7 +58,9 @@ describe('MemoryIdempotencyStore bounded in bytes', () => {
 
   it('refuses a bad bound, naming it', () => {
     expect(() => new MemoryIdempotencyStore({ maxBytes: 0 })).toThrow(MessagingConfigError);
-    expect(() => new MemoryIdempotencyStore({ maxBytes: 1.5 })).toThrow('MemoryIdempotencyStore option "maxBytes" must be a positive integer (got 1.5)');
+    expect(() => new MemoryIdempotencyStore({ maxBytes: 1.5 })).toThrow(
+      'MemoryIdempotencyStore option "maxBytes" must be a positive integer (got 1.5)',
+    );
     expect(() => new MemoryIdempotencyStore({ maxEntries: -1 })).toThrow('"maxEntries"');
   });
 });
@@ -80,7 +82,13 @@ describe('maxPrefetchedBytes: a ceiling on what prefetched deliveries hold', () 
 
   async function start(options: { prefetch: number; maxMessageBytes: number; maxPrefetchedBytes?: number }) {
     const module = await Test.createTestingModule({
-      imports: [MessagingModule.forRoot({ uri: `memory://bounds-${++run}`, maxMessageBytes: options.maxMessageBytes, maxPrefetchedBytes: options.maxPrefetchedBytes })],
+      imports: [
+        MessagingModule.forRoot({
+          uri: `memory://bounds-${++run}`,
+          maxMessageBytes: options.maxMessageBytes,
+          maxPrefetchedBytes: options.maxPrefetchedBytes,
+        }),
+      ],
       providers: [handlers(options.prefetch)],
     }).compile();
     const app = module.createNestApplication();
@@ -92,7 +100,9 @@ describe('maxPrefetchedBytes: a ceiling on what prefetched deliveries hold', () 
   }
 
   it('refuses a bad value at startup, naming the option', () => {
-    expect(() => resolveOptions({ uri: 'amqp://x', maxPrefetchedBytes: 0 })).toThrow('MessagingModule option "maxPrefetchedBytes" must be an integer from 1');
+    expect(() => resolveOptions({ uri: 'amqp://x', maxPrefetchedBytes: 0 })).toThrow(
+      'MessagingModule option "maxPrefetchedBytes" must be an integer from 1',
+    );
     expect(() => resolveOptions({ uri: 'amqp://x', maxPrefetchedBytes: '1MB' as never })).toThrow(MessagingConfigError);
     expect(resolveOptions({ uri: 'amqp://x' }).maxPrefetchedBytes).toBeUndefined();
   });

@@ -25,7 +25,9 @@ describe('memory broker: addressing and harness hooks', () => {
     expect(missing).toBeInstanceOf(ChannelClosedError);
     expect((missing as ChannelClosedError).code).toBe(404);
     expect(memoryBrokerFor('memory://')).toBe(memoryBrokerFor('memory://default'));
-    expect((globalThis as Record<symbol, Map<string, unknown>>)[Symbol.for('nestjs-messaging.memory-brokers')].get('x')).toBe(memoryBrokerFor('memory://x'));
+    expect((globalThis as Record<symbol, Map<string, unknown>>)[Symbol.for('nestjs-messaging.memory-brokers')].get('x')).toBe(
+      memoryBrokerFor('memory://x'),
+    );
     await (await a.createChannel()).deleteQueue(q);
     await (await x.createChannel()).deleteQueue(q);
     await Promise.all([a, b, x, y].map((c) => c.close()));

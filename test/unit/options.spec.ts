@@ -86,7 +86,12 @@ describe('defineHandler', () => {
 
   it('applies module defaults and default binding keys per exchange type', () => {
     expect(defineHandler('A.a', { queue: 'q' }, module, 'i1')).toMatchObject({
-      queue: 'q', baseQueue: 'q', prefetch: 7, routingKeys: [], durable: true, retry: { attempts: 3, delaysMs: [1000, 5000] },
+      queue: 'q',
+      baseQueue: 'q',
+      prefetch: 7,
+      routingKeys: [],
+      durable: true,
+      retry: { attempts: 3, delaysMs: [1000, 5000] },
     });
     expect(defineHandler('A.a', { queue: 'q', exchange: 'e' }, module, 'i1').routingKeys).toEqual(['#']);
     expect(defineHandler('A.a', { queue: 'q', exchange: 'e', exchangeType: 'direct' }, module, 'i1').routingKeys).toEqual(['q']);

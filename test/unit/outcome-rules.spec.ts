@@ -11,7 +11,11 @@ import { retryDelays } from '../../lib/topology/handler-topology';
  * path; the properties run whole lives of a message through the decision and the headers its
  * copies carry (written by counterHeaders, read back by readCounters, as on the broker).
  */
-const policy = (attempts: number, delaysMs: number[] = [1000, 5000]): OutcomeRules => ({ retry: { attempts, delaysMs }, maxRedeliveries: 5, maxTries: MAX_TRIES });
+const policy = (attempts: number, delaysMs: number[] = [1000, 5000]): OutcomeRules => ({
+  retry: { attempts, delaysMs },
+  maxRedeliveries: 5,
+  maxTries: MAX_TRIES,
+});
 const noRetry: OutcomeRules = { retry: false, maxRedeliveries: 5, maxTries: MAX_TRIES };
 const fails = (error: Error = new Error('boom')): Ending => ({ kind: 'threw', error });
 
@@ -25,18 +29,74 @@ describe('decide: one row per path', () => {
     ['throws, no policy', noRetry, 1, false, fails(), { kind: 'deadLetter', attempts: 1, by: 'failure' }],
     ['throws UnrecoverableError', policy(3), 1, false, fails(new UnrecoverableError('no')), { kind: 'deadLetter', by: 'failure' }],
     ['cannot be decoded', policy(3), 1, false, fails(new DecodeError('bad json')), { kind: 'deadLetter', by: 'failure' }],
-    ['refused by a pipe', policy(3), 1, false, fails(new MessageRejectedError('BadRequestException', 'no', undefined)), { kind: 'deadLetter', by: 'failure' }],
+    [
+      'refused by a pipe',
+      policy(3),
+      1,
+      false,
+      fails(new MessageRejectedError('BadRequestException', 'no', undefined)),
+      { kind: 'deadLetter', by: 'failure' },
+    ],
     ['throws, with replyTo', policy(3), 1, true, fails(), { kind: 'reply' }],
     ['refused, with replyTo: kept and answered', policy(3), 1, true, fails(new DecodeError('bad')), { kind: 'deadLetter', reply: true }],
     ['context.ack()', policy(3), 1, false, { kind: 'settled', settlement: { kind: 'ack' } }, { kind: 'ack' }],
     ['context.nack()', policy(3), 1, false, { kind: 'settled', settlement: { kind: 'nack', requeue: true } }, { kind: 'requeue' }],
-    ['context.nack({ requeue: false })', policy(3), 1, false, { kind: 'settled', settlement: { kind: 'nack', requeue: false } }, { kind: 'discard' }],
-    ['context.deadLetter()', policy(3), 1, false, { kind: 'settled', settlement: { kind: 'deadLetter', reason: 'why' } }, { kind: 'deadLetter', by: 'handler' }],
-    ['context.retry() past the policy', policy(3), 7, false, { kind: 'settled', settlement: { kind: 'retry' } }, { kind: 'retry', delayMs: 5000, attempts: 7 }],
-    ['context.retry({ delayMs })', policy(3), 1, false, { kind: 'settled', settlement: { kind: 'retry', delayMs: 123 } }, { kind: 'retry', delayMs: 123 }],
-    ['context.retry() without a policy: at once', noRetry, 1, false, { kind: 'settled', settlement: { kind: 'retry' } }, { kind: 'retry', delayMs: 0 }],
-    ['context.retry() on try 1000 (50)', policy(3), MAX_TRIES, false, { kind: 'settled', settlement: { kind: 'retry' } }, { kind: 'deadLetter', by: 'limit', attempts: MAX_TRIES }],
-    ['redelivered, under the limit', policy(3), 1, false, { kind: 'redelivered', redeliveries: 4 }, { kind: 'countReturn', redeliveries: 5 }],
+    [
+      'context.nack({ requeue: false })',
+      policy(3),
+      1,
+      false,
+      { kind: 'settled', settlement: { kind: 'nack', requeue: false } },
+      { kind: 'discard' },
+    ],
+    [
+      'context.deadLetter()',
+      policy(3),
+      1,
+      false,
+      { kind: 'settled', settlement: { kind: 'deadLetter', reason: 'why' } },
+      { kind: 'deadLetter', by: 'handler' },
+    ],
+    [
+      'context.retry() past the policy',
+      policy(3),
+      7,
+      false,
+      { kind: 'settled', settlement: { kind: 'retry' } },
+      { kind: 'retry', delayMs: 5000, attempts: 7 },
+    ],
+    [
+      'context.retry({ delayMs })',
+      policy(3),
+      1,
+      false,
+      { kind: 'settled', settlement: { kind: 'retry', delayMs: 123 } },
+      { kind: 'retry', delayMs: 123 },
+    ],
+    [
+      'context.retry() without a policy: at once',
+      noRetry,
+      1,
+      false,
+      { kind: 'settled', settlement: { kind: 'retry' } },
+      { kind: 'retry', delayMs: 0 },
+    ],
+    [
+      'context.retry() on try 1000 (50)',
+      policy(3),
+      MAX_TRIES,
+      false,
+      { kind: 'settled', settlement: { kind: 'retry' } },
+      { kind: 'deadLetter', by: 'limit', attempts: MAX_TRIES },
+    ],
+    [
+      'redelivered, under the limit',
+      policy(3),
+      1,
+      false,
+      { kind: 'redelivered', redeliveries: 4 },
+      { kind: 'countReturn', redeliveries: 5 },
+    ],
     ['redelivered, past the limit', policy(3), 1, false, { kind: 'redelivered', redeliveries: 5 }, { kind: 'deadLetter', by: 'limit' }],
   ])('%s', (_label, rules, attempt, expectsReply, ending, expected) => {
     expect(decide(rules, { attempt, expectsReply }, ending)).toMatchObject(expected);
@@ -64,13 +124,13 @@ describe('readCounters (34, 51): only counters the module wrote for this queue a
     expect(readCounters(written({ attempts: 3, redeliveries: 2 }), 'q', 'm1', 999, 5)).toEqual({ attempts: 3, redeliveries: 2 });
   });
 
-  it('a genuine count above this instance\'s maximum (a lower maxRedeliveries after a deploy) is the maximum, not a fresh start', () => {
+  it("a genuine count above this instance's maximum (a lower maxRedeliveries after a deploy) is the maximum, not a fresh start", () => {
     expect(readCounters(written({ attempts: 7, redeliveries: 9 }), 'q', 'm1', 999, 5)).toEqual({ attempts: 7, redeliveries: 5 });
   });
 
   it.each([
-    ['a producer\'s x-attempts: 2 without a check', { 'x-attempts': 2 }],
-    ['a producer\'s x-redeliveries: 5 without a check', { 'x-redeliveries': 5 }],
+    ["a producer's x-attempts: 2 without a check", { 'x-attempts': 2 }],
+    ["a producer's x-redeliveries: 5 without a check", { 'x-redeliveries': 5 }],
     ['a check of another queue', written({ attempts: 2, redeliveries: 0 }, 'other')],
     ['a check of another message', written({ attempts: 2, redeliveries: 0 }, 'q', 'm2')],
     ['a counter changed after the check', { ...written({ attempts: 1, redeliveries: 0 }), 'x-attempts': 2 }],
@@ -82,12 +142,26 @@ describe('readCounters (34, 51): only counters the module wrote for this queue a
   });
 
   it('any headers a producer can write, without the check the module computes, read as fresh (property)', () => {
-    const value = fc.oneof(fc.integer({ min: -2, max: 1200 }), fc.double(), fc.string(), fc.constant(undefined), fc.array(fc.integer(), { maxLength: 2 }));
+    const value = fc.oneof(
+      fc.integer({ min: -2, max: 1200 }),
+      fc.double(),
+      fc.string(),
+      fc.constant(undefined),
+      fc.array(fc.integer(), { maxLength: 2 }),
+    );
     fc.assert(
       fc.property(value, value, fc.option(fc.string({ maxLength: 30 })), (attempts, redeliveries, check) => {
-        const headers = { 'x-attempts': attempts, 'x-redeliveries': redeliveries, ...(check === null ? {} : { 'x-counters-check': check }) };
+        const headers = {
+          'x-attempts': attempts,
+          'x-redeliveries': redeliveries,
+          ...(check === null ? {} : { 'x-counters-check': check }),
+        };
         const read = readCounters(headers, 'q', 'm1', 999, 5);
-        const genuine = check !== null && typeof attempts === 'number' && typeof redeliveries === 'number' && check === counterHeaders('q', 'm1', { attempts, redeliveries })['x-counters-check'];
+        const genuine =
+          check !== null &&
+          typeof attempts === 'number' &&
+          typeof redeliveries === 'number' &&
+          check === counterHeaders('q', 'm1', { attempts, redeliveries })['x-counters-check'];
         expect(genuine || read === FRESH).toBe(true);
       }),
       { numRuns: 2000 },
@@ -119,7 +193,10 @@ function life(rules: OutcomeRules, endings: (step: number) => Ending, startHeade
 const rulesArb = fc.record({
   retry: fc.oneof(
     fc.constant(false as const),
-    fc.record({ attempts: fc.integer({ min: 1, max: MAX_TRIES }), delaysMs: fc.array(fc.integer({ min: 0, max: 60_000 }), { minLength: 1, maxLength: 5 }) }),
+    fc.record({
+      attempts: fc.integer({ min: 1, max: MAX_TRIES }),
+      delaysMs: fc.array(fc.integer({ min: 0, max: 60_000 }), { minLength: 1, maxLength: 5 }),
+    }),
   ),
   maxRedeliveries: fc.integer({ min: 0, max: 20 }),
   maxTries: fc.constant(MAX_TRIES),
@@ -172,7 +249,10 @@ describe('decide over a whole life (properties)', () => {
       'x-attempts': fc.oneof(fc.integer({ min: 0, max: 999 }), fc.double(), fc.string()),
       'x-redeliveries': fc.oneof(fc.integer({ min: 0, max: 20 }), fc.string()),
       // A check of the producer's own making, or one the module wrote for other counters.
-      'x-counters-check': fc.oneof(fc.string(), fc.constant(counterHeaders('q', 'm1', { attempts: 1, redeliveries: 0 })['x-counters-check'])),
+      'x-counters-check': fc.oneof(
+        fc.string(),
+        fc.constant(counterHeaders('q', 'm1', { attempts: 1, redeliveries: 0 })['x-counters-check']),
+      ),
     });
     fc.assert(
       fc.property(rulesArb, producerHeaders, (rules, headers) => {
@@ -181,14 +261,24 @@ describe('decide over a whole life (properties)', () => {
         const genuine =
           typeof forgedAttempts === 'number' &&
           typeof forgedRedeliveries === 'number' &&
-          headers['x-counters-check'] === counterHeaders('q', 'm1', { attempts: forgedAttempts, redeliveries: forgedRedeliveries })['x-counters-check'];
+          headers['x-counters-check'] ===
+            counterHeaders('q', 'm1', { attempts: forgedAttempts, redeliveries: forgedRedeliveries })['x-counters-check'];
         fc.pre(!genuine);
         const { tries, end } = life(rules, () => fails(), headers);
         const attempts = rules.retry ? rules.retry.attempts : 1;
         expect(tries.map((t) => t.attempt)).toEqual(Array.from({ length: attempts }, (_, i) => i + 1));
         const delays = tries.flatMap((t) => (t.decision.kind === 'retry' ? [t.decision.delayMs] : []));
         // The policy's delays in order, the last one repeating...
-        const expected = rules.retry ? tries.slice(0, -1).map((t) => (rules.retry as { delaysMs: number[] }).delaysMs[Math.min(t.attempt, (rules.retry as { delaysMs: number[] }).delaysMs.length) - 1]) : [];
+        const expected = rules.retry
+          ? tries
+              .slice(0, -1)
+              .map(
+                (t) =>
+                  (rules.retry as { delaysMs: number[] }).delaysMs[
+                    Math.min(t.attempt, (rules.retry as { delaysMs: number[] }).delaysMs.length) - 1
+                  ],
+              )
+          : [];
         expect(delays).toEqual(expected);
         // ...and only delays with a retry queue declared at startup (or none).
         const declared = retryDelays({ retry: rules.retry } as HandlerDefinition);

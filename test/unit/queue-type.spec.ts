@@ -56,7 +56,9 @@ describe('queue type', () => {
     expect(() => resolveOptions({ uri: 'amqp://x', queueType: 'stream' as never })).toThrow(
       `MessagingModule option "queueType" must be 'quorum' or 'classic' (got "stream")`,
     );
-    expect(refusal({ queue: 'q', queueType: 'Quorum' as never })).toBe(`@MessageHandler on H.handle: "queueType" must be 'quorum' or 'classic' (got "Quorum")`);
+    expect(refusal({ queue: 'q', queueType: 'Quorum' as never })).toBe(
+      `@MessageHandler on H.handle: "queueType" must be 'quorum' or 'classic' (got "Quorum")`,
+    );
   });
 
   it('refuses queueType and x-queue-type that disagree, naming both', () => {
@@ -70,13 +72,17 @@ describe('queue type', () => {
     expect(refusal({ queue: 'q', queueType: 'quorum', queueOptions: { durable: false } })).toBe(
       `@MessageHandler on H.handle: quorum queues are durable: "queueOptions.durable: false" needs "queueType: 'classic'"`,
     );
-    expect(refusal({ queue: 'q', queueOptions: { durable: false } }, { queueType: 'quorum' })).toContain(`(the module's "queueType" is 'quorum')`);
+    expect(refusal({ queue: 'q', queueOptions: { durable: false } }, { queueType: 'quorum' })).toContain(
+      `(the module's "queueType" is 'quorum')`,
+    );
   });
 });
 
 describe('quorum dead-lettering (RabbitMQ 4 removes a message past its default delivery limit without a target)', () => {
   it('every quorum handler queue dead-letters into its .dlq; its own arguments win', () => {
-    expect(queueArguments({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-overflow': 'drop-head', 'x-max-length': 10 } } })).toEqual({
+    expect(
+      queueArguments({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-overflow': 'drop-head', 'x-max-length': 10 } } }),
+    ).toEqual({
       ...QUORUM,
       'x-overflow': 'drop-head',
       'x-max-length': 10,
@@ -85,14 +91,18 @@ describe('quorum dead-lettering (RabbitMQ 4 removes a message past its default d
 
   it('keeps the form earlier versions declared a quorum queue with (no target), for a queue declared so', () => {
     expect(definition({ queue: 'q', queueType: 'quorum' }).legacyQueueArguments).toEqual({ 'x-queue-type': 'quorum' });
-    expect(definition({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-max-length': 10 } } }).legacyQueueArguments).toEqual({
+    expect(
+      definition({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-max-length': 10 } } }).legacyQueueArguments,
+    ).toEqual({
       'x-queue-type': 'quorum',
       'x-max-length': 10,
     });
     // Nothing older to fall back to: classic queues, queues with a delivery limit (always had the
     // target), queues whose own arguments already name every one of ours.
     expect(definition({ queue: 'q' }).legacyQueueArguments).toBeUndefined();
-    expect(definition({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-delivery-limit': 3 } } }).legacyQueueArguments).toBeUndefined();
+    expect(
+      definition({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-delivery-limit': 3 } } }).legacyQueueArguments,
+    ).toBeUndefined();
     expect(definition({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: QUORUM } }).legacyQueueArguments).toBeUndefined();
   });
 });
@@ -124,6 +134,8 @@ describe('x-delivery-limit', () => {
     expect(refusal({ queue: 'q', queueOptions: { arguments: { 'x-delivery-limit': 3 } } })).toBe(
       `@MessageHandler on H.handle: "queueOptions.arguments['x-delivery-limit']" needs a quorum queue (RabbitMQ ignores it on classic queues): set "queueType: 'quorum'"`,
     );
-    expect(refusal({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-delivery-limit': -1 } } })).toContain('must be an integer from 0 (got -1)');
+    expect(refusal({ queue: 'q', queueType: 'quorum', queueOptions: { arguments: { 'x-delivery-limit': -1 } } })).toContain(
+      'must be an integer from 0 (got -1)',
+    );
   });
 });

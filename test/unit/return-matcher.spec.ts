@@ -34,7 +34,7 @@ describe('ReturnMatcher', () => {
     expect(a.returned).toBe(false);
   });
 
-  it('makes a second publish with the same id wait for the first one\'s confirm, whatever its route', () => {
+  it("makes a second publish with the same id wait for the first one's confirm, whatever its route", () => {
     const matcher = new ReturnMatcher();
     const first = job('same', 'ex', 'rk');
     matcher.written(first);

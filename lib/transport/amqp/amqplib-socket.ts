@@ -8,5 +8,7 @@ import type * as amqp from 'amqplib';
  */
 export function socketOf(connection: amqp.ChannelModel): Socket | undefined {
   const socket = (connection as unknown as { connection?: { stream?: Socket } }).connection?.stream;
-  return typeof socket?.write === 'function' && typeof socket.cork === 'function' && typeof socket.destroy === 'function' ? socket : undefined;
+  return typeof socket?.write === 'function' && typeof socket.cork === 'function' && typeof socket.destroy === 'function'
+    ? socket
+    : undefined;
 }

@@ -7,7 +7,15 @@ import { assertExchangeEquivalent, type ExchangeDeclaration, MemoryExchange } fr
 import type { Envelope, QueuedMessage } from './memory-message';
 import { MemoryQueue, type QueueHost } from './memory-queue';
 import { assertEquivalent, declarationOf, settingsOf } from './queue-arguments';
-import { accessRefused, channelEnded, DEFAULT_EXCHANGE_REFUSED, notFound, resourceLocked, resourceName, transientQueueRefused } from './refusals';
+import {
+  accessRefused,
+  channelEnded,
+  DEFAULT_EXCHANGE_REFUSED,
+  notFound,
+  resourceLocked,
+  resourceName,
+  transientQueueRefused,
+} from './refusals';
 
 /** A client publish, as the harness sees it. */
 export interface PublishRecord {
@@ -243,7 +251,13 @@ export class MemoryBroker implements QueueHost {
     const exchange = this.exchanges.get(deadLetterExchange);
     if (!exchange) return;
     const now = Date.now();
-    const envelope = deadLettered(message.envelope, { queue: queue.name, reason, exchange: deadLetterExchange, routingKey: deadLetterRoutingKey, now });
+    const envelope = deadLettered(message.envelope, {
+      queue: queue.name,
+      reason,
+      exchange: deadLetterExchange,
+      routingKey: deadLetterRoutingKey,
+      now,
+    });
     for (const target of this.targets(exchange, envelope)) {
       if (!isCycle(envelope, target.name)) target.enqueue(envelope, now);
     }

@@ -150,7 +150,15 @@ export class MemoryChannel extends EventEmitter implements TransportChannel, Con
       if (exclusive ? source.consumers.length > 0 : source.consumers.some((c) => c.exclusive)) {
         throw accessRefused(`${resourceName('queue', source.name)} in exclusive use`);
       }
-      const consumer = new ChannelConsumer(options.consumerTag || generatedName('amq.ctag-'), source, noAck, exclusive, this.prefetchCount, onMessage, this);
+      const consumer = new ChannelConsumer(
+        options.consumerTag || generatedName('amq.ctag-'),
+        source,
+        noAck,
+        exclusive,
+        this.prefetchCount,
+        onMessage,
+        this,
+      );
       this.consumers.set(consumer.tag, consumer);
       source.addConsumer(consumer);
       return { consumerTag: consumer.tag };

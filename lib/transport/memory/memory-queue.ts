@@ -215,7 +215,10 @@ export class MemoryQueue {
 
   private wouldOverflow(bytes: number): boolean {
     const { maxLength, maxLengthBytes } = this.settings;
-    return (maxLength !== undefined && this.ready.length >= maxLength) || (maxLengthBytes !== undefined && this.readyBytes + bytes > maxLengthBytes);
+    return (
+      (maxLength !== undefined && this.ready.length >= maxLength) ||
+      (maxLengthBytes !== undefined && this.readyBytes + bytes > maxLengthBytes)
+    );
   }
 
   private overLimit(): boolean {

@@ -70,7 +70,11 @@ export function assertEquivalent(name: string, current: QueueDeclaration, reques
     const now = requested.arguments[key] ?? IMPLIED[key];
     if (equivalent(was, now)) continue;
     const print = (value: unknown, other: unknown) =>
-      value === undefined ? 'none' : other === undefined ? `the value ${printValue(value)} of type '${wireType(value)}'` : printValue(value);
+      value === undefined
+        ? 'none'
+        : other === undefined
+          ? `the value ${printValue(value)} of type '${wireType(value)}'`
+          : printValue(value);
     throw inequivalent(key, 'queue', name, print(now, was), print(was, now));
   }
 }
@@ -105,7 +109,13 @@ export function settingsOf(name: string, declaration: QueueDeclaration): QueueSe
   const removed = args['x-queue-mode'] !== undefined ? 'x-queue-mode' : args['x-queue-version'] === 1 ? 'x-queue-version' : undefined;
   if (removed) throw preconditionFailed(`invalid arg '${removed}' for ${resourceName('queue', name)} of queue type rabbit_${type}_queue`);
   if (type === 'quorum') {
-    const property = !declaration.durable ? 'non-durable' : declaration.autoDelete ? 'auto-delete' : declaration.exclusive ? 'exclusive-owner' : undefined;
+    const property = !declaration.durable
+      ? 'non-durable'
+      : declaration.autoDelete
+        ? 'auto-delete'
+        : declaration.exclusive
+          ? 'exclusive-owner'
+          : undefined;
     if (property) throw preconditionFailed(`invalid property '${property}' for ${resourceName('queue', name)}`);
   }
   const overflow = (text('x-overflow') ?? 'drop-head') as Overflow;
