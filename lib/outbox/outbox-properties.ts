@@ -76,6 +76,7 @@ function decodeEntries(entries: Array<[string, Json]>): Record<string, unknown> 
 }
 
 /** What jsonb refuses in a string: NUL, and a surrogate that is not half of a pair (invalid Unicode). */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function storable(text: string): boolean {

@@ -10,6 +10,7 @@ export function optionalPeer<T>(name: string): T | undefined {
   } catch {
     return undefined;
   }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional peer is loaded only when the options ask for it
   return require(name) as T;
 }
 

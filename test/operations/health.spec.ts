@@ -81,7 +81,10 @@ describe('MessagingHealthIndicator (terminus)', () => {
     sample();
     const downBody = deferred<unknown>();
     const health = app!.get(MessagingHealth);
-    const watch = () => (health.notReadyReason() ? check().then(downBody.resolve) : sampling && setImmediate(watch));
+    const watch = (): void => {
+      if (health.notReadyReason()) void check().then(downBody.resolve);
+      else if (sampling) setImmediate(watch);
+    };
     watch();
     await closeOwn(role);
     await waitFor(() => seen.length >= 3 && seen[seen.length - 1] === undefined, 'the instance to go down and come back', 15_000);

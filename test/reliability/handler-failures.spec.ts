@@ -345,7 +345,6 @@ describe('reliability: handler failures', () => {
         @MessageHandler({ queue: queues.throwsString, retry: false })
         throwsString() {
           count('throwsString');
-          // eslint-disable-next-line no-throw-literal
           throw 'a bare string';
         }
         @MessageHandler({ queue: queues.observable, retry: false })

@@ -64,7 +64,7 @@ describe('reliability: broker memory alarm', () => {
       ids.push(id) && sending.push(outcome(client.send(queue, { id }, { messageId: id, timeoutMs })).then((r) => ({ ...r, id, wave })));
     let alarmAt = 0;
     let restoreAt = 0;
-    let atDeadline: Sent[] = [];
+    let atDeadline: Sent[];
     try {
       await setWatermark(['0']);
       await waitFor(() => memoryAlarmActive(), 'the memory alarm', 10_000);
@@ -140,7 +140,7 @@ describe('reliability: broker memory alarm', () => {
     const client = closing.get(RpcClient);
     await client.send(queue, { before: 'alarm' });
     original = await readWatermark();
-    let closedInMs = Infinity;
+    let closedInMs: number;
     try {
       await setWatermark(['0']);
       await waitFor(() => memoryAlarmActive(), 'the memory alarm', 10_000);

@@ -17,8 +17,8 @@ async function globalTeardown() {
       .split('\n')
       .map((line) => line.trim())
       .filter((name) => name.startsWith('t-'));
-  let queues = [];
-  let exchanges = [];
+  let queues;
+  let exchanges;
   try {
     queues = list('queues');
     exchanges = list('exchanges');
