@@ -5,13 +5,17 @@ import { defineConfig } from 'vitest/config';
  * The behaviour of the module (commands, events, broadcast, RPC, gather, scope, retries, dead
  * letters, shutdown, Nest's pipeline, payloads) is one suite that runs twice: on RabbitMQ and on
  * the in-memory broker (`TEST_TRANSPORT=memory`), so the two cannot drift apart. Unit tests
- * need no broker; the fault tests of test/reliability (which need RabbitMQ's tools and wire) run
- * on RabbitMQ only. Without a broker, `npm test` runs `unit` and `memory` (scripts/test.mjs).
+ * need no broker. Without a broker, `npm test` runs `unit` and `memory` (scripts/test.mjs).
  *
- * One broker serves every integration test, and some tests act on all of it (closing every
- * connection, memory alarms), so files run one at a time in a real child process (its `process`
- * is the one the module sees, unlike a sandbox). SWC compiles the TypeScript because Nest's
- * dependency injection needs `emitDecoratorMetadata`, which esbuild does not emit.
+ * Two groups, one after the other:
+ *   0. `unit`, `memory` and `rabbitmq` (the behaviour suite on RabbitMQ), files in parallel: each
+ *      test declares its own uniquely named queues and exchanges, and none acts on the whole broker;
+ *   1. `faults` (test/reliability, test/operations, test/persistence), one file at a time and alone:
+ *      those tests act on all of the broker (closing every connection, memory alarms, watermarks)
+ *      or on PostgreSQL and Redis through proxies they cut.
+ * Files run in real child processes (their `process` is the one the module sees, unlike a sandbox).
+ * SWC compiles the TypeScript because Nest's dependency injection needs `emitDecoratorMetadata`,
+ * which esbuild does not emit.
  */
 const BEHAVIOUR_SUITE = ['test/integration/**/*.spec.ts'];
 /**
@@ -19,6 +23,8 @@ const BEHAVIOUR_SUITE = ['test/integration/**/*.spec.ts'];
  * (the in-memory broker serves one process).
  */
 const RABBITMQ_ONLY = ['test/integration/amqplib-internals.spec.ts', 'test/integration/scale-down.spec.ts'];
+/** Tests that act on the whole broker (or database): never beside another test. */
+const FAULTS = ['test/reliability/**/*.spec.ts', 'test/operations/**/*.spec.ts', 'test/persistence/**/*.spec.ts'];
 /**
  * test/cluster: a three-node RabbitMQ cluster that `npm run test:cluster` (test/cluster/run.sh)
  * starts and tears down. The project exists only when that script sets TEST_CLUSTER, so the
@@ -31,6 +37,7 @@ const CLUSTER = process.env.TEST_CLUSTER
         test: {
           name: 'cluster',
           include: ['test/cluster/**/*.spec.ts'],
+          fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 60_000,
           env: { TEST_TRANSPORT: 'rabbitmq' },
@@ -44,27 +51,38 @@ export default defineConfig({
   test: {
     globals: true,
     pool: 'forks',
-    fileParallelism: false,
+    // Most of a test's time is spent waiting on a broker, a timer or a socket, not on the CPU.
+    maxWorkers: 4,
     execArgv: ['--expose-gc'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     reporters: ['default', './test/support/summary-reporter.mjs'],
     projects: [
-      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.spec.ts'] } },
+      { extends: true, test: { name: 'unit', include: ['test/unit/**/*.spec.ts'], sequence: { groupOrder: 0 } } },
       {
         extends: true,
         test: {
-          name: 'rabbitmq',
-          // operations/: probes, metrics and traces under real faults; persistence/: idempotency and
-          // the outbox against PostgreSQL and Redis.
-          include: [...BEHAVIOUR_SUITE, 'test/reliability/**/*.spec.ts', 'test/operations/**/*.spec.ts', 'test/persistence/**/*.spec.ts'],
-          env: { TEST_TRANSPORT: 'rabbitmq' },
-          globalSetup: ['test/support/global-setup.mjs'],
+          name: 'memory',
+          include: BEHAVIOUR_SUITE,
+          exclude: RABBITMQ_ONLY,
+          env: { TEST_TRANSPORT: 'memory' },
+          sequence: { groupOrder: 0 },
         },
       },
       {
         extends: true,
-        test: { name: 'memory', include: BEHAVIOUR_SUITE, exclude: RABBITMQ_ONLY, env: { TEST_TRANSPORT: 'memory' } },
+        test: { name: 'rabbitmq', include: BEHAVIOUR_SUITE, env: { TEST_TRANSPORT: 'rabbitmq' }, sequence: { groupOrder: 0 } },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'faults',
+          include: FAULTS,
+          fileParallelism: false,
+          env: { TEST_TRANSPORT: 'rabbitmq' },
+          sequence: { groupOrder: 1 },
+          globalSetup: ['test/support/global-setup.mjs'],
+        },
       },
       ...CLUSTER,
     ],

@@ -10,18 +10,7 @@ export type { MessagingNotReadyReason } from './operations/messaging-health';
 export { MessagingAdmin } from './operations/messaging-admin';
 export type { QueueDepth } from './operations/messaging-admin';
 export { DeadLetters } from './operations/dead-letters';
-export { MessagingHarness } from './testing/messaging-harness';
-export type { PublishedMessage, DeadLetteredMessage } from './testing/messaging-harness';
 export { MESSAGE_CONTEXT } from './messaging.constants';
-export { Outbox } from './outbox/outbox';
-export type { OutboxSendOptions } from './outbox/outbox';
-export type { PgClient, PgPool, SqlExecutor, SqlResult } from './interfaces/sql.interface';
-export { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
-export type { MemoryIdempotencyStoreOptions } from './idempotency/memory-idempotency.store';
-export { RedisIdempotencyStore } from './idempotency/redis-idempotency.store';
-export type { RedisIdempotencyStoreOptions, RedisScriptClient } from './idempotency/redis-idempotency.store';
-export { PostgresIdempotencyStore } from './idempotency/postgres-idempotency.store';
-export type { PostgresIdempotencyStoreOptions } from './idempotency/postgres-idempotency.store';
 export type { IdempotencyStore, IdempotencyClaim } from './interfaces/idempotency-store.interface';
 export {
   MessagingError,
@@ -68,3 +57,18 @@ export type { Codec } from './interfaces/codec.interface';
 export type { MessageHandlerOptions, ExchangeType, QueueType } from './interfaces/message-handler-options.interface';
 export type { MessageContext } from './interfaces/message-context.interface';
 export type { SendOptions, RequestOptions, GatherOptions, HeaderValue } from './interfaces/send-options.interface';
+
+/*
+ * Deprecated here since 0.2: the plug-ins have entries of their own (`nestjs-messaging/testing`,
+ * `nestjs-messaging/outbox`, `nestjs-messaging/idempotency`). These re-exports of the same classes
+ * stay for one minor version (see CHANGELOG.md); they will be removed in 0.3.
+ */
+export * from './testing';
+export * from './outbox';
+export { MemoryIdempotencyStore, RedisIdempotencyStore, PostgresIdempotencyStore } from './idempotency';
+export type {
+  MemoryIdempotencyStoreOptions,
+  RedisIdempotencyStoreOptions,
+  RedisScriptClient,
+  PostgresIdempotencyStoreOptions,
+} from './idempotency';

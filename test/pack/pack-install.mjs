@@ -11,6 +11,8 @@
 //      Each compiles a TypeScript file with tsc (strict, skipLibCheck: false), so the package's
 //      typings are checked as a consumer sees them, then runs it against RabbitMQ: a command, an
 //      event and a request through the injected RpcClient must all arrive within 20 s.
+//      Both import the subpath entries nestjs-messaging/testing, /outbox and /idempotency (and the
+//      ESM app /terminus): injectable, and the same classes as the root's deprecated re-exports.
 //   3. Delete every queue and exchange the apps declared (all named t-pack-<random>...).
 //
 // Plain Node, no dependencies. AMQP_URL overrides the broker (default amqp://guest:guest@127.0.0.1:5672).
@@ -119,8 +121,12 @@ async function pack(dir) {
     'dist/lib/index.d.ts',
     'dist/lib/index.mjs',
     'dist/lib/index.d.mts',
-    'dist/lib/terminus/index.mjs',
-    'dist/lib/terminus/index.d.mts',
+    ...['terminus', 'testing', 'outbox', 'idempotency'].flatMap((entry) => [
+      `dist/lib/${entry}/index.js`,
+      `dist/lib/${entry}/index.d.ts`,
+      `dist/lib/${entry}/index.mjs`,
+      `dist/lib/${entry}/index.d.mts`,
+    ]),
   ]) {
     if (!paths.includes(required)) problems.push(`missing ${required}`);
   }
@@ -194,7 +200,11 @@ function appSource(esm, terminus) {
   return `${esm ? "import { createRequire } from 'node:module';\n" : ''}import 'reflect-metadata';
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import * as root from 'nestjs-messaging';
 import { MessageHandler, MessagingModule, RpcClient, type MessageContext } from 'nestjs-messaging';
+import { MessagingHarness } from 'nestjs-messaging/testing';
+import { Outbox } from 'nestjs-messaging/outbox';
+import { MemoryIdempotencyStore, PostgresIdempotencyStore, RedisIdempotencyStore } from 'nestjs-messaging/idempotency';
 ${terminus ? "import { HealthCheckService, TerminusModule } from '@nestjs/terminus';\nimport { MessagingHealthIndicator } from 'nestjs-messaging/terminus';\n" : ''}
 const prefix = process.env.PACK_PREFIX!;
 const COMMAND_QUEUE = \`\${prefix}.command\`;
@@ -253,7 +263,7 @@ class PackSender {
 }
 
 @Module({
-  imports: [MessagingModule.forRoot({ uri: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', serviceName: 'pack-test' })${terminus ? ', TerminusModule' : ''}],
+  imports: [MessagingModule.forRoot({ uri: process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672', serviceName: 'pack-test', idempotency: { store: new MemoryIdempotencyStore() } })${terminus ? ', TerminusModule' : ''}],
   providers: [PackHandlers, PackSender${terminus ? ', MessagingHealthIndicator' : ''}],
 })
 class AppModule {}
@@ -294,10 +304,17 @@ ${
       gotEvent.payload.nonce === nonce && gotEvent.queue === EVENT_QUEUE && gotEvent.exchange === EVENT_EXCHANGE &&
       gotEvent.routingKey === EVENT_KEY && gotEvent.messageId === eventId;
     result.request = answer.sum === 5 && answer.nonce === nonce;
+    // The plug-in entries: injectable from their own subpath, the very classes the root still re-exports (deprecated).
+    result.entries =
+      app.get(MessagingHarness) instanceof MessagingHarness && app.get(Outbox) instanceof Outbox &&
+      root.MessagingHarness === MessagingHarness && root.Outbox === Outbox && root.MemoryIdempotencyStore === MemoryIdempotencyStore &&
+      typeof RedisIdempotencyStore === 'function' && typeof PostgresIdempotencyStore === 'function';
     result.health = ${
       terminus ? "(await app.get(HealthCheckService).check([() => app.get(MessagingHealthIndicator).isHealthy()])).status === 'ok'" : 'true'
     };
-    ok = result.oneInstance === true && result.command === true && result.event === true && result.request === true && result.health === true;
+    ok =
+      result.oneInstance === true && result.command === true && result.event === true && result.request === true &&
+      result.entries === true && result.health === true;
   } catch (error) {
     result.error = String(error);
   } finally {

@@ -1,0 +1,3 @@
+// The `nestjs-messaging/testing` entry: what tests use beside `uri: 'memory://'`.
+export { MessagingHarness } from './messaging-harness';
+export type { PublishedMessage, DeadLetteredMessage } from './messaging-harness';
