@@ -1,7 +1,6 @@
 import type { Logger } from '@nestjs/common';
 import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { ManagedConnection } from '../connection/managed-connection';
-import { backoffDelay } from '../connection/backoff';
 import { readTrackHeaders, TRACK_STORE } from '../context/track-store';
 import { ownHeaders } from '../util/own-headers';
 import { ShuttingDownError, TopologyError } from '../messaging.errors';
@@ -18,30 +17,25 @@ import {
   type EarlierQueues,
   retryDelays,
 } from '../topology/handler-topology';
-import { AckBatcher } from './ack-batcher';
+import type { AckBatcher } from './ack-batcher';
+import { ConsumerChannel } from './consumer-channel';
+import { InFlightDeliveries } from './in-flight-deliveries';
 import { Delivery, DeliveryContext, ReturnedDeliveries } from './delivery';
 import { readCounters } from './retry-counters';
 import type { MessageOutcome } from './message-outcome';
 import type { Invoker } from './queue-routes';
-import type { Message, TransportChannel } from '../transport/transport.interface';
+import type { Message } from '../transport/transport.interface';
 import type { MessageContext } from '../interfaces/message-context.interface';
 import { isPromiseLike } from '../util/promise-like';
-import { within } from '../util/within';
 
 /**
  * Consumes one handler's queue on its own channel of the consumer connection, with the handler's
- * prefetch. Owns its in-flight deliveries; comes back after a lost connection, a channel error or
- * a broker-side cancel, but never after stop().
+ * prefetch (the channel and its resume loop: ConsumerChannel), keeps its in-flight deliveries
+ * (InFlightDeliveries), and runs each delivery: counters, decode, the handler, its outcome.
  */
 export class HandlerConsumer {
-  private channel?: TransportChannel;
-  private acks?: AckBatcher;
-  private consumerTag?: string;
-  private stopped = false;
-  private settingUp = false;
-  private retryTimer?: NodeJS.Timeout;
-  private failures = 0;
-  private readonly inFlight = new Set<Delivery>();
+  private readonly channel: ConsumerChannel;
+  private readonly inFlight = new InFlightDeliveries();
   private readonly returned = new ReturnedDeliveries();
   /** Said once per consumer, not on every reconnect. */
   private keptEarlierArguments = false;
@@ -55,8 +49,6 @@ export class HandlerConsumer {
   };
   private redeclaring?: Promise<void>;
   private renewTimer?: NodeJS.Timeout;
-  private drainWaiters: Array<() => void> = [];
-  private readonly onConnected = () => this.scheduleSetup(0);
   /** Made once: telemetry calls it per delivery without a closure per message. */
   private readonly processDelivery = (delivery: Delivery) => this.process(delivery);
   private readonly callHandler = (payload: unknown, context: MessageContext) => this.invoker.invoke(payload, context);
@@ -75,6 +67,17 @@ export class HandlerConsumer {
     private readonly idempotency?: IdempotencyGuard,
   ) {
     outcome.useTopology(() => this.redeclare());
+    this.channel = new ConsumerChannel(
+      definition,
+      connection,
+      options.reconnect,
+      logger,
+      async (channel) => {
+        if (definition.declare) await declareHandlerTopology(channel, definition, this.earlierQueues);
+      },
+      (delivery) => this.returned.add(delivery.msg),
+      (msg, acks) => this.onDelivery(msg, acks),
+    );
   }
 
   get inFlightCount(): number {
@@ -83,7 +86,7 @@ export class HandlerConsumer {
 
   /** Whether the broker is delivering to this consumer now (false while it resumes after a loss). */
   get isConsuming(): boolean {
-    return this.consumerTag !== undefined;
+    return this.channel.isConsuming;
   }
 
   /**
@@ -92,8 +95,7 @@ export class HandlerConsumer {
    */
   async start(): Promise<void> {
     if (!this.definition.declare) await checkHandlerTopology(() => this.connection.createChannel(), this.definition);
-    this.connection.on('connected', this.onConnected);
-    await this.setup();
+    await this.channel.start();
     if (this.definition.broadcast && retryDelays(this.definition).length > 0) {
       // Its retry queues expire unless declared again (they must not outlive the instance).
       this.renewTimer = setInterval(() => {
@@ -105,39 +107,23 @@ export class HandlerConsumer {
     }
   }
 
-  /**
-   * Stops taking messages: basic.cancel, waited for until `deadline` at most (a stalled socket never
-   * confirms it; what arrives meanwhile goes back untouched, see onMessage). In-flight ones go on.
-   */
+  /** Stops taking messages (see ConsumerChannel.stop). In-flight ones go on. */
   async stop(deadline: number): Promise<void> {
-    this.stopped = true;
-    this.connection.off('connected', this.onConnected);
-    clearTimeout(this.retryTimer);
     clearInterval(this.renewTimer);
     // Nothing new is taken from here on: a batch being gathered goes to its handler now, within the
     // drain, and so does a message whose decode ends later (no batch timer outlives the shutdown).
     this.invoker.stop?.();
-    const { channel, consumerTag } = this;
-    if (channel && consumerTag) {
-      this.consumerTag = undefined;
-      await within(
-        channel.cancel(consumerTag).catch(() => undefined),
-        Math.max(0, deadline - Date.now()),
-      );
-    }
+    await this.channel.stop(deadline);
   }
 
   /** Resolves when nothing is in flight or at the deadline, whichever comes first. */
-  async drain(deadline: number): Promise<void> {
-    if (this.inFlight.size === 0) return;
-    await within(new Promise<void>((resolve) => this.drainWaiters.push(resolve)), Math.max(0, deadline - Date.now()));
+  drain(deadline: number): Promise<void> {
+    return this.inFlight.drain(deadline);
   }
 
   /** Gives up on what still runs: signals abort and the messages go back to the queue on close(). */
   abandon(): Delivery[] {
-    const left = [...this.inFlight];
-    for (const delivery of left) delivery.abandon(new ShuttingDownError(`Shutdown gave up waiting for ${this.definition.name}`));
-    return left;
+    return this.inFlight.abandon(new ShuttingDownError(`Shutdown gave up waiting for ${this.definition.name}`));
   }
 
   /**
@@ -145,19 +131,9 @@ export class HandlerConsumer {
    * put back first, unchanged, so it does not come back counted as a redelivery.
    */
   async close(): Promise<void> {
-    this.stopped = true;
     clearInterval(this.renewTimer);
-    const channel = this.channel;
-    this.channel = undefined;
-    if (!channel) return;
-    const closeBy = Date.now() + CLOSE_TIMEOUT_MS;
-    const abandoned = [...this.inFlight].filter((delivery) => delivery.abandoned && !delivery.acked);
-    await Promise.all(abandoned.map((delivery) => this.outcome.putBack(delivery, CLOSE_TIMEOUT_MS)));
-    this.acks?.flush();
-    // A stalled socket never answers: the connection's close destroys it after its own bound.
-    await within(
-      channel.close().catch(() => undefined),
-      Math.max(0, closeBy - Date.now()),
+    await this.channel.close(Date.now() + CLOSE_TIMEOUT_MS, () =>
+      Promise.all(this.inFlight.abandonedUnacked().map((delivery) => this.outcome.putBack(delivery, CLOSE_TIMEOUT_MS))),
     );
   }
 
@@ -177,86 +153,7 @@ export class HandlerConsumer {
     await this.connection.withChannel((channel) => declareHandlerTopology(channel, this.definition, this.earlierQueues));
   }
 
-  private async setup(): Promise<void> {
-    if (this.stopped) return;
-    this.settingUp = true;
-    try {
-      const channel = await this.connection.createChannel();
-      channel.on('close', (error?: Error) => {
-        if (error)
-          this.logger.warn(`Channel of ${this.definition.name} (queue "${this.definition.queue}") closed by RabbitMQ: ${error.message}`);
-        this.onChannelClosed(channel);
-      });
-      const acks = new AckBatcher(channel, (delivery) => this.returned.add(delivery.msg));
-      this.channel = channel;
-      this.acks = acks;
-      try {
-        await this.consume(channel, acks);
-      } catch (error) {
-        await channel.close().catch(() => undefined);
-        throw error;
-      }
-      this.failures = 0;
-    } finally {
-      this.settingUp = false;
-    }
-  }
-
-  private async consume(channel: TransportChannel, acks: AckBatcher): Promise<void> {
-    if (this.definition.declare) await declareHandlerTopology(channel, this.definition, this.earlierQueues);
-    await channel.prefetch(this.definition.prefetch);
-    const { consumerTag } = await channel.consume(this.definition.queue, (msg) => this.onMessage(channel, acks, msg), {
-      noAck: false,
-    });
-    if (this.stopped) {
-      await channel.cancel(consumerTag).catch(() => undefined);
-      return;
-    }
-    this.consumerTag = consumerTag;
-  }
-
-  private onChannelClosed(channel: TransportChannel): void {
-    if (this.channel !== channel) return;
-    this.channel = undefined;
-    this.acks = undefined;
-    this.consumerTag = undefined;
-    // A channel-level error leaves the connection up: rebuild only this channel.
-    if (this.connection.current) this.scheduleSetup();
-  }
-
-  private scheduleSetup(
-    delay = backoffDelay(this.failures, this.options.reconnect.initialDelayMs, this.options.reconnect.maxDelayMs),
-  ): void {
-    if (this.stopped || this.retryTimer || this.settingUp) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (this.channel && this.consumerTag) return;
-      const resume = this.channel && this.acks ? this.consume(this.channel, this.acks) : this.setup();
-      resume.catch((error: Error) => {
-        this.failures++;
-        this.logger.error(`Cannot resume ${this.definition.name}: ${error.message}`);
-        if (this.connection.current) this.scheduleSetup();
-      });
-    }, delay);
-  }
-
-  private onMessage(channel: TransportChannel, acks: AckBatcher, msg: Message | null): void {
-    if (msg === null) {
-      // The broker cancelled us (the queue was deleted, or a node went away): declare and consume again.
-      this.logger.warn(`RabbitMQ cancelled the consumer of ${this.definition.name} (queue "${this.definition.queue}" deleted?); resuming`);
-      if (this.channel === channel) this.consumerTag = undefined;
-      this.scheduleSetup();
-      return;
-    }
-    if (this.stopped) {
-      // In transit when we cancelled: back to the queue, untouched.
-      try {
-        channel.nack(msg, false, true);
-      } catch {
-        // Channel gone: the broker requeues it anyway.
-      }
-      return;
-    }
+  private onDelivery(msg: Message, acks: AckBatcher): void {
     const delivery = new Delivery(msg, acks);
     acks.track(delivery);
     this.inFlight.add(delivery);
@@ -270,9 +167,6 @@ export class HandlerConsumer {
     // What shutdown gave up on goes back to its queue later, unchanged, and is not counted.
     if (!delivery.abandoned) this.telemetry.settled(this.definition.queue, delivery.outcome);
     this.inFlight.delete(delivery);
-    if (this.inFlight.size === 0 && this.drainWaiters.length > 0) {
-      for (const done of this.drainWaiters.splice(0)) done();
-    }
   }
 
   /**
