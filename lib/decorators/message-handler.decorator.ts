@@ -1,6 +1,6 @@
-import { ENTRY_PROVIDER_WATERMARK } from '@nestjs/common/constants';
 import { MESSAGE_HANDLER_METADATA } from '../messaging.constants';
 import type { MessageHandlerOptions } from '../interfaces/message-handler-options.interface';
+import { markEntryProvider } from '../nest/nest-internals';
 import { CONVENTIONAL_ARGS, CONVENTIONAL_ARGS_METADATA } from './message-param';
 
 /**
@@ -16,7 +16,7 @@ export function MessageHandler(queueOrOptions: string | MessageHandlerOptions): 
     const previous: MessageHandlerOptions[] = Reflect.getMetadata(MESSAGE_HANDLER_METADATA, descriptor.value as object) ?? [];
     Reflect.defineMetadata(MESSAGE_HANDLER_METADATA, [...previous, options], descriptor.value as object);
     Reflect.defineMetadata(CONVENTIONAL_ARGS_METADATA, CONVENTIONAL_ARGS, target.constructor, key);
-    Reflect.defineMetadata(ENTRY_PROVIDER_WATERMARK, true, target.constructor);
+    markEntryProvider(target.constructor);
     return descriptor;
   };
 }

@@ -1,5 +1,5 @@
-import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import type { PipeTransform, Type } from '@nestjs/common';
+import { addRouteArg, BODY_PARAM_TYPE, routeArg } from '../nest/nest-internals';
 
 /**
  * What a handler parameter receives. Stored under Nest's own route-arguments key, beside what
@@ -8,7 +8,7 @@ import type { PipeTransform, Type } from '@nestjs/common';
  * the others read as `'custom'`.
  */
 export enum MessageParamType {
-  PAYLOAD = 3,
+  PAYLOAD = BODY_PARAM_TYPE,
   CONTEXT = 6,
   HEADER = 7,
 }
@@ -19,8 +19,7 @@ export type ParamPipe = Type<PipeTransform> | PipeTransform;
 export function messageParam(type: MessageParamType, data?: string, pipes: ParamPipe[] = []): ParameterDecorator {
   return (target, key, index) => {
     if (key === undefined) return;
-    const args: Record<string, unknown> = Reflect.getMetadata(ROUTE_ARGS_METADATA, target.constructor, key) ?? {};
-    Reflect.defineMetadata(ROUTE_ARGS_METADATA, { ...args, [`${type}:${index}`]: { index, data, pipes } }, target.constructor, key);
+    addRouteArg(target.constructor, key, type, index, data, pipes);
   };
 }
 
@@ -29,7 +28,4 @@ export function messageParam(type: MessageParamType, data?: string, pipes: Param
  * pipes then see the payload with its declared class as `metatype`.
  */
 export const CONVENTIONAL_ARGS_METADATA = 'nestjs-messaging:conventional-args';
-export const CONVENTIONAL_ARGS = {
-  [`${MessageParamType.PAYLOAD}:0`]: { index: 0, data: undefined, pipes: [] },
-  [`${MessageParamType.CONTEXT}:1`]: { index: 1, data: undefined, pipes: [] },
-};
+export const CONVENTIONAL_ARGS = { ...routeArg(MessageParamType.PAYLOAD, 0), ...routeArg(MessageParamType.CONTEXT, 1) };

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner } from '@nestjs/core';
-import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper';
 import { MESSAGE_HANDLER_METADATA } from '../messaging.constants';
 import type { MessageHandlerOptions } from '../interfaces/message-handler-options.interface';
+import { type InstanceWrapper, isAliasWrapper, isStaticDependencyTree } from './nest-internals';
 
 /** A decorated method as found in the app, before its options are resolved. */
 export interface DiscoveredHandler {
@@ -28,8 +28,8 @@ export class HandlerExplorer {
     const found: DiscoveredHandler[] = [];
     const seen = new Set<object>();
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
-      if (wrapper.isAlias) continue;
-      const isStatic = wrapper.isDependencyTreeStatic();
+      if (isAliasWrapper(wrapper)) continue;
+      const isStatic = isStaticDependencyTree(wrapper);
       const prototype: object | undefined =
         isStatic && wrapper.instance
           ? Object.getPrototypeOf(wrapper.instance)

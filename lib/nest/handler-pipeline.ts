@@ -1,11 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { type ContextId, ExternalContextCreator, ModuleRef } from '@nestjs/core';
 import type { MessageContext } from '../interfaces/message-context.interface';
-import { applicationConfigOf, enhancersOf, type HandlerEnhancers } from './handler-enhancers';
+import { enhancersOf, type HandlerEnhancers } from './handler-enhancers';
 import type { DiscoveredHandler } from './handler-explorer';
 import { messageContextCreator } from './message-context-creator';
 import { MESSAGE_CONTEXT_TYPE } from './message-context-type';
 import { MessageParamsFactory } from './message-params-factory';
+import { applicationConfigOf, inquirerIdOf } from './nest-internals';
 import { PipelineRefusals } from './pipeline-refusals';
 
 /** One handler call through Nest: guards, interceptors, pipes, the method, exception filters. */
@@ -48,7 +49,7 @@ export class HandlerPipelines {
       enhancers.argsMetadataKey,
       this.params,
       contextId,
-      handler.wrapper.id,
+      inquirerIdOf(handler.wrapper),
       { guards: true, interceptors: true, filters: enhancers.filters },
       MESSAGE_CONTEXT_TYPE,
     );

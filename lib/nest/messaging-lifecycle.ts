@@ -9,7 +9,7 @@ import {
 import { ModulesContainer } from '@nestjs/core';
 import { ConnectionManager } from '../connection/connection-manager';
 import { HandlerConsumers } from './handler-consumers';
-import { drainBeforeOtherModules } from './lifecycle-order';
+import { destroyFirstBootstrapLast } from './nest-internals';
 import { MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER } from '../messaging.constants';
 import { ShuttingDownError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
@@ -42,7 +42,7 @@ export class MessagingLifecycle implements OnApplicationBootstrap, OnModuleDestr
     @Inject(MESSAGING_LOGGER) private readonly logger: Logger,
     modules: ModulesContainer,
   ) {
-    drainBeforeOtherModules(modules, MessagingLifecycle);
+    destroyFirstBootstrapLast(modules, MessagingLifecycle);
   }
 
   /** Whether this instance takes work (false from the moment shutdown starts). */
