@@ -15,8 +15,7 @@ import type {
 import { type PgTable, pgTable } from './postgres/postgres';
 import { HEADER_TRACK_PREFIX } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
-import { maskUrl } from './util/url';
-import { isMemoryUrl } from './util/url';
+import { isMemoryUrl, maskUrlStrictly } from './util/url';
 
 /** Options with every default filled in; what the rest of the library reads. */
 export interface ResolvedMessagingOptions {
@@ -75,7 +74,8 @@ export interface ResolvedOutbox extends Required<Omit<OutboxOptions, 'table'>> {
 export const DEFAULT_RETRY: Required<RetryPolicy> = { attempts: 3, delaysMs: [1000, 5000] };
 
 function fail(option: string, expected: string, got: unknown): never {
-  const shown = typeof got === 'string' ? JSON.stringify(maskUrl(got)) : String(got);
+  // A URL object prints its whole href, password included: masked like a string.
+  const shown = typeof got === 'string' || got instanceof URL ? JSON.stringify(maskUrlStrictly(String(got))) : String(got);
   throw new MessagingConfigError(`MessagingModule option "${option}" must be ${expected} (got ${shown})`);
 }
 

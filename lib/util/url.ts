@@ -11,3 +11,12 @@ export function maskUrl(text: string): string {
 export function isMemoryUrl(url: string): boolean {
   return url.startsWith('memory://');
 }
+
+/**
+ * maskUrl for a value that may not be a valid URL (an option being refused): a raw `/`, `?` or `#`
+ * in a password (a common slip) ends maskUrl's authority early, so here everything from the user's
+ * `:` to the last `@` before whitespace is hidden. It may hide more than the password, never less.
+ */
+export function maskUrlStrictly(text: string): string {
+  return maskUrl(text).replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):\S*@/gi, '$1:***@');
+}

@@ -18,6 +18,9 @@ describe('graceful shutdown', () => {
     let running = 0;
     let startedAfterClose = 0;
     let closing = false;
+    // Handlers in flight when shutdown starts finish only once readiness was seen down: the check
+    // below must not depend on how fast a loaded machine polls.
+    const readinessSeenDown = deferred();
     @Injectable()
     class Worker {
       @MessageHandler({ queue, prefetch: 20 })
@@ -25,6 +28,7 @@ describe('graceful shutdown', () => {
         if (closing) startedAfterClose++;
         running++;
         await sleep(300);
+        if (closing) await readinessSeenDown.promise;
         running--;
         handled.set(i, (handled.get(i) ?? 0) + 1);
       }
@@ -39,6 +43,7 @@ describe('graceful shutdown', () => {
     // Readiness turns false as soon as shutdown starts, while handlers still run.
     await waitFor(() => !health.isReady(), 'readiness to turn false', 2000);
     expect(running).toBeGreaterThan(0);
+    readinessSeenDown.resolve();
     await closed;
     expect(running).toBe(0);
     expect(startedAfterClose).toBe(0);

@@ -100,7 +100,7 @@ describe('QueueRoutes', () => {
     });
   });
 
-  it('passes the payload and context to the chosen invoker and returns what it returns', () => {
+  it('passes the payload and context to the chosen invoker and returns what it returns', async () => {
     const calls: Array<[unknown, MessageContext]> = [];
     const invoker: Invoker = { invoke: (payload, ctx) => (calls.push([payload, ctx]), Promise.resolve('done')) };
     const routes = new QueueRoutes('q', [
@@ -109,7 +109,7 @@ describe('QueueRoutes', () => {
     ]);
     const ctx = context('a');
     const result = routes.invoke({ id: 1 }, ctx);
-    expect(result).toBeInstanceOf(Promise);
+    await expect(result).resolves.toBe('done');
     expect(calls).toEqual([[{ id: 1 }, ctx]]);
   });
 
@@ -117,7 +117,7 @@ describe('QueueRoutes', () => {
     const routes = routesOf([
       handler('A.a', { messageType: 'order', routingKey: ['x.*', 'y'] }),
       handler('B.b', { messageType: 'refund' }),
-      handler('C.c'),
+      handler('C.c', { routingKey: 'z' }),
     ]);
     let error: unknown;
     try {
@@ -127,11 +127,9 @@ describe('QueueRoutes', () => {
     }
     expect(error).toBeInstanceOf(NoHandlerError);
     expect(error).toBeInstanceOf(UnrecoverableError);
-    // C.c takes "every message" but is listed after a route that matched nothing; here the message
-    // reaches no route only because we ask for it with C.c's description in the list.
     expect((error as Error).message).toBe(
       'No handler of queue "q" takes a message with routing key "z.z" and type "audit" ' +
-        '(handlers: type "order", keys "x.*", "y"; type "refund"; every message)',
+        '(handlers: type "order", keys "x.*", "y"; type "refund"; keys "z")',
     );
   });
 
@@ -218,10 +216,11 @@ describe('queueDefinition', () => {
     expect(() => queueDefinition([handler('A.a', a), handler('B.b', b)])).not.toThrow();
   });
 
-  it('names both handlers and their patterns in the refusal', () => {
+  it('names both handlers and what each takes in the refusal', () => {
     expect(refusal([handler('A.a', { messageType: 't', routingKey: 'x.*' }), handler('B.b', { routingKey: ['x.y', 'z'] })])).toContain(
       'a message can reach both A.a (type "t", keys "x.*") and B.b (keys "x.y", "z")',
     );
+    expect(refusal([handler('A.a'), handler('B.b')])).toContain('a message can reach both A.a (every message) and B.b (every message)');
   });
 
   it.each<[string, Partial<MessageHandlerOptions>, string]>([
@@ -239,7 +238,9 @@ describe('queueDefinition', () => {
 
   it('accepts queue-level options set the same way on every handler', () => {
     const same: Partial<MessageHandlerOptions> = { prefetch: 5, retry: { attempts: 2, delaysMs: [10] }, idempotent: true };
-    expect(() => queueDefinition([handler('A.a', { messageType: 'a', ...same }), handler('B.b', { messageType: 'b', ...same })])).not.toThrow();
+    expect(() =>
+      queueDefinition([handler('A.a', { messageType: 'a', ...same }), handler('B.b', { messageType: 'b', ...same })]),
+    ).not.toThrow();
   });
 
   it('refuses a batch handler on a shared queue', () => {
