@@ -5,7 +5,7 @@ import { readTrackHeaders, TRACK_STORE } from '../context/track-store';
 import { ownHeaders } from '../util/own-headers';
 import { ShuttingDownError, TopologyError } from '../messaging.errors';
 import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
-import type { IdempotencyGuard } from './idempotency-guard';
+import type { DeliveryStep } from './delivery-step';
 import type { CodecRegistry } from '../codec/codec-registry';
 import type { Telemetry } from '../telemetry/telemetry.interface';
 import type { HandlerDefinition } from '../topology/handler-definition';
@@ -26,7 +26,6 @@ import type { MessageOutcome } from './message-outcome';
 import type { Invoker } from './queue-routes';
 import type { Message } from '../transport/transport.interface';
 import type { MessageContext } from '../interfaces/message-context.interface';
-import { isPromiseLike } from '../util/promise-like';
 
 /**
  * Consumes one handler's queue on its own channel of the consumer connection, with the handler's
@@ -63,8 +62,11 @@ export class HandlerConsumer {
     private readonly codecs: CodecRegistry,
     private readonly telemetry: Telemetry,
     private readonly logger: Logger,
-    /** Set for `idempotent` handlers only: the others' path has no claim, await or allocation added. */
-    private readonly idempotency?: IdempotencyGuard,
+    /**
+     * Runs the handler's call and settles the delivery: SettleByResult, behind an IdempotencyGuard
+     * for `idempotent` handlers only (the others' path has no claim, await or allocation added).
+     */
+    private readonly step: DeliveryStep,
   ) {
     outcome.useTopology(() => this.redeclare());
     this.channel = new ConsumerChannel(
@@ -224,34 +226,10 @@ export class HandlerConsumer {
   }
 
   private invoke(delivery: Delivery, headers: Record<string, unknown>, attempt: number, payload: unknown): Promise<void> | void {
-    if (this.idempotency) {
-      return this.idempotency.handle(delivery, attempt, () =>
-        this.telemetry.handler(
-          this.definition.queue,
-          this.callHandler,
-          payload,
-          new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle),
-        ),
-      );
-    }
-    let result: unknown;
-    try {
-      result = this.telemetry.handler(
-        this.definition.queue,
-        this.callHandler,
-        payload,
-        new DeliveryContext(this.definition.queue, delivery, headers, attempt, this.outcome.settle),
-      );
-    } catch (error) {
-      return this.outcome.failed(delivery, error, attempt);
-    }
-    if (isPromiseLike(result)) {
-      return Promise.resolve(result).then(
-        (value) => this.outcome.succeeded(delivery, value, attempt),
-        (error: unknown) => this.outcome.failed(delivery, error, attempt),
-      );
-    }
-    return this.outcome.succeeded(delivery, result, attempt);
+    const { queue } = this.definition;
+    return this.step.run(delivery, attempt, () =>
+      this.telemetry.handler(queue, this.callHandler, payload, new DeliveryContext(queue, delivery, headers, attempt, this.outcome.settle)),
+    );
   }
 }
 

@@ -5,6 +5,7 @@ import { backoffDelay } from '../connection/backoff';
 import type { Delivery } from './delivery';
 import type { HandlerDefinition } from '../topology/handler-definition';
 import type { MessageOutcome } from './message-outcome';
+import type { DeliveryStep } from './delivery-step';
 import type { ResolvedIdempotency, ResolvedMessagingOptions } from '../messaging.options';
 import type { CodecRegistry } from '../codec/codec-registry';
 import type { Telemetry } from '../telemetry/telemetry.interface';
@@ -22,8 +23,8 @@ type Ran = { result: unknown; failure?: undefined } | { failure: { error: unknow
 
 /**
  * Runs the deliveries of an `idempotent: true` handler: at most one run per message id (per
- * queue) succeeds within the TTL. The consumer hands each delivery here instead of invoking the
- * handler itself:
+ * queue) succeeds within the TTL. A step before SettleByResult (delivery-step.ts), around the
+ * handler's call:
  * - a message already handled is settled as a success without running the handler (a request
  *   gets the stored reply through the usual reply path);
  * - a message another instance is running now waits until that run ends: done, it is settled as
@@ -37,13 +38,16 @@ type Ran = { result: unknown; failure?: undefined } | { failure: { error: unknow
  * - a delivery shutdown gave up on while its claim was pending never starts its handler.
  * A message without a message id cannot be recognised and always runs.
  */
-export class IdempotencyGuard {
+export class IdempotencyGuard implements DeliveryStep {
   private readonly renewal: ClaimRenewal;
   /** Store failures in a row; sets how long the next requeue waits. */
   private failuresInRow = 0;
 
   constructor(
     private readonly definition: HandlerDefinition,
+    /** Settles what the handler's call (or a stored reply) gives. */
+    private readonly next: DeliveryStep,
+    /** Sends a message back when the store is unreachable (see storeUnreachable). */
     private readonly outcome: MessageOutcome,
     private readonly options: ResolvedIdempotency,
     /** The back-off of requeues while the store is unreachable: the module's reconnect delays. */
@@ -60,9 +64,9 @@ export class IdempotencyGuard {
     });
   }
 
-  async handle(delivery: Delivery, attempt: number, invoke: () => unknown): Promise<void> {
+  async run(delivery: Delivery, attempt: number, call: () => unknown): Promise<void> {
     const { messageId, replyTo } = delivery.msg.properties;
-    if (messageId === undefined) return this.settle(delivery, attempt, await run(invoke));
+    if (messageId === undefined) return this.next.run(delivery, attempt, call);
     const key = `${this.definition.queue}:${messageId}`;
     const token = randomUUID();
     let claim: IdempotencyClaim | undefined;
@@ -78,33 +82,25 @@ export class IdempotencyGuard {
       if (claim?.state === 'claimed') await this.release(key, token, messageId);
       return;
     }
-    if (claim.state === 'done') return this.duplicate(delivery, attempt, claim.reply);
-    const stopRenewing = this.renewal.keep(key, token, messageId, delivery.signal);
-    const ran = await run(invoke);
-    // From here the result decides: a settlement from a timer while the store is written would
-    // be recorded as done and its retry dropped as a duplicate.
-    delivery.ended = true;
-    stopRenewing();
-    // A handler that settled its message itself (context.retry() & co.) may have asked for
-    // another try: only a plain success is recorded as done.
-    if (ran.failure || delivery.settled) await this.release(key, token, messageId);
-    else await this.complete(key, token, messageId, replyTo ? ran.result : undefined);
-    return this.settle(delivery, attempt, ran);
-  }
-
-  private settle(delivery: Delivery, attempt: number, ran: Ran): Promise<void> | void {
-    return ran.failure ? this.outcome.failed(delivery, ran.failure.error, attempt) : this.outcome.succeeded(delivery, ran.result, attempt);
-  }
-
-  /** Settled as a success without running; a request gets the stored reply. */
-  private async duplicate(delivery: Delivery, attempt: number, stored?: Buffer): Promise<void> {
-    let reply: unknown;
-    try {
-      if (stored && delivery.msg.properties.replyTo) reply = await unpackReply(this.codecs, stored);
-    } catch (error) {
-      return this.outcome.failed(delivery, error, attempt);
+    if (claim.state === 'done') {
+      // Settled as a success without running; a request gets the stored reply.
+      const { reply } = claim;
+      return this.next.run(delivery, attempt, () => (reply && replyTo ? unpackReply(this.codecs, reply) : undefined));
     }
-    return this.outcome.succeeded(delivery, reply, attempt);
+    const stopRenewing = this.renewal.keep(key, token, messageId, delivery.signal);
+    return this.next.run(delivery, attempt, async () => {
+      const ran = await run(call);
+      // From here the result decides: a settlement from a timer while the store is written would
+      // be recorded as done and its retry dropped as a duplicate.
+      delivery.ended = true;
+      stopRenewing();
+      // A handler that settled its message itself (context.retry() & co.) may have asked for
+      // another try: only a plain success is recorded as done.
+      if (ran.failure || delivery.settled) await this.release(key, token, messageId);
+      else await this.complete(key, token, messageId, replyTo ? ran.result : undefined);
+      if (ran.failure) throw ran.failure.error;
+      return ran.result;
+    });
   }
 
   /**

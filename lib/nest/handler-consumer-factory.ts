@@ -8,6 +8,7 @@ import { CodecRegistry } from '../codec/codec-registry';
 import type { Telemetry } from '../telemetry/telemetry.interface';
 import type { IdempotencyStore } from '../interfaces/idempotency-store.interface';
 import { IdempotencyGuard } from '../consumer/idempotency-guard';
+import { SettleByResult } from '../consumer/delivery-step';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 import { ReplyRouter } from '../rpc/reply-router';
@@ -66,20 +67,10 @@ export class HandlerConsumerFactory {
       this.logger,
     );
     const { options, codecs, telemetry, logger } = this;
-    const idempotency = queue.idempotent
-      ? new IdempotencyGuard(queue, outcome, options.idempotency, options.reconnect, this.store, codecs, telemetry, logger)
-      : undefined;
-    return new HandlerConsumer(
-      queue,
-      this.connections.consumer,
-      invoker,
-      outcome,
-      this.cls,
-      options,
-      codecs,
-      telemetry,
-      logger,
-      idempotency,
-    );
+    const settle = new SettleByResult(outcome);
+    const step = queue.idempotent
+      ? new IdempotencyGuard(queue, settle, outcome, options.idempotency, options.reconnect, this.store, codecs, telemetry, logger)
+      : settle;
+    return new HandlerConsumer(queue, this.connections.consumer, invoker, outcome, this.cls, options, codecs, telemetry, logger, step);
   }
 }
