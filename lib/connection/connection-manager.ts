@@ -12,7 +12,11 @@ export class ConnectionManager {
   readonly consumer: ManagedConnection;
   private consumerStarted?: Promise<void>;
 
-  constructor(options: ResolvedMessagingOptions, logger: Logger, telemetry: Telemetry) {
+  constructor(
+    options: Pick<ResolvedMessagingOptions, 'heartbeatSeconds' | 'reconnect' | 'serviceName' | 'tls' | 'urls'>,
+    logger: Logger,
+    telemetry: Telemetry,
+  ) {
     this.publisher = new ManagedConnection(options, 'publisher', logger, telemetry);
     this.consumer = new ManagedConnection(options, 'consumer', logger, telemetry);
   }

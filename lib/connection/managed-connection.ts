@@ -48,7 +48,7 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
   private wasConnected = false;
 
   constructor(
-    private readonly options: ResolvedMessagingOptions,
+    private readonly options: Pick<ResolvedMessagingOptions, 'heartbeatSeconds' | 'reconnect' | 'serviceName' | 'tls' | 'urls'>,
     readonly role: ConnectionRole,
     private readonly logger: Logger,
     private readonly telemetry: Telemetry,

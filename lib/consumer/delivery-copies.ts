@@ -33,7 +33,7 @@ export class DeliveryCopies {
   constructor(
     private readonly definition: HandlerDefinition,
     private readonly publisher: Publisher,
-    private readonly options: ResolvedMessagingOptions,
+    private readonly options: Pick<ResolvedMessagingOptions, 'publishTimeoutMs'>,
     private readonly logger: Logger,
   ) {}
 

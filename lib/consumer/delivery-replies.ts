@@ -24,7 +24,7 @@ export class DeliveryReplies {
     private readonly publisher: Publisher,
     private readonly rpc: ReplyRouter,
     private readonly track: TrackContext,
-    private readonly options: ResolvedMessagingOptions,
+    private readonly options: Pick<ResolvedMessagingOptions, 'persistent' | 'publishTimeoutMs' | 'serviceName'>,
     /** A direct reply that could not be sent: the caller times out; the outcome goes on. */
     private readonly onDirectFailure: (delivery: Delivery, replyTo: string, failure: Error) => void,
   ) {}

@@ -58,7 +58,7 @@ export class HandlerConsumer {
     private readonly invoker: Invoker,
     private readonly outcome: MessageOutcome,
     private readonly cls: ClsService,
-    private readonly options: ResolvedMessagingOptions,
+    private readonly options: Pick<ResolvedMessagingOptions, 'maxRedeliveries' | 'reconnect' | 'track'>,
     private readonly codecs: CodecRegistry,
     private readonly telemetry: Telemetry,
     private readonly logger: Logger,

@@ -59,7 +59,10 @@ export class MessageOutcome {
     rpc: ReplyRouter,
     private readonly adhocQueues: AdhocRetryQueues,
     private readonly track: TrackContext,
-    private readonly options: ResolvedMessagingOptions,
+    private readonly options: Pick<
+      ResolvedMessagingOptions,
+      'maxRedeliveries' | 'publishTimeoutMs' | 'reconnect' | 'persistent' | 'serviceName'
+    >,
     private readonly logger: Logger,
   ) {
     this.rules = { retry: definition.retry, maxRedeliveries: options.maxRedeliveries, maxTries: MAX_TRIES };

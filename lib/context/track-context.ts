@@ -21,7 +21,7 @@ export class TrackContext {
   /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
   constructor(
     private readonly cls: ClsService,
-    @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    @Inject(MESSAGING_OPTIONS) private readonly options: Pick<ResolvedMessagingOptions, 'track'>,
     @Inject(TELEMETRY) private readonly telemetry: TraceIdSource,
   ) {}
 

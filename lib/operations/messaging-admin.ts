@@ -19,7 +19,7 @@ export class MessagingAdmin {
   /** @internal Created by Nest's injector; its parameters are internals, left out of the typings. */
   constructor(
     private readonly connections: ConnectionManager,
-    @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    @Inject(MESSAGING_OPTIONS) private readonly options: Pick<ResolvedMessagingOptions, 'queues'>,
   ) {}
 
   /**

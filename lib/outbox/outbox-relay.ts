@@ -51,7 +51,7 @@ export class OutboxRelay {
     private readonly outbox: ResolvedOutbox,
     private readonly table: OutboxTable,
     private readonly publisher: Publisher,
-    private readonly options: ResolvedMessagingOptions,
+    private readonly options: Pick<ResolvedMessagingOptions, 'publishTimeoutMs' | 'reconnect'>,
     private readonly telemetry: Telemetry,
     private readonly logger: Logger,
   ) {

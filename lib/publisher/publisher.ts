@@ -57,7 +57,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
 
   constructor(
     private readonly connection: ManagedConnection,
-    private readonly options: ResolvedMessagingOptions,
+    private readonly options: Pick<ResolvedMessagingOptions, 'maxBufferedPublishes' | 'maxInFlightPublishes' | 'publishTimeoutMs' | 'urls'>,
     codecs: CodecRegistry,
     private readonly telemetry: Telemetry,
     logger: Logger,

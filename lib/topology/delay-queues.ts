@@ -41,7 +41,7 @@ export class DelayQueues {
   /** @internal */
   constructor(
     private readonly connections: ConnectionManager,
-    @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
+    @Inject(MESSAGING_OPTIONS) private readonly options: Pick<ResolvedMessagingOptions, 'declare'>,
   ) {}
 
   /**
