@@ -65,15 +65,13 @@ describe('IdempotencyGuard as a step before SettleByResult', () => {
   const definition = { name: 'Test.handle', queue: 'q' } as HandlerDefinition;
   const logger = { warn: () => undefined } as never;
 
-  function guard(store = new MemoryIdempotencyStore()) {
-    const log: string[] = [];
-    const outcome = recordingOutcome(log);
+  function guard(store = new MemoryIdempotencyStore(), reconnect = options.reconnect, log: string[] = [], outcome = recordingOutcome(log)) {
     const step = new IdempotencyGuard(
       definition,
       new SettleByResult(outcome),
       outcome,
       options.idempotency,
-      options.reconnect,
+      reconnect,
       store,
       new CodecRegistry([], undefined, 1 << 20),
       NOOP_TELEMETRY,
@@ -117,17 +115,7 @@ describe('IdempotencyGuard as a step before SettleByResult', () => {
         log.push(`settled while the store says ${claim.state}`);
       },
     } as unknown as MessageOutcome;
-    const step = new IdempotencyGuard(
-      definition,
-      new SettleByResult(outcome),
-      outcome,
-      options.idempotency,
-      options.reconnect,
-      store,
-      new CodecRegistry([], undefined, 1 << 20),
-      NOOP_TELEMETRY,
-      logger,
-    );
+    const { step } = guard(store, options.reconnect, log, outcome);
     await step.run(delivery({ messageId: 'm-3' }), 1, () => 'done');
     expect(log).toEqual(['settled while the store says done']);
   });
@@ -154,9 +142,8 @@ describe('IdempotencyGuard as a step before SettleByResult', () => {
   it('sends a message back, uncounted, when the store cannot be reached; the handler does not run', async () => {
     const broken = new MemoryIdempotencyStore();
     broken.claim = () => Promise.reject(new Error('store down'));
-    const { step, log } = guard(broken);
     const fast = resolveOptions({ uri: 'memory://', reconnect: { initialDelayMs: 1, maxDelayMs: 1 } }).reconnect;
-    Object.assign(step as unknown as { backoff: typeof fast }, { backoff: fast });
+    const { step, log } = guard(broken, fast);
     await step.run(delivery({ messageId: 'm-5' }), 1, () => {
       throw new Error('must not run');
     });
