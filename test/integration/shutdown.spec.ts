@@ -18,8 +18,8 @@ describe('graceful shutdown', () => {
     let running = 0;
     let startedAfterClose = 0;
     let closing = false;
-    // Handlers in flight when shutdown starts finish only once readiness was seen down: the check
-    // below must not depend on how fast a loaded machine polls.
+    // Once 40 are handled, the handlers in flight hold on until readiness was seen down: shutdown
+    // then starts with handlers running, however slowly a loaded machine sends and polls.
     const readinessSeenDown = deferred();
     @Injectable()
     class Worker {
@@ -28,7 +28,7 @@ describe('graceful shutdown', () => {
         if (closing) startedAfterClose++;
         running++;
         await sleep(300);
-        if (closing) await readinessSeenDown.promise;
+        if (handled.size >= 40) await readinessSeenDown.promise;
         running--;
         handled.set(i, (handled.get(i) ?? 0) + 1);
       }
