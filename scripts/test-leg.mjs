@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * Runs the whole test suite on another stack: `node scripts/test-leg.mjs nest12 [vitest args]`.
+ * Runs the whole test suite on another stack: `node scripts/test-leg.mjs nest12 [vitest args]`;
+ * `--install-only` installs the leg's dependencies and stops (CI does that early, in the background).
  *
  * A leg is a folder under legs/ with its own package.json and lockfile (NestJS 12, nestjs-cls 7,
  * and Node 24 from the `node` npm package). The library, the sample and the tests are copied into
@@ -35,6 +36,7 @@ if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== lock) {
   run('npm', ['ci', '--no-audit', '--no-fund']);
   writeFileSync(stamp, lock);
 }
+if (vitestArgs.includes('--install-only')) process.exit(0);
 
 for (const source of SOURCES) {
   rmSync(join(leg, source), { recursive: true, force: true });
