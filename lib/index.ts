@@ -4,12 +4,21 @@ export { Payload } from './decorators/payload.decorator';
 export { MessageCtx } from './decorators/message-ctx.decorator';
 export { MessageHeader } from './decorators/message-header.decorator';
 export { RpcClient } from './rpc/rpc-client';
+export { InjectRpcClient, getRpcClientToken } from './rpc/inject-rpc-client.decorator';
 export { TrackContext } from './context/track-context';
 export { MessagingHealth } from './operations/messaging-health';
 export type { MessagingNotReadyReason } from './operations/messaging-health';
 export { MessagingAdmin } from './operations/messaging-admin';
 export type { QueueDepth } from './operations/messaging-admin';
 export { DeadLetters } from './operations/dead-letters';
+export {
+  InjectDeadLetters,
+  InjectMessagingAdmin,
+  InjectMessagingHealth,
+  getDeadLettersToken,
+  getMessagingAdminToken,
+  getMessagingHealthToken,
+} from './operations/inject-operations.decorator';
 export { MESSAGE_CONTEXT } from './messaging.constants';
 export type { IdempotencyStore, IdempotencyClaim } from './interfaces/idempotency-store.interface';
 export {

@@ -1,6 +1,10 @@
 /** Injection tokens, metadata keys and header names shared across the library. */
 
 export const MESSAGING_OPTIONS = Symbol('nestjs-messaging:options');
+/** Each forRoot's connection name, a value provider of its module (found by ConnectionDirectory). */
+export const MESSAGING_CONNECTION = Symbol('nestjs-messaging:connection');
+/** The name of the connection of an unnamed forRoot. */
+export const DEFAULT_CONNECTION = 'default';
 export const MESSAGING_LOGGER = Symbol('nestjs-messaging:logger');
 /** The Telemetry the `metrics` option and an OpenTelemetry SDK ask for (see telemetry-factory.ts). */
 export const TELEMETRY = Symbol('nestjs-messaging:telemetry');

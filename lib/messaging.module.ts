@@ -10,7 +10,16 @@ import { HandlerPipelines } from './nest/handler-pipeline';
 import { DeadLetters } from './operations/dead-letters';
 import { TrackContext } from './context/track-context';
 import type { MessagingModuleAsyncOptions, MessagingOptions, MessagingOptionsFactory } from './interfaces/messaging-options.interface';
-import { IDEMPOTENCY_STORE, MESSAGE_CONTEXT, MESSAGING_LOGGER, MESSAGING_OPTIONS, RPC_PUBLISHER, TELEMETRY } from './messaging.constants';
+import {
+  DEFAULT_CONNECTION,
+  IDEMPOTENCY_STORE,
+  MESSAGE_CONTEXT,
+  MESSAGING_CONNECTION,
+  MESSAGING_LOGGER,
+  MESSAGING_OPTIONS,
+  RPC_PUBLISHER,
+  TELEMETRY,
+} from './messaging.constants';
 import { CodecRegistry } from './codec/codec-registry';
 import { createTelemetry } from './telemetry/telemetry-factory';
 import type { Telemetry } from './telemetry/telemetry.interface';
@@ -18,7 +27,9 @@ import { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
 import { MessagingConfigError } from './messaging.errors';
 import { MessagingHealth } from './operations/messaging-health';
 import { MessagingAdmin } from './operations/messaging-admin';
-import { resolveOptions, type ResolvedMessagingOptions } from './messaging.options';
+import { connectionName, resolveOptions, type ResolvedMessagingOptions } from './messaging.options';
+import { connectionToken } from './util/connection-token';
+import { ConnectionDirectory } from './nest/connection-directory';
 import { Publisher } from './publisher/publisher';
 import { ReplyRouter } from './rpc/reply-router';
 import { RpcClient } from './rpc/rpc-client';
@@ -28,44 +39,67 @@ import { Outbox } from './outbox/outbox';
 
 const OPTIONS_FACTORY = Symbol('nestjs-messaging:options-factory');
 
+/** What a connection offers the app: by class for the default connection, by named token otherwise. */
+const PUBLIC_SERVICES = [RpcClient, MessagingHealth, MessagingAdmin, DeadLetters, MessagingHarness, Outbox];
+
 @Module({})
 export class MessagingModule {
   static forRoot(options: MessagingOptions): DynamicModule {
-    return this.assemble([], [{ provide: MESSAGING_OPTIONS, useFactory: () => resolveOptions(options) }]);
+    const name = connectionName(options?.name);
+    return this.assemble(name, [], [{ provide: MESSAGING_OPTIONS, useFactory: () => resolveOptions(options) }]);
   }
 
   static forRootAsync(options: MessagingModuleAsyncOptions): DynamicModule {
+    const name = connectionName(options.name);
+    // The name makes the module's tokens, before any factory runs: the factory's options keep it.
+    const named = (given: MessagingOptions): ResolvedMessagingOptions => {
+      if (given?.name !== undefined && connectionName(given.name) !== name) {
+        throw new MessagingConfigError(
+          `MessagingModule.forRootAsync({ name: ${JSON.stringify(options.name)} }) got options named ${JSON.stringify(given.name)}: give the name to forRootAsync only`,
+        );
+      }
+      return resolveOptions({ ...given, name: options.name });
+    };
     const ways = [options.useFactory, options.useClass, options.useExisting].filter((way) => way !== undefined);
     if (ways.length !== 1) {
       throw new MessagingConfigError('MessagingModule.forRootAsync needs exactly one of "useFactory", "useClass" or "useExisting"');
     }
     if (options.useFactory) {
       const factory = options.useFactory;
-      return this.assemble(options.imports ?? [], [
+      return this.assemble(name, options.imports ?? [], [
         {
           provide: MESSAGING_OPTIONS,
-          useFactory: async (...args: unknown[]) => resolveOptions(await factory(...args)),
+          useFactory: async (...args: unknown[]) => named(await factory(...args)),
           inject: options.inject ?? [],
         },
       ]);
     }
     const fromFactory: Provider = {
       provide: MESSAGING_OPTIONS,
-      useFactory: async (factory: MessagingOptionsFactory) => resolveOptions(await factory.createMessagingOptions()),
+      useFactory: async (factory: MessagingOptionsFactory) => named(await factory.createMessagingOptions()),
       inject: [options.useClass ? OPTIONS_FACTORY : options.useExisting!],
     };
     const extra: Provider[] = options.useClass ? [{ provide: OPTIONS_FACTORY, useClass: options.useClass }] : [];
-    return this.assemble(options.imports ?? [], [fromFactory, ...extra]);
+    return this.assemble(name, options.imports ?? [], [fromFactory, ...extra]);
   }
 
-  private static assemble(imports: DynamicModule['imports'], optionsProviders: Provider[]): DynamicModule {
+  private static assemble(name: string, imports: DynamicModule['imports'], optionsProviders: Provider[]): DynamicModule {
+    // The default connection's services are provided (and injected) by class; a named one's only
+    // under its own tokens (getRpcClientToken(name) & co.), so `app.get(RpcClient)` and a
+    // constructor's `rpc: RpcClient` never meet another connection's.
+    const services: Provider[] =
+      name === DEFAULT_CONNECTION
+        ? PUBLIC_SERVICES
+        : PUBLIC_SERVICES.map((service) => ({ provide: connectionToken(service, name), useClass: service }));
+    const exported = name === DEFAULT_CONNECTION ? PUBLIC_SERVICES : PUBLIC_SERVICES.map((service) => connectionToken(service, name));
     return {
       module: MessagingModule,
       global: true,
       imports: [DiscoveryModule, ...(imports ?? [])],
       providers: [
         ...optionsProviders,
-        { provide: MESSAGING_LOGGER, useFactory: () => new Logger('Messaging') },
+        { provide: MESSAGING_CONNECTION, useValue: name },
+        { provide: MESSAGING_LOGGER, useFactory: () => new Logger(name === DEFAULT_CONNECTION ? 'Messaging' : `Messaging:${name}`) },
         // The process-wide nestjs-cls service: the app's own ClsModule, if any, shares its context.
         { provide: ClsService, useFactory: () => ClsServiceManager.getClsService() },
         // Services built from the options (which are values only).
@@ -74,7 +108,11 @@ export class MessagingModule {
           useFactory: (opts: ResolvedMessagingOptions) => new CodecRegistry(opts.codecs, opts.compression, opts.maxMessageBytes),
           inject: [MESSAGING_OPTIONS],
         },
-        { provide: TELEMETRY, useFactory: (opts: ResolvedMessagingOptions) => createTelemetry(opts.metrics), inject: [MESSAGING_OPTIONS] },
+        {
+          provide: TELEMETRY,
+          useFactory: (opts: ResolvedMessagingOptions) => createTelemetry(opts.metrics, opts.name),
+          inject: [MESSAGING_OPTIONS],
+        },
         {
           provide: IDEMPOTENCY_STORE,
           useFactory: (opts: ResolvedMessagingOptions) => opts.idempotency.store ?? new MemoryIdempotencyStore(),
@@ -127,20 +165,16 @@ export class MessagingModule {
         },
         { provide: MESSAGE_CONTEXT, scope: Scope.REQUEST, useFactory: (request: unknown) => request, inject: [REQUEST] },
         TrackContext,
-        RpcClient,
         DelayQueues,
         HandlerExplorer,
         HandlerPipelines,
         HandlerConsumerFactory,
         HandlerConsumers,
         MessagingLifecycle,
-        MessagingHealth,
-        MessagingAdmin,
-        DeadLetters,
-        MessagingHarness,
-        Outbox,
+        ConnectionDirectory,
+        ...services,
       ],
-      exports: [RpcClient, TrackContext, MessagingHealth, MessagingAdmin, DeadLetters, MessagingHarness, MESSAGE_CONTEXT, Outbox],
+      exports: [...exported, TrackContext, MESSAGE_CONTEXT],
     };
   }
 }

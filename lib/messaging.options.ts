@@ -13,12 +13,14 @@ import type {
   TrackLimits,
 } from './interfaces/messaging-options.interface';
 import { type PgTable, pgTable } from './postgres/postgres';
-import { HEADER_TRACK_PREFIX } from './messaging.constants';
+import { DEFAULT_CONNECTION, HEADER_TRACK_PREFIX } from './messaging.constants';
 import { MessagingConfigError } from './messaging.errors';
 import { isMemoryUrl, maskUrlStrictly } from './util/url';
 
 /** Options with every default filled in; what the rest of the library reads. */
 export interface ResolvedMessagingOptions {
+  /** The connection's name; DEFAULT_CONNECTION when forRoot has none. */
+  name: string;
   urls: string[];
   serviceName: string;
   prefetch: number;
@@ -137,6 +139,7 @@ export function resolveRetry(value: unknown, option: string, def: Required<Retry
 }
 
 const KNOWN = new Set([
+  'name',
   'uri',
   'serviceName',
   'prefetch',
@@ -185,6 +188,7 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
   const resolvedTrack = trackLimits(options.track ?? {});
   const maxMessageBytes = int(options.maxMessageBytes, 'maxMessageBytes', 16 * 1024 * 1024, 1);
   return {
+    name: connectionName(options.name),
     urls: urls(options.uri),
     serviceName,
     prefetch: int(options.prefetch, 'prefetch', 20, 1, 65535),
@@ -392,4 +396,11 @@ function metrics(value: unknown): MetricsOptions {
   }
   if (opentelemetry !== undefined && typeof opentelemetry !== 'boolean') fail('metrics.opentelemetry', 'true or false', opentelemetry);
   return given as MetricsOptions;
+}
+
+/** A connection's name as forRoot({ name }) gives it: its tokens and metric labels are made from it. */
+export function connectionName(value: unknown): string {
+  if (value === undefined) return DEFAULT_CONNECTION;
+  if (typeof value !== 'string' || !/^[\w.-]{1,64}$/.test(value)) fail('name', 'a name of 1 to 64 letters, digits, "_", "." or "-"', value);
+  return value;
 }

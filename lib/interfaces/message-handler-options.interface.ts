@@ -15,6 +15,8 @@ export interface HandlerBinding {
 }
 
 export interface MessageHandlerOptions {
+  /** The named connection (`forRoot({ name })`) this handler consumes on; unset: the default one. */
+  connection?: string;
   /** The queue consumed (declared durable if missing). Required unless `broadcast`. */
   queue?: string;
   /** Bind the queue to this exchange (declared if missing, `topic` unless `exchangeType`). */

@@ -55,6 +55,13 @@ export interface CompressionOptions {
 }
 
 export interface MessagingOptions {
+  /**
+   * Names this connection, for an app that reaches several brokers or vhosts: import forRoot once
+   * per connection, each with its own name; handlers pick theirs with
+   * `@MessageHandler({ connection })` and services inject `@InjectRpcClient(name)`. Unnamed: the
+   * default connection (injected by class, as `RpcClient`). Letters, digits, `_`, `.` and `-`.
+   */
+  name?: string;
   /** amqp:// or amqps:// URL; several URLs are the nodes of one cluster, tried in turn. */
   uri: string | string[];
   /**
@@ -209,6 +216,8 @@ export interface MessagingOptionsFactory {
 }
 
 export interface MessagingModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  /** The connection's name (see MessagingOptions.name): given here, since its tokens exist before the factory runs. */
+  name?: string;
   inject?: Array<InjectionToken | OptionalFactoryDependency>;
   useFactory?: (...args: any[]) => MessagingOptions | Promise<MessagingOptions>;
   useClass?: Type<MessagingOptionsFactory>;

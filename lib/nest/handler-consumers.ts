@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Inject, Injectable, type Logger } from '@nestjs/common';
 import { ConnectionManager } from '../connection/connection-manager';
-import { MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
+import { DEFAULT_CONNECTION, MESSAGING_LOGGER, MESSAGING_OPTIONS } from '../messaging.constants';
+import { ConnectionDirectory } from './connection-directory';
 import { checkPrefetchedBytes, type ResolvedMessagingOptions } from '../messaging.options';
 import { defineHandler, type HandlerDefinition } from '../topology/handler-definition';
 import { queueDefinition } from '../consumer/queue-routes';
@@ -26,11 +27,22 @@ export class HandlerConsumers {
 
   constructor(
     private readonly explorer: HandlerExplorer,
+    private readonly directory: ConnectionDirectory,
     private readonly factory: HandlerConsumerFactory,
     private readonly connections: ConnectionManager,
     @Inject(MESSAGING_OPTIONS) private readonly options: ResolvedMessagingOptions,
     @Inject(MESSAGING_LOGGER) private readonly logger: Logger,
   ) {}
+
+  /**
+   * The app's handlers this connection consumes for: those that name it, or none for the default
+   * one. Fails startup on a connection name given twice or a handler on an unknown connection.
+   */
+  handlers(): DiscoveredHandler[] {
+    const all = this.explorer.explore();
+    this.directory.check(this.options.name, all);
+    return all.filter((handler) => (handler.options.connection ?? DEFAULT_CONNECTION) === this.options.name);
+  }
 
   get inFlight(): number {
     return this.consumers.reduce((sum, consumer) => sum + consumer.inFlightCount, 0);
@@ -52,7 +64,7 @@ export class HandlerConsumers {
    */
   async start(): Promise<void> {
     const byQueue = new Map<string, HandlerGroup>();
-    for (const handler of this.explorer.explore()) {
+    for (const handler of this.handlers()) {
       const definition = defineHandler(handler.name, handler.options, this.options, this.instanceId);
       const group = byQueue.get(definition.queue) ?? { handlers: [], definitions: [] };
       group.handlers.push(handler);

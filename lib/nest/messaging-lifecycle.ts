@@ -58,6 +58,8 @@ export class MessagingLifecycle implements OnApplicationBootstrap, OnModuleDestr
   async onApplicationBootstrap(): Promise<void> {
     try {
       if (this.options.registerHandlers) await this.consumers.start();
+      // Consuming nothing, its connection names are still checked (a second unnamed forRoot).
+      else this.consumers.handlers();
       this.accepting = true;
     } catch (error) {
       await this.close();

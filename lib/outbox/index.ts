@@ -3,3 +3,4 @@ export { Outbox } from './outbox';
 export type { OutboxSendOptions } from './outbox';
 export type { PgClient, PgPool, SqlExecutor, SqlResult } from '../interfaces/sql.interface';
 export type { OutboxOptions } from '../interfaces/messaging-options.interface';
+export { InjectOutbox, getOutboxToken } from './inject-outbox.decorator';

@@ -15,7 +15,12 @@ export class OpenTelemetryInstruments implements MetricInstruments {
   private readonly reconnectsTotal: Otel.Counter;
   private readonly incidentsTotal: Record<Incident, Otel.Counter>;
 
-  constructor(api: typeof Otel, meterName: string) {
+  constructor(
+    api: typeof Otel,
+    meterName: string,
+    /** The `connection` attribute of every measurement: forRoot's `name` ('default' without one). */
+    private readonly connection = 'default',
+  ) {
     const meter = api.metrics.getMeter(meterName);
     const seconds = { unit: 's', advice: { explicitBucketBoundaries: DURATION_BUCKETS } };
     this.consumedTotal = meter.createCounter(METRICS.consumed.name, { description: METRICS.consumed.help });
@@ -29,34 +34,34 @@ export class OpenTelemetryInstruments implements MetricInstruments {
   }
 
   consumed(queue: string, outcome: SettleOutcome): void {
-    this.consumedTotal.add(1, { queue, outcome });
+    this.consumedTotal.add(1, { connection: this.connection, queue, outcome });
   }
 
   handlerDuration(queue: string, seconds: number): void {
-    this.handlerSeconds.record(seconds, { queue });
+    this.handlerSeconds.record(seconds, { connection: this.connection, queue });
   }
 
   inFlight(queue: string, delta: number): void {
-    this.inFlightGauge.add(delta, { queue });
+    this.inFlightGauge.add(delta, { connection: this.connection, queue });
   }
 
   published(exchange: string, result: PublishResult): void {
-    this.publishedTotal.add(1, { exchange, result });
+    this.publishedTotal.add(1, { connection: this.connection, exchange, result });
   }
 
   rpcDuration(queue: string, result: RpcResult, seconds: number): void {
-    this.rpcSeconds.record(seconds, { queue, result });
+    this.rpcSeconds.record(seconds, { connection: this.connection, queue, result });
   }
 
   rpcPending(delta: number): void {
-    this.rpcPendingGauge.add(delta);
+    this.rpcPendingGauge.add(delta, { connection: this.connection });
   }
 
   reconnected(role: ConnectionRole): void {
-    this.reconnectsTotal.add(1, { role });
+    this.reconnectsTotal.add(1, { connection: this.connection, role });
   }
 
   incident(incident: Incident, subject: string): void {
-    this.incidentsTotal[incident].add(1, { [INCIDENT_METRICS[incident].label]: subject });
+    this.incidentsTotal[incident].add(1, { connection: this.connection, [INCIDENT_METRICS[incident].label]: subject });
   }
 }

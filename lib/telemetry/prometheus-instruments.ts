@@ -1,7 +1,7 @@
 import type * as Prom from 'prom-client';
 import type { ConnectionRole } from '../interfaces/connection-role.interface';
 import type { MetricInstruments } from './metric-instruments';
-import { DURATION_BUCKETS, incidentCounters, METRICS } from './metric-names';
+import { DURATION_BUCKETS, INCIDENT_METRICS, incidentCounters, METRICS } from './metric-names';
 import type { Incident, PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
 
 type Spec = { name: string; help: string };
@@ -12,63 +12,76 @@ type Spec = { name: string; help: string };
  * which prom-client would refuse.
  */
 export class PrometheusInstruments implements MetricInstruments {
-  private readonly consumedTotal: Prom.Counter<'queue' | 'outcome'>;
-  private readonly handlerSeconds: Prom.Histogram<'queue'>;
-  private readonly inFlightGauge: Prom.Gauge<'queue'>;
-  private readonly publishedTotal: Prom.Counter<'exchange' | 'result'>;
-  private readonly rpcSeconds: Prom.Histogram<'queue' | 'result'>;
-  private readonly rpcPendingGauge: Prom.Gauge;
-  private readonly reconnectsTotal: Prom.Counter<'role'>;
+  private readonly consumedTotal: Prom.Counter<'connection' | 'queue' | 'outcome'>;
+  private readonly handlerSeconds: Prom.Histogram<'connection' | 'queue'>;
+  private readonly inFlightGauge: Prom.Gauge<'connection' | 'queue'>;
+  private readonly publishedTotal: Prom.Counter<'connection' | 'exchange' | 'result'>;
+  private readonly rpcSeconds: Prom.Histogram<'connection' | 'queue' | 'result'>;
+  private readonly rpcPendingGauge: Prom.Gauge<'connection'>;
+  private readonly reconnectsTotal: Prom.Counter<'connection' | 'role'>;
   private readonly incidentsTotal: Record<Incident, Prom.Counter<string>>;
 
-  constructor(prom: typeof Prom, registry: Prom.Registry = prom.register) {
+  constructor(
+    prom: typeof Prom,
+    registry: Prom.Registry = prom.register,
+    /** The `connection` label of every metric: forRoot's `name` ('default' without one). */
+    private readonly connection = 'default',
+  ) {
     const metric = <M>(spec: Spec, make: (config: { name: string; help: string; registers: Prom.Registry[] }) => M): M =>
       (registry.getSingleMetric(spec.name) as M | undefined) ?? make({ name: spec.name, help: spec.help, registers: [registry] });
-    this.consumedTotal = metric(METRICS.consumed, (c) => new prom.Counter({ ...c, labelNames: ['queue', 'outcome'] as const }));
+    this.consumedTotal = metric(
+      METRICS.consumed,
+      (c) => new prom.Counter({ ...c, labelNames: ['connection', 'queue', 'outcome'] as const }),
+    );
     this.handlerSeconds = metric(
       METRICS.handlerDuration,
-      (c) => new prom.Histogram({ ...c, labelNames: ['queue'] as const, buckets: DURATION_BUCKETS }),
+      (c) => new prom.Histogram({ ...c, labelNames: ['connection', 'queue'] as const, buckets: DURATION_BUCKETS }),
     );
-    this.inFlightGauge = metric(METRICS.inFlight, (c) => new prom.Gauge({ ...c, labelNames: ['queue'] as const }));
-    this.publishedTotal = metric(METRICS.published, (c) => new prom.Counter({ ...c, labelNames: ['exchange', 'result'] as const }));
+    this.inFlightGauge = metric(METRICS.inFlight, (c) => new prom.Gauge({ ...c, labelNames: ['connection', 'queue'] as const }));
+    this.publishedTotal = metric(
+      METRICS.published,
+      (c) => new prom.Counter({ ...c, labelNames: ['connection', 'exchange', 'result'] as const }),
+    );
     this.rpcSeconds = metric(
       METRICS.rpcDuration,
-      (c) => new prom.Histogram({ ...c, labelNames: ['queue', 'result'] as const, buckets: DURATION_BUCKETS }),
+      (c) => new prom.Histogram({ ...c, labelNames: ['connection', 'queue', 'result'] as const, buckets: DURATION_BUCKETS }),
     );
-    this.rpcPendingGauge = metric(METRICS.rpcPending, (c) => new prom.Gauge(c));
-    this.reconnectsTotal = metric(METRICS.reconnects, (c) => new prom.Counter({ ...c, labelNames: ['role'] as const }));
-    this.incidentsTotal = incidentCounters((spec) => metric(spec, (c) => new prom.Counter({ ...c, labelNames: [spec.label] })));
+    this.rpcPendingGauge = metric(METRICS.rpcPending, (c) => new prom.Gauge({ ...c, labelNames: ['connection'] as const }));
+    this.reconnectsTotal = metric(METRICS.reconnects, (c) => new prom.Counter({ ...c, labelNames: ['connection', 'role'] as const }));
+    this.incidentsTotal = incidentCounters((spec) =>
+      metric(spec, (c) => new prom.Counter({ ...c, labelNames: ['connection', spec.label] })),
+    );
   }
 
   consumed(queue: string, outcome: SettleOutcome): void {
-    this.consumedTotal.labels(queue, outcome).inc();
+    this.consumedTotal.labels({ connection: this.connection, queue, outcome }).inc();
   }
 
   handlerDuration(queue: string, seconds: number): void {
-    this.handlerSeconds.labels(queue).observe(seconds);
+    this.handlerSeconds.labels({ connection: this.connection, queue }).observe(seconds);
   }
 
   inFlight(queue: string, delta: number): void {
-    this.inFlightGauge.labels(queue).inc(delta);
+    this.inFlightGauge.labels({ connection: this.connection, queue }).inc(delta);
   }
 
   published(exchange: string, result: PublishResult): void {
-    this.publishedTotal.labels(exchange, result).inc();
+    this.publishedTotal.labels({ connection: this.connection, exchange, result }).inc();
   }
 
   rpcDuration(queue: string, result: RpcResult, seconds: number): void {
-    this.rpcSeconds.labels(queue, result).observe(seconds);
+    this.rpcSeconds.labels({ connection: this.connection, queue, result }).observe(seconds);
   }
 
   rpcPending(delta: number): void {
-    this.rpcPendingGauge.inc(delta);
+    this.rpcPendingGauge.labels({ connection: this.connection }).inc(delta);
   }
 
   reconnected(role: ConnectionRole): void {
-    this.reconnectsTotal.labels(role).inc();
+    this.reconnectsTotal.labels({ connection: this.connection, role }).inc();
   }
 
   incident(incident: Incident, subject: string): void {
-    this.incidentsTotal[incident].labels(subject).inc();
+    this.incidentsTotal[incident].labels({ connection: this.connection, [INCIDENT_METRICS[incident].label]: subject }).inc();
   }
 }

@@ -23,6 +23,9 @@ const HEADER_GETTER: Otel.TextMapGetter<Record<string, unknown>> = {
   },
 };
 
+/** The span attribute naming the module's connection (forRoot's `name`); not a semantic convention, so namespaced. */
+export const CONNECTION_ATTRIBUTE = 'nestjs_messaging.connection';
+
 /**
  * W3C trace context through the propagator registered with @opentelemetry/api: what is sent
  * carries the sender's context under a PRODUCER span that ends with the broker's verdict; a
@@ -42,6 +45,8 @@ export class TracingTelemetry implements Telemetry {
   constructor(
     private readonly api: typeof Otel,
     tracerName: string,
+    /** Which forRoot's connection: an attribute of every span ('default' without a name). */
+    private readonly connection = 'default',
   ) {
     this.tracer = api.trace.getTracer(tracerName);
     this.fields = api.propagation.fields();
@@ -57,6 +62,7 @@ export class TracingTelemetry implements Telemetry {
         kind: api.SpanKind.CONSUMER,
         attributes: {
           'messaging.system': 'rabbitmq',
+          [CONNECTION_ATTRIBUTE]: this.connection,
           'messaging.operation.type': 'process',
           'messaging.operation.name': 'process',
           'messaging.destination.name': queue,
@@ -116,6 +122,7 @@ export class TracingTelemetry implements Telemetry {
         kind: api.SpanKind.PRODUCER,
         attributes: {
           'messaging.system': 'rabbitmq',
+          [CONNECTION_ATTRIBUTE]: this.connection,
           'messaging.operation.type': 'send',
           'messaging.operation.name': 'publish',
           'messaging.destination.name': target(message),
