@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable, Module, type INestApplicationContext, type Type } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import {
   getMessagingHealthToken,
   getRpcClientToken,
@@ -290,6 +291,25 @@ describe('named connections', () => {
     await app.get<RpcClient>(getRpcClientToken('b')).send(queue, { via: 'b' });
     await expect(got.promise).resolves.toBe('b');
     await expect(startApp(withAsync('c'))).rejects.toThrow(/forRootAsync\(\{ name: "b" \}\) got options named "c"/);
+  });
+
+  it("lets a test override a named connection's RpcClient by its token", async () => {
+    const sent: unknown[] = [];
+    @Injectable()
+    class Notifier {
+      constructor(@InjectRpcClient('b') readonly events: RpcClient) {}
+    }
+    const fake = { publish: async (...args: unknown[]) => void sent.push(args) };
+    const moduleRef = await Test.createTestingModule({ imports: [twoConnections([Notifier])] })
+      .overrideProvider(getRpcClientToken('b'))
+      .useValue(fake)
+      .compile();
+    apps.push(moduleRef);
+    await moduleRef.init();
+    await moduleRef.get(Notifier).events.publish('x', 'y', { n: 1 });
+    expect(sent).toEqual([['x', 'y', { n: 1 }]]);
+    // The default connection is untouched.
+    expect(moduleRef.get(RpcClient)).toBeInstanceOf(RpcClient);
   });
 
   it('refuses a name that cannot make a token, naming the option', () => {
