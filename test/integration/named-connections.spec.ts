@@ -2,7 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { Injectable, Module, type INestApplicationContext, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
+  DeadLetters,
+  getDeadLettersToken,
+  getMessagingAdminToken,
   getMessagingHealthToken,
+  MessagingAdmin,
   getRpcClientToken,
   InjectRpcClient,
   MessageHandler,
@@ -136,6 +140,11 @@ describe('named connections', () => {
     await onB.send(poison, {});
     await waitFor(async () => (await brokers.b!.depth(`${poison}.dlq`)) === 1, 'the dead letter on B');
     expect(await brokers.a!.depth(`${poison}.dlq`).catch(() => 0)).toBe(0);
+    // B's operator tools see B: its dead letter goes back to the queue it came from, on B.
+    const replayed = await app.get<DeadLetters>(getDeadLettersToken('b')).replay(poison);
+    expect(replayed).toBe(1);
+    await waitFor(async () => (await brokers.b!.depth(`${poison}.dlq`)) === 1, 'the replayed letter to fail again, on B');
+    expect(await app.get<MessagingAdmin>(getMessagingAdminToken('b')).queueDepth(`${poison}.dlq`)).toMatchObject({ messages: 1 });
   });
 
   it('drains the handlers of every connection before it closes any: a handler on A sends on B while draining', async () => {

@@ -130,12 +130,14 @@ describe('tracing with @opentelemetry/api', () => {
 
     expect(processA.attributes).toMatchObject({
       'messaging.system': 'rabbitmq',
+      'nestjs_messaging.connection': 'default',
       'messaging.operation.type': 'process',
       'messaging.destination.name': queueA,
       'messaging.message.id': messageId,
     });
     expect(publishA.attributes).toMatchObject({
       'messaging.system': 'rabbitmq',
+      'nestjs_messaging.connection': 'default',
       'messaging.operation.type': 'send',
       'messaging.destination.name': queueA,
       'messaging.message.id': messageId,
