@@ -12,7 +12,8 @@ import { defineConfig } from 'vitest/config';
  *      test declares its own uniquely named queues and exchanges, and none acts on the whole broker;
  *   1. `faults` (test/reliability, test/operations, test/persistence), one file at a time and alone:
  *      those tests act on all of the broker (closing every connection, memory alarms, watermarks)
- *      or on PostgreSQL and Redis through proxies they cut.
+ *      or on PostgreSQL and Redis through proxies they cut; and, on RabbitMQ, the behaviour files
+ *      that make vhosts (SERIAL_ON_RABBITMQ).
  * Files run in real child processes (their `process` is the one the module sees, unlike a sandbox).
  * SWC compiles the TypeScript because Nest's dependency injection needs `emitDecoratorMetadata`,
  * which esbuild does not emit.
@@ -25,6 +26,12 @@ const BEHAVIOUR_SUITE = ['test/integration/**/*.spec.ts'];
 const RABBITMQ_ONLY = ['test/integration/amqplib-internals.spec.ts', 'test/integration/scale-down.spec.ts'];
 /** Tests that act on the whole broker (or database): never beside another test. */
 const FAULTS = ['test/reliability/**/*.spec.ts', 'test/operations/**/*.spec.ts', 'test/persistence/**/*.spec.ts'];
+/**
+ * Behaviour files that run beside the fault tests on RabbitMQ, not in parallel with the behaviour
+ * suite: they make vhosts with rabbitmqctl, an Erlang VM per call, whose seconds of CPU each would
+ * starve the tests running beside them.
+ */
+const SERIAL_ON_RABBITMQ = ['test/integration/named-connections.spec.ts'];
 /**
  * test/cluster: a three-node RabbitMQ cluster that `npm run test:cluster` (test/cluster/run.sh)
  * starts and tears down. The project exists only when that script sets TEST_CLUSTER, so the
@@ -71,13 +78,19 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'rabbitmq', include: BEHAVIOUR_SUITE, env: { TEST_TRANSPORT: 'rabbitmq' }, sequence: { groupOrder: 0 } },
+        test: {
+          name: 'rabbitmq',
+          include: BEHAVIOUR_SUITE,
+          exclude: SERIAL_ON_RABBITMQ,
+          env: { TEST_TRANSPORT: 'rabbitmq' },
+          sequence: { groupOrder: 0 },
+        },
       },
       {
         extends: true,
         test: {
           name: 'faults',
-          include: FAULTS,
+          include: [...FAULTS, ...SERIAL_ON_RABBITMQ],
           fileParallelism: false,
           env: { TEST_TRANSPORT: 'rabbitmq' },
           sequence: { groupOrder: 1 },

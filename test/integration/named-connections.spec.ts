@@ -39,28 +39,35 @@ describe('named connections', () => {
   const urls = { a: urlOf(places.a), b: urlOf(places.b) };
   const brokers: Partial<Record<'a' | 'b', Broker>> = {};
   const apps: INestApplicationContext[] = [];
+  /** The vhosts this file made on RabbitMQ, to delete after it. */
+  const made: string[] = [];
 
+  // rabbitmqctl starts an Erlang VM per call: on a busy machine each takes seconds.
   beforeAll(async () => {
     if (!ON_MEMORY) {
-      for (const vhost of Object.values(places)) {
-        await rabbitmqctl('add_vhost', vhost);
-        await rabbitmqctl('set_permissions', '-p', vhost, new URL(AMQP_URL).username || 'guest', '.*', '.*', '.*');
-      }
+      const user = new URL(AMQP_URL).username || 'guest';
+      await Promise.all(
+        Object.values(places).map(async (vhost) => {
+          await rabbitmqctl('add_vhost', vhost);
+          made.push(vhost);
+          await rabbitmqctl('set_permissions', '-p', vhost, user, '.*', '.*', '.*');
+        }),
+      );
     }
     brokers.a = await Broker.open(urls.a);
     brokers.b = await Broker.open(urls.b);
-  });
+  }, 120_000);
 
   afterEach(async () => {
     for (const app of apps.splice(0)) await app.close();
   });
 
   afterAll(async () => {
-    await brokers.a?.cleanup();
-    await brokers.b?.cleanup();
+    await brokers.a?.connection.close().catch(() => undefined);
+    await brokers.b?.connection.close().catch(() => undefined);
     // Deleting a vhost deletes everything in it.
-    if (!ON_MEMORY) for (const vhost of Object.values(places)) await rabbitmqctl('delete_vhost', vhost);
-  });
+    await Promise.all(made.map((vhost) => rabbitmqctl('delete_vhost', vhost)));
+  }, 120_000);
 
   /** An app with the default connection on place A and the connection "b" on place B. */
   function twoConnections(providers: Type<unknown>[], a: Partial<MessagingOptions> = {}, b: Partial<MessagingOptions> = {}) {
