@@ -20,10 +20,15 @@ import { defineConfig } from 'vitest/config';
  */
 const BEHAVIOUR_SUITE = ['test/integration/**/*.spec.ts'];
 /**
- * Behaviour files that only RabbitMQ can host: amqplib's wire, and workers in separate processes
- * (the in-memory broker serves one process).
+ * Behaviour files that only RabbitMQ can host: amqplib's wire, workers in separate processes (the
+ * in-memory broker serves one process), and Nest's own RMQ transport.
  */
-const RABBITMQ_ONLY = ['test/integration/amqplib-internals.spec.ts', 'test/integration/scale-down.spec.ts'];
+const RABBITMQ_ONLY = [
+  'test/integration/amqplib-internals.spec.ts',
+  'test/integration/scale-down.spec.ts',
+  // Nest's own RMQ transport, on the other side of the wire, speaks amqplib.
+  'test/integration/nest-rmq-interop.spec.ts',
+];
 /** Tests that act on the whole broker (or database): never beside another test. */
 const FAULTS = ['test/reliability/**/*.spec.ts', 'test/operations/**/*.spec.ts', 'test/persistence/**/*.spec.ts'];
 /**

@@ -64,8 +64,15 @@ export type {
 } from './interfaces/messaging-options.interface';
 export type { Codec } from './interfaces/codec.interface';
 export type { MessageHandlerOptions, ExchangeType, QueueType } from './interfaces/message-handler-options.interface';
-export type { MessageContext } from './interfaces/message-context.interface';
-export type { SendOptions, RequestOptions, GatherOptions, HeaderValue } from './interfaces/send-options.interface';
+export type { MessageContext, CloudEventAttributes } from './interfaces/message-context.interface';
+export type {
+  SendOptions,
+  RequestOptions,
+  GatherOptions,
+  HeaderValue,
+  NestRmqCallOptions,
+  CloudEventsOptions,
+} from './interfaces/send-options.interface';
 
 /*
  * Deprecated here since 0.2: the plug-ins have entries of their own (`nestjs-messaging/testing`,

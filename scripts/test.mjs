@@ -38,7 +38,12 @@ function rabbitmqOnly() {
       return [];
     }
   });
-  return [...folders, 'test/integration/amqplib-internals.spec.ts', 'test/integration/scale-down.spec.ts'];
+  return [
+    ...folders,
+    'test/integration/amqplib-internals.spec.ts',
+    'test/integration/scale-down.spec.ts',
+    'test/integration/nest-rmq-interop.spec.ts',
+  ];
 }
 
 const banner = () =>

@@ -3,6 +3,7 @@ import { CONTENT_TYPE_BINARY, CONTENT_TYPE_JSON } from '../messaging.constants';
 import { DecodeError } from '../messaging.errors';
 import type { RegisteredCodec } from '../interfaces/codec.interface';
 import { stripPrototypeKeys } from './prototype-keys';
+import { CLOUD_EVENTS_CONTENT_TYPE } from './cloud-events';
 
 const CONTENT_TYPE_TEXT = 'text/plain';
 
@@ -53,7 +54,10 @@ export const TEXT_CODEC: RegisteredCodec = {
   },
 };
 
-export const BUILT_IN_CODECS: readonly RegisteredCodec[] = [JSON_CODEC, BYTES_CODEC, TEXT_CODEC];
+/** A CloudEvent in structured mode: the whole event as JSON (the consumer takes its data out, see cloud-events.ts). */
+export const CLOUD_EVENTS_CODEC: RegisteredCodec = { ...JSON_CODEC, contentType: CLOUD_EVENTS_CONTENT_TYPE };
+
+export const BUILT_IN_CODECS: readonly RegisteredCodec[] = [JSON_CODEC, BYTES_CODEC, TEXT_CODEC, CLOUD_EVENTS_CODEC];
 
 function charsetOf(contentType: string): string | undefined {
   const [, ...parameters] = contentType.split(';');

@@ -1,3 +1,5 @@
+import { nestReply } from '../codec/nest-rmq-wire';
+import type { MessageFormat } from '../topology/handler-definition';
 import { randomUUID } from 'node:crypto';
 import type { TrackContext } from '../context/track-context';
 import {
@@ -25,9 +27,16 @@ export class DeliveryReplies {
     private readonly rpc: ReplyRouter,
     private readonly track: TrackContext,
     private readonly options: Pick<ResolvedMessagingOptions, 'persistent' | 'publishTimeoutMs' | 'serviceName'>,
+    /** `nest-rmq`: the reply a Nest ClientRMQ reads, `{ response | err, isDisposed }`. */
+    private readonly format: MessageFormat,
     /** A direct reply that could not be sent: the caller times out; the outcome goes on. */
     private readonly onDirectFailure: (delivery: Delivery, replyTo: string, failure: Error) => void,
   ) {}
+
+  private body(result: unknown, error?: Error): unknown {
+    const failure = error && { name: error.name, message: truncate(error.message) };
+    return this.format === 'nest-rmq' ? nestReply(result, failure) : (failure ?? result);
+  }
 
   async send(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
     const { properties } = delivery.msg;
@@ -40,7 +49,7 @@ export class DeliveryReplies {
     const message = {
       exchange: '',
       routingKey: replyTo,
-      payload: error ? { name: error.name, message: truncate(error.message) } : result,
+      payload: this.body(result, error),
       properties: {
         messageId: randomUUID(),
         correlationId: properties.correlationId ?? properties.messageId,

@@ -1,4 +1,5 @@
-import type { MessageContext, Settlement } from '../interfaces/message-context.interface';
+import type { CloudEventAttributes, MessageContext, Settlement } from '../interfaces/message-context.interface';
+import { readCloudEvent } from '../codec/cloud-events';
 import { own } from '../util/own-headers';
 import { HEADER_ORIGINAL_EXCHANGE, HEADER_ORIGINAL_ROUTING_KEY } from '../messaging.constants';
 import type { AckBatcher } from './ack-batcher';
@@ -75,6 +76,7 @@ export class DeliveryContext implements MessageContext {
   // True private fields: not enumerable, so logging or serializing the context stays safe.
   readonly #delivery: Delivery;
   readonly #settle: SettleDelivery;
+  readonly #structuredEvent?: CloudEventAttributes;
 
   constructor(
     readonly queue: string,
@@ -82,8 +84,13 @@ export class DeliveryContext implements MessageContext {
     readonly headers: Readonly<Record<string, unknown>>,
     readonly attempt: number,
     settle: SettleDelivery,
+    /** The Nest pattern of a `nest-rmq` message (see MessageContext.pattern). */
+    readonly pattern?: string,
+    /** A structured-mode CloudEvent's attributes (a binary-mode one's are read from the headers). */
+    structuredEvent?: CloudEventAttributes,
   ) {
     this.#delivery = delivery;
+    this.#structuredEvent = structuredEvent;
     this.#settle = settle;
     const { fields, properties } = delivery.msg;
     ({ exchange: this.exchange, routingKey: this.routingKey } = originOf(delivery.msg));
@@ -96,6 +103,11 @@ export class DeliveryContext implements MessageContext {
 
   get signal(): AbortSignal {
     return this.#delivery.signal;
+  }
+
+  /** Read when asked for: most messages are no CloudEvent, and most handlers never ask. */
+  get cloudEvent(): CloudEventAttributes | undefined {
+    return this.#structuredEvent ?? readCloudEvent(this.headers);
   }
 
   ack(): Promise<void> {

@@ -1,3 +1,6 @@
+import { readNestPacket } from '../codec/nest-rmq-wire';
+import { isStructuredCloudEvent, readStructuredCloudEvent } from '../codec/cloud-events';
+import type { CloudEventAttributes } from '../interfaces/message-context.interface';
 import type { Logger } from '@nestjs/common';
 import { CLS_ID, type ClsService } from 'nestjs-cls';
 import type { ManagedConnection } from '../connection/managed-connection';
@@ -225,10 +228,29 @@ export class HandlerConsumer {
     return this.invoke(delivery, headers, attempt, payload);
   }
 
-  private invoke(delivery: Delivery, headers: Record<string, unknown>, attempt: number, payload: unknown): Promise<void> | void {
-    const { queue } = this.definition;
+  private invoke(delivery: Delivery, headers: Record<string, unknown>, attempt: number, decoded: unknown): Promise<void> | void {
+    const { queue, format } = this.definition;
+    let payload = decoded;
+    let pattern: string | undefined;
+    let event: CloudEventAttributes | undefined;
+    try {
+      if (format === 'nest-rmq') {
+        // A Nest client's packet: the handler takes its data, the pattern picks the handler.
+        ({ data: payload, route: pattern } = readNestPacket(decoded));
+      } else if (isStructuredCloudEvent(delivery.msg.properties.contentType)) {
+        // A structured CloudEvent: the handler takes its data, its context the attributes.
+        ({ data: payload, attributes: event } = readStructuredCloudEvent(decoded));
+      }
+    } catch (error) {
+      return this.outcome.failed(delivery, error, attempt);
+    }
     return this.step.run(delivery, attempt, () =>
-      this.telemetry.handler(queue, this.callHandler, payload, new DeliveryContext(queue, delivery, headers, attempt, this.outcome.settle)),
+      this.telemetry.handler(
+        queue,
+        this.callHandler,
+        payload,
+        new DeliveryContext(queue, delivery, headers, attempt, this.outcome.settle, pattern, event),
+      ),
     );
   }
 }

@@ -68,7 +68,7 @@ export class MessageOutcome {
     this.rules = { retry: definition.retry, maxRedeliveries: options.maxRedeliveries, maxTries: MAX_TRIES };
     this.policyDelays = new Set(retryDelays(definition));
     this.copies = new DeliveryCopies(definition, publisher, options, logger);
-    this.replies = new DeliveryReplies(publisher, rpc, track, options, (delivery, replyTo, failure) =>
+    this.replies = new DeliveryReplies(publisher, rpc, track, options, definition.format, (delivery, replyTo, failure) =>
       this.log(delivery, 'warn', `could not reply to ${replyTo}: ${failure.message}`),
     );
   }

@@ -40,11 +40,12 @@ export class QueueRoutes implements Invoker {
 
   invoke(payload: unknown, context: MessageContext): unknown {
     const type = context.raw.properties.type as string | undefined;
-    const route = this.routes.find(({ definition }) => takes(definition, context.routingKey, type));
+    const route = this.routes.find(({ definition }) => takes(definition, context.routingKey, type, context.pattern));
     if (!route) {
       throw new NoHandlerError(
         `No handler of queue "${this.queue}" takes a message with routing key "${context.routingKey}"` +
-          `${type === undefined ? ' and no type' : ` and type "${type}"`} (handlers: ${this.routes.map(({ definition }) => describe(definition)).join('; ')})`,
+          `${type === undefined ? ' and no type' : ` and type "${type}"`}` +
+          `${context.pattern === undefined ? '' : ` and Nest pattern ${context.pattern}`} (handlers: ${this.routes.map(({ definition }) => describe(definition)).join('; ')})`,
       );
     }
     return route.invoker.invoke(payload, context);
@@ -58,7 +59,7 @@ export class QueueRoutes implements Invoker {
 
 /** Whether a handler needs picking: it shares its queue, or takes only one type of message. */
 export function needsRouting(definitions: HandlerDefinition[]): boolean {
-  return definitions.length > 1 || definitions[0].messageType !== undefined;
+  return definitions.length > 1 || definitions[0].messageType !== undefined || definitions[0].nestRoute !== undefined;
 }
 
 /**
@@ -75,7 +76,7 @@ export function queueDefinition(definitions: HandlerDefinition[]): HandlerDefini
     if (definition.batch) fail(first.queue, `${definition.name} is a batch handler: a batch handler has its queue to itself`);
   }
   for (const other of others) {
-    for (const option of ['prefetch', 'retry', 'durable', 'queueArguments', 'declare', 'idempotent'] as const) {
+    for (const option of ['prefetch', 'retry', 'durable', 'queueArguments', 'declare', 'idempotent', 'format'] as const) {
       if (!isDeepStrictEqual(first[option], other[option])) {
         fail(first.queue, `${first.name} and ${other.name} set "${option}" differently; handlers of one queue share it`);
       }
@@ -87,7 +88,7 @@ export function queueDefinition(definitions: HandlerDefinition[]): HandlerDefini
         fail(
           first.queue,
           `a message can reach both ${definitions[i].name} (${describe(definitions[i])}) and ${definitions[j].name} (${describe(definitions[j])}); ` +
-            'give each a "messageType" or "routingKey" patterns no message matches twice',
+            'give each a "messageType", a Nest "pattern" or "routingKey" patterns no message matches twice',
         );
       }
     }
@@ -96,24 +97,28 @@ export function queueDefinition(definitions: HandlerDefinition[]): HandlerDefini
     ...first,
     name: names,
     messageType: undefined,
+    nestRoute: undefined,
     routingPatterns: [],
     bindings: uniqueBindings(definitions.flatMap((d) => d.bindings)),
   };
 }
 
-function takes(definition: HandlerDefinition, routingKey: string, type: string | undefined): boolean {
+function takes(definition: HandlerDefinition, routingKey: string, type: string | undefined, pattern: string | undefined): boolean {
   if (definition.messageType !== undefined && definition.messageType !== type) return false;
+  if (definition.nestRoute !== undefined && definition.nestRoute !== pattern) return false;
   return definition.routingPatterns.length === 0 || definition.routingPatterns.some((pattern) => matchesTopic(pattern, routingKey));
 }
 
 function overlap(a: HandlerDefinition, b: HandlerDefinition): boolean {
   if (a.messageType !== undefined && b.messageType !== undefined && a.messageType !== b.messageType) return false;
+  if (a.nestRoute !== undefined && b.nestRoute !== undefined && a.nestRoute !== b.nestRoute) return false;
   if (a.routingPatterns.length === 0 || b.routingPatterns.length === 0) return true;
   return a.routingPatterns.some((p) => b.routingPatterns.some((q) => topicPatternsOverlap(p, q)));
 }
 
 function describe(definition: HandlerDefinition): string {
   const parts = [
+    ...(definition.nestRoute === undefined ? [] : [`Nest pattern ${definition.nestRoute}`]),
     ...(definition.messageType === undefined ? [] : [`type "${definition.messageType}"`]),
     ...(definition.routingPatterns.length === 0 ? [] : [`keys ${definition.routingPatterns.map((k) => `"${k}"`).join(', ')}`]),
   ];

@@ -1,5 +1,8 @@
 import type { ConsumeMessage } from 'amqplib';
 
+/** An incoming CloudEvent's context attributes. */
+export type CloudEventAttributes = Readonly<Record<string, unknown>>;
+
 /** What a handler knows about the message it handles; its second argument. */
 export interface MessageContext {
   readonly queue: string;
@@ -14,6 +17,15 @@ export interface MessageContext {
   readonly redelivered: boolean;
   /** Aborted when shutdown gives up waiting for this handler. */
   readonly signal: AbortSignal;
+  /** For a handler with `format: 'nest-rmq'`: the message's Nest pattern, as Nest routes it (an object pattern as sorted JSON). */
+  readonly pattern?: string;
+  /**
+   * The context attributes of a message that is a CloudEvent (`specversion`, `id`, `source`,
+   * `type`, `time`, extensions), from `cloudEvents:*` (or `cloudEvents_*`) headers in binary mode or
+   * from the body in structured mode (`application/cloudevents+json`, whose `data` is the payload);
+   * undefined for any other message.
+   */
+  readonly cloudEvent?: CloudEventAttributes;
   readonly raw: ConsumeMessage;
   /**
    * Settles the message now, whatever the handler then returns or throws (a second call throws

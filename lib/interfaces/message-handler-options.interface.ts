@@ -51,6 +51,14 @@ export interface MessageHandlerOptions {
   messageType?: string;
   /** `false`: declare nothing, check at startup that the queues and exchanges exist. Overrides the module's `declare`. */
   declare?: boolean;
+  /**
+   * `'nest-rmq'`: the queue speaks Nest's RMQ transport, so a Nest `ClientRMQ` can call this
+   * handler (`send`) or emit to it (`emit`) while both kinds of service exist: the handler gets the
+   * packet's `data` as its payload, and its return value (or error) goes back as Nest's reply.
+   */
+  format?: 'nest-rmq';
+  /** With `format: 'nest-rmq'`: takes only this Nest pattern (a string or an object, as `@MessagePattern` takes); without it, every pattern. */
+  pattern?: string | number | Record<string, unknown>;
   /** The handler takes `(payloads[], contexts[])`: up to `size` messages gathered for at most `timeoutMs`. */
   batch?: { size: number; timeoutMs: number };
 }

@@ -1,6 +1,29 @@
 export type HeaderValue = string | number | boolean;
 
-export interface SendOptions {
+/** Calls to a service on Nest's RMQ transport (`@nestjs/microservices`), while it has not moved yet. */
+export interface NestRmqCallOptions {
+  /** `'nest-rmq'`: the body is Nest's packet `{ pattern, data, id? }` and a reply Nest's `{ err, response, isDisposed }`. */
+  format?: 'nest-rmq';
+  /** The Nest pattern of the `@MessagePattern` (request) or `@EventPattern` (send, publish) to reach: a string or an object. */
+  pattern?: string | number | Record<string, unknown>;
+}
+
+/** What `SendOptions.cloudEvents` asks for: the event's producer and kind; its `id` is the message id, its `time` now. */
+export interface CloudEventsOptions {
+  /** A URI-reference naming the producer, e.g. `/orders-service` or `https://example.com/orders`. */
+  source: string;
+  /** The event's kind, e.g. `com.example.order.shipped`; default: the send's `type`. */
+  type?: string;
+  subject?: string;
+}
+
+export interface SendOptions extends NestRmqCallOptions {
+  /**
+   * Sends the message as a CloudEvent in binary mode (the CloudEvents AMQP binding): its attributes
+   * as `cloudEvents:*` headers (`specversion`, `id` = the message id, `source`, `type`, `time`,
+   * `subject`, `datacontenttype`), its payload as the body.
+   */
+  cloudEvents?: CloudEventsOptions;
   headers?: Record<string, HeaderValue>;
   /** The handler's result goes to this queue, correlated by the returned message id. */
   replyTo?: string;
@@ -28,7 +51,7 @@ export interface SendOptions {
   delayMs?: number;
 }
 
-export interface RequestOptions {
+export interface RequestOptions extends NestRmqCallOptions {
   timeoutMs?: number;
   headers?: Record<string, HeaderValue>;
   signal?: AbortSignal;

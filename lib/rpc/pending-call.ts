@@ -1,3 +1,4 @@
+import { readNestReply } from '../codec/nest-rmq-wire';
 import { RpcAbortedError, RpcTimeoutError, type RpcRemoteError, type UnroutableError } from '../messaging.errors';
 import type { RpcResult, Telemetry } from '../telemetry/telemetry.interface';
 import type { PendingCall, ReplyRouter } from './reply-router';
@@ -100,6 +101,39 @@ export class OneReply implements CallOutcome {
 
   unroutable(error: UnroutableError): void {
     this.reject(error);
+  }
+}
+
+/**
+ * A call to a Nest RMQ server: its reply is Nest's `{ err, response, isDisposed }`, read into the
+ * result or an RpcRemoteError (see codec/nest-rmq-wire.ts) before the call's own outcome takes it.
+ * A streaming Nest handler's first value answers; later ones arrive after the call ended and are
+ * dropped.
+ */
+export class NestReply implements CallOutcome {
+  constructor(private readonly inner: CallOutcome) {}
+
+  reply(value: unknown, error?: RpcRemoteError): boolean {
+    if (error) return this.inner.reply(undefined, error);
+    let result: unknown;
+    try {
+      result = readNestReply(value);
+    } catch (failure) {
+      return this.inner.reply(undefined, failure as RpcRemoteError);
+    }
+    return this.inner.reply(result);
+  }
+
+  fail(error: Error): void {
+    this.inner.fail(error);
+  }
+
+  timeout(): void {
+    this.inner.timeout();
+  }
+
+  unroutable(error: UnroutableError): void {
+    this.inner.unroutable(error);
   }
 }
 

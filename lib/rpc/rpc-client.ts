@@ -6,11 +6,12 @@ import { DIRECT_REPLY_TO, MESSAGING_OPTIONS, TELEMETRY } from '../messaging.cons
 import { ExchangeNotFoundError, InvalidArgumentError, MessagingError, UnroutableError } from '../messaging.errors';
 import type { ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher, type PublishProperties } from '../publisher/publisher';
-import { type CallOutcome, OneReply, Replies, WaitingCall } from './pending-call';
+import { type CallOutcome, NestReply, OneReply, Replies, WaitingCall } from './pending-call';
 import { ReplyRouter } from './reply-router';
 import { DelayQueues } from '../topology/delay-queues';
 import { renamed } from '../messaging.options';
-import { checkDuration, checkSendOptions, sendProperties } from './send-properties';
+import { checkDuration, checkNestOptions, checkSendOptions, eventBody, sendProperties } from './send-properties';
+import { nestPacket } from '../codec/nest-rmq-wire';
 
 /**
  * The one way to send: commands (send), events (publish), request/response (request), async
@@ -45,6 +46,7 @@ export class RpcClient {
     // (a promise and three microtask turns per message on the hottest path); errors still reject.
     try {
       checkSendOptions(options);
+      payload = eventBody(payload, options);
       const target = renamed(this.options.queues, queue);
       const mandatory = options.mandatory ?? true;
       if (options.delayMs !== undefined) return this.sendDelayed(target, payload, options, mandatory);
@@ -63,6 +65,7 @@ export class RpcClient {
     // Not `async`, for the reason given at send().
     try {
       checkSendOptions(options);
+      payload = eventBody(payload, options);
       const target = renamed(this.options.exchanges, exchange);
       if (options.delayMs !== undefined) return this.publishDelayed(target, routingKey, payload, options);
       const properties = this.properties(options, options.mandatory ?? false);
@@ -117,6 +120,7 @@ export class RpcClient {
   /** Sends to a queue and waits for the handler's result. */
   request<T = unknown>(queue: string, payload: unknown, options: RequestOptions = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      checkNestOptions(options);
       checkDuration('timeoutMs', options.timeoutMs);
       const timeoutMs = options.timeoutMs ?? this.options.rpcTimeoutMs;
       const target = renamed(this.options.queues, queue);
@@ -135,6 +139,9 @@ export class RpcClient {
   /** Publishes once and collects every reply until `expect` arrived or the timeout; never rejects on timeout. */
   async gather<T = unknown>(name: string, routingKey: string, payload: unknown, options: GatherOptions = {}): Promise<T[]> {
     const exchange = renamed(this.options.exchanges, name);
+    if (options.format !== undefined || options.pattern !== undefined) {
+      throw new InvalidArgumentError('format', "left out: gather() collects the replies of this module's handlers", options.format);
+    }
     checkDuration('timeoutMs', options.timeoutMs);
     if (options.expect !== undefined && !(Number.isSafeInteger(options.expect) && options.expect >= 0)) {
       throw new InvalidArgumentError(
@@ -170,6 +177,11 @@ export class RpcClient {
     const sent = this.properties({ headers: options.headers, persistent: false }, true);
     // The request's own fresh id names its reply too: one id made per call, not two.
     const correlationId = sent.messageId;
+    if (options.format === 'nest-rmq') {
+      // Nest's packet carries the call's id, which its server answers with as the correlation id.
+      payload = nestPacket(options.pattern!, payload, correlationId);
+      outcome = new NestReply(outcome);
+    }
     const call = new WaitingCall(this.router, this.telemetry, correlationId, target, timeoutMs, options.signal, outcome);
     if (options.signal?.aborted) return call.handleEvent();
     const properties: PublishProperties = {

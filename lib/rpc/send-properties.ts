@@ -1,6 +1,8 @@
+import { nestPacket } from '../codec/nest-rmq-wire';
+import { cloudEventHeaders } from '../codec/cloud-events';
 import { randomUUID } from 'node:crypto';
 import type { TrackContext } from '../context/track-context';
-import type { SendOptions } from '../interfaces/send-options.interface';
+import type { NestRmqCallOptions, SendOptions } from '../interfaces/send-options.interface';
 import { HEADER_ORIGIN } from '../messaging.constants';
 import { InvalidArgumentError } from '../messaging.errors';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
@@ -24,8 +26,12 @@ export function sendProperties(
   // A fresh message id doubles as the fresh request id of a message sent from no context; one
   // given by the caller may be reused on purpose (deduplication), so it never does.
   const freshId = options.messageId === undefined ? randomUUID() : undefined;
+  const messageId = options.messageId ?? freshId!;
+  if (options.cloudEvents !== undefined) {
+    Object.assign(headers, cloudEventHeaders(options.cloudEvents, messageId, options.type, new Date(), options.contentType));
+  }
   return {
-    messageId: options.messageId ?? freshId!,
+    messageId,
     correlationId: options.correlationId,
     // A queue name in code, like `send`'s: renamed the same way.
     replyTo: options.replyTo === undefined ? undefined : renamed(module.queues, options.replyTo),
@@ -41,6 +47,7 @@ export function sendProperties(
 
 /** Refuses what the broker or a timer would misread (NaN, Infinity, fractions, negatives) before anything is written. */
 export function checkSendOptions(options: SendOptions): void {
+  checkNestOptions(options);
   checkDuration('timeoutMs', options.timeoutMs);
   checkDuration('expirationMs', options.expirationMs);
   checkDuration('delayMs', options.delayMs);
@@ -64,4 +71,25 @@ export function checkDuration(option: string, value: number | undefined, min = 1
   if (!(Number.isInteger(value) && value >= min && value <= MAX_DELAY_MS)) {
     throw new InvalidArgumentError(option, `a whole number of milliseconds from ${min} to ${MAX_DELAY_MS}`, value);
   }
+}
+
+/** `format` is 'nest-rmq' or left out; a Nest call names its pattern, and only a Nest call has one. */
+export function checkNestOptions(options: NestRmqCallOptions): void {
+  if (options.format !== undefined && options.format !== 'nest-rmq')
+    throw new InvalidArgumentError('format', "'nest-rmq' or left out", options.format);
+  if (options.format === 'nest-rmq' && options.pattern === undefined) {
+    throw new InvalidArgumentError(
+      'pattern',
+      'the Nest pattern to reach (a string or an object) when "format" is \'nest-rmq\'',
+      options.pattern,
+    );
+  }
+  if (options.format === undefined && options.pattern !== undefined) {
+    throw new InvalidArgumentError('pattern', 'left out unless "format" is \'nest-rmq\'', options.pattern);
+  }
+}
+
+/** The body of a send or publish: a Nest event packet for a Nest call, the payload as it is otherwise. */
+export function eventBody(payload: unknown, options: NestRmqCallOptions): unknown {
+  return options.format === 'nest-rmq' ? nestPacket(options.pattern!, payload) : payload;
 }

@@ -1,3 +1,4 @@
+import { nestRoute } from '../codec/nest-rmq-wire';
 import type { ExchangeType, HandlerBinding, MessageHandlerOptions } from '../interfaces/message-handler-options.interface';
 import type { RetryPolicy } from '../interfaces/messaging-options.interface';
 import { MessagingConfigError } from '../messaging.errors';
@@ -43,7 +44,13 @@ export interface HandlerDefinition {
   batch?: { size: number; timeoutMs: number };
   /** Runs at most once per message id (see IdempotencyGuard). */
   idempotent: boolean;
+  /** `nest-rmq`: the queue speaks Nest's RMQ transport (see codec/nest-rmq-wire.ts). */
+  format: MessageFormat;
+  /** With `nest-rmq`: takes only messages of this Nest pattern, as Nest routes it (none: every pattern). */
+  nestRoute?: string;
 }
+
+export type MessageFormat = 'native' | 'nest-rmq';
 
 const EXCHANGE_TYPES: ExchangeType[] = ['topic', 'direct', 'fanout', 'headers'];
 
@@ -101,6 +108,17 @@ export function defineHandler(
   if (broadcast && !declare) fail(name, '"broadcast: true" needs its per-instance queue declared: it cannot run with "declare: false"');
   if (options.idempotent !== undefined && typeof options.idempotent !== 'boolean')
     fail(name, `"idempotent" must be true or false (got ${JSON.stringify(options.idempotent)})`);
+  if (options.format !== undefined && options.format !== 'nest-rmq') {
+    fail(name, `"format" must be 'nest-rmq' or left out (got ${JSON.stringify(options.format)})`);
+  }
+  if (options.pattern !== undefined && options.format !== 'nest-rmq')
+    fail(name, '"pattern" is a Nest RMQ pattern: it needs "format: \'nest-rmq\'"');
+  let nestPattern: string | undefined;
+  try {
+    nestPattern = options.pattern === undefined ? undefined : nestRoute(options.pattern);
+  } catch (error) {
+    fail(name, `"pattern" ${(error as Error).message}`);
+  }
   const durable = broadcast ? false : (queueOptions.durable ?? true);
   const queueArguments = handlerQueueArguments(
     options,
@@ -125,6 +143,8 @@ export function defineHandler(
     routingPatterns: [...keys, ...(options.bindings ?? []).flatMap((b) => (b.routingKey === undefined ? [] : [b.routingKey].flat()))],
     declare,
     idempotent: options.idempotent ?? module.idempotency.default,
+    format: options.format ?? 'native',
+    nestRoute: nestPattern,
     // The broker must let a whole batch in: the prefetch is at least its size.
     ...(batch ? { batch, prefetch: Math.max(prefetch, batch.size) } : {}),
   };
