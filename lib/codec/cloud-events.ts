@@ -13,6 +13,9 @@ import { DecodeError, InvalidArgumentError } from '../messaging.errors';
 export const CLOUD_EVENTS_CONTENT_TYPE = 'application/cloudevents+json';
 const PREFIXES = ['cloudEvents:', 'cloudEvents_'];
 const WRITTEN_PREFIX = PREFIXES[0];
+/** The header that makes a message a CloudEvent, and the distributed-tracing extension's (set where the trace context is injected). */
+export const CLOUD_EVENT_SPECVERSION = `${WRITTEN_PREFIX}specversion`;
+export const CLOUD_EVENT_TRACEPARENT = `${WRITTEN_PREFIX}traceparent`;
 
 /** The binary-mode headers of an outgoing event. */
 export function cloudEventHeaders(

@@ -1,3 +1,4 @@
+import { CLOUD_EVENT_SPECVERSION, CLOUD_EVENT_TRACEPARENT } from '../codec/cloud-events';
 import type * as Otel from '@opentelemetry/api';
 import type { ConnectionRole } from '../interfaces/connection-role.interface';
 import type { MessageContext } from '../interfaces/message-context.interface';
@@ -137,6 +138,10 @@ export class TracingTelemetry implements Telemetry {
     // Retry, dead-letter and replayed copies keep the trace context of their original.
     if (!this.fields.some((field) => own(headers, field) !== undefined)) {
       api.propagation.inject(api.trace.setSpan(active, span), headers);
+      // A CloudEvent carries it as its distributed-tracing extension too (see codec/cloud-events.ts).
+      if (own(headers, CLOUD_EVENT_SPECVERSION) !== undefined && typeof headers.traceparent === 'string') {
+        headers[CLOUD_EVENT_TRACEPARENT] = headers.traceparent;
+      }
     }
     return (error) => {
       if (error) this.fail(span, error);

@@ -157,4 +157,16 @@ describe('tracing with @opentelemetry/api', () => {
     const [returned] = named(`publish ${nowhere}`, SpanKind.PRODUCER);
     expect(returned.status.code).toBe(SpanStatusCode.ERROR);
   });
+
+  it('gives a CloudEvent the traceparent extension: the trace context its PRODUCER span injected', async () => {
+    const queue = broker.queue(unique('trace-ce'));
+    await broker.channel.assertQueue(queue, { durable: true });
+    await app.get(RpcClient).send(queue, {}, { cloudEvents: { source: '/tracing-test', type: 'com.example.traced' } });
+    let sent: Awaited<ReturnType<Broker['drainQueue']>> = [];
+    await waitFor(async () => (sent = await broker.drainQueue(queue)).length === 1, 'the event');
+    const headers = sent[0].properties.headers ?? {};
+    const [producer] = named(`publish ${queue}`, SpanKind.PRODUCER);
+    expect(headers.traceparent).toBe(`00-${producer.spanContext().traceId}-${producer.spanContext().spanId}-01`);
+    expect(headers['cloudEvents:traceparent']).toBe(headers.traceparent);
+  });
 });
