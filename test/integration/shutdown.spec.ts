@@ -36,7 +36,9 @@ describe('graceful shutdown', () => {
     const first = await startApp(appModule({ serviceName: 'drain-1' }, { providers: [Worker] }));
     const client = first.get(RpcClient);
     await Promise.all(Array.from({ length: 200 }, (_, i) => client.send(queue, { i })));
-    await waitFor(() => handled.size >= 40, '40 handled', 10_000);
+    // Messages arrive in waves of the prefetch: between two waves nothing runs, so wait for the next
+    // wave to have started (its handlers then hold on, see above) before shutting down.
+    await waitFor(() => handled.size >= 40 && running > 0, '40 handled and more running', 10_000);
     closing = true;
     const health = first.get(MessagingHealth);
     const closed = first.close();
