@@ -12,7 +12,7 @@ import {
   Transport,
 } from '@nestjs/microservices';
 import { ClsServiceManager } from 'nestjs-cls';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { firstValueFrom, lastValueFrom, timeout, TimeoutError } from 'rxjs';
 import {
   MessageHandler,
   RpcClient,
@@ -90,6 +90,23 @@ describe('Nest RMQ interop', () => {
       const client = nestClient(queue);
       await expect(firstValueFrom(client.send('divide', [1, 0]))).rejects.toMatchObject({ status: 'error', message: 'division by zero' });
       await expect(firstValueFrom(client.send('unknown', [1]))).rejects.toMatchObject({ status: 'error', name: 'NoHandlerError' });
+    });
+
+    it("times out the Nest caller's Observable when the handler answers too late", async () => {
+      const queue = broker.queue(unique('nest-in-slow'));
+      const answered = deferred();
+      @Injectable()
+      class Slow {
+        @MessageHandler({ queue, format: 'nest-rmq', pattern: 'slow' })
+        async slow() {
+          await new Promise((resolve) => setTimeout(resolve, 1_000));
+          setImmediate(answered.resolve);
+          return 'late';
+        }
+      }
+      apps.push(await startApp(appModule({ serviceName: 'nest-in-slow' }, { providers: [Slow] })));
+      await expect(firstValueFrom(nestClient(queue).send('slow', {}).pipe(timeout(300)))).rejects.toBeInstanceOf(TimeoutError);
+      await answered.promise;
     });
 
     it('takes emit() as an event: the handler runs, nothing is answered', async () => {
