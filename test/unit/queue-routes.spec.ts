@@ -200,10 +200,12 @@ describe('queueDefinition', () => {
     ['a typed handler beside an untyped one with no keys', { messageType: 't' }, {}],
     ['a typed handler beside an untyped one with an overlapping key', { messageType: 't', routingKey: 'k.*' }, { routingKey: 'k.x' }],
     ['the same type and overlapping keys', { messageType: 't', routingKey: 'a.#' }, { messageType: 't', routingKey: 'a.b' }],
+    ['the same Nest pattern', { format: 'nest-rmq', pattern: { cmd: 'sum' } }, { format: 'nest-rmq', pattern: { cmd: 'sum' } }],
+    ['a Nest pattern beside a Nest handler of every pattern', { format: 'nest-rmq', pattern: 'sum' }, { format: 'nest-rmq' }],
   ])('refuses two handlers a message could reach both: %s', (_label, a, b) => {
     const message = refusal([handler('A.a', a), handler('B.b', b)]);
     expect(message).toMatch(/^Queue "q" has several handlers, but a message can reach both A\.a \(.*\) and B\.b \(.*\)/);
-    expect(message).toContain('give each a "messageType" or "routingKey" patterns no message matches twice');
+    expect(message).toContain('give each a "messageType", a Nest "pattern" or "routingKey" patterns no message matches twice');
   });
 
   it.each<[string, Partial<MessageHandlerOptions>, Partial<MessageHandlerOptions>]>([
@@ -212,6 +214,7 @@ describe('queueDefinition', () => {
     ['disjoint keys', { routingKey: 'order.placed' }, { routingKey: 'order.paid' }],
     ['wildcards of different lengths', { routingKey: 'order.*' }, { routingKey: 'order.*.*' }],
     ['different first words under #', { routingKey: 'order.#' }, { routingKey: 'refund.#' }],
+    ['different Nest patterns', { format: 'nest-rmq', pattern: 'sum' }, { format: 'nest-rmq', pattern: { cmd: 'sum' } }],
   ])('accepts handlers no message reaches both: %s', (_label, a, b) => {
     expect(() => queueDefinition([handler('A.a', a), handler('B.b', b)])).not.toThrow();
   });
@@ -225,6 +228,7 @@ describe('queueDefinition', () => {
 
   it.each<[string, Partial<MessageHandlerOptions>, string]>([
     ['prefetch', { prefetch: 5 }, '"prefetch"'],
+    ['format', { format: 'nest-rmq' }, '"format"'],
     ['retry', { retry: { attempts: 5 } }, '"retry"'],
     ['durable', { queueOptions: { durable: false } }, '"durable"'],
     ['queue arguments', { queueOptions: { arguments: { 'x-max-length': 10 } } }, '"queueArguments"'],
