@@ -72,7 +72,9 @@ export function readStructuredCloudEvent(event: unknown): { data: unknown; attri
   return { data: base64 === undefined ? data : Buffer.from(base64, 'base64'), attributes };
 }
 
-/** Whether a content type is the structured mode's (parameters such as a charset allowed). */
+const STRUCTURED = /^application\/cloudevents\+json\b/i;
+
+/** Whether a content type is the structured mode's (parameters such as a charset allowed); asked of every delivery, so it allocates nothing. */
 export function isStructuredCloudEvent(contentType: string | undefined): boolean {
-  return contentType !== undefined && contentType.toLowerCase().startsWith(CLOUD_EVENTS_CONTENT_TYPE);
+  return contentType !== undefined && STRUCTURED.test(contentType);
 }
