@@ -22,7 +22,7 @@ const LAYERS = [
   ['^lib/nest/', '^lib/decorators/'],
   ['^lib/operations/'],
   // plug-ins at the edge: each is a subpath entry of its own
-  ['^lib/outbox/', '^lib/testing/', '^lib/terminus/'],
+  ['^lib/outbox/', '^lib/testing/', '^lib/terminus/', '^lib/http/'],
   // the module's wiring and the root entry
   ['^lib/messaging\\.module\\.ts$', '^lib/index\\.ts$'],
 ];

@@ -20,6 +20,9 @@ export {
   getMessagingHealthToken,
 } from './operations/inject-operations.decorator';
 export { MESSAGE_CONTEXT } from './messaging.constants';
+export { MessagingHttpExceptionFilter } from './http/messaging-http-exception.filter';
+export { httpAnswerOf } from './http/http-status';
+export type { HttpAnswer } from './http/http-status';
 export type { IdempotencyStore, IdempotencyClaim } from './interfaces/idempotency-store.interface';
 export {
   MessagingError,

@@ -37,6 +37,8 @@ export const BROKER_DEATH_HEADERS = [
 ];
 export const HEADER_ERROR_NAME = 'x-error-name';
 export const HEADER_ERROR_MESSAGE = 'x-error-message';
+/** On an error reply: the HTTP status the handler's error carried (an HttpException's), for the caller's HTTP answer. */
+export const HEADER_ERROR_STATUS = 'x-error-status';
 export const HEADER_ORIGINAL_QUEUE = 'x-original-queue';
 /** Where a message was first published: copies travel through the default exchange and carry it here. */
 export const HEADER_ORIGINAL_EXCHANGE = 'x-original-exchange';

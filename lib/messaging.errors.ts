@@ -60,6 +60,8 @@ export class RpcRemoteError extends MessagingError {
   constructor(
     readonly remoteName: string,
     message: string,
+    /** The HTTP status of the remote error, when it had one (a Nest HttpException such as NotFoundException). */
+    readonly status?: number,
   ) {
     super(message);
   }

@@ -1,3 +1,4 @@
+import { errorStatus } from '../util/error-status';
 import { nestReply } from '../codec/nest-rmq-wire';
 import type { MessageFormat } from '../topology/handler-definition';
 import { randomUUID } from 'node:crypto';
@@ -6,6 +7,7 @@ import {
   DIRECT_REPLY_TO,
   HEADER_ERROR_MESSAGE,
   HEADER_ERROR_NAME,
+  HEADER_ERROR_STATUS,
   HEADER_ORIGIN,
   HEADER_REPLY_ERROR,
   MAX_ERROR_MESSAGE_LENGTH,
@@ -44,7 +46,7 @@ export class DeliveryReplies {
     const direct = replyTo.startsWith(DIRECT_REPLY_TO);
     const headers = this.track.addHeaders({
       [HEADER_ORIGIN]: this.options.serviceName,
-      ...(error ? { [HEADER_REPLY_ERROR]: true, [HEADER_ERROR_NAME]: error.name, [HEADER_ERROR_MESSAGE]: truncate(error.message) } : {}),
+      ...(error ? errorHeaders(error) : {}),
     });
     const message = {
       exchange: '',
@@ -83,6 +85,17 @@ export class DeliveryReplies {
  */
 function unanswerable(failure: unknown, error: Error | undefined): failure is EncodeError {
   return failure instanceof EncodeError && error === undefined;
+}
+
+/** What an error reply's headers say of its error: name, message and, when it has one, its HTTP status. */
+function errorHeaders(error: Error): Record<string, unknown> {
+  const status = errorStatus(error);
+  return {
+    [HEADER_REPLY_ERROR]: true,
+    [HEADER_ERROR_NAME]: error.name,
+    [HEADER_ERROR_MESSAGE]: truncate(error.message),
+    ...(status === undefined ? {} : { [HEADER_ERROR_STATUS]: status }),
+  };
 }
 
 /** An error message as headers and replies carry it: at most MAX_ERROR_MESSAGE_LENGTH characters. */

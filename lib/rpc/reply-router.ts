@@ -1,7 +1,8 @@
 import type { CodecRegistry } from '../codec/codec-registry';
 import type { Logger } from '@nestjs/common';
 import { own } from '../util/own-headers';
-import { DIRECT_REPLY_TO, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_REPLY_ERROR } from '../messaging.constants';
+import { DIRECT_REPLY_TO, HEADER_ERROR_MESSAGE, HEADER_ERROR_NAME, HEADER_ERROR_STATUS, HEADER_REPLY_ERROR } from '../messaging.constants';
+import { isHttpStatus } from '../util/error-status';
 import { ConnectionLostError, ExchangeNotFoundError, MessagingError, RpcRemoteError, UnroutableError } from '../messaging.errors';
 import type { ManagedConnection } from '../connection/managed-connection';
 import type { Outgoing, Publisher, Settle } from '../publisher/publisher';
@@ -128,7 +129,11 @@ export class ReplyRouter {
     if (own(headers, HEADER_REPLY_ERROR)) {
       return call.onReply(
         undefined,
-        new RpcRemoteError(String(own(headers, HEADER_ERROR_NAME) ?? 'Error'), String(own(headers, HEADER_ERROR_MESSAGE) ?? '')),
+        new RpcRemoteError(
+          String(own(headers, HEADER_ERROR_NAME) ?? 'Error'),
+          String(own(headers, HEADER_ERROR_MESSAGE) ?? ''),
+          statusHeader(own(headers, HEADER_ERROR_STATUS)),
+        ),
       );
     }
     let value: unknown;
@@ -148,4 +153,9 @@ export class ReplyRouter {
 
 function undecodable(error: unknown): RpcRemoteError {
   return new RpcRemoteError('DecodeError', (error as Error).message);
+}
+
+/** A reply's `x-error-status`: another service wrote it, so only a real HTTP status is taken. */
+function statusHeader(value: unknown): number | undefined {
+  return isHttpStatus(value) ? value : undefined;
 }

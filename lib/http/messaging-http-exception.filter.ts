@@ -1,0 +1,33 @@
+import { STATUS_CODES } from 'node:http';
+import { type ArgumentsHost, Catch } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
+import { httpAnswerOf } from './http-status';
+
+/**
+ * Opt-in: answers the messaging errors a controller lets through with the HTTP status they mean
+ * (see httpAnswerOf): `RpcTimeoutError` 504, an `RpcRemoteError` its remote handler's 4xx or 502,
+ * broker and routing trouble 503, anything else 500. Bodies look like Nest's own
+ * (`{ statusCode, message, error }`); a message about this service's internals is not shown.
+ * Everything else goes to Nest's default handling. Register it like any filter:
+ * `app.useGlobalFilters(new MessagingHttpExceptionFilter(app.get(HttpAdapterHost).httpAdapter))`,
+ * `{ provide: APP_FILTER, useClass: MessagingHttpExceptionFilter }`, or `@UseFilters(...)`.
+ */
+@Catch()
+export class MessagingHttpExceptionFilter extends BaseExceptionFilter {
+  override catch(exception: unknown, host: ArgumentsHost): void {
+    // Registered globally it also sees what message handlers throw: that goes on, unchanged, to the
+    // module's own failure path (retries, dead letters, error replies).
+    if (host.getType() !== 'http') throw exception;
+    const answer = httpAnswerOf(exception);
+    if (answer === undefined) return super.catch(exception, host);
+    const error = exception as Error;
+    const adapter = this.httpAdapterHost?.httpAdapter ?? this.applicationRef;
+    if (adapter === undefined) return super.catch(exception, host);
+    const body = {
+      statusCode: answer.status,
+      message: answer.expose ? error.message : STATUS_CODES[answer.status],
+      error: STATUS_CODES[answer.status],
+    };
+    adapter.reply(host.switchToHttp().getResponse(), body, answer.status);
+  }
+}
