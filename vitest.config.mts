@@ -58,6 +58,17 @@ const CLUSTER = process.env.TEST_CLUSTER
     ]
   : [];
 
+/**
+ * Nest's own ServerRMQ (test/integration/nest-rmq-interop.spec.ts plays the other side of the
+ * wire with it) publishes each reply without awaiting its confirm; closing it while one is still
+ * unconfirmed rejects that promise unhandled ("Channel closed" from amqp-connection-manager, thrown
+ * in ServerRMQ.close). Not this module's code, and nothing is lost: the reply had arrived. That one
+ * error, and no other, is not counted as a failure of the run.
+ */
+function isNestRmqServerCloseRace(error: Error): boolean | void {
+  if (error.message === 'Channel closed' && /microservices[\\/]server[\\/]server-rmq/.test(error.stack ?? '')) return false;
+}
+
 export default defineConfig({
   plugins: [swc.vite({ module: { type: 'es6' } })],
   test: {
@@ -67,8 +78,10 @@ export default defineConfig({
     maxWorkers: 4,
     execArgv: ['--expose-gc'],
     testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Cleanup hooks list leftovers with rabbitmqctl, an Erlang VM per call: slow while both legs run.
+    hookTimeout: 60_000,
     reporters: ['default', './test/support/summary-reporter.mjs'],
+    onUnhandledError: isNestRmqServerCloseRace,
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.spec.ts'], sequence: { groupOrder: 0 } } },
       {

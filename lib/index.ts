@@ -28,6 +28,7 @@ export {
   MessagingError,
   MessagingConfigError,
   BrokerUnreachableError,
+  BrokerRefusedError,
   ConnectionLostError,
   TopologyError,
   UnroutableError,

@@ -12,6 +12,12 @@ export class MessagingConfigError extends MessagingError {}
 /** The broker could not be reached (the URL in the message has its password masked). */
 export class BrokerUnreachableError extends MessagingError {}
 
+/**
+ * RabbitMQ answered, and refused this app's login (user name or password) or its vhost: startup
+ * fails at once rather than after reconnect.startupTimeoutMs, since trying again cannot help.
+ */
+export class BrokerRefusedError extends BrokerUnreachableError {}
+
 /** The connection or channel went away while an operation was pending. */
 export class ConnectionLostError extends MessagingError {}
 

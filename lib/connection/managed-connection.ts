@@ -3,7 +3,8 @@ import type { Telemetry } from '../telemetry/telemetry.interface';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@nestjs/common';
 import type { ResolvedMessagingOptions } from '../messaging.options';
-import { BrokerUnreachableError, ConnectionLostError } from '../messaging.errors';
+import { BrokerRefusedError, BrokerUnreachableError, ConnectionLostError } from '../messaging.errors';
+import { HandshakeRefusedError } from '../transport/transport.errors';
 import { backoffDelay } from './backoff';
 import { maskUrl } from '../util/url';
 import { transportFor } from '../transport/transport-for';
@@ -136,6 +137,9 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
         this.attach(connection, url);
         return;
       } catch (error) {
+        // At startup a refused login or vhost is a mistake in the options: trying again cannot
+        // help, so it fails now. Later (a password rotated under a running app) it is retried.
+        if (error instanceof HandshakeRefusedError && !this.wasConnected) throw refusal(url, error);
         lastError = error;
         this.nextUrl++;
         this.logger.warn(`Cannot connect (${this.role}) to ${maskUrl(url)}: ${maskUrl(describe(error))}`);
@@ -236,4 +240,18 @@ async function release(connection: TransportConnection): Promise<void> {
 function describe(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return String(error);
+}
+
+/** Startup's error for a refused handshake: names the user and the vhost (never the password) and the fix. */
+function refusal(url: string, error: HandshakeRefusedError): BrokerRefusedError {
+  const { username, pathname } = new URL(url);
+  const user = decodeURIComponent(username) || 'guest';
+  const vhost = pathname.length > 1 ? decodeURIComponent(pathname.slice(1)) : '/';
+  const where = `RabbitMQ at ${maskUrl(url)}`;
+  const message =
+    error.refused === 'login'
+      ? `${where} refused the login of user "${user}" (403 ACCESS_REFUSED): check the user name and password in the "uri" option`
+      : `${where} refused vhost "${vhost}" to user "${user}": it does not exist, or the user has no permission on it. Create it and ` +
+        `grant access (rabbitmqctl add_vhost ${vhost}; rabbitmqctl set_permissions -p ${vhost} ${user} ".*" ".*" ".*"), or fix the vhost in the "uri" option`;
+  return new BrokerRefusedError(message, { cause: error });
 }

@@ -33,3 +33,15 @@ export class ChannelClosedError extends Error {
     this.name = 'ChannelClosedError';
   }
 }
+
+/** The broker refused the connection's opening handshake: its login (user name, password) or its vhost. */
+export class HandshakeRefusedError extends Error {
+  constructor(
+    readonly refused: 'login' | 'vhost',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'HandshakeRefusedError';
+  }
+}

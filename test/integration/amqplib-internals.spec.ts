@@ -1,5 +1,6 @@
 /**
- * The two places that reach into amqplib (its channel's frame writer, its connection's socket),
+ * The places that reach into amqplib (its channel's frame writer, its connection's socket, the
+ * wording of its handshake failures),
  * each against the real broker: the fast path must write exactly what `channel.publish` writes,
  * the fallback must work where the internal is missing, and write coalescing must really turn
  * a burst of frames into few socket writes.
@@ -8,6 +9,7 @@ import type { Socket } from 'node:net';
 import * as amqp from 'amqplib';
 import { coalesceWrites } from '../../lib/transport/amqp/write-coalescing';
 import { writeMessage } from '../../lib/transport/amqp/wire';
+import { handshakeRefusal } from '../../lib/transport/amqp/handshake-refusal';
 import type { Outgoing } from '../../lib/publisher/publisher';
 import { AMQP_URL, Broker, unique } from '../support/broker';
 
@@ -139,5 +141,21 @@ describe('amqplib internals', () => {
     const before = (noCork as unknown as { connection: { stream: { write: unknown } } }).connection.stream.write;
     coalesceWrites(noCork);
     expect((noCork as unknown as { connection: { stream: { write: unknown } } }).connection.stream.write).toBe(before);
+  });
+
+  it("reads amqplib's handshake failures: a refused login, a refused vhost, and neither for other failures", async () => {
+    const failure = (url: string) =>
+      amqp.connect(url).then(
+        (connection) => connection.close().then(() => undefined),
+        (error: unknown) => error,
+      );
+    const base = new URL(AMQP_URL);
+    const wrongPassword = new URL(base);
+    wrongPassword.password = 'not-the-password';
+    const noVhost = new URL(base);
+    noVhost.pathname = `/${unique('no-vhost')}`;
+    expect(handshakeRefusal(await failure(wrongPassword.toString()))).toBe('login');
+    expect(handshakeRefusal(await failure(noVhost.toString()))).toBe('vhost');
+    expect(handshakeRefusal(await failure('amqp://127.0.0.1:1'))).toBeUndefined();
   });
 });

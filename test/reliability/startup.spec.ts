@@ -1,8 +1,8 @@
 import { inspect } from 'node:util';
 import type { INestApplicationContext } from '@nestjs/common';
-import { BrokerUnreachableError, RpcClient } from '../../lib';
+import { BrokerRefusedError, BrokerUnreachableError, RpcClient } from '../../lib';
 import { appModule } from '../support/app';
-import { unique, waitFor } from '../support/broker';
+import { BROKER_PORT, unique, waitFor } from '../support/broker';
 import { TcpProxy } from '../support/tcp-proxy';
 import { CaptureLogger, closedPort, connectionsOf, countingHandler, faultRig, outcome, sleep, startAppLogged, Tally } from './helpers';
 
@@ -60,29 +60,46 @@ describe('reliability: startup without a broker', () => {
     expect(logger.text).not.toContain('s3cret');
   }, 20_000);
 
-  it('4 + 28: the broker refuses the credentials: BrokerUnreachableError, password masked everywhere', async () => {
-    const url = `amqp://guest:s3cret-pw@127.0.0.1:5672`;
+  it('4 + 28: the broker refuses the credentials: BrokerRefusedError at once (not after startupTimeoutMs), naming the user, password masked everywhere', async () => {
+    const url = `amqp://guest:s3cret-pw@127.0.0.1:${BROKER_PORT}`;
     const logger = new CaptureLogger();
+    const started = Date.now();
+    // The default startupTimeoutMs (15 s): a refusal must not wait it out.
+    const result = await outcome(
+      startAppLogged(appModule({ uri: url, serviceName: unique('svc-badpw'), registerHandlers: false }), logger),
+    );
+    const error = (result as { error: unknown }).error as Error;
+    const tookMs = Date.now() - started;
+    console.log(`[reliability 28] wrong password: failed after ${tookMs} ms: ${error?.message}`);
+    expect(result.ok).toBe(false);
+    expect(error).toBeInstanceOf(BrokerRefusedError);
+    expect(error).toBeInstanceOf(BrokerUnreachableError);
+    expect(tookMs).toBeLessThan(5_000);
+    expect(error.message).toContain(`amqp://guest:***@127.0.0.1:${BROKER_PORT}`);
+    expect(error.message).toContain('refused the login of user "guest" (403 ACCESS_REFUSED)');
+    expect(everythingAbout(error)).not.toContain('s3cret-pw');
+    expect(logger.text).not.toContain('s3cret-pw');
+  }, 20_000);
+
+  it('4: the broker has no such vhost: BrokerRefusedError at once, naming the vhost and the user, and how to make it', async () => {
+    const vhost = unique('no-such-vhost');
     const started = Date.now();
     const result = await outcome(
       startAppLogged(
         appModule({
-          uri: url,
-          serviceName: unique('svc-badpw'),
+          uri: `amqp://guest:guest@127.0.0.1:${BROKER_PORT}/${vhost}`,
+          serviceName: unique('svc-vhost'),
           registerHandlers: false,
-          reconnect: { startupTimeoutMs: 1000, initialDelayMs: 100, maxDelayMs: 300 },
         }),
-        logger,
+        new CaptureLogger(),
       ),
     );
     const error = (result as { error: unknown }).error as Error;
-    console.log(`[reliability 28] wrong password: failed after ${Date.now() - started} ms: ${error?.message}`);
-    expect(result.ok).toBe(false);
-    expect(error).toBeInstanceOf(BrokerUnreachableError);
-    expect(error.message).toContain('amqp://guest:***@127.0.0.1:5672');
-    expect(error.message).toMatch(/ACCESS.REFUSED|403/);
-    expect(everythingAbout(error)).not.toContain('s3cret-pw');
-    expect(logger.text).not.toContain('s3cret-pw');
+    console.log(`[reliability 4] unknown vhost: failed after ${Date.now() - started} ms: ${error?.message}`);
+    expect(error).toBeInstanceOf(BrokerRefusedError);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(error.message).toContain(`refused vhost "${vhost}" to user "guest"`);
+    expect(error.message).toContain(`rabbitmqctl add_vhost ${vhost}`);
   }, 20_000);
 
   it('4: with startupTimeoutMs Infinity the app waits for the broker and starts when it comes', async () => {

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import fc from 'fast-check';
 import { transformPatternToRoute } from '@nestjs/microservices/utils/transform-pattern.utils';
 import { nestPacket, nestReply, nestRoute, readNestPacket, readNestReply } from '../../lib/codec/nest-rmq-wire';
