@@ -52,7 +52,7 @@ export class Ledger {
   private readonly rejected = new Map<string, Rejected>();
   private readonly handled = new Map<string, number>();
   /** Per `<group>:<id>`, the tries that threw on purpose: when, and the delay of the retry each one asked for. */
-  private readonly failed = new Map<string, Array<{ at: number; delayMs: number }>>();
+  private readonly failed = new Map<string, Array<{ at: number; delayMs: number; attempt: number }>>();
   private readonly queued = new Map<Handler, Set<string>>(GROUPS.map((g) => [g, new Set()]));
   private readonly dead = new Map<Handler, Map<string, string>>(GROUPS.map((g) => [g, new Map()]));
   /** `<group>:<id>` of the messages a handler dropped on purpose. */
@@ -76,7 +76,7 @@ export class Ledger {
     for (const f of batch.failed) {
       const key = `${f.handler}:${f.id}`;
       const delayMs = RETRY.delaysMs[Math.min(f.attempt - 1, RETRY.delaysMs.length - 1)];
-      this.failed.set(key, [...(this.failed.get(key) ?? []), { at: f.at, delayMs }]);
+      this.failed.set(key, [...(this.failed.get(key) ?? []), { at: f.at, delayMs, attempt: f.attempt }]);
     }
     for (const d of batch.dropped) this.dropped.add(`${d.handler}:${d.id}`);
     for (const o of batch.outbox) this.outboxAttempts.set(o.id, o);
@@ -235,13 +235,18 @@ export class Ledger {
       // The module gives a quorum queue a dead-letter target, so RabbitMQ moves what a handler
       // drops there (nack without requeue) into its .dlq: by design too.
       const droppedIntoDlq = (c: Confirmed) => queueType === 'quorum' && c.design === 'drop' && this.dropped.has(`${handler}:${c.id}`);
+      // A message whose last try the policy allows failed on purpose is dead-lettered as the policy
+      // says: e.g. one that sat in a batch with a message failing its first try, four times over.
+      const policyExhausted = (c: Confirmed) => failures(c).some((f) => f.attempt >= RETRY.attempts);
       out[handler] = {
         expected: expected.length,
         handled,
         duplicates,
         stillQueued: countIn(this.queued.get(handler)!, expected),
         deadLettered: countIn(new Set(dead.keys()), expected),
-        deadLetteredByDesign: expected.filter((c) => dead.has(c.id) && (c.design === 'dead-letter' || droppedIntoDlq(c))).length,
+        deadLetteredByDesign: expected.filter(
+          (c) => dead.has(c.id) && (c.design === 'dead-letter' || droppedIntoDlq(c) || policyExhausted(c)),
+        ).length,
         droppedByDesign: expected.filter((c) => c.design === 'drop' && this.dropped.has(`${handler}:${c.id}`) && !dead.has(c.id)).length,
         stillInOutbox: handler === 'outbox' ? expected.filter((c) => this.outboxRows?.get(c.id) === false).length : 0,
         deletedByFaultDriver: faults.deleted.filter((d) => d.handler === handler).reduce((sum, d) => sum + d.count, 0),
