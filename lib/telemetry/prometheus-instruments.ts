@@ -1,7 +1,7 @@
 import type * as Prom from 'prom-client';
 import type { ConnectionRole } from '../interfaces/connection-role.interface';
 import type { MetricInstruments } from './metric-instruments';
-import { DURATION_BUCKETS, INCIDENT_METRICS, incidentCounters, METRICS } from './metric-names';
+import { DURATION_BUCKETS, incidentCounters, METRICS } from './metric-names';
 import type { Incident, PublishResult, RpcResult, SettleOutcome } from './telemetry.interface';
 
 type Spec = { name: string; help: string };
@@ -54,34 +54,34 @@ export class PrometheusInstruments implements MetricInstruments {
   }
 
   consumed(queue: string, outcome: SettleOutcome): void {
-    this.consumedTotal.labels({ connection: this.connection, queue, outcome }).inc();
+    this.consumedTotal.labels(this.connection, queue, outcome).inc();
   }
 
   handlerDuration(queue: string, seconds: number): void {
-    this.handlerSeconds.labels({ connection: this.connection, queue }).observe(seconds);
+    this.handlerSeconds.labels(this.connection, queue).observe(seconds);
   }
 
   inFlight(queue: string, delta: number): void {
-    this.inFlightGauge.labels({ connection: this.connection, queue }).inc(delta);
+    this.inFlightGauge.labels(this.connection, queue).inc(delta);
   }
 
   published(exchange: string, result: PublishResult): void {
-    this.publishedTotal.labels({ connection: this.connection, exchange, result }).inc();
+    this.publishedTotal.labels(this.connection, exchange, result).inc();
   }
 
   rpcDuration(queue: string, result: RpcResult, seconds: number): void {
-    this.rpcSeconds.labels({ connection: this.connection, queue, result }).observe(seconds);
+    this.rpcSeconds.labels(this.connection, queue, result).observe(seconds);
   }
 
   rpcPending(delta: number): void {
-    this.rpcPendingGauge.labels({ connection: this.connection }).inc(delta);
+    this.rpcPendingGauge.labels(this.connection).inc(delta);
   }
 
   reconnected(role: ConnectionRole): void {
-    this.reconnectsTotal.labels({ connection: this.connection, role }).inc();
+    this.reconnectsTotal.labels(this.connection, role).inc();
   }
 
   incident(incident: Incident, subject: string): void {
-    this.incidentsTotal[incident].labels({ connection: this.connection, [INCIDENT_METRICS[incident].label]: subject }).inc();
+    this.incidentsTotal[incident].labels(this.connection, subject).inc();
   }
 }

@@ -88,8 +88,9 @@ describe('named connections', () => {
     return app;
   }
 
-  it('gives the handlers of each connection only the messages sent on it', async () => {
-    const queue = unique('nc-orders');
+  /** A handler of the same queue on each connection, recording what each got (`a1`, `b2`...). */
+  function sameQueueOnBoth(label: string) {
+    const queue = unique(label);
     const got: string[] = [];
     @Injectable()
     class Handlers {
@@ -103,6 +104,11 @@ describe('named connections', () => {
         got.push(`b${n}`);
       }
     }
+    return { queue, got, Handlers };
+  }
+
+  it('gives the handlers of each connection only the messages sent on it', async () => {
+    const { queue, got, Handlers } = sameQueueOnBoth('nc-orders');
     @Injectable()
     class Sender {
       constructor(
@@ -202,20 +208,7 @@ describe('named connections', () => {
   }
 
   it('reconnects a connection closed by the broker alone, while the other keeps working', async () => {
-    const queue = unique('nc-steady');
-    const got: string[] = [];
-    @Injectable()
-    class Handlers {
-      @MessageHandler(queue)
-      onA({ n }: { n: number }) {
-        got.push(`a${n}`);
-      }
-
-      @MessageHandler({ queue, connection: 'b' })
-      onB({ n }: { n: number }) {
-        got.push(`b${n}`);
-      }
-    }
+    const { queue, got, Handlers } = sameQueueOnBoth('nc-steady');
     const app = await start(twoConnections([Handlers]));
     const healthB = app.get<MessagingHealth>(getMessagingHealthToken('b'));
     await closeConsumerOfB();
