@@ -1,4 +1,5 @@
-import { type MessagingOptions, PostgresIdempotencyStore } from '../lib';
+import type { MessagingOptions } from '../lib';
+import { PostgresIdempotencyStore } from '../lib/idempotency';
 import type { AppConfig } from './config';
 import type { OrdersDatabase } from './database.module';
 import { queueRenames } from './queues';

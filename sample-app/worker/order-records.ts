@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { Outbox, RpcClient } from '../../lib';
+import { RpcClient } from '../../lib';
+import { Outbox } from '../../lib/outbox';
 import { OrdersDatabase } from '../database.module';
 import type { OrderCreated } from '../messages';
 import { ORDER_CREATED, Q } from '../queues';
