@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import { BROKER_DEATH_HEADERS, HEADER_ORIGINAL_EXCHANGE, HEADER_ORIGINAL_ROUTING_KEY } from '../messaging.constants';
 import { EncodeError, UnroutableError } from '../messaging.errors';
@@ -98,7 +97,7 @@ export class DeliveryCopies {
         replyTo: properties.replyTo,
         // A dead-lettered message must not expire out of the dead-letter queue.
         expiration: keepForever ? undefined : properties.expiration,
-        messageId: copyId(delivery),
+        messageId: delivery.id,
         timestamp: properties.timestamp,
         type: properties.type,
         appId: properties.appId,
@@ -106,11 +105,6 @@ export class DeliveryCopies {
       },
     };
   }
-}
-
-/** The message id of every copy of a delivery: its own, or one made once for a message without. */
-export function copyId(delivery: Delivery): string {
-  return (delivery.copyId ??= delivery.msg.properties.messageId ?? randomUUID());
 }
 
 function withoutDeaths(headers: Record<string, unknown>): Record<string, unknown> {

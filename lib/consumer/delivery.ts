@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { CloudEventAttributes, MessageContext, Settlement } from '../interfaces/message-context.interface';
 import { readCloudEvent } from '../codec/cloud-events';
 import { own } from '../util/own-headers';
@@ -20,8 +21,7 @@ export class Delivery {
   recording?: Promise<void>;
   /** Its tries and returns so far, as read from its headers. */
   counters: Counters = FRESH;
-  /** The message id every copy of it carries (see MessageOutcome). */
-  copyId?: string;
+  private madeUpId?: string;
   /** How it ends, for metrics: set by the outcome that copies or returns it; acked otherwise. */
   outcome: SettleOutcome = 'acked';
   private controller?: AbortController;
@@ -30,6 +30,15 @@ export class Delivery {
     readonly msg: Message,
     private readonly acks: AckBatcher,
   ) {}
+
+  /**
+   * Its message id: the producer's, or, for a message sent without one, an id made once for this
+   * delivery. Every retry and dead-letter copy carries it, so from the first copy on the message
+   * has an id that survives redelivery (the made-up one does not: a redelivery makes another).
+   */
+  get id(): string {
+    return this.msg.properties.messageId ?? (this.madeUpId ??= randomUUID());
+  }
 
   /** The handler's abort signal, created on first use (an AbortController per message is not free). */
   get signal(): AbortSignal {
@@ -68,7 +77,7 @@ export class Delivery {
 export class DeliveryContext implements MessageContext {
   readonly exchange: string;
   readonly routingKey: string;
-  readonly messageId?: string;
+  readonly messageId: string;
   readonly correlationId?: string;
   readonly replyTo?: string;
   readonly redelivered: boolean;
@@ -94,7 +103,7 @@ export class DeliveryContext implements MessageContext {
     this.#settle = settle;
     const { fields, properties } = delivery.msg;
     ({ exchange: this.exchange, routingKey: this.routingKey } = originOf(delivery.msg));
-    this.messageId = properties.messageId;
+    this.messageId = delivery.id;
     this.correlationId = properties.correlationId;
     this.replyTo = properties.replyTo;
     this.redelivered = fields.redelivered;

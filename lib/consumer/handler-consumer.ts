@@ -181,7 +181,7 @@ export class HandlerConsumer {
   private process(delivery: Delivery): Promise<void> | void {
     const { properties } = delivery.msg;
     const headers = ownHeaders(properties.headers);
-    const track = readTrackHeaders(headers, properties.messageId, this.options.track);
+    const track = readTrackHeaders(headers, delivery.id, this.options.track);
     return this.cls.runWith({ [CLS_ID]: track.requestId, [TRACK_STORE]: track }, () => this.handle(delivery, headers));
   }
 

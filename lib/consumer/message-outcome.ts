@@ -18,7 +18,7 @@ import { MessageLogLine } from '../telemetry/message-log-line';
 import { within } from '../util/within';
 import type { AdhocRetryQueues } from '../topology/adhoc-retry-queues';
 import type { Delivery, SettleDelivery } from './delivery';
-import { copyId, DeliveryCopies, type RedeclareTopology } from './delivery-copies';
+import { DeliveryCopies, type RedeclareTopology } from './delivery-copies';
 import { DeliveryReplies, truncate } from './delivery-replies';
 import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from '../topology/handler-definition';
 import { retryDelays } from '../topology/handler-topology';
@@ -86,7 +86,7 @@ export class MessageOutcome {
    * InvalidArgumentError for a retry delay that is not allowed; otherwise never rejects.
    */
   readonly settle: SettleDelivery = (delivery, settlement, attempt) => {
-    const id = delivery.msg.properties.messageId ?? '';
+    const { id } = delivery;
     if (delivery.settled) throw new SettlementError(`The message ${id} is settled already: settle it once`);
     if (delivery.ended)
       throw new SettlementError(`The message ${id} was settled when its handler returned or threw: settle it before that`);
@@ -334,7 +334,7 @@ export class MessageOutcome {
 
   /** Counters for a copy of `delivery` (the copy keeps its message id, see copy()). */
   private countersHeaders(delivery: Delivery, counters: Counters): Record<string, unknown> {
-    return counterHeaders(this.definition.baseQueue, copyId(delivery), counters);
+    return counterHeaders(this.definition.baseQueue, delivery.id, counters);
   }
 
   /**
@@ -362,9 +362,8 @@ export class MessageOutcome {
   }
 
   private log(delivery: Delivery, level: 'warn' | 'error', text: string): void {
-    const { messageId } = delivery.msg.properties;
     const { name, queue } = this.definition;
-    this.logger[level](new MessageLogLine(`${name} message ${messageId ?? '-'} ${text}`, queue, messageId, this.track.requestId, name));
+    this.logger[level](new MessageLogLine(`${name} message ${delivery.id} ${text}`, queue, delivery.id, this.track.requestId, name));
   }
 }
 

@@ -8,7 +8,13 @@ export interface MessageContext {
   readonly queue: string;
   readonly exchange: string;
   readonly routingKey: string;
-  readonly messageId?: string;
+  /**
+   * The producer's message id; for a message sent without one (this module always sets one), an
+   * id the module made for this delivery, which its retry and dead-letter copies keep. A made-up id
+   * is not the same on a redelivery, so an idempotent handler cannot recognise a redelivered
+   * id-less message (it runs again, as at-least-once allows).
+   */
+  readonly messageId: string;
   readonly correlationId?: string;
   readonly replyTo?: string;
   readonly headers: Readonly<Record<string, unknown>>;

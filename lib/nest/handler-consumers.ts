@@ -15,7 +15,7 @@ import type { HandlerConsumer } from '../consumer/handler-consumer';
 export interface AbandonedDelivery {
   handler: string;
   queue: string;
-  messageId?: string;
+  messageId: string;
 }
 
 /** Every handler consumer of the app, as one: started, stopped, drained and closed together. */
@@ -99,7 +99,7 @@ export class HandlerConsumers {
       consumer.abandon().map((delivery) => ({
         handler: consumer.definition.name,
         queue: consumer.definition.queue,
-        messageId: delivery.msg.properties.messageId,
+        messageId: delivery.id,
       })),
     );
   }

@@ -101,7 +101,7 @@ export class MessagingLifecycle implements OnApplicationBootstrap, OnModuleDestr
     for (const { handler, queue, messageId } of abandoned) {
       this.logger.warn(
         `Shutdown timeout (${this.options.shutdownTimeoutMs} ms): ${handler} still runs message ` +
-          `${messageId ?? '-'}; its signal is aborted and the message returns to "${queue}"`,
+          `${messageId}; its signal is aborted and the message returns to "${queue}"`,
       );
     }
     // Channels before the connection: their acks must reach the broker before the socket closes.

@@ -10,7 +10,7 @@ export class MessageLogLine {
   constructor(
     readonly msg: string,
     readonly queue: string,
-    readonly messageId: string | undefined,
+    readonly messageId: string,
     readonly requestId: string | undefined,
     readonly handler?: string,
   ) {}

@@ -53,3 +53,39 @@ describe('dead-letter queue and replay', () => {
     expect(await broker.depth(`${queue}.dlq`)).toBe(0);
   });
 });
+
+describe('a message sent without a message id', () => {
+  let broker: Broker;
+  let app: INestApplicationContext;
+  const queue = unique('no-id');
+  const seen: Array<{ id: string; attempt: number }> = [];
+
+  @Injectable()
+  class Worker {
+    @MessageHandler({ queue, retry: { attempts: 2, delaysMs: [0] } })
+    handle(_payload: unknown, context: MessageContext) {
+      seen.push({ id: context.messageId, attempt: context.attempt });
+      throw new Error('always');
+    }
+  }
+
+  beforeAll(async () => {
+    broker = await Broker.open();
+    broker.queue(queue);
+    app = await startApp(appModule({}, { providers: [Worker] }));
+  });
+  afterAll(async () => {
+    await app.close();
+    await broker.cleanup();
+  });
+
+  it('gets an id the handler sees on every try, and its retry and dead-letter copies keep it', async () => {
+    broker.publishRaw(queue, JSON.stringify({ n: 1 }), { contentType: 'application/json' });
+    await waitFor(async () => (await broker.depth(`${queue}.dlq`)) === 1, 'the dead letter');
+    expect(seen.map((s) => s.attempt)).toEqual([1, 2]);
+    expect(seen[0].id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(seen[1].id).toBe(seen[0].id);
+    const [letter] = await broker.drainQueue(`${queue}.dlq`);
+    expect(letter.properties.messageId).toBe(seen[0].id);
+  });
+});

@@ -263,7 +263,7 @@ describe('idempotent batch handlers and explicit settlement', () => {
     class BatchHandler {
       @MessageHandler({ queue, idempotent: true, batch: { size: 3, timeoutMs: 100 }, retry: false })
       handle(_: unknown[], contexts: MessageContext[]): void {
-        batches.push(contexts.map((context) => context.messageId!));
+        batches.push(contexts.map((context) => context.messageId));
       }
     }
     const app = await apps.start(appModule({}, { providers: [BatchHandler] }));

@@ -192,7 +192,7 @@ describe('Outbox', () => {
     class IdempotentConsumer {
       @MessageHandler({ queue: handled, exchange, routingKey: 'order.created', idempotent: true })
       handle(_: unknown, context: MessageContext): void {
-        runs.push(context.messageId!);
+        runs.push(context.messageId);
       }
     }
     await apps.start(appModule({}, { providers: [IdempotentConsumer] }));

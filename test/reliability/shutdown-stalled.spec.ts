@@ -37,8 +37,8 @@ describe('reliability: shutdown on a stalled socket, with handlers running', () 
       class Handlers {
         @MessageHandler({ queue, prefetch: 1 })
         async busy(_payload: unknown, context: MessageContext) {
-          seen.push(context.messageId ?? '-');
-          started.resolve(context.messageId ?? '-');
+          seen.push(context.messageId);
+          started.resolve(context.messageId);
           // Ignores its signal: shutdown must be bounded whatever the handler does.
           if (stuck) await release.promise;
         }
