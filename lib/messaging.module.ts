@@ -1,5 +1,6 @@
-import { type DynamicModule, Logger, Module, type Provider, Scope } from '@nestjs/common';
-import { DiscoveryModule, REQUEST } from '@nestjs/core';
+import { type DynamicModule, Logger, Module, type OnModuleInit, type Provider, Scope } from '@nestjs/common';
+import { DiscoveryModule, ModulesContainer, REQUEST } from '@nestjs/core';
+import { anyModuleProvides } from './nest/nest-internals';
 import { ClsService, ClsServiceManager } from 'nestjs-cls';
 import { ConnectionManager } from './connection/connection-manager';
 import { HandlerConsumers } from './nest/handler-consumers';
@@ -43,7 +44,23 @@ const OPTIONS_FACTORY = Symbol('nestjs-messaging:options-factory');
 const PUBLIC_SERVICES = [RpcClient, MessagingHealth, MessagingAdmin, DeadLetters, MessagingHarness, Outbox];
 
 @Module({})
-export class MessagingModule {
+export class MessagingModule implements OnModuleInit {
+  constructor(private readonly modules: ModulesContainer) {}
+
+  /**
+   * `imports: [MessagingModule]` alone makes no connection: with no forRoot anywhere in the app,
+   * every handler would be ignored without a word. (Beside a forRoot elsewhere it is harmless.)
+   */
+  onModuleInit(): void {
+    if (!anyModuleProvides(this.modules, MESSAGING_CONNECTION)) {
+      throw new MessagingConfigError(
+        'MessagingModule is imported without forRoot, and no MessagingModule.forRoot is imported anywhere in this application: ' +
+          "no handler consumes and nothing can send. Import MessagingModule.forRoot({ uri: 'amqp://user:password@host:5672' }) " +
+          "once, in the root module (uri: 'memory://' runs without a broker)",
+      );
+    }
+  }
+
   static forRoot(options: MessagingOptions): DynamicModule {
     const name = connectionName(options?.name);
     return this.assemble(name, [], [{ provide: MESSAGING_OPTIONS, useFactory: () => resolveOptions(options) }]);

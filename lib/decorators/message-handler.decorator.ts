@@ -2,6 +2,7 @@ import { MESSAGE_HANDLER_METADATA } from '../messaging.constants';
 import type { MessageHandlerOptions } from '../interfaces/message-handler-options.interface';
 import { markEntryProvider } from '../nest/nest-internals';
 import { CONVENTIONAL_ARGS, CONVENTIONAL_ARGS_METADATA } from './message-param';
+import { rememberHandlerClass } from './handler-classes';
 
 /**
  * Marks a provider or controller method as the consumer of a queue. Stacking it consumes
@@ -17,6 +18,7 @@ export function MessageHandler(queueOrOptions: string | MessageHandlerOptions): 
     Reflect.defineMetadata(MESSAGE_HANDLER_METADATA, [...previous, options], descriptor.value as object);
     Reflect.defineMetadata(CONVENTIONAL_ARGS_METADATA, CONVENTIONAL_ARGS, target.constructor, key);
     markEntryProvider(target.constructor);
+    rememberHandlerClass(target.constructor);
     return descriptor;
   };
 }

@@ -10,6 +10,7 @@ import { queueDefinition } from '../consumer/queue-routes';
 import { HandlerConsumerFactory } from './handler-consumer-factory';
 import { type DiscoveredHandler, HandlerExplorer } from './handler-explorer';
 import type { HandlerConsumer } from '../consumer/handler-consumer';
+import { takeUnconsumedHandlerClasses } from '../decorators/handler-classes';
 
 /** A message shutdown gave up waiting for, with the handler that still runs it. */
 export interface AbandonedDelivery {
@@ -39,8 +40,9 @@ export class HandlerConsumers {
    * one. Fails startup on a connection name given twice or a handler on an unknown connection.
    */
   handlers(): DiscoveredHandler[] {
-    const all = this.explorer.explore();
+    const { handlers: all, classes } = this.explorer.explore();
     this.directory.check(this.options.name, all);
+    for (const classRef of takeUnconsumedHandlerClasses(classes)) this.logger.warn(unconsumedClassWarning(classRef));
     return all.filter((handler) => (handler.options.connection ?? DEFAULT_CONNECTION) === this.options.name);
   }
 
@@ -114,4 +116,14 @@ export class HandlerConsumers {
 interface HandlerGroup {
   handlers: DiscoveredHandler[];
   definitions: HandlerDefinition[];
+}
+
+/** A class with @MessageHandler methods that no module of the app lists: Nest never makes one, so nothing consumes for it. */
+export function unconsumedClassWarning(classRef: object): string {
+  const name = (classRef as { name?: string }).name || 'an anonymous class';
+  return (
+    `${name} has @MessageHandler methods, but no module of this application lists it as a provider or controller: ` +
+    `nothing consumes for it. Add ${name} to the providers of a module the application imports ` +
+    '(or ignore this if another application in this process has it)'
+  );
 }

@@ -16,6 +16,12 @@ export interface DiscoveredHandler {
   isStatic: boolean;
 }
 
+/** What the app has: its handlers, and every class (with the classes it extends) of its providers and controllers. */
+export interface Exploration {
+  handlers: DiscoveredHandler[];
+  classes: Set<object>;
+}
+
 /** Finds every @MessageHandler method on the app's providers and controllers, once, at bootstrap. */
 @Injectable()
 export class HandlerExplorer {
@@ -24,9 +30,10 @@ export class HandlerExplorer {
     private readonly scanner: MetadataScanner,
   ) {}
 
-  explore(): DiscoveredHandler[] {
+  explore(): Exploration {
     const found: DiscoveredHandler[] = [];
     const seen = new Set<object>();
+    const classes = new Set<object>();
     for (const wrapper of [...this.discovery.getProviders(), ...this.discovery.getControllers()]) {
       if (isAliasWrapper(wrapper)) continue;
       const isStatic = isStaticDependencyTree(wrapper);
@@ -35,6 +42,10 @@ export class HandlerExplorer {
           ? Object.getPrototypeOf(wrapper.instance)
           : (wrapper.metatype as { prototype?: object } | null)?.prototype;
       if (!prototype) continue;
+      // A handler inherited from a base class is the subclass's: the base class counts as had.
+      for (let p: object | null = prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+        classes.add(p.constructor);
+      }
       // The same class exported through several modules is one set of handlers.
       const identity = isStatic ? (wrapper.instance as object) : (wrapper.metatype as object);
       if (seen.has(identity)) continue;
@@ -49,6 +60,6 @@ export class HandlerExplorer {
         }
       }
     }
-    return found;
+    return { handlers: found, classes };
   }
 }

@@ -203,3 +203,14 @@ export function destroyFirstBootstrapLast(modules: ModulesContainer, provider: T
     if (module.providers.has(provider)) module.distance = -1;
   }
 }
+
+/**
+ * Whether any module of the app has a provider under `token` (Module#providers): a module that
+ * Nest did not give DiscoveryModule has no public way to look into the others.
+ */
+export function anyModuleProvides(modules: ModulesContainer, token: unknown): boolean {
+  for (const module of modules.values()) {
+    if (module.providers.has(token as string)) return true;
+  }
+  return false;
+}

@@ -59,6 +59,7 @@ import {
   replaceErrorProxy,
   ROUTE_ARGS_KEY,
   routeArg,
+  anyModuleProvides,
   type ApplyFilters,
   type HandlerCall,
 } from '../../lib/nest/nest-internals';
@@ -519,5 +520,17 @@ describe('Nest internals', () => {
       'destroy root',
       'destroy database',
     ]);
+  });
+
+  it('anyModuleProvides: sees a provider token in any module of the app (Module#providers), and not one that is nowhere', async () => {
+    const TOKEN = Symbol('somewhere');
+    @Module({ providers: [{ provide: TOKEN, useValue: 1 }] })
+    class Deep {}
+    @Module({ imports: [Deep] })
+    class Middle {}
+    const app = await start({ imports: [Middle] });
+    const modules = app.get(ModulesContainer);
+    expect(anyModuleProvides(modules, TOKEN), internal('Module#providers, a Map keyed by token')).toBe(true);
+    expect(anyModuleProvides(modules, Symbol('nowhere'))).toBe(false);
   });
 });
