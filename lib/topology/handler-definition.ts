@@ -2,7 +2,7 @@ import { nestRoute } from '../codec/nest-rmq-wire';
 import type { ExchangeType, HandlerBinding, MessageHandlerOptions } from '../interfaces/message-handler-options.interface';
 import type { RetryPolicy } from '../interfaces/messaging-options.interface';
 import { MessagingConfigError } from '../messaging.errors';
-import { renamed, resolveRetry, type ResolvedMessagingOptions } from '../messaging.options';
+import { EXCHANGE_TYPES, isPlainObject, renamed, resolveRetry, type ResolvedMessagingOptions } from '../messaging.options';
 import { handlerQueueArguments, legacyQueueArguments } from './handler-queue-arguments';
 
 /** An exchange a queue is bound to, with its keys worked out. */
@@ -51,8 +51,6 @@ export interface HandlerDefinition {
 }
 
 export type MessageFormat = 'native' | 'nest-rmq';
-
-const EXCHANGE_TYPES: ExchangeType[] = ['topic', 'direct', 'fanout', 'headers'];
 
 function fail(name: string, message: string): never {
   throw new MessagingConfigError(`@MessageHandler on ${name}: ${message}`);
@@ -119,6 +117,7 @@ export function defineHandler(
   } catch (error) {
     fail(name, `"pattern" ${(error as Error).message}`);
   }
+  checkDescription(name, options);
   const durable = broadcast ? false : (queueOptions.durable ?? true);
   const queueArguments = handlerQueueArguments(
     options,
@@ -171,6 +170,14 @@ function resolveBindings(
   });
 }
 
+/** `schema` and `reply` only describe the handler (in the AsyncAPI document); a wrong one still fails at startup. */
+function checkDescription(name: string, { schema, reply }: MessageHandlerOptions): void {
+  if (schema !== undefined && !isPlainObject(schema)) fail(name, `"schema" must be a JSON Schema object (got ${JSON.stringify(schema)})`);
+  if (reply !== undefined && typeof reply !== 'boolean' && typeof reply !== 'function' && !isPlainObject(reply)) {
+    fail(name, `"reply" must be true, false, a class or a JSON Schema object (got ${JSON.stringify(reply)})`);
+  }
+}
+
 function defaultKeys(exchangeType: ExchangeType, queue: string): string[] {
   return exchangeType === 'topic' ? ['#'] : exchangeType === 'direct' ? [queue] : [''];
 }
@@ -187,9 +194,29 @@ function resolveBatch(name: string, batch: MessageHandlerOptions['batch']): Hand
 }
 
 export function retryQueueName(definition: HandlerDefinition, delayMs: number): string {
-  return `${definition.baseQueue}.retry.${delayMs}ms${definition.broadcast ? `.${definition.queue.slice(definition.queue.lastIndexOf('.') + 1)}` : ''}`;
+  const instance = definition.broadcast ? `.${definition.queue.slice(definition.queue.lastIndexOf('.') + 1)}` : '';
+  return `${policyRetryQueueName(definition.baseQueue, delayMs)}${instance}`;
+}
+
+function policyRetryQueueName(baseQueue: string, delayMs: number): string {
+  return `${baseQueue}.retry.${delayMs}ms`;
+}
+
+/** The delays a retry policy has a queue for: those of its tries after the first, but 0 (no queue needed). */
+export function policyDelays(retry: Required<RetryPolicy> | false): number[] {
+  if (!retry) return [];
+  return [...new Set(retry.delaysMs.slice(0, retry.attempts - 1))].filter((delay) => delay > 0);
 }
 
 export function deadLetterQueueName(definition: Pick<HandlerDefinition, 'baseQueue'>): string {
   return `${definition.baseQueue}.dlq`;
+}
+
+/**
+ * The queues the module declared for a (non-broadcast) handler on `queue` with these retry delays,
+ * in the order they can be deleted: the retry queues (they empty into `queue`), `queue`, its DLQ.
+ */
+export function removedHandlerQueues(queue: string, retryDelaysMs: readonly number[]): string[] {
+  const retries = [...new Set(retryDelaysMs)].filter((delay) => delay > 0).map((delay) => policyRetryQueueName(queue, delay));
+  return [...retries, queue, deadLetterQueueName({ baseQueue: queue })];
 }

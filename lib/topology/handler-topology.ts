@@ -1,7 +1,7 @@
 import type { TransportChannel } from '../transport/transport.interface';
 import { TopologyError } from '../messaging.errors';
 import { isNotFound, isPreconditionFailed } from '../transport/transport.errors';
-import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from './handler-definition';
+import { deadLetterQueueName, type HandlerDefinition, policyDelays, retryQueueName } from './handler-definition';
 import { AT_LEAST_ONCE, quorumDeadLettering } from './handler-queue-arguments';
 
 /** What declaring a handler's queue may need besides its channel (see declareHandlerQueue). */
@@ -240,8 +240,7 @@ function atLeastOnceDeadLettering(type: Record<string, unknown>): Record<string,
 
 /** The distinct non-zero delays of a handler's retry policy (a zero delay goes straight back to the queue). */
 export function retryDelays(definition: HandlerDefinition): number[] {
-  if (!definition.retry) return [];
-  return [...new Set(definition.retry.delaysMs.slice(0, definition.retry.attempts - 1))].filter((d) => d > 0);
+  return policyDelays(definition.retry);
 }
 
 async function step(what: string, declare: () => Promise<unknown>, handlerQueue?: HandlerDefinition): Promise<void> {

@@ -75,6 +75,11 @@ export interface ExchangeOptions {
   arguments?: Record<string, unknown>;
 }
 
+export interface DeleteQueueOptions {
+  ifEmpty?: boolean;
+  ifUnused?: boolean;
+}
+
 export interface QueueInfo {
   queue: string;
   messageCount: number;
@@ -119,7 +124,12 @@ export interface TransportChannel extends EventEmitter {
   checkQueue(name: string): Promise<QueueInfo>;
   /** Passive declare: rejects with ChannelClosedError (code 404) when the exchange does not exist. */
   checkExchange(name: string): Promise<void>;
-  deleteQueue(name: string): Promise<{ messageCount: number }>;
+  /**
+   * `ifEmpty` / `ifUnused`: the broker refuses (PRECONDITION_FAILED, the channel closes) while the
+   * queue holds ready messages / has consumers, in the same step as the delete, so nothing that
+   * arrives in between is lost.
+   */
+  deleteQueue(name: string, options?: DeleteQueueOptions): Promise<{ messageCount: number }>;
   deleteExchange(name: string): Promise<void>;
   purgeQueue(name: string): Promise<{ messageCount: number }>;
   /** Unacked deliveries each consumer started after this call may hold (0: no limit). */

@@ -4,6 +4,7 @@ import { IllegalOperationError } from 'amqplib';
 import { ChannelClosedError } from '../transport.errors';
 import type {
   ConfirmOutcome,
+  DeleteQueueOptions,
   ExchangeKind,
   ExchangeOptions,
   Message,
@@ -82,8 +83,8 @@ export class AmqpChannel extends EventEmitter implements TransportChannel {
     return this.op(() => this.channel.checkExchange(name)).then(() => undefined);
   }
 
-  deleteQueue(name: string): Promise<{ messageCount: number }> {
-    return this.op(() => this.channel.deleteQueue(name));
+  deleteQueue(name: string, options?: DeleteQueueOptions): Promise<{ messageCount: number }> {
+    return this.op(() => this.channel.deleteQueue(name, options));
   }
 
   deleteExchange(name: string): Promise<void> {

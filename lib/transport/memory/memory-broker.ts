@@ -1,4 +1,4 @@
-import type { ExchangeKind, ExchangeOptions, MessageProperties, QueueInfo, QueueOptions } from '../transport.interface';
+import type { DeleteQueueOptions, ExchangeKind, ExchangeOptions, MessageProperties, QueueInfo, QueueOptions } from '../transport.interface';
 import { inBrokerScope } from './broker-scope';
 import { deadLettered, type DeathReason, isCycle } from './dead-letter';
 import { generatedName } from './generated-names';
@@ -12,6 +12,7 @@ import {
   channelEnded,
   DEFAULT_EXCHANGE_REFUSED,
   notFound,
+  preconditionFailed,
   resourceLocked,
   resourceName,
   transientQueueRefused,
@@ -152,10 +153,13 @@ export class MemoryBroker implements QueueHost {
     return info(queue);
   }
 
-  deleteQueue(connection: MemoryConnection, name: string): { messageCount: number } {
+  deleteQueue(connection: MemoryConnection, name: string, options: DeleteQueueOptions = {}): { messageCount: number } {
     const queue = this.queueMap.get(name);
     if (!queue) return { messageCount: 0 };
     this.assertAccess(connection, queue);
+    // RabbitMQ's wording, and like RabbitMQ only ready messages count for `ifEmpty`.
+    if (options.ifUnused && queue.consumers.length > 0) throw preconditionFailed(`queue '${name}' in vhost '/' in use`);
+    if (options.ifEmpty && queue.readyCount() > 0) throw preconditionFailed(`queue '${name}' in vhost '/' not empty`);
     return { messageCount: this.removeQueue(queue) };
   }
 

@@ -3,6 +3,7 @@ import { DIRECT_REPLY_TO } from '../../messaging.constants';
 import { ChannelClosedError } from '../transport.errors';
 import type {
   ConfirmOutcome,
+  DeleteQueueOptions,
   ExchangeKind,
   ExchangeOptions,
   Message,
@@ -120,8 +121,8 @@ export class MemoryChannel extends EventEmitter implements TransportChannel, Con
     return this.op(() => this.broker.checkExchange(name));
   }
 
-  deleteQueue(name: string): Promise<{ messageCount: number }> {
-    return this.op(() => this.broker.deleteQueue(this.connection, name));
+  deleteQueue(name: string, options?: DeleteQueueOptions): Promise<{ messageCount: number }> {
+    return this.op(() => this.broker.deleteQueue(this.connection, name, options));
   }
 
   deleteExchange(name: string): Promise<void> {
