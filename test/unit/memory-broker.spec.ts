@@ -1,3 +1,4 @@
+import { AsyncLocalStorage, createHook } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { memoryBrokerFor, memoryTransport } from '../../lib/transport/memory/memory.transport';
 import { ChannelClosedError } from '../../lib/transport/transport.errors';
@@ -31,6 +32,37 @@ describe('memory broker: addressing and harness hooks', () => {
     await (await a.createChannel()).deleteQueue(q);
     await (await x.createChannel()).deleteQueue(q);
     await Promise.all([a, b, x, y].map((c) => c.close()));
+  });
+
+  it("delivers and confirms in the broker's own context, not the publisher's", async () => {
+    const url = `memory://scope-${randomBytes(4).toString('hex')}`;
+    const storage = new AsyncLocalStorage<string>();
+    const conn = await connect(url);
+    const ch = await conn.createChannel({ confirms: true });
+    await ch.assertQueue('work', { durable: true });
+    const seen: Array<string | undefined> = [];
+    await ch.consume('work', (m) => {
+      seen.push(storage.getStore());
+      ch.ack(m!);
+    });
+    storage.run('the publisher', () => ch.publish('', 'work', Buffer.from('1'), {}, () => seen.push(storage.getStore())));
+    await waitFor(() => seen.length === 2, 'the confirm and the delivery', 1000);
+    expect(seen).toEqual([undefined, undefined]);
+    await conn.close();
+  });
+
+  it("leaves no async resource open once loaded (what Jest's --detectOpenHandles reports)", async () => {
+    const open = new Map<number, string>();
+    const hook = createHook({
+      init: (id, type) => void (type.startsWith('nestjs-messaging') && open.set(id, type)),
+      destroy: (id) => void open.delete(id),
+    }).enable();
+    vi.resetModules();
+    const { inBrokerScope } = await import('../../lib/transport/memory/broker-scope');
+    inBrokerScope(() => undefined)();
+    await new Promise((resolve) => setImmediate(resolve));
+    hook.disable();
+    expect([...open.values()]).toEqual([]);
   });
 
   it('reports ready, unacked, confirms and dispatching in stats()', async () => {
