@@ -13,6 +13,8 @@
 //      event and a request through the injected RpcClient must all arrive within 20 s.
 //      Both import the subpath entries nestjs-messaging/testing, /outbox and /idempotency (and the
 //      ESM app /terminus): injectable, and the same classes as the root's deprecated re-exports.
+//      The CommonJS app also runs the testing example (test/unit/testing-example.spec.ts) under
+//      Jest with --detectOpenHandles: it must pass, report no open handle and exit by itself.
 //   3. Delete every queue and exchange the apps declared (all named t-pack-<random>...).
 //
 // Plain Node, no dependencies. AMQP_URL overrides the broker (default amqp://guest:guest@127.0.0.1:5672).
@@ -189,8 +191,17 @@ const APPS = {
     compilerOptions: { module: 'commonjs', moduleResolution: 'node10' },
     // The same file checked again through the package's "exports" (the `require` condition).
     extraTypecheck: { module: 'node16', moduleResolution: 'node16' },
+    // The harness example (test/unit/testing-example.spec.ts) run by Jest with --detectOpenHandles.
+    jest: true,
   },
 };
+
+/** The testing example as a user's Jest test would hold it: the same file, importing the package. */
+function jestExample() {
+  const example = readFileSync(path.join(ROOT, 'test/unit/testing-example.spec.ts'), 'utf8');
+  if (!example.includes("from '../../lib';")) throw new Error('test/unit/testing-example.spec.ts no longer imports ../../lib');
+  return example.replace("from '../../lib';", "from 'nestjs-messaging';");
+}
 
 /**
  * The app: one provider with three handlers, one that sends through the injected RpcClient; with
@@ -346,12 +357,16 @@ function writeApp(dir, name, spec, tarball) {
       'reflect-metadata': '^0.2.2',
       rxjs: '^7.8.2',
     },
-    devDependencies: { typescript: '~5.9.3', '@types/node': spec.esm ? '^22' : '^20' },
+    devDependencies: {
+      typescript: '~5.9.3',
+      '@types/node': spec.esm ? '^22' : '^20',
+      ...(spec.jest ? { jest: '^30', '@types/jest': '^30', '@nestjs/testing': spec.dependencies['@nestjs/core'] } : {}),
+    },
   };
   const compilerOptions = {
     target: 'ES2022',
     lib: ['ES2022'],
-    types: ['node'],
+    types: spec.jest ? ['node', 'jest'] : ['node'],
     strict: true,
     skipLibCheck: false,
     experimentalDecorators: true,
@@ -368,6 +383,7 @@ function writeApp(dir, name, spec, tarball) {
     writeFileSync(path.join(dir, 'tsconfig.extra.json'), `${JSON.stringify(extra, null, 2)}\n`);
   }
   writeFileSync(path.join(dir, 'src/main.ts'), appSource(spec.esm, spec.terminus === true));
+  if (spec.jest) writeFileSync(path.join(dir, 'src/orders.spec.ts'), jestExample());
 }
 
 /** npm for the app's Node: this npm's CLI script, run by that Node binary. */
@@ -451,6 +467,28 @@ async function start(name, dir, node) {
   }
   const ok = result.code === 0 && parsed?.ok === true;
   record(`${name} run`, ok, ok ? last : `${describe(result, timeoutMs)}\n${indent(result.output)}`);
+}
+
+/**
+ * Jest runs the compiled example with --detectOpenHandles: it must pass, report no open handle and
+ * exit by itself (a handle that keeps the process alive runs into the time limit).
+ */
+async function jest(name, dir, node) {
+  log(`${name}: jest --detectOpenHandles (the testing example)`);
+  const timeoutMs = 2 * MINUTE;
+  const result = await run(node, ['node_modules/jest/bin/jest.js', '--ci', '--detectOpenHandles', '--rootDir', 'dist'], {
+    cwd: dir,
+    timeoutMs,
+    env: { NO_COLOR: '1' },
+  });
+  const passed = /Tests:\s+2 passed, 2 total/.test(result.output);
+  const open = /Jest has detected the following \d+ open handles?/.test(result.output);
+  const ok = result.code === 0 && passed && !open;
+  record(
+    `${name} jest --detectOpenHandles`,
+    ok,
+    ok ? '2 tests, no open handle' : `${describe(result, timeoutMs)}\n${indent(result.output)}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -539,6 +577,10 @@ async function main() {
           touchedBroker = true;
           await start(run, app.dir, node.binary);
         } else record(`${run} run`, false, 'not run');
+      }
+      if (app.spec.jest) {
+        if (compiled[i]) await jest(app.name, app.dir, app.node);
+        else record(`${app.name} jest --detectOpenHandles`, false, 'not run');
       }
     }
     if (touchedBroker) await cleanBroker([...apps.map((app) => app.dir), ROOT]);
