@@ -161,10 +161,10 @@ describe('sample app (ROLE=all) over HTTP', () => {
     expect(second.body.quoteId).not.toBe(quote.quoteId);
 
     expect((await http('GET', '/orders/ord-nope/quote')).status).toBe(404);
-    // The pricing worker refuses an unknown SKU: the caller gets its error, as 422.
+    // The pricing worker refuses an unknown SKU with a 422: MessagingHttpExceptionFilter answers with it.
     const unknown = await http('POST', '/orders', { sku: 'NOPE', quantity: 1 });
     const refused = await http('GET', `/orders/${unknown.body.orderId}/quote`);
-    expect(refused).toMatchObject({ status: 422, body: { error: 'UnknownSkuError', message: 'Unknown SKU "NOPE"' } });
+    expect(refused).toMatchObject({ status: 422, body: { statusCode: 422, error: 'Unprocessable Entity', message: 'Unknown SKU "NOPE"' } });
   });
 
   it('POST /orders/:id/ship publishes order.shipped; billing and notifications each get one copy', async () => {
