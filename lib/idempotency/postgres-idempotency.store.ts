@@ -11,7 +11,7 @@ export interface PostgresIdempotencyStoreOptions {
   cleanupIntervalMs?: number;
 }
 
-/** The table and index the store needs; also the migration SQL in the README. */
+/** The table and index the store needs; also the migration SQL in docs/outbox-and-idempotency.md. */
 export function idempotencyTableSql(table: PgTable): string[] {
   return [
     `CREATE TABLE IF NOT EXISTS ${table.sql} (

@@ -12,7 +12,7 @@ export interface OutboxRow {
   properties: PublishProperties;
 }
 
-/** The table and indexes of the outbox; also the migration SQL in the README. */
+/** The table and indexes of the outbox; also the migration SQL in docs/outbox-and-idempotency.md. */
 export function outboxTableSql(table: PgTable): string[] {
   return [
     `CREATE TABLE IF NOT EXISTS ${table.sql} (

@@ -84,7 +84,7 @@ export class DelayQueues {
     return new TopologyError(`The delay queue "${name}" ${why}: the message was not sent`);
   }
 
-  /** With `declare: false` an operator made it (see the README, "Topology"): checked, not declared. */
+  /** With `declare: false` an operator made it (see docs/topology.md, "declare: false"): checked, not declared. */
   private async check(name: string, exchange: string, delayMs: number): Promise<string> {
     const exists = (candidate: string) =>
       this.connections.publisher.withChannel((channel) => channel.checkExchange(candidate)).then(() => candidate);

@@ -209,7 +209,7 @@ export async function checkHandlerTopology(openChannel: () => Promise<TransportC
   }
   if (missing.length > 0) {
     throw new TopologyError(
-      `${definition.name} has "declare: false" but RabbitMQ has no ${missing.join(', ')}: declare them (see the README, "Topology") or let the module declare them`,
+      `${definition.name} has "declare: false" but RabbitMQ has no ${missing.join(', ')}: declare them (see docs/topology.md, "declare: false") or let the module declare them`,
     );
   }
 }

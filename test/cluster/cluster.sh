@@ -74,7 +74,7 @@ EOF
     # A quorum retry queue dead-letters at-least-once; a copy whose confirm was lost with a node is
     # sent again after this timeout (RabbitMQ's default 180 s), and the dead-letter worker takes
     # nothing new while it holds a full prefetch (32) of them. Lowered so a node loss in the tests
-    # delays retries by seconds, not minutes (see the README, "Running at scale").
+    # delays retries by seconds, not minutes (see docs/operations.md, "Running at scale").
     echo '[{rabbit, [{dead_letter_worker_publisher_confirm_timeout, 10000}]}].' >"$d/advanced.config"
     cat >"$d/rabbitmq-env.conf" <<EOF
 NODENAME=$(node_name "$n")

@@ -252,7 +252,7 @@ describe('cluster: node 1 stopped under load', () => {
     const pendingAtKill = requests.filter((r) => r.startedAt < stopAt && !r.ok);
     const afterHeal = requests.filter((r) => r.startedAt > healedAt);
     // RabbitMQ 3.10 may refuse every publish a channel makes to a quorum queue whose leader was on
-    // the lost node, until that node is back (see the README, "Running at scale"): sends then fail
+    // the lost node, until that node is back (see docs/operations.md, "Running at scale"): sends then fail
     // with PublishNackedError and requests on such a channel time out. Typed, never silent.
     const refused = failedSends.filter((f) => f.error instanceof PublishNackedError);
     const brokerRefused = refused.length > 0 || newRequests.some((r) => r.error instanceof RpcTimeoutError);

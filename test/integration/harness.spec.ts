@@ -4,7 +4,7 @@ import { appModule, startApp } from '../support/app';
 import { Broker, ON_MEMORY, unique } from '../support/broker';
 
 /**
- * MessagingHarness as a user's test uses it (the README's "Testing your handlers" example is this
+ * MessagingHarness as a user's test uses it (the example of docs/testing.md, "Testing your handlers", is this
  * file's first test): a handler, a service that injects RpcClient, and assertions made after
  * `idle()` instead of sleeping. Retry delays of 1 s and 5 s are released at once on memory://.
  */

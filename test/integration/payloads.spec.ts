@@ -23,7 +23,7 @@ const INFLATE = { gzip: zlib.gunzipSync, deflate: zlib.inflateSync, br: zlib.bro
 type Algorithm = keyof typeof COMPRESS;
 const ALGORITHMS: Algorithm[] = ['gzip', 'deflate', 'br'];
 
-/** The README's example codec. */
+/** The example codec of docs/payloads.md. */
 const msgpack: Codec = {
   contentType: 'application/msgpack',
   encode: (value) => pack(value),
@@ -201,7 +201,7 @@ describe('payloads: codecs and compression', () => {
     expect(await broker.depth(queue)).toBe(0);
   });
 
-  it('the README msgpackr codec: dates survive, compressed too', async () => {
+  it('the msgpackr codec of docs/payloads.md: dates survive, compressed too', async () => {
     const queue = broker.queue(unique('msgpack'));
     const received: unknown[] = [];
     const app = await apps.start(handlerApp(queue, { codecs: [msgpack], compression: { algorithm: 'br', thresholdBytes: 512 } }, received));

@@ -159,7 +159,7 @@ describe('reliability: outcome holes (round 3)', () => {
       expect(adhoc).toContain('x-expires');
     });
 
-    it('with declare: false and exactly the topology the README lists, context.retry() works; a delay without a queue is refused', async () => {
+    it('with declare: false and exactly the topology docs/topology.md lists, context.retry() works; a delay without a queue is refused', async () => {
       const queue = rig.broker.queue(unique('own-retry-nodeclare'), [70]);
       await rig.broker.channel.assertQueue(queue, { durable: true });
       await rig.broker.channel.assertQueue(`${queue}.dlq`, { durable: true });

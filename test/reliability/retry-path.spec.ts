@@ -146,7 +146,7 @@ describe('reliability: the retry path survives its queue being deleted', () => {
     }
   }, 60_000);
 
-  it('classic: the same copy is dropped by RabbitMQ (at-most-once dead-lettering), the limit the README states', async () => {
+  it('classic: the same copy is dropped by RabbitMQ (at-most-once dead-lettering), the limit docs/failures-and-retries.md states', async () => {
     const queue = rig.broker.queue(unique('retry-path-classic'), [DELAY_MS]);
     const tally = new Tally();
     await failThenDeleteQueueUntilTtlExpired(queue, 'classic', tally);

@@ -256,7 +256,7 @@ describe('decide over a whole life (properties)', () => {
     });
     fc.assert(
       fc.property(rulesArb, producerHeaders, (rules, headers) => {
-        // Not the counters of a genuine copy of this message forwarded whole (those count, see the README).
+        // Not the counters of a genuine copy of this message forwarded whole (those count, see docs/failures-and-retries.md).
         const { 'x-attempts': forgedAttempts, 'x-redeliveries': forgedRedeliveries } = headers;
         const genuine =
           typeof forgedAttempts === 'number' &&

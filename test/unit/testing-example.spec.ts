@@ -1,6 +1,7 @@
 /**
- * The README's "Testing your handlers" example, verbatim: it runs on the in-memory broker, so it
- * needs no service (and stays in the unit project). If it fails, the README is wrong.
+ * The example of docs/testing.md ("Testing your handlers"), verbatim but for its imports (lib/ here,
+ * and Vitest's globals): it runs on the in-memory broker, so it needs no service (and stays in the
+ * unit project). If it fails, the docs are wrong.
  */
 import { Injectable, type INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
