@@ -1,7 +1,7 @@
 /**
  * The layering of lib/, bottom to top, checked by `npm run lint:deps` (dependency-cruiser).
  * A module may import its own layer and the layers below it, never one above; with every folder
- * in one layer, no cycle can run between folders. The picture is in README.md ("Layout").
+ * in one layer, no cycle can run between folders. The picture is in docs/architecture.md ("Layout").
  */
 const LAYERS = [
   // the shared kernel: errors, tokens and header names, public types, small helpers
@@ -20,9 +20,10 @@ const LAYERS = [
   ['^lib/consumer/'],
   // Nest glue: discovery, enhancers, params, lifecycle, and what builds the consumers
   ['^lib/nest/', '^lib/decorators/'],
-  ['^lib/operations/'],
+  // operator services, and the AsyncAPI document made from what nest/ and topology/ know
+  ['^lib/operations/', '^lib/asyncapi/'],
   // plug-ins at the edge: each is a subpath entry of its own
-  ['^lib/outbox/', '^lib/testing/', '^lib/terminus/', '^lib/http/'],
+  ['^lib/outbox/', '^lib/testing/', '^lib/terminus/', '^lib/http/', '^lib/console/'],
   // the module's wiring and the root entry
   ['^lib/messaging\\.module\\.ts$', '^lib/index\\.ts$'],
 ];
@@ -64,13 +65,18 @@ module.exports = {
     {
       name: 'core-never-imports-plugins',
       comment:
-        'the outbox, the Redis and PostgreSQL stores, the harness and terminus are reached only through their subpath entries (and the wiring in messaging.module.ts)',
+        'the outbox, the Redis and PostgreSQL stores, the harness, terminus and the console are reached only through their subpath entries (and the wiring in messaging.module.ts)',
       severity: 'error',
       from: {
         path: '^lib/',
-        pathNot: ['^lib/(outbox|testing|terminus)/', '^lib/messaging\\.module\\.ts$', '^lib/index\\.ts$', '^lib/idempotency/index\\.ts$'],
+        pathNot: [
+          '^lib/(outbox|testing|terminus|console)/',
+          '^lib/messaging\\.module\\.ts$',
+          '^lib/index\\.ts$',
+          '^lib/idempotency/index\\.ts$',
+        ],
       },
-      to: { path: ['^lib/(outbox|testing|terminus)/', '^lib/idempotency/(redis|postgres)-idempotency\\.store\\.ts$'] },
+      to: { path: ['^lib/(outbox|testing|terminus|console)/', '^lib/idempotency/(redis|postgres)-idempotency\\.store\\.ts$'] },
     },
     {
       name: 'no-orphans',
@@ -78,7 +84,7 @@ module.exports = {
       from: {
         orphan: true,
         path: '^lib/',
-        pathNot: ['\\.d\\.ts$', '^lib/(index|terminus/index|outbox/index|idempotency/index|testing/index)\\.ts$'],
+        pathNot: ['\\.d\\.ts$', '^lib/(index|terminus/index|outbox/index|idempotency/index|testing/index|console/index)\\.ts$'],
       },
       to: {},
     },

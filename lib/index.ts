@@ -9,8 +9,10 @@ export { TrackContext } from './context/track-context';
 export { MessagingHealth } from './operations/messaging-health';
 export type { MessagingNotReadyReason } from './operations/messaging-health';
 export { MessagingAdmin } from './operations/messaging-admin';
-export type { QueueDepth } from './operations/messaging-admin';
+export type { QueueDepth, HandlerSummary } from './operations/messaging-admin';
+export type { OutcomeCounts } from './telemetry/outcome-counters';
 export { DeadLetters } from './operations/dead-letters';
+export type { DeadLetter, DeadLetterPage } from './operations/dead-letter';
 export {
   InjectDeadLetters,
   InjectMessagingAdmin,
@@ -19,6 +21,15 @@ export {
   getMessagingAdminToken,
   getMessagingHealthToken,
 } from './operations/inject-operations.decorator';
+export { AsyncApiDocument } from './asyncapi/asyncapi-document';
+export { writeAsyncApiDocument } from './asyncapi/write-asyncapi-document';
+export type {
+  AsyncApiOptions,
+  AsyncApiInfo,
+  AsyncApiPublish,
+  JsonSchema,
+  PayloadDescription,
+} from './interfaces/asyncapi-options.interface';
 export { MESSAGE_CONTEXT } from './messaging.constants';
 export { MessagingHttpExceptionFilter } from './http/messaging-http-exception.filter';
 export { httpAnswerOf } from './http/http-status';

@@ -8,6 +8,11 @@ export const DEFAULT_CONNECTION = 'default';
 export const MESSAGING_LOGGER = Symbol('nestjs-messaging:logger');
 /** The Telemetry the `metrics` option and an OpenTelemetry SDK ask for (see telemetry-factory.ts). */
 export const TELEMETRY = Symbol('nestjs-messaging:telemetry');
+/**
+ * Provided (true) by a plug-in that reads the per-queue outcome counts (the console): only then
+ * does each connection count them (see OutcomeCounters), so an app without one pays nothing.
+ */
+export const COUNT_OUTCOMES = Symbol('nestjs-messaging:count-outcomes');
 /** The IdempotencyStore: `idempotency.store`, or a MemoryIdempotencyStore. */
 export const IDEMPOTENCY_STORE = Symbol('nestjs-messaging:idempotency-store');
 /** The publisher of requests and direct replies: no confirms (the reply is the proof), its own channel. */
@@ -37,6 +42,10 @@ export const BROKER_DEATH_HEADERS = [
 ];
 export const HEADER_ERROR_NAME = 'x-error-name';
 export const HEADER_ERROR_MESSAGE = 'x-error-message';
+/** On a dead letter: where the error was thrown, the stack's frames cut to MAX_ERROR_MESSAGE_LENGTH (see stackExcerpt). */
+export const HEADER_ERROR_STACK = 'x-error-stack';
+/** RabbitMQ's count of a quorum queue message's returns so far, on each redelivery. */
+export const HEADER_DELIVERY_COUNT = 'x-delivery-count';
 /** On an error reply: the HTTP status the handler's error carried (an HttpException's), for the caller's HTTP answer. */
 export const HEADER_ERROR_STATUS = 'x-error-status';
 export const HEADER_ORIGINAL_QUEUE = 'x-original-queue';

@@ -12,6 +12,7 @@ import { DeadLetters } from './operations/dead-letters';
 import { TrackContext } from './context/track-context';
 import type { MessagingModuleAsyncOptions, MessagingOptions, MessagingOptionsFactory } from './interfaces/messaging-options.interface';
 import {
+  COUNT_OUTCOMES,
   DEFAULT_CONNECTION,
   IDEMPOTENCY_STORE,
   MESSAGE_CONTEXT,
@@ -24,6 +25,7 @@ import {
 import { CodecRegistry } from './codec/codec-registry';
 import { createTelemetry } from './telemetry/telemetry-factory';
 import type { Telemetry } from './telemetry/telemetry.interface';
+import { OutcomeCounters } from './telemetry/outcome-counters';
 import { MemoryIdempotencyStore } from './idempotency/memory-idempotency.store';
 import { MessagingConfigError } from './messaging.errors';
 import { MessagingHealth } from './operations/messaging-health';
@@ -37,6 +39,7 @@ import { RpcClient } from './rpc/rpc-client';
 import { DelayQueues } from './topology/delay-queues';
 import { MessagingHarness } from './testing/messaging-harness';
 import { Outbox } from './outbox/outbox';
+import { AsyncApiDocument } from './asyncapi/asyncapi-document';
 
 const OPTIONS_FACTORY = Symbol('nestjs-messaging:options-factory');
 
@@ -125,10 +128,14 @@ export class MessagingModule implements OnModuleInit {
           useFactory: (opts: ResolvedMessagingOptions) => new CodecRegistry(opts.codecs, opts.compression, opts.maxMessageBytes),
           inject: [MESSAGING_OPTIONS],
         },
+        OutcomeCounters,
         {
           provide: TELEMETRY,
-          useFactory: (opts: ResolvedMessagingOptions) => createTelemetry(opts.metrics, opts.name),
-          inject: [MESSAGING_OPTIONS],
+          useFactory: (opts: ResolvedMessagingOptions, counters: OutcomeCounters, countOutcomes?: boolean) => {
+            const telemetry = createTelemetry(opts.metrics, opts.name);
+            return countOutcomes ? counters.around(telemetry) : telemetry;
+          },
+          inject: [MESSAGING_OPTIONS, OutcomeCounters, { token: COUNT_OUTCOMES, optional: true }],
         },
         {
           provide: IDEMPOTENCY_STORE,
@@ -189,9 +196,11 @@ export class MessagingModule implements OnModuleInit {
         HandlerConsumers,
         MessagingLifecycle,
         ConnectionDirectory,
+        // By class from every connection: each describes the whole app, so any one Nest picks will do.
+        AsyncApiDocument,
         ...services,
       ],
-      exports: [...exported, TrackContext, MESSAGE_CONTEXT],
+      exports: [...exported, TrackContext, MESSAGE_CONTEXT, AsyncApiDocument],
     };
   }
 }

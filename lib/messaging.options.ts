@@ -2,7 +2,8 @@ import type { Codec } from './interfaces/codec.interface';
 import { mediaType, type ResolvedCompression } from './codec/codec-registry';
 import { COMPRESSION_ALGORITHMS } from './codec/compression';
 import type { IdempotencyStore } from './interfaces/idempotency-store.interface';
-import type { QueueType } from './interfaces/message-handler-options.interface';
+import type { ExchangeType, QueueType } from './interfaces/message-handler-options.interface';
+import type { AsyncApiInfo, AsyncApiOptions, AsyncApiPublish } from './interfaces/asyncapi-options.interface';
 import type {
   IdempotencyOptions,
   MessagingOptions,
@@ -56,6 +57,14 @@ export interface ResolvedMessagingOptions {
   idempotency: ResolvedIdempotency;
   /** Absent: the Outbox is not enabled. */
   outbox?: ResolvedOutbox;
+  asyncApi: ResolvedAsyncApi;
+}
+
+/** `asyncApi`, checked; its names are still the code's (the document applies the rename maps). */
+export interface ResolvedAsyncApi {
+  info?: AsyncApiInfo;
+  server?: string;
+  publishes: AsyncApiPublish[];
 }
 
 export interface ResolvedIdempotency {
@@ -167,6 +176,7 @@ const KNOWN = new Set([
   'outbox',
   'metrics',
   'queueType',
+  'asyncApi',
 ]);
 
 export function resolveOptions(options: MessagingOptions): ResolvedMessagingOptions {
@@ -221,6 +231,7 @@ export function resolveOptions(options: MessagingOptions): ResolvedMessagingOpti
     exchanges: renames(options.exchanges, 'exchanges'),
     idempotency: idempotency(options.idempotency),
     outbox: outbox(options.outbox),
+    asyncApi: asyncApi(options.asyncApi),
   };
 }
 
@@ -289,6 +300,7 @@ function outbox(value: unknown): ResolvedOutbox | undefined {
 }
 
 export const QUEUE_TYPES: readonly QueueType[] = ['quorum', 'classic'];
+export const EXCHANGE_TYPES: readonly ExchangeType[] = ['topic', 'direct', 'fanout', 'headers'];
 
 function queueType(value: unknown, option: string, def: QueueType): QueueType {
   if (value === undefined) return def;
@@ -403,4 +415,69 @@ export function connectionName(value: unknown): string {
   if (value === undefined) return DEFAULT_CONNECTION;
   if (typeof value !== 'string' || !/^[\w.-]{1,64}$/.test(value)) fail('name', 'a name of 1 to 64 letters, digits, "_", "." or "-"', value);
   return value;
+}
+
+/** An object that is not an array: what a JSON Schema or an options object is. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** What the AsyncAPI document adds to what the handlers tell: its info, the server it names, what the app sends. */
+function asyncApi(value: unknown): ResolvedAsyncApi {
+  if (value === undefined) return { publishes: [] };
+  if (!isPlainObject(value)) fail('asyncApi', 'an object { info?, server?, publishes? }', value);
+  knownKeys(value, 'asyncApi', ['info', 'server', 'publishes']);
+  const { info, server, publishes } = value as AsyncApiOptions;
+  if (info !== undefined && !isPlainObject(info)) fail('asyncApi.info', 'an object { title?, version?, description? }', info);
+  if (info) {
+    knownKeys(info, 'asyncApi.info', ['title', 'version', 'description']);
+    for (const key of ['title', 'version', 'description'] as const) text(info[key], `asyncApi.info.${key}`);
+  }
+  if (server !== undefined && (typeof server !== 'string' || !/^amqps?:\/\/[^/]/.test(server) || !URL.canParse(server))) {
+    fail('asyncApi.server', 'the amqp:// or amqps:// URL of the broker the document names for this connection', server);
+  }
+  if (publishes !== undefined && !Array.isArray(publishes)) fail('asyncApi.publishes', `an array of ${PUBLISH_SHAPE}`, publishes);
+  return { info: info && { ...info }, server, publishes: (publishes ?? []).map(publish) };
+}
+
+const PUBLISH_SHAPE = '{ exchange | queue, routingKey?, payload?, name?, summary? }';
+
+function publish(value: unknown, i: number): AsyncApiPublish {
+  const option = `asyncApi.publishes[${i}]`;
+  if (!isPlainObject(value)) fail(option, `an object ${PUBLISH_SHAPE}`, value);
+  const keys = ['exchange', 'exchangeType', 'queue', 'routingKey', 'messageType', 'payload', 'name', 'summary', 'description'];
+  knownKeys(value, option, keys);
+  const given = value as AsyncApiPublish;
+  if ((given.exchange === undefined) === (given.queue === undefined)) {
+    throw new MessagingConfigError(
+      given.exchange === undefined
+        ? `MessagingModule option "${option}" must name an "exchange" (what publish() sends to) or a "queue" (what send() and request() send to)`
+        : `MessagingModule option "${option}" names both an "exchange" and a "queue": describe each in an entry of its own`,
+    );
+  }
+  for (const key of ['exchange', 'queue'] as const) {
+    const name = given[key];
+    if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 255))
+      fail(`${option}.${key}`, 'a non-empty name of at most 255 characters', name);
+  }
+  for (const key of ['routingKey', 'exchangeType'] as const) {
+    if (given[key] !== undefined && given.queue !== undefined)
+      throw new MessagingConfigError(
+        `MessagingModule option "${option}.${key}" needs an "exchange": a send to a queue is routed by its name`,
+      );
+  }
+  if (given.routingKey !== undefined && typeof given.routingKey !== 'string') fail(`${option}.routingKey`, 'a string', given.routingKey);
+  if (given.exchangeType !== undefined && !EXCHANGE_TYPES.includes(given.exchangeType))
+    fail(`${option}.exchangeType`, EXCHANGE_TYPES.map((type) => `'${type}'`).join(', '), given.exchangeType);
+  if (given.payload !== undefined && typeof given.payload !== 'function' && !isPlainObject(given.payload))
+    fail(`${option}.payload`, 'a class or a JSON Schema object', given.payload);
+  if (given.name !== undefined && (typeof given.name !== 'string' || !/^[\w.-]{1,128}$/.test(given.name)))
+    fail(`${option}.name`, 'a name of 1 to 128 letters, digits, ".", "_" or "-"', given.name);
+  for (const key of ['messageType', 'summary', 'description'] as const) text(given[key], `${option}.${key}`);
+  return { ...given };
+}
+
+/** An optional text of the document: a non-empty string when given. */
+function text(value: unknown, option: string): void {
+  if (value !== undefined && (typeof value !== 'string' || value === '')) fail(option, 'a non-empty string', value);
 }

@@ -2,6 +2,7 @@ import type { MessagingOptions } from '../lib';
 import { PostgresIdempotencyStore } from '../lib/idempotency';
 import type { AppConfig } from './config';
 import type { OrdersDatabase } from './database.module';
+import { API_SENDS, WORKER_SENDS } from './published-messages';
 import { queueRenames } from './queues';
 
 /** MessagingModule options from the app's config and database (the forRootAsync factory). */
@@ -24,5 +25,10 @@ export function messagingOptions(config: AppConfig, database?: OrdersDatabase): 
     retry: { attempts: 3, delaysMs: [1_000, 5_000] },
     // In containers the app may start before RabbitMQ: wait for it instead of failing after 15 s.
     ...(config.waitForBroker ? { reconnect: { startupTimeoutMs: Infinity } } : {}),
+    // The AsyncAPI document (AsyncApiDocument, `npm run asyncapi`): its title, and what this role sends.
+    asyncApi: {
+      info: { title: 'Orders (nestjs-messaging sample)', description: 'Orders placed over HTTP, fulfilled, priced and billed by workers.' },
+      publishes: [...(config.role === 'worker' ? [] : API_SENDS), ...(config.role === 'api' ? [] : WORKER_SENDS)],
+    },
   };
 }

@@ -6,7 +6,7 @@ import type { ResolvedMessagingOptions } from '../messaging.options';
 import { BrokerRefusedError, BrokerUnreachableError, ConnectionLostError } from '../messaging.errors';
 import { HandshakeRefusedError } from '../transport/transport.errors';
 import { backoffDelay } from './backoff';
-import { maskUrl } from '../util/url';
+import { maskUrl, vhostOf } from '../util/url';
 import { transportFor } from '../transport/transport-for';
 import type { TransportChannel, TransportConnection } from '../transport/transport.interface';
 import { within } from '../util/within';
@@ -244,9 +244,9 @@ function describe(error: unknown): string {
 
 /** Startup's error for a refused handshake: names the user and the vhost (never the password) and the fix. */
 function refusal(url: string, error: HandshakeRefusedError): BrokerRefusedError {
-  const { username, pathname } = new URL(url);
-  const user = decodeURIComponent(username) || 'guest';
-  const vhost = pathname.length > 1 ? decodeURIComponent(pathname.slice(1)) : '/';
+  const parsed = new URL(url);
+  const user = decodeURIComponent(parsed.username) || 'guest';
+  const vhost = vhostOf(parsed);
   const where = `RabbitMQ at ${maskUrl(url)}`;
   const message =
     error.refused === 'login'

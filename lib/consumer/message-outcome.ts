@@ -5,6 +5,7 @@ import {
   HEADER_COUNTERS_CHECK,
   HEADER_ERROR_MESSAGE,
   HEADER_ERROR_NAME,
+  HEADER_ERROR_STACK,
   HEADER_ORIGINAL_QUEUE,
   HEADER_REDELIVERIES,
 } from '../messaging.constants';
@@ -24,6 +25,7 @@ import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from '../
 import { retryDelays } from '../topology/handler-topology';
 import { type Decision, decide, type Ending, type OutcomeRules, policyDelay, settleOutcomeOf } from './outcome-rules';
 import { type Counters, counterHeaders } from './retry-counters';
+import { stackExcerpt } from './stack-excerpt';
 
 export type { RedeclareTopology } from './delivery-copies';
 
@@ -317,6 +319,7 @@ export class MessageOutcome {
       {
         [HEADER_ERROR_NAME]: error.name,
         [HEADER_ERROR_MESSAGE]: truncate(error.message),
+        [HEADER_ERROR_STACK]: stackExcerpt(error),
         // For people to read, not to count on: without a check, a letter moved back by hand gets its full policy.
         [HEADER_ATTEMPTS]: attempts,
         [HEADER_REDELIVERIES]: delivery.counters.redeliveries || undefined,

@@ -1,3 +1,4 @@
+import type { JsonSchema, PayloadDescription } from './asyncapi-options.interface';
 import type { RetryPolicy } from './messaging-options.interface';
 
 export type ExchangeType = 'topic' | 'direct' | 'fanout' | 'headers';
@@ -61,4 +62,17 @@ export interface MessageHandlerOptions {
   pattern?: string | number | Record<string, unknown>;
   /** The handler takes `(payloads[], contexts[])`: up to `size` messages gathered for at most `timeoutMs`. */
   batch?: { size: number; timeoutMs: number };
+  /**
+   * The payload's JSON Schema in the AsyncAPI document (`AsyncApiDocument`), instead of the one
+   * made from the class of the `@Payload()` parameter.
+   */
+  schema?: JsonSchema;
+  /**
+   * What the AsyncAPI document says the handler answers a request with. By default it answers when
+   * its declared return type is not `void`: a class is described, another type is an unknown
+   * value; an `async` method's (or an Observable's) value cannot be told, so it answers nothing
+   * unless this says so. `true`: an unknown value; `false`: no answer; a class or a JSON Schema:
+   * that answer.
+   */
+  reply?: boolean | PayloadDescription;
 }

@@ -3,6 +3,7 @@ import type { Codec } from './codec.interface';
 import type { IdempotencyStore } from './idempotency-store.interface';
 import type { PgPool } from '../interfaces/sql.interface';
 import type { QueueType } from './message-handler-options.interface';
+import type { AsyncApiOptions } from './asyncapi-options.interface';
 
 export interface RetryPolicy {
   /** Every try counts, the first included. */
@@ -148,6 +149,8 @@ export interface MessagingOptions {
   idempotency?: IdempotencyOptions;
   /** Enables the `Outbox` (PostgreSQL): messages written in the app's transactions, relayed after COMMIT. */
   outbox?: OutboxOptions;
+  /** What the AsyncAPI document (`AsyncApiDocument`) says besides what the handlers tell: its info, this connection's server, what the app sends. */
+  asyncApi?: AsyncApiOptions;
 }
 
 /** A prom-client `Registry` (only what the module uses of it, so prom-client's types are not needed to compile). */
@@ -193,7 +196,7 @@ export interface OutboxOptions {
   pool: PgPool;
   /** Default `messaging_outbox`; `schema.name` works too. */
   table?: string;
-  /** Create the table at startup if missing. Default true; false when migrations create it (README). */
+  /** Create the table at startup if missing. Default true; false when migrations create it (docs/outbox-and-idempotency.md). */
   createTable?: boolean;
   /** Run a relay in this instance. Default true; false for instances that only write. */
   relay?: boolean;

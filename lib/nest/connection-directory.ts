@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
-import { DEFAULT_CONNECTION, MESSAGING_CONNECTION } from '../messaging.constants';
+import { DEFAULT_CONNECTION, MESSAGING_CONNECTION, MESSAGING_OPTIONS } from '../messaging.constants';
 import { MessagingConfigError } from '../messaging.errors';
+import type { ResolvedMessagingOptions } from '../messaging.options';
 import type { DiscoveredHandler } from './handler-explorer';
 
 /**
@@ -19,6 +20,15 @@ export class ConnectionDirectory {
       .getProviders()
       .filter((wrapper) => wrapper.token === MESSAGING_CONNECTION)
       .map((wrapper) => wrapper.instance as string);
+  }
+
+  /** Every forRoot's options, the default connection's first (for what describes the whole app, e.g. AsyncApiDocument). */
+  options(): ResolvedMessagingOptions[] {
+    return this.discovery
+      .getProviders()
+      .filter((wrapper) => wrapper.token === MESSAGING_OPTIONS)
+      .map((wrapper) => wrapper.instance as ResolvedMessagingOptions)
+      .sort((a, b) => Number(b.name === DEFAULT_CONNECTION) - Number(a.name === DEFAULT_CONNECTION));
   }
 
   /** Fails startup when `own` is the name of another forRoot too, or a handler names an unknown connection. */

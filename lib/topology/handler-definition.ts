@@ -172,6 +172,12 @@ function resolveBindings(
 
 /** `schema` and `reply` only describe the handler (in the AsyncAPI document); a wrong one still fails at startup. */
 function checkDescription(name: string, { schema, reply }: MessageHandlerOptions): void {
+  if (typeof schema === 'function') {
+    fail(
+      name,
+      `"schema" must be a JSON Schema object; a class is described from the type of the @Payload() parameter (got class ${(schema as { name: string }).name})`,
+    );
+  }
   if (schema !== undefined && !isPlainObject(schema)) fail(name, `"schema" must be a JSON Schema object (got ${JSON.stringify(schema)})`);
   if (reply !== undefined && typeof reply !== 'boolean' && typeof reply !== 'function' && !isPlainObject(reply)) {
     fail(name, `"reply" must be true, false, a class or a JSON Schema object (got ${JSON.stringify(reply)})`);

@@ -7,6 +7,11 @@ export function maskUrl(text: string): string {
   return text.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*):[^/?#\s]*@/gi, '$1:***@');
 }
 
+/** The virtual host an amqp(s):// URL names: its path without the first `/`, decoded; `/` when it names none. */
+export function vhostOf(url: URL): string {
+  return url.pathname.length > 1 ? decodeURIComponent(url.pathname.slice(1)) : '/';
+}
+
 /** `memory://` and `memory://<name>`: the in-process broker. */
 export function isMemoryUrl(url: string): boolean {
   return url.startsWith('memory://');

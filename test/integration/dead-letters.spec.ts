@@ -89,3 +89,45 @@ describe('a message sent without a message id', () => {
     expect(letter.properties.messageId).toBe(seen[0].id);
   });
 });
+
+describe('browsing a quorum dead-letter queue again and again', () => {
+  let broker: Broker;
+  let app: INestApplicationContext;
+  const queue = unique('browsed');
+
+  @Injectable()
+  class Worker {
+    @MessageHandler({ queue, queueType: 'quorum', retry: false })
+    handle() {
+      throw new Error('to the dlq');
+    }
+  }
+
+  beforeAll(async () => {
+    broker = await Broker.open();
+    broker.queue(queue, []);
+    app = await startApp(appModule({}, { providers: [Worker] }));
+  });
+  afterAll(async () => {
+    await app.close();
+    await broker.cleanup();
+  });
+
+  // Each browse puts every letter back; RabbitMQ 4.0-4.2 (and the in-memory broker, which follows
+  // them) count each return toward a quorum queue's delivery limit (20 by default) and drop a
+  // letter past it, since a dead-letter queue has no dead-letter target of its own.
+  it('loses no letter and keeps their order over 30 browses, past the delivery limit', async () => {
+    const client = app.get(RpcClient);
+    for (let n = 0; n < 3; n++) await client.send(queue, { n });
+    await waitFor(async () => (await broker.depth(`${queue}.dlq`)) === 3, '3 dead letters');
+    const letters = app.get(DeadLetters);
+    for (let view = 0; view < 30; view++) {
+      const page = await letters.browse(queue);
+      expect(
+        page.letters.map((letter) => JSON.parse(letter.content.toString()) as unknown),
+        `view ${view}`,
+      ).toEqual([{ n: 0 }, { n: 1 }, { n: 2 }]);
+    }
+    expect(await broker.depth(`${queue}.dlq`)).toBe(3);
+  });
+});

@@ -11,7 +11,7 @@
 //      Each compiles a TypeScript file with tsc (strict, skipLibCheck: false), so the package's
 //      typings are checked as a consumer sees them, then runs it against RabbitMQ: a command, an
 //      event and a request through the injected RpcClient must all arrive within 20 s.
-//      Both import the subpath entries nestjs-messaging/testing, /outbox and /idempotency (and the
+//      Both import the subpath entries nestjs-messaging/testing, /outbox, /idempotency and /console (and the
 //      ESM app /terminus): injectable, and the same classes as the root's deprecated re-exports.
 //      The CommonJS app also runs the testing example (test/unit/testing-example.spec.ts) under
 //      Jest with --detectOpenHandles: it must pass, report no open handle and exit by itself.
@@ -123,7 +123,7 @@ async function pack(dir) {
     'dist/lib/index.d.ts',
     'dist/lib/index.mjs',
     'dist/lib/index.d.mts',
-    ...['terminus', 'testing', 'outbox', 'idempotency'].flatMap((entry) => [
+    ...['terminus', 'testing', 'outbox', 'idempotency', 'console'].flatMap((entry) => [
       `dist/lib/${entry}/index.js`,
       `dist/lib/${entry}/index.d.ts`,
       `dist/lib/${entry}/index.mjs`,
@@ -216,6 +216,7 @@ import { MessageHandler, MessagingModule, RpcClient, type MessageContext } from 
 import { MessagingHarness } from 'nestjs-messaging/testing';
 import { Outbox } from 'nestjs-messaging/outbox';
 import { MemoryIdempotencyStore, PostgresIdempotencyStore, RedisIdempotencyStore } from 'nestjs-messaging/idempotency';
+import { MessagingConsoleModule } from 'nestjs-messaging/console';
 ${terminus ? "import { HealthCheckService, TerminusModule } from '@nestjs/terminus';\nimport { MessagingHealthIndicator } from 'nestjs-messaging/terminus';\n" : ''}
 const prefix = process.env.PACK_PREFIX!;
 const COMMAND_QUEUE = \`\${prefix}.command\`;
@@ -319,7 +320,8 @@ ${
     result.entries =
       app.get(MessagingHarness) instanceof MessagingHarness && app.get(Outbox) instanceof Outbox &&
       root.MessagingHarness === MessagingHarness && root.Outbox === Outbox && root.MemoryIdempotencyStore === MemoryIdempotencyStore &&
-      typeof RedisIdempotencyStore === 'function' && typeof PostgresIdempotencyStore === 'function';
+      typeof RedisIdempotencyStore === 'function' && typeof PostgresIdempotencyStore === 'function' &&
+      typeof MessagingConsoleModule.forRoot === 'function';
     result.health = ${
       terminus ? "(await app.get(HealthCheckService).check([() => app.get(MessagingHealthIndicator).isHealthy()])).status === 'ok'" : 'true'
     };
