@@ -29,24 +29,12 @@ describe('MessagingAdmin.deleteHandlerQueues', () => {
     return { app, failed };
   }
 
-  async function exists(queue: string): Promise<boolean> {
-    const channel = await broker.connection.createChannel();
-    channel.on('error', () => undefined);
-    try {
-      await channel.checkQueue(queue);
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await channel.close().catch(() => undefined);
-    }
-  }
-
   it("deletes the retry queues of the module's policy, the queue and its DLQ, once the handler is gone", async () => {
     const queue = broker.queue(unique('gone'));
     const old = await handlerLeavingQueues(queue, { attempts: 3, delaysMs: [1000, 5000] });
     await old.app.close();
-    for (const name of [queue, `${queue}.dlq`, `${queue}.retry.1000ms`, `${queue}.retry.5000ms`]) expect(await exists(name)).toBe(true);
+    for (const name of [queue, `${queue}.dlq`, `${queue}.retry.1000ms`, `${queue}.retry.5000ms`])
+      expect(await broker.exists(name)).toBe(true);
 
     const app = await apps.start(appModule({}));
     await expect(app.get(MessagingAdmin).deleteHandlerQueues(queue)).resolves.toEqual({
@@ -54,7 +42,8 @@ describe('MessagingAdmin.deleteHandlerQueues', () => {
       absent: [],
       kept: [],
     });
-    for (const name of [queue, `${queue}.dlq`, `${queue}.retry.1000ms`, `${queue}.retry.5000ms`]) expect(await exists(name)).toBe(false);
+    for (const name of [queue, `${queue}.dlq`, `${queue}.retry.1000ms`, `${queue}.retry.5000ms`])
+      expect(await broker.exists(name)).toBe(false);
     // Twice is harmless: everything is absent.
     await expect(app.get(MessagingAdmin).deleteHandlerQueues(queue, { retryDelaysMs: [] })).resolves.toEqual({
       deleted: [],
@@ -103,7 +92,7 @@ describe('MessagingAdmin.deleteHandlerQueues', () => {
     await expect(admin.deleteHandlerQueues(unique('other'), { retryDelaysMs: [1.5] })).rejects.toThrow(
       'Option "retryDelaysMs" must be an array of whole milliseconds from 0 to 2^31 - 1 (got "[1.5]")',
     );
-    expect(await exists(queue)).toBe(true);
-    expect(await exists(`${queue}.dlq`)).toBe(true);
+    expect(await broker.exists(queue)).toBe(true);
+    expect(await broker.exists(`${queue}.dlq`)).toBe(true);
   });
 });

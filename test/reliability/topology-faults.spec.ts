@@ -24,19 +24,6 @@ describe('reliability: topology faults', () => {
     await broker.cleanup();
   });
 
-  async function queueExists(queue: string): Promise<boolean> {
-    const channel = await broker.connection.createChannel();
-    channel.on('error', () => undefined);
-    try {
-      await channel.checkQueue(queue);
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await channel.close().catch(() => undefined);
-    }
-  }
-
   /** An app with two handlers, A and B, each counting what it handled and when. */
   async function twoHandlerApp(label: string, reconnect = { initialDelayMs: 50, maxDelayMs: 1000 }, extra: Record<string, unknown> = {}) {
     const serviceName = unique(`svc-${label}`);
@@ -86,7 +73,7 @@ describe('reliability: topology faults', () => {
     const deletedAt = Date.now();
     await broker.channel.deleteQueue(queueA);
     await waitFor(() => logger.firstAt(/cancelled the consumer/, deletedAt) !== undefined, 'the broker cancel to be noticed');
-    await waitFor(() => queueExists(queueA), `${queueA} to be declared again`);
+    await waitFor(() => broker.exists(queueA), `${queueA} to be declared again`);
     const redeclaredMs = Date.now() - deletedAt;
     const second = await client.send(queueA, { n: 2 });
     await waitFor(() => a.handled.has(second), 'A to handle a message after the delete');
@@ -141,7 +128,7 @@ describe('reliability: topology faults', () => {
     // The conflicting queue goes away: A declares its own queue again and consumes.
     const fixedAt = Date.now();
     await broker.channel.deleteQueue(queueA);
-    await waitFor(() => queueExists(queueA), `${queueA} re-declared by the app`, 10_000);
+    await waitFor(() => broker.exists(queueA), `${queueA} re-declared by the app`, 10_000);
     const after = await client.send(queueA, { n: 'after' });
     await waitFor(() => a.handled.has(after), 'A to consume again', 10_000);
     const aBackMs = Date.now() - fixedAt;

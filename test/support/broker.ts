@@ -78,6 +78,20 @@ export class Broker {
     }
   }
 
+  /** Whether a queue exists, by a passive declare on a channel of its own (a 404 closes it). */
+  async exists(queue: string): Promise<boolean> {
+    const channel = await this.connection.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      await channel.checkQueue(queue);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
   /** Takes every ready message off a queue (acked), e.g. to read a dead-letter queue. */
   async drainQueue(queue: string): Promise<Message[]> {
     const out: Message[] = [];
