@@ -57,7 +57,7 @@ const STORES: Record<string, () => StoreUnderTest> = {
 
 /** Every run of a handler: the message id (undefined for a message without one). */
 class Runs {
-  readonly ids: Array<string | undefined> = [];
+  readonly ids: string[] = [];
 
   count(id: string | undefined): number {
     return this.ids.filter((seen) => seen === id).length;
@@ -242,7 +242,9 @@ describe('idempotency without a store of its own', () => {
     await rpc.send(queue, {}, { messageId: 'a' });
     await rpc.send(queue, {}, { messageId: 'b' });
     await waitFor(() => runs.count('b') === 1, 'b to be handled');
-    expect(runs.ids).toEqual([undefined, undefined, 'a', 'b']);
+    // The two without an id each ran, under an id made for each delivery.
+    expect(runs.ids).toEqual([expect.any(String), expect.any(String), 'a', 'b']);
+    expect(runs.ids[0]).not.toBe(runs.ids[1]);
   });
 });
 
