@@ -4,6 +4,7 @@
 import { Broker, runQueues } from './broker';
 import { SCENARIOS } from './scenarios';
 import { POINT_SCENARIOS } from './growth';
+import { S11 } from './s11-outbox';
 import { Adapter } from './impl/types';
 
 export interface ChildSpec {
@@ -16,6 +17,8 @@ export interface ChildSpec {
 
 export interface ChildResult {
   ok: boolean;
+  /** the Node this child ran on (runner.ts's --node) */
+  node: string;
   metrics?: Record<string, number>;
   error?: string;
   unhandled: number;
@@ -35,7 +38,7 @@ process.on('uncaughtException', (err) => {
 
 async function main(): Promise<ChildResult> {
   const spec: ChildSpec = JSON.parse(process.argv[2]);
-  const scenario = [...SCENARIOS, ...POINT_SCENARIOS].find((s) => s.id === spec.scenario);
+  const scenario = [...SCENARIOS, ...S11, ...POINT_SCENARIOS].find((s) => s.id === spec.scenario);
   const entry = scenario?.entries.find((e) => e.id === spec.entry);
   if (!scenario || !entry) throw new Error(`unknown run ${spec.scenario}/${spec.entry}`);
   const broker = await Broker.connect(spec.url);
@@ -51,7 +54,7 @@ async function main(): Promise<ChildResult> {
       quick: spec.quick,
       unhandled: () => unhandled,
     });
-    return { ok: true, metrics, unhandled, uncaught };
+    return { ok: true, node: process.version, metrics, unhandled, uncaught };
   } finally {
     await broker.deleteQueues(runQueues(spec.queue));
     await broker.close();
@@ -59,5 +62,11 @@ async function main(): Promise<ChildResult> {
 }
 
 main()
-  .catch((err): ChildResult => ({ ok: false, error: err instanceof Error ? (err.stack ?? err.message) : String(err), unhandled, uncaught }))
+  .catch((err): ChildResult => ({
+    ok: false,
+    node: process.version,
+    error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+    unhandled,
+    uncaught,
+  }))
   .then((result) => process.send!(result, () => process.exit(0)));

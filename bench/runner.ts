@@ -2,12 +2,15 @@
  * Runs the plan: every (scenario, repetition, impl) in a fresh, time-bounded child process,
  * impls interleaved; then prints and writes the report. Invoked by run.js.
  */
-import { fork, spawnSync } from 'child_process';
+import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Broker, runQueues } from './broker';
 import type { ChildResult, ChildSpec } from './child';
+import { type NodeBinary, resolveNode } from './node-binary';
+import { type BrokerVm, findBrokerVm, runCtl } from './rabbitmqctl';
+import { S11, dropRunTables } from './s11-outbox';
 import { SCENARIOS, ScenarioDef } from './scenarios';
 import { POINT_SCENARIOS } from './growth';
 import { isPoint, repsOf } from './growth/group';
@@ -25,15 +28,24 @@ interface Args {
   reps: number;
   url: string;
   timeoutS?: number;
+  node?: string;
+  rabbitmqctl?: string;
+  databaseUrl?: string;
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--only S1,S2,...] [--impl raw,ours,golevelup,nest] [--reps N] [--url amqp://...]
+                        [--node 24|<path>] [--rabbitmqctl <path>] [--database-url postgres://...]
   --quick   fewer messages and 1 repetition (about a minute)
-  --only    scenarios (S2 also selects S2d, the default-socket variant; S8 all cost-growth points, S8a one
-            dimension of them; S9 the idle-memory points)
+  --only    scenarios (S2 also selects S2d, the default-socket variant; S10 both quorum-queue scenarios, S11 both
+            outbox-relay ones; S8 all cost-growth points, S8a one dimension of them; S9 the idle-memory points)
   --impl    implementations (raw is the reference of the ratios)
   --reps    repetitions (default 5, quick 1)
   --url     broker (default $BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672)
+  --node    the Node every child runs on: a major version (24: the nest12 leg's, 22: installed once from npm
+            into node_modules/.cache/nestjs-messaging-bench-node/22) or a binary's path; default the runner's
+  --rabbitmqctl  the broker's rabbitmqctl (its VM's CPU, the final sweep, S9's counts); default the first of
+            $RABBITMQCTL, rabbitmqctl, test/rabbitmq4/rabbitmqctl whose node listens on the URL's port
+  --database-url  PostgreSQL for S11 (default $BENCH_DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
   --timeout seconds after which a child is killed and its run reported failed (default per scenario, 45-120)`;
 
 function parseArgs(argv: string[]): Args {
@@ -65,6 +77,17 @@ function parseArgs(argv: string[]): Args {
       case '--timeout':
         args.timeoutS = Number(value());
         break;
+      case '--node':
+        args.node = value();
+        break;
+      case '--rabbitmqctl': {
+        const ctl = value();
+        args.rabbitmqctl = ctl.includes('/') ? path.resolve(ctl) : ctl;
+        break;
+      }
+      case '--database-url':
+        args.databaseUrl = value();
+        break;
       case '-h':
       case '--help':
         console.log(USAGE);
@@ -86,7 +109,7 @@ function selectScenarios(args: Args): ScenarioDef[] {
     args.only.some(
       (o) => id.toUpperCase() === o.toUpperCase() || (id.toUpperCase().startsWith(o.toUpperCase()) && !/\d/.test(id[o.length])),
     );
-  return [...SCENARIOS, ...POINT_SCENARIOS]
+  return [...SCENARIOS, ...S11, ...POINT_SCENARIOS]
     .filter((s) => wanted(s.id))
     .map((s) => ({ ...s, entries: s.entries.filter((e) => !args.impl || args.impl.includes(e.impl)) }))
     .filter((s) => s.entries.length > 0);
@@ -94,11 +117,15 @@ function selectScenarios(args: Args): ScenarioDef[] {
 
 const tail = (s: string, n = 1500) => (s.length > n ? s.slice(-n) : s);
 
+/** The Node binary the children run on (--node); the runner's own unless given. */
+let childNode: NodeBinary = { path: process.execPath, version: process.version };
+
 function runChild(spec: ChildSpec, timeoutMs: number, log: fs.WriteStream): Promise<{ result?: ChildResult; error?: string }> {
   return new Promise((resolve) => {
     const child = fork(path.join(__dirname, 'child.js'), [JSON.stringify(spec)], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       execArgv: [],
+      execPath: childNode.path,
     });
     current = child;
     let output = '';
@@ -144,10 +171,11 @@ function versions(): Record<string, string> {
   };
 }
 
-/** Deletes whatever a run left behind under its prefix (best effort; needs rabbitmqctl). */
-async function sweep(broker: Broker, prefix: string): Promise<number> {
+/** Deletes whatever a run left behind under its prefix (best effort; needs the broker's rabbitmqctl). */
+async function sweep(broker: Broker, prefix: string, ctl: string | undefined): Promise<number> {
+  if (!ctl) return 0;
   const list = (what: string) => {
-    const r = spawnSync('rabbitmqctl', ['-q', what, 'name', '--no-table-headers'], { encoding: 'utf8', timeout: 60_000 });
+    const r = runCtl(['-q', what, 'name', '--no-table-headers'], 60_000, ctl);
     if (r.status !== 0) return undefined;
     return r.stdout
       .split('\n')
@@ -161,15 +189,16 @@ async function sweep(broker: Broker, prefix: string): Promise<number> {
   return (queues?.length ?? 0) + (exchanges?.length ?? 0);
 }
 
-/**
- * The broker's OS pid when it runs on this machine, so that children can read its CPU time
- * (cpu.ts); undefined for a remote broker or without rabbitmqctl.
- */
-function brokerPid(url: string): string | undefined {
-  if (process.env.BENCH_BROKER_PID) return process.env.BENCH_BROKER_PID;
-  if (!/^amqps?:\/\/([^@/]*@)?(127\.0\.0\.1|localhost|\[::1\])[:/]?/.test(url)) return undefined;
-  const r = spawnSync('rabbitmqctl', ['status'], { encoding: 'utf8', timeout: 60_000 });
-  return /OS PID: (\d+)/.exec(r.stdout ?? '')?.[1];
+/** A path inside the repository relative to it; anything else as it is. */
+const shortPath = (p: string) => (path.isAbsolute(p) && !path.relative(ROOT, p).startsWith('..') ? path.relative(ROOT, p) : p);
+
+/** The report's line on the broker: its version (from the connection), where, and how its CPU was read. */
+function brokerLine(server: string, url: string, vm: BrokerVm): string {
+  const where = url.replace(/\/\/[^@]*@/, '//');
+  const how = vm.pid
+    ? `broker CPU from its VM, OS pid ${vm.pid}${vm.ctl ? ` (found by ${shortPath(vm.ctl)})` : ' (BENCH_BROKER_PID)'}`
+    : `broker CPU not measured: ${vm.note ?? 'no pid'}`;
+  return `${server} at ${where}${vm.status ? ` (rabbitmqctl status: ${vm.status})` : ''}; ${how}`;
 }
 
 function summaryOf(s: ScenarioDef, r: RunRecord): string {
@@ -183,6 +212,9 @@ export async function main(argv: string[]): Promise<number> {
   if (scenarios.length === 0) throw new Error('nothing selected');
   const oursUnavailable = process.env.BENCH_OURS_UNAVAILABLE;
 
+  childNode = resolveNode(args.node, ROOT);
+  if (args.databaseUrl) process.env.BENCH_DATABASE_URL = args.databaseUrl; // inherited by every child (S11)
+
   let broker: Broker;
   try {
     broker = await Broker.connect(args.url);
@@ -191,8 +223,12 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const server = broker.serverVersion;
-  const pid = brokerPid(args.url);
-  if (pid) process.env.BENCH_BROKER_PID = pid; // inherited by every child
+  const vm = findBrokerVm(args.url, ROOT, args.rabbitmqctl);
+  // inherited by every child: cpu.ts reads the VM's CPU time, S9 counts with the same rabbitmqctl
+  if (vm.pid) process.env.BENCH_BROKER_PID = vm.pid;
+  if (vm.ctl) process.env.BENCH_RABBITMQCTL = vm.ctl;
+  const nodeLine = `${childNode.version}${childNode.path === process.execPath ? '' : ` (${shortPath(childNode.path)}); the runner ${process.version}`}`;
+  const brokerInfo = brokerLine(server, args.url, vm);
   const prefix = `nmbench.${Date.now().toString(36)}`;
   fs.mkdirSync(path.join(RESULTS, 'logs'), { recursive: true });
   const logFile = path.join(RESULTS, 'logs', `${prefix}.log`);
@@ -215,7 +251,7 @@ export async function main(argv: string[]): Promise<number> {
   const started = Date.now();
   const capped = scenarios.find((s) => repsOf(s, args.reps) < args.reps);
   console.log(
-    `bench: ${plan.length} runs (${scenarios.map((s) => s.id).join(' ')}; ${args.reps} rep(s)${capped ? `, S8/S9 points ${repsOf(capped, args.reps)}` : ''}${args.quick ? ', quick' : ''}) against ${server}; log ${path.relative(ROOT, logFile)}`,
+    `bench: ${plan.length} runs (${scenarios.map((s) => s.id).join(' ')}; ${args.reps} rep(s)${capped ? `, S8/S9 points ${repsOf(capped, args.reps)}` : ''}${args.quick ? ', quick' : ''}) on Node ${nodeLine}; broker ${brokerInfo}; log ${path.relative(ROOT, logFile)}`,
   );
   // One unrecorded run first, so that the first measured run does not pay for a cold broker and disk cache.
   if (tty) process.stdout.write('warming up …');
@@ -247,7 +283,12 @@ export async function main(argv: string[]): Promise<number> {
         unhandled: result?.unhandled,
         uncaught: result?.uncaught,
         seconds: (Date.now() - t0) / 1000,
+        node: result?.node,
       };
+      if (result && result.node !== childNode.version) {
+        record.ok = false;
+        record.error = `the child ran on Node ${result.node}, not ${childNode.version}`;
+      }
       await broker.deleteQueues(runQueues(queue));
     }
     runs.push(record);
@@ -258,14 +299,17 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (tty) process.stdout.write('\r\x1b[K');
 
-  const swept = await sweep(broker, prefix);
+  const swept = await sweep(broker, prefix, vm.ctl);
   await broker.close();
+  const dropped = scenarios.some((s) => S11.some((x) => x.id === s.id)) ? await dropRunTables(prefix) : 0;
   log.end();
 
   const cpus = os.cpus();
   const meta = {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    machine: `${cpus.length} cores (${cpus[0]?.model?.trim() ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, ${server}`,
+    machine: `${cpus.length} cores (${cpus[0]?.model?.trim() ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${childNode.version}, ${server}`,
+    node: nodeLine,
+    broker: brokerInfo,
     command:
       process.env.npm_lifecycle_event === 'bench'
         ? `npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}`
@@ -288,7 +332,14 @@ export async function main(argv: string[]): Promise<number> {
   const footer = `\n_${runs.length}${runs.length < plan.length ? ` of ${plan.length}` : ''} runs in ${((Date.now() - started) / 1000).toFixed(0)} s._\n`;
   const md = renderMarkdown(scenarios, runs, meta, plot('s8.png')) + footer;
   console.log('\n' + md);
-  const json = { ...meta, args, runs, summary: summarize(scenarios, runs) };
+  const json = {
+    ...meta,
+    nodeBinary: { children: childNode, runner: { path: process.execPath, version: process.version } },
+    brokerVm: { server, ctl: vm.ctl, pid: vm.pid, status: vm.status, note: vm.note },
+    args,
+    runs,
+    summary: summarize(scenarios, runs),
+  };
   fs.writeFileSync(path.join(RESULTS, 'latest.json'), JSON.stringify(json, null, 2));
   fs.writeFileSync(path.join(RESULTS, 'latest.md'), md);
   const written = ['bench/results/latest.json', 'bench/results/latest.md'];
@@ -298,6 +349,8 @@ export async function main(argv: string[]): Promise<number> {
     written.push('bench/RESULTS.md', ...(plotted && !plotError ? ['bench/s8-growth.png'] : []));
   }
   if (plotError) console.log(`the S8 plot was not made: ${plotError}`);
-  console.log(`written: ${written.join(', ')}${swept ? `; swept ${swept} leftover queue(s)/exchange(s)` : ''}`);
+  console.log(
+    `written: ${written.join(', ')}${swept ? `; swept ${swept} leftover queue(s)/exchange(s)` : ''}${dropped ? `; dropped ${dropped} leftover table(s)` : ''}`,
+  );
   return interrupted ? 130 : runs.every((r) => r.ok) ? 0 : 1;
 }

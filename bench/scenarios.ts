@@ -78,7 +78,10 @@ const ALL = entries(['raw', 'ours', 'golevelup', 'nest']);
 /** S1-S4 also measure raw amqplib doing by hand the per-message work ours must do (impl/raw.ts). */
 const WITH_BOUND = entries(['raw', 'raw:wire', 'ours', 'golevelup', 'nest']);
 
-export function setupOptions(ctx: RunContext, o: { prefetch: number; rpc: boolean; handler: Handler; persistent?: boolean }): SetupOptions {
+export function setupOptions(
+  ctx: RunContext,
+  o: { prefetch: number; rpc: boolean; handler: Handler; persistent?: boolean; queueType?: SetupOptions['queueType'] },
+): SetupOptions {
   return {
     url: ctx.url,
     queue: ctx.queue,
@@ -88,6 +91,7 @@ export function setupOptions(ctx: RunContext, o: { prefetch: number; rpc: boolea
     persistent: o.persistent ?? false,
     noDelay: ctx.entry.noDelay,
     variant: ctx.entry.variant,
+    ...(o.queueType ? { queueType: o.queueType } : {}),
   };
 }
 
@@ -125,10 +129,10 @@ export async function publishAll(
   });
 }
 
-/** S1, S4, S6, S7: publish `count` one-way messages, measure first publish -> last handled. */
+/** S1, S4, S6, S7, S10a: publish `count` one-way messages, measure first publish -> last handled. */
 async function oneWay(
   ctx: RunContext,
-  o: { count: number; prefetch: number; persistent: boolean; handlerDelayMs?: number },
+  o: { count: number; prefetch: number; persistent: boolean; handlerDelayMs?: number; queueType?: SetupOptions['queueType'] },
 ): Promise<Record<string, number>> {
   let handled = 0;
   let last = 0;
@@ -143,7 +147,9 @@ async function oneWay(
   const delay = o.handlerDelayMs;
   const handler: Handler = delay ? async () => (await sleep(delay), count()) : () => count();
 
-  await ctx.adapter.setup(setupOptions(ctx, { prefetch: o.prefetch, rpc: false, handler, persistent: o.persistent }));
+  await ctx.adapter.setup(
+    setupOptions(ctx, { prefetch: o.prefetch, rpc: false, handler, persistent: o.persistent, queueType: o.queueType }),
+  );
   await ctx.broker.waitForConsumer(ctx.queue);
   const rssBeforeMB = process.memoryUsage().rss / 2 ** 20;
   const cpu = cpuMeter();
@@ -179,9 +185,14 @@ async function rpcLatency(ctx: RunContext, warmup: number, calls: number): Promi
   return { p50Us: percentile(lat, 50) * 1000, p99Us: percentile(lat, 99) * 1000 };
 }
 
-/** S3: `calls` requests with `concurrency` in flight. */
-export async function rpcThroughput(ctx: RunContext, calls: number, concurrency: number): Promise<Record<string, number>> {
-  await ctx.adapter.setup(setupOptions(ctx, { prefetch: 50, rpc: true, handler: rpcHandler }));
+/** S3, S10b: `calls` requests with `concurrency` in flight (on a queue of `queueType`). */
+export async function rpcThroughput(
+  ctx: RunContext,
+  calls: number,
+  concurrency: number,
+  queueType?: SetupOptions['queueType'],
+): Promise<Record<string, number>> {
+  await ctx.adapter.setup(setupOptions(ctx, { prefetch: 50, rpc: true, handler: rpcHandler, queueType }));
   await ctx.broker.waitForConsumer(ctx.queue);
   const lat: number[] = [];
   let issued = 0;
@@ -276,6 +287,12 @@ const LATENCY: MetricDef[] = [
   { key: 'p50Us', label: 'p50 µs', better: 'lower' },
   { key: 'p99Us', label: 'p99 µs', better: 'lower' },
 ];
+const RPC_THROUGHPUT: MetricDef[] = [
+  { key: 'callsPerSec', label: 'calls/s', better: 'higher' },
+  { key: 'p99Us', label: 'p99 µs', better: 'lower' },
+  { key: 'nodeCpuUs', label: 'Node CPU µs/call (client + server)', better: 'lower' },
+  CPU[1],
+];
 export const fmtN = (n: number) => n.toLocaleString('en-US');
 
 const size = {
@@ -321,12 +338,7 @@ export const SCENARIOS: ScenarioDef[] = [
     id: 'S3',
     title: 'RPC throughput',
     entries: WITH_BOUND,
-    metrics: [
-      { key: 'callsPerSec', label: 'calls/s', better: 'higher' },
-      { key: 'p99Us', label: 'p99 µs', better: 'lower' },
-      { key: 'nodeCpuUs', label: 'Node CPU µs/call (client + server)', better: 'lower' },
-      CPU[1],
-    ],
+    metrics: RPC_THROUGHPUT,
     describe: (q) => `${fmtN(size.S3(q))} calls, 100 in flight, prefetch 50`,
     timeoutMs: timeout(90_000),
     run: (ctx) => rpcThroughput(ctx, size.S3(ctx.quick), 100),
@@ -373,5 +385,26 @@ export const SCENARIOS: ScenarioDef[] = [
     describe: (q) => `S1 (${fmtN(size.S1(q))} msgs) with persistent messages for every impl`,
     timeoutMs: timeout(120_000),
     run: (ctx) => oneWay(ctx, { count: size.S1(ctx.quick), prefetch: 50, persistent: true }),
+  },
+  // S10: S1 and S3 on a quorum queue (Raft log on disk, every message kept whatever its delivery mode)
+  {
+    id: 'S10a',
+    title: 'one-way throughput, quorum queue',
+    entries: WITH_BOUND,
+    metrics: [...THROUGHPUT, ...CPU],
+    describe: (q) =>
+      `S1 (${fmtN(size.S1(q))} msgs, ≤1,000 unconfirmed, prefetch 50, published transient) on a quorum queue: raw, golevelup and Nest RMQ declare it with \`x-queue-type: quorum\`, ours with \`queueType: 'quorum'\``,
+    timeoutMs: timeout(120_000),
+    run: (ctx) => oneWay(ctx, { count: size.S1(ctx.quick), prefetch: 50, persistent: false, queueType: 'quorum' }),
+  },
+  {
+    id: 'S10b',
+    title: 'RPC throughput, quorum queue',
+    entries: WITH_BOUND,
+    metrics: RPC_THROUGHPUT,
+    describe: (q) =>
+      `S3 (${fmtN(size.S3(q))} calls, 100 in flight, prefetch 50) with the request queue a quorum queue (replies: direct reply-to)`,
+    timeoutMs: timeout(120_000),
+    run: (ctx) => rpcThroughput(ctx, size.S3(ctx.quick), 100, 'quorum'),
   },
 ];

@@ -13,6 +13,8 @@ export interface RunRecord {
   unhandled?: number;
   uncaught?: number;
   seconds: number;
+  /** the Node the child ran on */
+  node?: string;
 }
 
 export interface Cell {
@@ -112,6 +114,9 @@ function target(s: ScenarioDef, entry: string, m: MetricDef, cells: ReturnType<t
       return mark(r === undefined ? undefined : r >= 1.0, '≥ 1.00x');
     case 'S4/ours/msgsPerSec':
       return mark(r === undefined ? undefined : r >= 0.97, '≥ 0.97x');
+    case 'S11a/ours/rowsPerSec':
+    case 'S11b/ours/rowsPerSec':
+      return mark(r === undefined ? undefined : r >= 0.8, '≥ 0.80x of the bound');
     case 'S6/ours:track/msgsPerSec':
       return mark(c?.ratioOurs === undefined ? undefined : c.ratioOurs >= 0.9, '≥ 0.90x of ours');
     case 'S6/ours:scoped/msgsPerSec':
@@ -131,13 +136,17 @@ function target(s: ScenarioDef, entry: string, m: MetricDef, cells: ReturnType<t
 export interface ReportMeta {
   date: string;
   machine: string;
+  /** the Node the children ran on (and the runner's, when another) */
+  node?: string;
+  /** the broker measured: version, URL, how its VM was found */
+  broker?: string;
   command: string;
   reps: number;
   quick: boolean;
   versions: Record<string, string>;
 }
 
-/** S1–S7 make the main table; the S8/S9 points have sections of their own (growth/report.ts). */
+/** S1–S7, S10 and S11 make the main table; the S8/S9 points have sections of their own (growth/report.ts). */
 export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta: ReportMeta, plot?: PlotOutcome): string {
   const cells = summarize(scenarios, runs);
   const tabled = scenarios.filter((s) => !isPoint(s));
@@ -155,6 +164,8 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
     '',
     `- **date**: ${meta.date}`,
     `- **machine**: ${meta.machine}`,
+    ...(meta.node ? [`- **Node**: ${meta.node}`] : []),
+    ...(meta.broker ? [`- **broker**: ${meta.broker}`] : []),
     `- **command**: \`${meta.command}\``,
     `- **versions**: ${Object.entries(meta.versions)
       .map(([k, v]) => `${k} ${v}`)

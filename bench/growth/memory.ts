@@ -6,13 +6,13 @@
  * channel each). The per-handler cost is (100 − 1) / 99, in the report.
  */
 import * as amqp from 'amqplib';
-import { spawnSync } from 'child_process';
 import * as v8 from 'v8';
 import * as vm from 'vm';
 import { runQueues } from '../broker';
 import { loadNest } from '../impl/ours';
 import { RunContext, closeBounded, entries, setupOptions, sleep } from '../scenarios';
 import { median } from '../stats';
+import { ctlPath, runCtl } from '../rabbitmqctl';
 import { DimensionDef, PointScenario, metric } from './group';
 
 const MAX_REPS = 3;
@@ -60,8 +60,8 @@ async function idleMemory(): Promise<Record<string, number>> {
 }
 
 function rabbitmqctl(args: string[]): string {
-  const r = spawnSync('rabbitmqctl', ['-q', ...args], { encoding: 'utf8', timeout: 30_000 });
-  if (r.status !== 0) throw new Error(`rabbitmqctl ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
+  const r = runCtl(['-q', ...args], 30_000);
+  if (r.status !== 0) throw new Error(`${ctlPath()} ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
   return r.stdout;
 }
 

@@ -17,7 +17,7 @@ export function create(): Adapter {
   return {
     async setup(options) {
       o = options;
-      const queueOptions = { durable: true };
+      const queueOptions = { durable: true, ...(o.queueType ? { arguments: { 'x-queue-type': o.queueType } } : {}) };
       // Published to the default exchange, so the routing key is the queue name.
       const decorator = o.rpc
         ? RabbitRPC({ queue: o.queue, routingKey: o.queue, queueOptions })

@@ -34,7 +34,8 @@ export function create(): Adapter {
     async setup(options) {
       o = options;
       const socketOptions = o.noDelay ? { connectionOptions: { noDelay: true } } : undefined;
-      const queueOptions = { durable: true };
+      // the server and the client both declare the queue, with the same arguments
+      const queueOptions = { durable: true, ...(o.queueType ? { arguments: { 'x-queue-type': o.queueType } } : {}) };
 
       @Controller()
       class BenchController {

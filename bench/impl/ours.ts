@@ -1,6 +1,6 @@
 /**
  * nestjs-messaging (this repository), with its defaults: MessagingModule.forRoot({ uri, prefetch }),
- * @MessageHandler({ queue, prefetch }) on a provider method, RpcClient.send / request.
+ * @MessageHandler({ queue, prefetch }) on a provider method (with `queueType` in S10), RpcClient.send / request.
  * BENCH_OURS_GLOBAL_INTERCEPTOR=1 adds a pass-through global interceptor (APP_INTERCEPTOR), to
  * measure what Nest's handler pipeline costs next to the direct call a handler without enhancers gets.
  * BENCH_OURS_METRICS=prometheus turns on `metrics: { prometheus }` (a registry of its own, from the
@@ -47,7 +47,7 @@ export function create(): Adapter {
           constructor(@Inject(lib.TrackContext) private readonly track: any) {}
 
           // not `async`: a synchronous result (S1's no-op) may take the library's synchronous path
-          @lib.MessageHandler({ queue, prefetch: o.prefetch })
+          @lib.MessageHandler({ queue, prefetch: o.prefetch, ...(o.queueType ? { queueType: o.queueType } : {}) })
           handle(payload: Msg) {
             if (o.variant === 'track') {
               sink += (this.track.requestId?.length ?? 0) + (this.track.get('tenant')?.length ?? 0);

@@ -70,7 +70,7 @@ export function create(): Adapter {
       const channels: Array<[string, amqp.Channel]> = [];
       for (const queue of o.queues ?? [o.queue]) {
         const cons = await conn.createChannel();
-        await cons.assertQueue(queue, { durable: true });
+        await cons.assertQueue(queue, { durable: true, ...(o.queueType ? { arguments: { 'x-queue-type': o.queueType } } : {}) });
         await cons.prefetch(o.prefetch);
         channels.push([queue, cons]);
       }

@@ -33,6 +33,11 @@ export interface SetupOptions {
   queues?: string[];
   /** S9: the name the connection(s) show at the broker, to count their channels. */
   connectionName?: string;
+  /**
+   * S10: the type of the consumed queue(s); unset: classic (RabbitMQ's default). Each impl says it
+   * its own way: raw, golevelup and Nest RMQ as the `x-queue-type` argument, ours as `queueType`.
+   */
+  queueType?: 'classic' | 'quorum';
 }
 
 export interface Adapter {
