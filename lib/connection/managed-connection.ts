@@ -90,7 +90,13 @@ export class ManagedConnection extends EventEmitter<ManagedConnectionEvents> {
     try {
       return await work(channel);
     } finally {
-      await channel.close().catch(() => undefined);
+      // Done once the channel is gone, answered or not: amqplib never settles a close that the loss
+      // of its connection overtook, and this wait would hold its caller (e.g. the DeadLetters queue
+      // of one .dlq, and every operation behind it) forever.
+      await new Promise<void>((resolve) => {
+        channel.once('close', () => resolve());
+        channel.close().then(resolve, () => resolve());
+      });
     }
   }
 

@@ -6,8 +6,10 @@ import {
   Module,
   type NestModule,
   type Type,
+  UseFilters,
   UseGuards,
 } from '@nestjs/common';
+import { MessagingHttpExceptionFilter } from '../http/messaging-http-exception.filter';
 import { COUNT_OUTCOMES } from '../messaging.constants';
 import { CONSOLE_CONTROLLER, CONSOLE_OPTIONS } from './console.constants';
 import { ConsoleController } from './console.controller';
@@ -60,6 +62,8 @@ export class MessagingConsoleModule implements NestModule {
 function mountConsoleController({ path, guard }: ResolvedConsoleOptions): Type<ConsoleController> {
   class MessagingConsoleController extends ConsoleController {}
   Controller(path)(MessagingConsoleController);
+  // A broker that cannot be reached answers 503 (and a page that times out 504), not Nest's 500.
+  UseFilters(MessagingHttpExceptionFilter)(MessagingConsoleController);
   if (guard) UseGuards(guard)(MessagingConsoleController);
   return MessagingConsoleController;
 }

@@ -16,7 +16,7 @@ import {
   MESSAGING_LOGGER,
   MESSAGING_OPTIONS,
 } from '../messaging.constants';
-import { MessagingError, QueueNotFoundError, UnroutableError } from '../messaging.errors';
+import { ConnectionLostError, MessagingError, QueueNotFoundError, UnroutableError } from '../messaging.errors';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
 import { Publisher } from '../publisher/publisher';
 import { HandlerConsumers } from '../nest/handler-consumers';
@@ -187,6 +187,7 @@ export class DeadLetters {
           // What takes letters as it goes (a replay of everything) holds only those it leaves.
           const hold = Math.min(reading, MAX_HELD);
           await scanLetters(channel, dlq, { count: reading, hold }, whole ? { visit, renew } : { done: visitor.done, visit, renew });
+          if (removed > 0) await confirmTaken(channel, dlq, removed);
         });
       } finally {
         // Also when the visitor failed: the next operation must find every letter back in place.
@@ -255,6 +256,24 @@ async function countMessages(channel: TransportChannel, queue: string, dlq: stri
       throw new QueueNotFoundError(dlq, `"${queue}" has no dead letters to read or replay (${error.reason})`);
     }
     throw new MessagingError(`Cannot read the dead-letter queue "${dlq}": ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Resolves once RabbitMQ has handled the acks of the `taken` letters: its reply on their channel
+ * comes after everything sent on it before. Rejects when the channel went first: an ack written
+ * then may never have arrived, its letter being back in `dlq`, and a count of removed or replayed
+ * letters must not claim what may not have happened.
+ */
+async function confirmTaken(channel: TransportChannel, dlq: string, taken: number): Promise<void> {
+  try {
+    await channel.checkQueue(dlq);
+  } catch (error) {
+    throw new ConnectionLostError(
+      `${taken} letters were taken from "${dlq}", but its channel closed before RabbitMQ confirmed it: ` +
+        'some may still be there (a replayed one then twice); look again',
+      { cause: error },
+    );
   }
 }
 

@@ -1,3 +1,4 @@
+import { ConnectionLostError } from '../messaging.errors';
 import type { Message, TransportChannel } from '../transport/transport.interface';
 
 /** A scan ends when no letter came for this long (someone else took the rest, or the queue emptied). */
@@ -23,7 +24,8 @@ export interface LetterVisitor {
  * position, the in-memory broker at the head, a quorum queue at the head behind the letters it took
  * back before and still holds there (which is why DeadLetters reads a quorum queue whole). Not
  * basic.get and nack: RabbitMQ 3 puts a quorum queue's nacked letters at its tail, and a channel
- * closed after basic.get returns them out of order (both seen on RabbitMQ 3.10).
+ * closed after basic.get returns them out of order (both seen on RabbitMQ 3.10). Rejects with
+ * ConnectionLostError, at once, when the channel closes before the letters it needs came.
  */
 export async function scanLetters(
   channel: TransportChannel,
@@ -33,6 +35,13 @@ export async function scanLetters(
 ): Promise<number> {
   if (count === 0 || visitor.done?.()) return 0;
   const inbox = new Inbox();
+  // The channel gone (its connection lost, the app closing), what it held is back in the queue and
+  // nothing more comes: the scan must neither wait out IDLE_MS nor end as if it had read them all.
+  let closed: { error?: Error } | undefined;
+  channel.once('close', (error?: Error) => {
+    closed = { error };
+    inbox.push(null);
+  });
   // A prefetch of 0 would mean no limit.
   await channel.prefetch(Math.max(1, hold));
   const { consumerTag } = await channel.consume(queue, (msg) => inbox.push(msg), { noAck: false });
@@ -41,6 +50,12 @@ export async function scanLetters(
   // Holding `hold` letters, the consumer gets no more: the scan ends there rather than idling out.
   for (let position = 0; position < count && position - taken < hold && !visitor.done?.(); position++) {
     const msg = await inbox.next(IDLE_MS);
+    if (!msg && closed) {
+      throw new ConnectionLostError(
+        `Reading "${queue}" stopped after ${position} of ${count} letters: its channel closed; the letters it held are back in the queue`,
+        { cause: closed.error },
+      );
+    }
     if (!msg) break;
     const verdict = await visitor.visit(msg, position);
     if (verdict === 'take') {

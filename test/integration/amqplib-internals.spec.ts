@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import * as amqp from 'amqplib';
+import { amqplibShortcuts } from '../../lib/transport/amqp/amqplib-shortcuts';
 import { coalesceWrites } from '../../lib/transport/amqp/write-coalescing';
 import { writeMessage } from '../../lib/transport/amqp/wire';
 import { handshakeRefusal } from '../../lib/transport/amqp/handshake-refusal';
@@ -132,6 +133,31 @@ describe('amqplib internals', () => {
     const coalesced = await socketWrites(true);
     const plain = await socketWrites(false);
     expect(coalesced).toBeLessThan(plain / 4);
+  });
+
+  it("turned off (the benchmark's A/B switch), each shortcut leaves amqplib's public path in place", async () => {
+    const queue = broker.queue(unique('shortcuts-off'));
+    await broker.channel.assertQueue(queue, { durable: true });
+    const connection = await amqp.connect(AMQP_URL);
+    try {
+      const ch = await connection.createConfirmChannel();
+      const publish = vi.spyOn(ch, 'publish');
+      await confirmOf(ch, message(queue, 'fast'));
+      expect(publish).not.toHaveBeenCalled();
+      const socket = (connection as unknown as { connection: { stream: Socket } }).connection.stream;
+      const write = socket.write;
+      amqplibShortcuts.frameWriter = false;
+      amqplibShortcuts.coalesceWrites = false;
+      coalesceWrites(connection);
+      expect(socket.write).toBe(write);
+      await confirmOf(ch, message(queue, 'public'));
+      expect(publish).toHaveBeenCalledTimes(1);
+      expect((await broker.drainQueue(queue)).map((m) => m.properties.messageId)).toEqual(['fast', 'public']);
+    } finally {
+      amqplibShortcuts.frameWriter = true;
+      amqplibShortcuts.coalesceWrites = true;
+      await connection.close().catch(() => undefined);
+    }
   });
 
   it('coalescing leaves a connection without the expected socket alone', () => {

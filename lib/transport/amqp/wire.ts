@@ -1,5 +1,6 @@
 import type * as amqp from 'amqplib';
 import type { PublishProperties } from '../transport.interface';
+import { amqplibShortcuts } from './amqplib-shortcuts';
 import { wireProperties } from '../wire-properties';
 
 interface ChannelInternals {
@@ -23,7 +24,11 @@ export function writeMessage(
   onConfirm?: (error: Error | null) => void,
 ): boolean {
   const internals = channel as unknown as ChannelInternals;
-  if (typeof internals.sendMessage !== 'function' || (onConfirm && typeof internals.pushConfirmCallback !== 'function')) {
+  if (
+    !amqplibShortcuts.frameWriter ||
+    typeof internals.sendMessage !== 'function' ||
+    (onConfirm && typeof internals.pushConfirmCallback !== 'function')
+  ) {
     const options = p as amqp.Options.Publish;
     return onConfirm
       ? (channel as amqp.ConfirmChannel).publish(exchange, routingKey, content, options, onConfirm)

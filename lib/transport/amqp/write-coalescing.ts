@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type * as amqp from 'amqplib';
 import { socketOf } from './amqplib-socket';
+import { amqplibShortcuts } from './amqplib-shortcuts';
 
 /**
  * amqplib writes every frame to the socket on its own: with TCP_NODELAY on (needed for RPC
@@ -10,7 +11,7 @@ import { socketOf } from './amqplib-socket';
  * be reached (see amqplib-socket.ts), writes go out one by one as amqplib makes them.
  */
 export function coalesceWrites(connection: amqp.ChannelModel): void {
-  const socket = socketOf(connection);
+  const socket = amqplibShortcuts.coalesceWrites ? socketOf(connection) : undefined;
   if (!socket) return;
   const write = socket.write;
   let writes = 0;
