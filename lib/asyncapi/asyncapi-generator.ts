@@ -10,8 +10,7 @@ import {
   MAX_ERROR_MESSAGE_LENGTH,
 } from '../messaging.constants';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
-import { deadLetterQueueName, type HandlerDefinition, type ResolvedBinding, retryQueueName } from '../topology/handler-definition';
-import { retryDelays } from '../topology/handler-topology';
+import { deadLetterQueueName, type HandlerDefinition, type ResolvedBinding, retryQueueNames } from '../topology/handler-definition';
 import { describeServer, type ServerObject } from './asyncapi-servers';
 import type { HandlerTypes } from './handler-types';
 import type { PayloadSchemas } from './payload-schemas';
@@ -294,7 +293,7 @@ function handlerExtensions(definition: HandlerDefinition): Obj {
     'x-retry': retry && {
       attempts: retry.attempts,
       delaysMs: retry.delaysMs,
-      queues: retryDelays(definition).map((delay) => retryQueueName(definition, delay)),
+      queues: retryQueueNames(definition),
     },
     'x-dead-letter-queue': deadLetterQueueName(definition),
     ...(definition.idempotent ? { 'x-idempotent': true } : {}),

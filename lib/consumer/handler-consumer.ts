@@ -11,14 +11,13 @@ import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
 import type { DeliveryStep } from './delivery-step';
 import type { CodecRegistry } from '../codec/codec-registry';
 import type { Telemetry } from '../telemetry/telemetry.interface';
-import type { HandlerDefinition } from '../topology/handler-definition';
+import { type HandlerDefinition, policyDelays } from '../topology/handler-definition';
 import { brokerCountsDeliveries } from '../topology/handler-queue-arguments';
 import {
   BROADCAST_RETRY_QUEUE_EXPIRES_MS,
   checkHandlerTopology,
   declareHandlerTopology,
   type EarlierQueues,
-  retryDelays,
 } from '../topology/handler-topology';
 import type { AckBatcher } from './ack-batcher';
 import { ConsumerChannel } from './consumer-channel';
@@ -101,7 +100,7 @@ export class HandlerConsumer {
   async start(): Promise<void> {
     if (!this.definition.declare) await checkHandlerTopology(() => this.connection.createChannel(), this.definition);
     await this.channel.start();
-    if (this.definition.broadcast && retryDelays(this.definition).length > 0) {
+    if (this.definition.broadcast && policyDelays(this.definition.retry).length > 0) {
       // Its retry queues expire unless declared again (they must not outlive the instance).
       this.renewTimer = setInterval(() => {
         this.redeclare().catch((error: Error) =>

@@ -21,8 +21,7 @@ import type { AdhocRetryQueues } from '../topology/adhoc-retry-queues';
 import type { Delivery, SettleDelivery } from './delivery';
 import { DeliveryCopies, type RedeclareTopology } from './delivery-copies';
 import { DeliveryReplies, truncate } from './delivery-replies';
-import { deadLetterQueueName, type HandlerDefinition, retryQueueName } from '../topology/handler-definition';
-import { retryDelays } from '../topology/handler-topology';
+import { deadLetterQueueName, type HandlerDefinition, policyDelays, retryQueueName } from '../topology/handler-definition';
 import { type Decision, decide, type Ending, type OutcomeRules, policyDelay, settleOutcomeOf } from './outcome-rules';
 import { type Counters, counterHeaders } from './retry-counters';
 import { stackExcerpt } from './stack-excerpt';
@@ -68,7 +67,7 @@ export class MessageOutcome {
     private readonly logger: Logger,
   ) {
     this.rules = { retry: definition.retry, maxRedeliveries: options.maxRedeliveries, maxTries: MAX_TRIES };
-    this.policyDelays = new Set(retryDelays(definition));
+    this.policyDelays = new Set(policyDelays(definition.retry));
     this.copies = new DeliveryCopies(definition, publisher, options, logger);
     this.replies = new DeliveryReplies(publisher, rpc, track, options, definition.format, (delivery, replyTo, failure) =>
       this.log(delivery, 'warn', `could not reply to ${replyTo}: ${failure.message}`),

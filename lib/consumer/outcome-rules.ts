@@ -108,7 +108,7 @@ function onSettlement(rules: OutcomeRules, { attempt }: DeliveryFacts, settlemen
 
 /**
  * The policy's wait after try `attempt`: `delaysMs[attempt - 1]`, the last of those the policy
- * uses repeating (only those have retry queues, see retryDelays); for a policy of one try (which
+ * uses repeating (only those have retry queues, see policyDelays); for a policy of one try (which
  * retries only through `context.retry()`) its first delay; 0 without a policy.
  */
 export function policyDelay({ retry }: Pick<OutcomeRules, 'retry'>, attempt: number): number {

@@ -179,7 +179,8 @@ export class DeadLetters {
         if (verdict === 'take') removed++;
         return verdict === 'keep' && returnsOf(msg) >= FRESH_COPY_AFTER_RETURNS ? 'renew' : verdict;
       };
-      const renew = (msg: Message) => this.copyToTail(msg, dlq);
+      // A copy as it is but for the broker's own delivery count, confirmed at the tail of `dlq`.
+      const renew = async (msg: Message) => void (await this.publishCopy(msg, dlq, [HEADER_DELIVERY_COUNT]));
       try {
         await this.connections.publisher.withChannel(async (channel) => {
           count = await countMessages(channel, queue, dlq);
@@ -195,18 +196,6 @@ export class DeadLetters {
       }
       return count;
     });
-  }
-
-  /** A letter's copy, as it is but for the broker's own delivery count, confirmed at the tail of `dlq`. */
-  private async copyToTail(msg: Message, dlq: string): Promise<void> {
-    const headers = { ...msg.properties.headers };
-    delete headers[HEADER_DELIVERY_COUNT];
-    // A letter of this module always has an id; one without gets one, and so a new letter id.
-    const messageId = msg.properties.messageId ?? randomUUID();
-    await this.publisher.publish(
-      { exchange: '', routingKey: dlq, content: msg.content, properties: { ...msg.properties, headers, messageId, mandatory: true } },
-      this.options.publishTimeoutMs,
-    );
   }
 
   /** Whether `queue`'s dead letters must be read whole: unless a handler of this app declares it classic. */
@@ -233,15 +222,20 @@ export class DeadLetters {
   }
 
   private republish(msg: Message, target: string): Promise<string> {
+    return this.publishCopy(msg, target, DEAD_LETTER_HEADERS);
+  }
+
+  /**
+   * `msg` as it is but for the `without` headers, confirmed in `queue` (mandatory: a queue that is
+   * gone rejects with UnroutableError). A letter of this module always has an id; one without gets
+   * one here, and so a new letter id.
+   */
+  private publishCopy(msg: Message, queue: string, without: readonly string[]): Promise<string> {
     const headers = { ...msg.properties.headers };
-    for (const name of DEAD_LETTER_HEADERS) delete headers[name];
+    for (const name of without) delete headers[name];
+    const messageId = msg.properties.messageId ?? `replay-${randomUUID()}`;
     return this.publisher.publish(
-      {
-        exchange: '',
-        routingKey: target,
-        content: msg.content,
-        properties: { ...msg.properties, headers, messageId: msg.properties.messageId ?? `replay-${randomUUID()}`, mandatory: true },
-      },
+      { exchange: '', routingKey: queue, content: msg.content, properties: { ...msg.properties, headers, messageId, mandatory: true } },
       this.options.publishTimeoutMs,
     );
   }

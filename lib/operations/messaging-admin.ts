@@ -78,8 +78,12 @@ export class MessagingAdmin {
    * queue is never created. A queue that does not exist: QueueNotFoundError. `name` is the name
    * handlers use: the `queues` rename map applies, as everywhere.
    */
-  async queueDepth(name: string): Promise<QueueDepth> {
-    const queue = renamed(this.options.queues, name);
+  queueDepth(name: string): Promise<QueueDepth> {
+    return this.depthOf(renamed(this.options.queues, name));
+  }
+
+  /** queueDepth of a queue named as on the broker (the rename map applied already). */
+  private async depthOf(queue: string): Promise<QueueDepth> {
     try {
       const { messageCount, consumerCount } = await this.connections.publisher.withChannel((channel) => channel.checkQueue(queue));
       return { messages: messageCount, consumers: consumerCount };
@@ -132,7 +136,7 @@ export class MessagingAdmin {
 
   private async depthOrAbsent(queue: string): Promise<QueueDepth | undefined> {
     try {
-      return await this.queueDepth(queue);
+      return await this.depthOf(queue);
     } catch (error) {
       if (error instanceof QueueNotFoundError) return undefined;
       throw error;

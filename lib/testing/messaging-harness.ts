@@ -2,8 +2,7 @@ import { CodecRegistry } from '../codec/codec-registry';
 import { Inject, Injectable } from '@nestjs/common';
 import { ConnectionManager } from '../connection/connection-manager';
 import { HandlerConsumers } from '../nest/handler-consumers';
-import { deadLetterQueueName, retryQueueName } from '../topology/handler-definition';
-import { retryDelays } from '../topology/handler-topology';
+import { deadLetterQueueName, retryQueueNames } from '../topology/handler-definition';
 import { MESSAGING_OPTIONS, RPC_PUBLISHER } from '../messaging.constants';
 import { MessagingError } from '../messaging.errors';
 import { renamed, type ResolvedMessagingOptions } from '../messaging.options';
@@ -137,10 +136,7 @@ export class MessagingHarness {
 
   /** RabbitMQ cannot release a delayed message early: its retry queues are waited out like the rest. */
   private async queuedOnRabbitMQ(): Promise<string | undefined> {
-    const queues = this.consumers.definitions.flatMap((definition) => [
-      definition.queue,
-      ...retryDelays(definition).map((delay) => retryQueueName(definition, delay)),
-    ]);
+    const queues = this.consumers.definitions.flatMap((definition) => [definition.queue, ...retryQueueNames(definition)]);
     if (queues.length === 0) return undefined;
     return this.connections.publisher.withChannel(async (channel) => {
       for (const queue of queues) {

@@ -204,6 +204,11 @@ export function retryQueueName(definition: HandlerDefinition, delayMs: number): 
   return `${policyRetryQueueName(definition.baseQueue, delayMs)}${instance}`;
 }
 
+/** The retry queues of a handler's policy, one per delay of policyDelays. */
+export function retryQueueNames(definition: HandlerDefinition): string[] {
+  return policyDelays(definition.retry).map((delay) => retryQueueName(definition, delay));
+}
+
 function policyRetryQueueName(baseQueue: string, delayMs: number): string {
   return `${baseQueue}.retry.${delayMs}ms`;
 }

@@ -1,7 +1,7 @@
 import type { TransportChannel } from '../transport/transport.interface';
 import { TopologyError } from '../messaging.errors';
 import { isNotFound, isPreconditionFailed } from '../transport/transport.errors';
-import { deadLetterQueueName, type HandlerDefinition, policyDelays, retryQueueName } from './handler-definition';
+import { deadLetterQueueName, type HandlerDefinition, policyDelays, retryQueueName, retryQueueNames } from './handler-definition';
 import { AT_LEAST_ONCE, quorumDeadLettering } from './handler-queue-arguments';
 
 /** What declaring a handler's queue may need besides its channel (see declareHandlerQueue). */
@@ -40,7 +40,7 @@ export async function declareHandlerTopology(
   // classic queue that lives on one node only.
   const dlq = deadLetterQueueName(definition);
   await step(`queue "${dlq}"`, () => channel.assertQueue(dlq, { durable: true, arguments: quorumOrDefault(definition) }));
-  for (const delay of retryDelays(definition)) {
+  for (const delay of policyDelays(definition.retry)) {
     await declareRetryQueue(
       channel,
       definition,
@@ -186,11 +186,10 @@ export async function checkHandlerTopology(openChannel: () => Promise<TransportC
       what: `exchange "${exchange}"`,
       check: (c: TransportChannel) => c.checkExchange(exchange),
     })),
-    ...[
-      definition.queue,
-      deadLetterQueueName(definition),
-      ...retryDelays(definition).map((delay) => retryQueueName(definition, delay)),
-    ].map((queue) => ({ what: `queue "${queue}"`, check: (c: TransportChannel) => c.checkQueue(queue) })),
+    ...[definition.queue, deadLetterQueueName(definition), ...retryQueueNames(definition)].map((queue) => ({
+      what: `queue "${queue}"`,
+      check: (c: TransportChannel) => c.checkQueue(queue),
+    })),
   ];
   const missing: string[] = [];
   let channel = await openChannel();
@@ -236,11 +235,6 @@ function quorumOrDefault(definition: HandlerDefinition): Record<string, unknown>
  */
 function atLeastOnceDeadLettering(type: Record<string, unknown>): Record<string, unknown> {
   return type['x-queue-type'] === 'quorum' ? AT_LEAST_ONCE : {};
-}
-
-/** The distinct non-zero delays of a handler's retry policy (a zero delay goes straight back to the queue). */
-export function retryDelays(definition: HandlerDefinition): number[] {
-  return policyDelays(definition.retry);
 }
 
 async function step(what: string, declare: () => Promise<unknown>, handlerQueue?: HandlerDefinition): Promise<void> {

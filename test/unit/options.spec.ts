@@ -2,8 +2,7 @@ import { MessagingConfigError } from '../../lib';
 import { resolveOptions } from '../../lib/messaging.options';
 import { maskUrl } from '../../lib/util/url';
 import { backoffDelay } from '../../lib/connection/backoff';
-import { defineHandler, retryQueueName } from '../../lib/topology/handler-definition';
-import { retryDelays } from '../../lib/topology/handler-topology';
+import { defineHandler, policyDelays, retryQueueName } from '../../lib/topology/handler-definition';
 
 describe('resolveOptions', () => {
   it('fills in the documented defaults', () => {
@@ -117,7 +116,7 @@ describe('defineHandler', () => {
 
   it('declares one retry queue per distinct non-zero delay actually used', () => {
     const uses = (retry: { attempts: number; delaysMs?: number[] }) =>
-      retryDelays(defineHandler('A.a', { queue: 'q', retry }, module, 'i'));
+      policyDelays(defineHandler('A.a', { queue: 'q', retry }, module, 'i').retry);
     expect(uses({ attempts: 1 })).toEqual([]);
     expect(uses({ attempts: 3, delaysMs: [100] })).toEqual([100]);
     expect(uses({ attempts: 4, delaysMs: [100, 200, 300, 400] })).toEqual([100, 200, 300]);

@@ -3,8 +3,7 @@ import { decide, type Decision, type Ending, type OutcomeRules, policyDelay } fr
 import { counterHeaders, type Counters, FRESH, readCounters } from '../../lib/consumer/retry-counters';
 import { DecodeError, DeliveryLimitError, MessageRejectedError, UnrecoverableError } from '../../lib/messaging.errors';
 import { MAX_TRIES } from '../../lib/messaging.options';
-import type { HandlerDefinition } from '../../lib/topology/handler-definition';
-import { retryDelays } from '../../lib/topology/handler-topology';
+import { policyDelays } from '../../lib/topology/handler-definition';
 
 /**
  * Issue 24 item 2: the outcome rules as a pure decision, tested as a unit. The table pins each
@@ -281,7 +280,7 @@ describe('decide over a whole life (properties)', () => {
           : [];
         expect(delays).toEqual(expected);
         // ...and only delays with a retry queue declared at startup (or none).
-        const declared = retryDelays({ retry: rules.retry } as HandlerDefinition);
+        const declared = policyDelays(rules.retry);
         for (const delay of delays) expect(delay === 0 || declared.includes(delay)).toBe(true);
         expect(end).toMatchObject({ kind: 'deadLetter', attempts });
       }),
