@@ -12,6 +12,7 @@ export class AckBatcher {
   private readonly outstanding: Delivery[] = [];
   private done = 0;
   private scheduled = false;
+  private readonly gone = new AbortController();
 
   constructor(
     private readonly channel: TransportChannel,
@@ -21,6 +22,16 @@ export class AckBatcher {
      */
     private readonly onReturned: (delivery: Delivery) => void = () => undefined,
   ) {}
+
+  /** Aborted when the channel is gone: the broker has requeued whatever it had not seen acked. */
+  get closed(): AbortSignal {
+    return this.gone.signal;
+  }
+
+  /** Its channel closed. */
+  close(): void {
+    this.gone.abort();
+  }
 
   track(delivery: Delivery): void {
     this.outstanding.push(delivery);

@@ -96,12 +96,13 @@ export class ConsumerChannel {
     this.settingUp = true;
     try {
       const channel = await this.connection.createChannel();
+      const acks = new AckBatcher(channel, this.onAckLost);
       channel.on('close', (error?: Error) => {
         if (error)
           this.logger.warn(`Channel of ${this.consumed.name} (queue "${this.consumed.queue}") closed by RabbitMQ: ${error.message}`);
+        acks.close();
         this.onChannelClosed(channel);
       });
-      const acks = new AckBatcher(channel, this.onAckLost);
       this.channel = channel;
       this.acks = acks;
       try {

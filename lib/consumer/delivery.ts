@@ -40,6 +40,19 @@ export class Delivery {
     return this.msg.properties.messageId ?? (this.madeUpId ??= randomUUID());
   }
 
+  /** Its channel is gone: nothing can settle it any more, the broker has put it back in its queue. */
+  get channelGone(): boolean {
+    return this.acks.closed.aborted;
+  }
+
+  /**
+   * Waits `ms` before its outcome is tried again, or less: shutdown gives up on it, or its channel
+   * goes (heard at once, before the broker can deliver it again on a new channel).
+   */
+  hold(ms: number): Promise<void> {
+    return pause(ms, AbortSignal.any([this.signal, this.acks.closed]));
+  }
+
   /** The handler's abort signal, created on first use (an AbortController per message is not free). */
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -186,4 +199,19 @@ export class ReturnedDeliveries {
     const id = msg.properties.messageId;
     return id !== undefined && this.ids.delete(id);
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    // An aborted signal fires no more 'abort' events.
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
 }

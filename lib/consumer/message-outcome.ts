@@ -33,9 +33,9 @@ export type { RedeclareTopology } from './delivery-copies';
  * later or dead-letter. Copies for retry and dead-letter are published mandatory and confirmed by
  * the broker before the original is acked, so a crash in between duplicates a message but never
  * loses one. A copy whose queue is gone (deleted by an operator) makes the topology be declared
- * again and is sent once more; when a copy cannot be published the original goes back to its
- * queue, after a back-off that grows while outcomes keep failing, so a broker that refuses every
- * copy does not get the same message back in a hot loop.
+ * again and is sent once more; when a copy cannot be published it is tried again, the original
+ * held, after a back-off that grows while outcomes keep failing, so a broker that refuses every
+ * copy is not asked in a hot loop.
  */
 export class MessageOutcome {
   private readonly copies: DeliveryCopies;
@@ -44,11 +44,10 @@ export class MessageOutcome {
   private failuresInRow = 0;
   private readonly rules: OutcomeRules;
   /**
-   * Decisions whose copy could not be recorded, by message id: the message went back to its queue
-   * and, when it comes back, the decision is carried out again without running its handler once
-   * more. A broker that refuses every copy (a full dead-letter queue) then keeps the message going
-   * round with a back-off until it takes the copy, but the handler ran once. Bounded: past the
-   * limit the oldest are forgotten (their handlers run again, as before).
+   * Decisions whose copy was not recorded before the message left this consumer (its channel went,
+   * or shutdown gave up on it), by message id: when it comes back here, the decision is carried
+   * out again without running its handler once more. Bounded: past the limit the oldest are
+   * forgotten (their handlers run again, as before).
    */
   private readonly undone = new Map<string, Decision>();
   /** Delays with a retry queue of the policy's. */
@@ -211,7 +210,24 @@ export class MessageOutcome {
       case 'retry':
       case 'deadLetter':
       case 'countReturn':
+        this.announce(delivery, decision);
         return this.record(delivery, outcome, () => this.copyFor(delivery, decision), decision);
+    }
+  }
+
+  /** Logs a retry or a dead letter once, when decided (not on every try of a copy the broker refuses). */
+  private announce(delivery: Delivery, decision: Extract<Decision, { kind: 'retry' | 'deadLetter' | 'countReturn' }>): void {
+    if (decision.kind === 'retry' && decision.error) {
+      const tries = this.definition.retry ? ` of ${this.definition.retry.attempts}` : '';
+      this.log(
+        delivery,
+        'warn',
+        `failed on try ${decision.attempts}${tries} (${describe(decision.error)}); retrying in ${decision.delayMs} ms`,
+      );
+    }
+    if (decision.kind === 'deadLetter') {
+      const level = decision.by === 'handler' ? 'warn' : 'error';
+      this.log(delivery, level, `${deadLetterCause(decision)}; moved to ${deadLetterQueueName(this.definition)}`);
     }
   }
 
@@ -219,22 +235,9 @@ export class MessageOutcome {
   private copyFor(delivery: Delivery, decision: Extract<Decision, { kind: 'retry' | 'deadLetter' | 'countReturn' }>): Promise<void> {
     switch (decision.kind) {
       case 'retry':
-        if (decision.error) {
-          const tries = this.definition.retry ? ` of ${this.definition.retry.attempts}` : '';
-          this.log(
-            delivery,
-            'warn',
-            `failed on try ${decision.attempts}${tries} (${describe(decision.error)}); retrying in ${decision.delayMs} ms`,
-          );
-        }
         return this.retry(delivery, decision.delayMs, { ...delivery.counters, attempts: decision.attempts });
       case 'deadLetter':
         return (async () => {
-          this.log(
-            delivery,
-            decision.by === 'handler' ? 'warn' : 'error',
-            `${deadLetterCause(decision)}; moved to ${deadLetterQueueName(this.definition)}`,
-          );
           await this.deadLetter(delivery, decision.error, decision.attempts);
           if (decision.reply) await this.answer(delivery, undefined, decision.error);
         })();
@@ -284,23 +287,47 @@ export class MessageOutcome {
   }
 
   /**
-   * Acks once `work` (its copies and replies) is confirmed; otherwise the message goes back to its
-   * queue, and `decision` (when given) is remembered to be carried out when it comes back.
+   * Acks once `work` (its copies and replies) is confirmed. While the broker refuses it, the
+   * message stays with this consumer and `work` is tried again after a back-off: given back, it
+   * would come marked redelivered to another instance, which cannot know why and would count it
+   * against maxRedeliveries (and run its handler again). It leaves without an outcome only when
+   * shutdown gives up on it (close() puts it back) or its channel goes (the broker has it back);
+   * then `decision` (when given) is remembered, to be carried out if it comes back here.
    */
   private record(delivery: Delivery, outcome: Delivery['outcome'], work: () => Promise<void>, decision?: Decision): Promise<void> {
     delivery.outcome = outcome;
     const recording = work().then(
-      () => {
-        this.failuresInRow = 0;
-        delivery.ack();
-      },
-      (error: unknown) => {
-        if (decision) this.remember(delivery, decision);
-        return this.requeue(delivery, error);
-      },
+      () => this.recorded(delivery),
+      (error: unknown) => this.tryAgain(delivery, work, error, decision),
     );
     delivery.recording = recording;
     return recording;
+  }
+
+  private recorded(delivery: Delivery): void {
+    this.failuresInRow = 0;
+    delivery.ack();
+  }
+
+  private async tryAgain(delivery: Delivery, work: () => Promise<void>, error: unknown, decision?: Decision): Promise<void> {
+    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
+    for (;;) {
+      const delay = backoffDelay(this.failuresInRow++, initialDelayMs, maxDelayMs);
+      this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); trying again in ${delay} ms`);
+      await delivery.hold(delay);
+      if (delivery.abandoned || delivery.channelGone) {
+        if (decision) this.remember(delivery, decision);
+        // Settled by nobody now: the broker requeues it with the channel, and this consumer excuses it.
+        if (!delivery.abandoned) delivery.requeue();
+        return;
+      }
+      try {
+        await work();
+        return this.recorded(delivery);
+      } catch (failure) {
+        error = failure;
+      }
+    }
   }
 
   private remember(delivery: Delivery, decision: Decision): void {
@@ -354,15 +381,6 @@ export class MessageOutcome {
     }
   }
 
-  /** Back to the queue after a back-off, unless shutdown gives up on it meanwhile (then close() puts it back). */
-  private async requeue(delivery: Delivery, error: unknown): Promise<void> {
-    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
-    const delay = backoffDelay(this.failuresInRow++, initialDelayMs, maxDelayMs);
-    this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); message returned to the queue in ${delay} ms`);
-    await pause(delay, delivery.signal);
-    if (!delivery.abandoned) delivery.requeue();
-  }
-
   private log(delivery: Delivery, level: 'warn' | 'error', text: string): void {
     const { name, queue } = this.definition;
     this.logger[level](new MessageLogLine(`${name} message ${delivery.id} ${text}`, queue, delivery.id, this.track.requestId, name));
@@ -371,21 +389,6 @@ export class MessageOutcome {
 
 /** How many decisions that could not be recorded one handler remembers (see `undone`). */
 const REMEMBERED_UNDONE = 10_000;
-
-/** Waits `ms`, or less if `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    // An aborted signal fires no more 'abort' events.
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-  });
-}
 
 function describe(error: Error): string {
   return `${error.name}: ${error.message}`;

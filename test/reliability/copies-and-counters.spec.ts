@@ -282,8 +282,8 @@ describe('reliability: copies and counters', () => {
   });
 
   describe("39: requeues that are not the message's fault", () => {
-    it('a failed outcome publish returns the message without counting it, with a back-off instead of a hot loop, and without running its handler again', async () => {
-      const queue = rig.broker.queue(unique('failed-copy'), []);
+    /** A handler of `queue` that always throws, without retries, and how often it ran. */
+    function alwaysFailing(queue: string) {
       let calls = 0;
       @Injectable()
       class AlwaysFails {
@@ -293,12 +293,18 @@ describe('reliability: copies and counters', () => {
           throw new Error("the handler's own failure");
         }
       }
+      return { AlwaysFails, calls: () => calls };
+    }
+
+    it('a failed outcome publish keeps the message and tries again with a back-off, not in a hot loop, without counting it or running its handler again', async () => {
+      const queue = rig.broker.queue(unique('failed-copy'), []);
+      const { AlwaysFails, calls } = alwaysFailing(queue);
       const { logger } = await start({ maxRedeliveries: 2, reconnect: { initialDelayMs: 50, maxDelayMs: 400 } }, [AlwaysFails]);
       // An operator replaces the dead-letter queue with one that refuses every publish (nack).
       const dlq = `${queue}.dlq`;
       await rig.broker.channel.deleteQueue(dlq);
       await rig.broker.channel.assertQueue(dlq, { durable: true, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
-      const returns = () => logger.lines.filter((line) => line.message.includes('returned to the queue')).length;
+      const returns = () => logger.lines.filter((line) => line.message.includes('could not be recorded')).length;
       rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'healthy-but-failing' });
       await waitFor(() => returns() >= 3, 'three failed outcomes');
       const before = returns();
@@ -309,14 +315,93 @@ describe('reliability: copies and counters', () => {
       let dead: GetMessage[] = [];
       dead = await drainUntil(rig.broker, dlq, 1, 8_000).catch(() => dead);
       console.log(
-        `[reliability 39] dead-letter copy nacked: returns per second ${perSecond}, handler calls ${calls}, dead letters ${JSON.stringify(dead.map((m) => m.properties.headers))}`,
+        `[reliability 39] dead-letter copy nacked: tries per second ${perSecond}, handler calls ${calls()}, dead letters ${JSON.stringify(dead.map((m) => m.properties.headers))}`,
       );
       expect(perSecond).toBeLessThan(10);
       // 49: its handler ran once; each return carries out the same outcome again, not the handler.
-      expect(calls).toBe(1);
+      expect(calls()).toBe(1);
       expect(dead).toHaveLength(1);
       expect(header(dead[0], 'x-error-name')).toBe('Error');
       expect(header(dead[0], 'x-redeliveries')).toBeUndefined();
+    }, 30_000);
+
+    it('a retry copy the broker refuses, with two instances competing: held and sent again, never counted as a redelivery, its handler run once per try', async () => {
+      // Seen on a cluster: a quorum retry queue whose leader was lost refused every copy for
+      // seconds; the message went back and forth between the instances, each counting it, until
+      // it was dead-lettered as DeliveryLimitError though its handler only asked for a retry.
+      const queue = rig.broker.queue(unique('refused-retry'), [200]);
+      const tries: number[] = [];
+      @Injectable()
+      class FailsOnce {
+        @MessageHandler({ queue, retry: { attempts: 3, delaysMs: [200] } })
+        handle(_payload: unknown, context: MessageContext) {
+          tries.push(context.attempt);
+          if (context.attempt === 1) throw new Error('transient');
+        }
+      }
+      const options = { maxRedeliveries: 2, reconnect: { initialDelayMs: 50, maxDelayMs: 400 } };
+      const [a, b] = [await start(options, [FailsOnce]), await start(options, [FailsOnce])];
+      // An operator replaces the retry queue with one that refuses every publish (nack).
+      const retryQueue = `${queue}.retry.200ms`;
+      await rig.broker.channel.deleteQueue(retryQueue);
+      await rig.broker.channel.assertQueue(retryQueue, { durable: true, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+      const logs = () => [...a.logger.lines, ...b.logger.lines].map((line) => line.message);
+      const failed = () => logs().filter((line) => line.includes('could not be recorded')).length;
+      const counted = () => logs().filter((line) => line.includes('DeliveryLimitError') || line.includes('without an outcome'));
+      rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'refused-retry-1' });
+      await waitFor(() => failed() >= 6 || counted().length > 0, 'six refused retry copies');
+      // The operator puts it right: without the retry queue the copy comes back unroutable, the topology is declared again.
+      await rig.broker.channel.deleteQueue(retryQueue);
+      await waitFor(() => tries.includes(2) || counted().length > 0, 'the second try, after the retry delay', 10_000);
+      await sleep(500); // a window for a second copy of the message to show up, if there were one
+      const dead = await rig.broker.drainQueue(`${queue}.dlq`);
+      console.log(
+        `[reliability 39] refused retry copy, two instances: tries ${JSON.stringify(tries)}, failed outcomes ${failed()}, dead ${dead.length}`,
+      );
+      expect(tries).toEqual([1, 2]);
+      expect(dead).toEqual([]);
+      expect(counted()).toEqual([]);
+    }, 30_000);
+
+    it('a message held for its refused outcome when the consumer connection drops: back from the broker, not counted, its outcome carried out without running the handler again', async () => {
+      const serviceName = unique('svc-held');
+      const queue = rig.broker.queue(unique('held-drop'), []);
+      const { AlwaysFails, calls } = alwaysFailing(queue);
+      const { logger } = await start({ serviceName, maxRedeliveries: 1, reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }, [
+        AlwaysFails,
+      ]);
+      // A policy (not queue arguments: the queue is declared again after the reconnect) makes the DLQ refuse every publish.
+      const dlq = `${queue}.dlq`;
+      const policy = unique('full-dlq');
+      const full = JSON.stringify({ 'max-length': 0, overflow: 'reject-publish' });
+      await rabbitmqctl('set_policy', policy, `^${dlq.replace(/\./g, '\\.')}$`, full, '--apply-to', 'queues');
+      try {
+        await waitFor(async () => (await rabbitmqctl('list_queues', 'name', 'policy')).includes(policy), 'the policy applied', 10_000);
+        const failed = () => logger.lines.filter((line) => line.message.includes('could not be recorded')).length;
+        rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'held-then-dropped' });
+        await waitFor(() => failed() >= 2, 'the dead-letter copy refused twice');
+        expect(await closeConnections(serviceName, 'consumer', 'reliability test: held')).toBe(1);
+        await waitFor(() => lost(logger, 'consumer'), 'the app to see its consumer connection gone');
+        // Back after the reconnect, redelivered: still refused, held again; then the operator puts it right.
+        const afterDrop = failed();
+        await waitFor(() => failed() > afterDrop + 1, 'the message back and its copy refused again', 10_000);
+      } finally {
+        await rabbitmqctl('clear_policy', policy);
+      }
+      const dead = await drainUntil(rig.broker, dlq, 1, 8_000);
+      await sleep(300); // a window for a second dead letter, if there were one
+      const more = await rig.broker.drainQueue(dlq);
+      const announced = logger.lines.filter((line) => line.message.includes('moved to')).length;
+      console.log(
+        `[reliability 39] held outcome, consumer connection dropped: handler calls ${calls()}, dead letters ${dead.length + more.length}, "moved to" logged ${announced} times`,
+      );
+      expect(calls()).toBe(1);
+      expect(dead).toHaveLength(1);
+      expect(more).toEqual([]);
+      expect(header(dead[0], 'x-error-name')).toBe('Error');
+      expect(header(dead[0], 'x-redeliveries')).toBeUndefined();
+      // Said when decided, and again when carried out after its return; not on every try.
+      expect(announced).toBe(2);
     }, 30_000);
 
     it('a message whose handler finished just as the connection dropped comes back without counting', async () => {
