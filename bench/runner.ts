@@ -16,6 +16,7 @@ import { POINT_SCENARIOS } from './growth';
 import { isPoint, repsOf } from './growth/group';
 import { writeS8Plot } from './growth/plot';
 import { RunRecord, fmt, renderMarkdown, summarize } from './stats';
+import { companionRuns } from './companions';
 
 const BENCH = path.resolve(__dirname, '..');
 const ROOT = path.resolve(BENCH, '..');
@@ -31,10 +32,12 @@ interface Args {
   node?: string;
   rabbitmqctl?: string;
   databaseUrl?: string;
+  /** Also keep this run as bench/RESULTS.<record>.md, a companion run RESULTS.md links to. */
+  record?: string;
 }
 
 const USAGE = `usage: npm run bench -- [--quick] [--only S1,S2,...] [--impl raw,ours,golevelup,nest] [--reps N] [--url amqp://...]
-                        [--node 24|<path>] [--rabbitmqctl <path>] [--database-url postgres://...]
+                        [--node 24|<path>] [--rabbitmqctl <path>] [--database-url postgres://...] [--record <name>]
   --quick   fewer messages and 1 repetition (about a minute)
   --only    scenarios (S2 also selects S2d, the default-socket variant; S10 both quorum-queue scenarios, S11 both
             outbox-relay ones; S8 all cost-growth points, S8a one dimension of them; S9 the idle-memory points)
@@ -46,7 +49,9 @@ const USAGE = `usage: npm run bench -- [--quick] [--only S1,S2,...] [--impl raw,
   --rabbitmqctl  the broker's rabbitmqctl (its VM's CPU, the final sweep, S9's counts); default the first of
             $RABBITMQCTL, rabbitmqctl, test/rabbitmq4/rabbitmqctl whose node listens on the URL's port
   --database-url  PostgreSQL for S11 (default $BENCH_DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
-  --timeout seconds after which a child is killed and its run reported failed (default per scenario, 45-120)`;
+  --timeout seconds after which a child is killed and its run reported failed (default per scenario, 45-120)
+  --record  also keep the report as bench/RESULTS.<name>.md (letters, digits, dashes), a companion run that
+            bench/RESULTS.md links to: e.g. --node 24 --record node24, or S1-S4 on another broker`;
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { quick: false, reps: 0, url: process.env.BENCH_AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672' };
@@ -87,6 +92,11 @@ function parseArgs(argv: string[]): Args {
       }
       case '--database-url':
         args.databaseUrl = value();
+        break;
+      case '--record':
+        args.record = value();
+        if (!/^[a-z0-9-]+$/i.test(args.record))
+          throw new Error(`--record takes a name of letters, digits and dashes (got "${args.record}")`);
         break;
       case '-h':
       case '--help':
@@ -325,7 +335,8 @@ export async function main(argv: string[]): Promise<number> {
   const plotError = plotted
     ? writeS8Plot(points, summarize(scenarios, runs), `${meta.date} · ${meta.command} · ${meta.machine}`, [
         path.join(RESULTS, 's8.png'),
-        ...(full ? [path.join(BENCH, 's8-growth.png')] : []),
+        ...(full && !args.record ? [path.join(BENCH, 's8-growth.png')] : []),
+        ...(args.record ? [path.join(BENCH, `s8-growth.${args.record}.png`)] : []),
       ])
     : undefined;
   const plot = (file: string) => (!plotted ? undefined : plotError ? { error: plotError } : { file });
@@ -344,8 +355,15 @@ export async function main(argv: string[]): Promise<number> {
   fs.writeFileSync(path.join(RESULTS, 'latest.md'), md);
   const written = ['bench/results/latest.json', 'bench/results/latest.md'];
   if (plotted && !plotError) written.push('bench/results/s8.png');
-  if (full) {
-    fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), renderMarkdown(scenarios, runs, meta, plot('s8-growth.png')) + footer);
+  if (args.record && !args.quick && !interrupted) {
+    const file = `RESULTS.${args.record}.md`;
+    fs.writeFileSync(path.join(BENCH, file), renderMarkdown(scenarios, runs, meta, plot(`s8-growth.${args.record}.png`)) + footer);
+    written.push(`bench/${file}`, ...(plotted && !plotError ? [`bench/s8-growth.${args.record}.png`] : []));
+  }
+  // A full run on another Node is a companion (--record), never the record of the machine's Node.
+  if (full && !args.record) {
+    const report = renderMarkdown(scenarios, runs, meta, plot('s8-growth.png')) + companionRuns(BENCH) + footer;
+    fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), report);
     written.push('bench/RESULTS.md', ...(plotted && !plotError ? ['bench/s8-growth.png'] : []));
   }
   if (plotError) console.log(`the S8 plot was not made: ${plotError}`);
