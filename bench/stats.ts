@@ -95,7 +95,7 @@ function fmtCell(c: Cell | undefined, m: MetricDef): string {
   return s;
 }
 
-/** The targets of BENCHMARKS.md for nestjs-messaging, checked against this run. */
+/** The targets for nestjs-messaging (BENCHMARKS.md, and the CPU, RPC and memory ones of the performance issue), checked against this run. */
 function target(s: ScenarioDef, entry: string, m: MetricDef, cells: ReturnType<typeof summarize>, runs: RunRecord[]): string {
   const c = cells[s.id]?.[entry]?.[m.key];
   const mark = (ok: boolean | undefined, text: string) => (ok === undefined || !c || c.n === 0 ? text : `${text} ${ok ? '✅' : '❌'}`);
@@ -104,14 +104,22 @@ function target(s: ScenarioDef, entry: string, m: MetricDef, cells: ReturnType<t
   switch (key) {
     case 'S1/ours/msgsPerSec':
       return mark(r === undefined ? undefined : r >= 1.0, '≥ 1.00x');
-    case 'S1/ours/peakRssMB':
+    case 'S1/ours/peakRssMB': {
+      // BENCHMARKS.md's 1.10x of raw, and (issue 31) no more than golevelup's, measured in the same run.
+      const peer = cells[s.id]?.golevelup?.[m.key]?.median;
+      const ok = r === undefined ? undefined : r <= 1.1 || (peer !== undefined && c !== undefined && c.median <= peer);
+      return mark(ok, peer === undefined ? '≤ 1.10x' : '≤ 1.10x or ≤ golevelup');
+    }
+    case 'S1/ours/nodeCpuUs':
       return mark(r === undefined ? undefined : r <= 1.1, '≤ 1.10x');
+    case 'S4/ours/nodeCpuUs':
+      return mark(r === undefined ? undefined : r <= 1.15, '≤ 1.15x');
     case 'S2/ours/p50Us':
       return mark(r === undefined ? undefined : r <= 1.05, '≤ 1.05x');
     case 'S2/ours/p99Us':
       return mark(r === undefined ? undefined : r <= 1.15, '≤ 1.15x');
     case 'S3/ours/callsPerSec':
-      return mark(r === undefined ? undefined : r >= 1.0, '≥ 1.00x');
+      return mark(r === undefined ? undefined : r >= 0.95, '≥ 0.95x');
     case 'S4/ours/msgsPerSec':
       return mark(r === undefined ? undefined : r >= 0.97, '≥ 0.97x');
     case 'S11a/ours/rowsPerSec':

@@ -21,6 +21,38 @@ const RPC_TIMEOUT_MS = 30_000;
 const context = new AsyncLocalStorage<{ requestId: unknown }>();
 const wireHeaders = (id: string) => ({ 'x-origin': 'bench', 'x-request-id': id });
 
+/**
+ * Which parts of that work the `wire` variant does: all by default; BENCH_WIRE_PARTS=id,headers,als,request
+ * (a subset) splits the bound into what each part costs (docs/performance.md).
+ */
+const WIRE_PARTS = new Set((process.env.BENCH_WIRE_PARTS ?? 'id,headers,als,request').split(','));
+const wire = {
+  id: WIRE_PARTS.has('id'),
+  headers: WIRE_PARTS.has('headers'),
+  als: WIRE_PARTS.has('als'),
+  request: WIRE_PARTS.has('request'),
+};
+
+/** A send's properties with the wire parts on. */
+function wireSend<T extends object>(base: T): T & amqp.Options.Publish {
+  const id = wire.id ? randomUUID() : undefined;
+  return { ...base, messageId: id, headers: wire.headers ? wireHeaders(id ?? 'bench') : undefined };
+}
+
+/** A request's: a send's, expiring with its timeout and mandatory. */
+function wireRequest<T extends object>(base: T): T & amqp.Options.Publish {
+  return wire.request ? { ...wireSend(base), expiration: String(RPC_TIMEOUT_MS), mandatory: true } : wireSend(base);
+}
+
+/** A reply's: its own id, the request's request id. */
+function wireReply(correlationId: string, request: amqp.ConsumeMessage): amqp.Options.Publish {
+  return {
+    correlationId,
+    messageId: wire.id ? randomUUID() : undefined,
+    headers: wire.headers ? wireHeaders(String(request.properties.headers?.['x-request-id'])) : undefined,
+  };
+}
+
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
 export function create(): Adapter {
@@ -38,18 +70,13 @@ export function create(): Adapter {
     inFlight++;
     try {
       const payload = JSON.parse(msg.content.toString());
-      const result = await (o.variant === 'wire'
+      const result = await (o.variant === 'wire' && wire.als
         ? context.run({ requestId: msg.properties.headers?.['x-request-id'] }, o.handler, payload)
         : o.handler(payload));
       const { replyTo, correlationId } = msg.properties;
       if (replyTo) {
         const reply = Buffer.from(JSON.stringify(result ?? null));
-        const id = o.variant === 'wire' ? randomUUID() : undefined;
-        cons.sendToQueue(
-          replyTo,
-          reply,
-          id ? { correlationId, messageId: id, headers: wireHeaders(String(msg.properties.headers?.['x-request-id'])) } : { correlationId },
-        );
+        cons.sendToQueue(replyTo, reply, o.variant === 'wire' ? wireReply(correlationId, msg) : { correlationId });
       }
       cons.ack(msg);
     } catch {
@@ -94,15 +121,10 @@ export function create(): Adapter {
     },
 
     publishOne(payload: Msg, queue = o.queue) {
-      const id = o.variant === 'wire' ? randomUUID() : undefined;
+      const base = { persistent: o.persistent, contentType: 'application/json' };
       return new Promise<void>((resolve, reject) => {
-        pub.sendToQueue(
-          queue,
-          Buffer.from(JSON.stringify(payload)),
-          id
-            ? { persistent: o.persistent, contentType: 'application/json', messageId: id, headers: wireHeaders(id) }
-            : { persistent: o.persistent, contentType: 'application/json' },
-          (err) => (err ? reject(err) : resolve()),
+        pub.sendToQueue(queue, Buffer.from(JSON.stringify(payload)), o.variant === 'wire' ? wireSend(base) : base, (err) =>
+          err ? reject(err) : resolve(),
         );
       });
     },
@@ -116,12 +138,7 @@ export function create(): Adapter {
         }, RPC_TIMEOUT_MS);
         pending.set(correlationId, { resolve, reject, timer });
         const base = { correlationId, replyTo: REPLY_TO, contentType: 'application/json' };
-        const id = o.variant === 'wire' ? randomUUID() : undefined;
-        rpc.sendToQueue(
-          o.queue,
-          Buffer.from(JSON.stringify(payload)),
-          id ? { ...base, messageId: id, headers: wireHeaders(id), expiration: String(RPC_TIMEOUT_MS), mandatory: true } : base,
-        );
+        rpc.sendToQueue(o.queue, Buffer.from(JSON.stringify(payload)), o.variant === 'wire' ? wireRequest(base) : base);
       });
     },
 
