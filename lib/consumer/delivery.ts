@@ -45,10 +45,18 @@ export class Delivery {
     return this.acks.closed.aborted;
   }
 
-  /**
-   * Waits `ms` before its outcome is tried again, or less: shutdown gives up on it, or its channel
-   * goes (heard at once, before the broker can deliver it again on a new channel).
-   */
+  /** Calls `listener` once when its channel goes (at once if it has); returns what stops listening. */
+  onChannelGone(listener: () => void): () => void {
+    const closed = this.acks.closed;
+    if (closed.aborted) {
+      listener();
+      return () => undefined;
+    }
+    closed.addEventListener('abort', listener, { once: true });
+    return () => closed.removeEventListener('abort', listener);
+  }
+
+  /** Waits `ms` before its outcome is tried again, or less: shutdown gives up on it, or its channel goes. */
   hold(ms: number): Promise<void> {
     return pause(ms, AbortSignal.any([this.signal, this.acks.closed]));
   }

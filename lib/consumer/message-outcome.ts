@@ -40,16 +40,17 @@ export type { RedeclareTopology } from './delivery-copies';
 export class MessageOutcome {
   private readonly copies: DeliveryCopies;
   private readonly replies: DeliveryReplies;
-  /** Outcomes in a row that could not be recorded; sets how long the next return waits. */
+  /** Outcomes in a row that could not be recorded; with a message's own tries, sets how long its next try waits. */
   private failuresInRow = 0;
   private readonly rules: OutcomeRules;
   /**
-   * Decisions whose copy was not recorded before the message left this consumer (its channel went,
-   * or shutdown gave up on it), by message id: when it comes back here, the decision is carried
-   * out again without running its handler once more. Bounded: past the limit the oldest are
-   * forgotten (their handlers run again, as before).
+   * What is left to do for messages that left this consumer with their outcome unrecorded (their
+   * channel went, or shutdown gave up on them), by message id: the decision, carried out when the
+   * original comes back here without running its handler once more; only an ack when the copy went
+   * out after the channel had gone. Bounded: past the limit the oldest are forgotten (their
+   * handlers run again, as before).
    */
-  private readonly undone = new Map<string, Decision>();
+  private readonly undone = new Map<string, Decision | Promise<Decision>>();
   /** Delays with a retry queue of the policy's. */
   private readonly policyDelays: ReadonlySet<number>;
 
@@ -177,14 +178,17 @@ export class MessageOutcome {
    * and true returned; false for any other message.
    */
   resume(delivery: Delivery): Promise<void> | false {
-    // Nearly always nothing is remembered: no lookup on the path of every message then.
-    if (this.undone.size === 0) return false;
+    // Nearly always nothing is remembered: no lookup on the path of every message then. Only the
+    // original comes back redelivered; a later copy with its message id (a retry) is a new try.
+    if (this.undone.size === 0 || !delivery.msg.fields.redelivered) return false;
     const id = delivery.msg.properties.messageId;
-    const decision = id === undefined ? undefined : this.undone.get(id);
-    if (!decision) return false;
+    const left = id === undefined ? undefined : this.undone.get(id);
+    if (!left) return false;
     this.undone.delete(id!);
     delivery.ended = true;
-    return this.carryOut(delivery, decision) ?? Promise.resolve();
+    // Back while its earlier try was still in flight: what is left to do is known once that try ends.
+    if (left instanceof Promise) return left.then((decision) => this.carryOut(delivery, decision));
+    return this.carryOut(delivery, left) ?? Promise.resolve();
   }
 
   private decideAndCarryOut(delivery: Delivery, attempt: number, ending: Ending): Promise<void> | void {
@@ -211,7 +215,7 @@ export class MessageOutcome {
       case 'deadLetter':
       case 'countReturn':
         this.announce(delivery, decision);
-        return this.record(delivery, outcome, () => this.copyFor(delivery, decision), decision);
+        return this.record(delivery, outcome, this.workFor(delivery, decision), decision);
     }
   }
 
@@ -231,22 +235,27 @@ export class MessageOutcome {
     }
   }
 
-  /** The copy a decision needs, confirmed. */
-  private copyFor(delivery: Delivery, decision: Extract<Decision, { kind: 'retry' | 'deadLetter' | 'countReturn' }>): Promise<void> {
+  /** Publishes, confirmed, the copy a decision needs: tried again while the broker refuses it. */
+  private workFor(delivery: Delivery, decision: Extract<Decision, { kind: 'retry' | 'deadLetter' | 'countReturn' }>): () => Promise<void> {
     switch (decision.kind) {
       case 'retry':
-        return this.retry(delivery, decision.delayMs, { ...delivery.counters, attempts: decision.attempts });
-      case 'deadLetter':
-        return (async () => {
-          await this.deadLetter(delivery, decision.error, decision.attempts);
+        return () => this.retry(delivery, decision.delayMs, { ...delivery.counters, attempts: decision.attempts });
+      case 'deadLetter': {
+        // A reply that fails once its letter is confirmed is tried again alone: one letter, not one per try.
+        let lettered = false;
+        return async () => {
+          if (!lettered) await this.deadLetter(delivery, decision.error, decision.attempts);
+          lettered = true;
           if (decision.reply) await this.answer(delivery, undefined, decision.error);
-        })();
+        };
+      }
       case 'countReturn':
-        return this.copies.copyTo(
-          delivery,
-          this.definition.queue,
-          this.countersHeaders(delivery, { ...delivery.counters, redeliveries: decision.redeliveries }),
-        );
+        return () =>
+          this.copies.copyTo(
+            delivery,
+            this.definition.queue,
+            this.countersHeaders(delivery, { ...delivery.counters, redeliveries: decision.redeliveries }),
+          );
     }
   }
 
@@ -291,46 +300,58 @@ export class MessageOutcome {
    * message stays with this consumer and `work` is tried again after a back-off: given back, it
    * would come marked redelivered to another instance, which cannot know why and would count it
    * against maxRedeliveries (and run its handler again). It leaves without an outcome only when
-   * shutdown gives up on it (close() puts it back) or its channel goes (the broker has it back);
-   * then `decision` (when given) is remembered, to be carried out if it comes back here.
+   * its channel goes (the broker has it back) or shutdown gives up on it (close() puts it back);
+   * then what is left of `decision` (when given) is remembered, to be done if it comes back here.
    */
   private record(delivery: Delivery, outcome: Delivery['outcome'], work: () => Promise<void>, decision?: Decision): Promise<void> {
     delivery.outcome = outcome;
-    const recording = work().then(
-      () => this.recorded(delivery),
-      (error: unknown) => this.tryAgain(delivery, work, error, decision),
-    );
+    const recording = this.holdUntilRecorded(delivery, work, decision);
     delivery.recording = recording;
     return recording;
   }
 
-  private recorded(delivery: Delivery): void {
-    this.failuresInRow = 0;
-    delivery.ack();
-  }
-
-  private async tryAgain(delivery: Delivery, work: () => Promise<void>, error: unknown, decision?: Decision): Promise<void> {
+  private async holdUntilRecorded(delivery: Delivery, work: () => Promise<void>, decision?: Decision): Promise<void> {
     const { initialDelayMs, maxDelayMs } = this.options.reconnect;
-    for (;;) {
-      const delay = backoffDelay(this.failuresInRow++, initialDelayMs, maxDelayMs);
-      this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); trying again in ${delay} ms`);
-      await delivery.hold(delay);
-      if (delivery.abandoned || delivery.channelGone) {
-        if (decision) this.remember(delivery, decision);
-        // Settled by nobody now: the broker requeues it with the channel, and this consumer excuses it.
-        if (!delivery.abandoned) delivery.requeue();
-        return;
+    let inFlight = work();
+    // The moment its channel goes, the broker has the original back and may deliver it here again
+    // at once: it is excused (not counted) then, and what is left to do is what the try in flight
+    // leaves: only the ack if that try is confirmed, the whole decision if not.
+    const stopListening = delivery.onChannelGone(() => {
+      if (decision)
+        this.remember(
+          delivery,
+          inFlight.then(ACK_ONLY, () => decision),
+        );
+      delivery.requeue();
+    });
+    try {
+      for (let tries = 0; ; tries++) {
+        try {
+          await inFlight;
+          this.failuresInRow = 0;
+          if (!delivery.channelGone) delivery.ack();
+          return;
+        } catch (error) {
+          if (delivery.channelGone) return;
+          // Its own tries count too: other messages' copies going through do not shorten its wait.
+          const delay = backoffDelay(Math.max(tries, this.failuresInRow++), initialDelayMs, maxDelayMs);
+          this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); trying again in ${delay} ms`);
+          await delivery.hold(delay);
+        }
+        if (delivery.channelGone) return;
+        if (delivery.abandoned) {
+          // close() puts it back; its decision is carried out if it comes back here.
+          if (decision) this.remember(delivery, decision);
+          return;
+        }
+        inFlight = work();
       }
-      try {
-        await work();
-        return this.recorded(delivery);
-      } catch (failure) {
-        error = failure;
-      }
+    } finally {
+      stopListening();
     }
   }
 
-  private remember(delivery: Delivery, decision: Decision): void {
+  private remember(delivery: Delivery, decision: Decision | Promise<Decision>): void {
     const id = delivery.msg.properties.messageId;
     if (id === undefined) return;
     this.undone.delete(id);
@@ -386,6 +407,9 @@ export class MessageOutcome {
     this.logger[level](new MessageLogLine(`${name} message ${delivery.id} ${text}`, queue, delivery.id, this.track.requestId, name));
   }
 }
+
+/** What is left when a message's copy went out after its channel did (see `undone`). */
+const ACK_ONLY = (): Decision => ({ kind: 'ack' });
 
 /** How many decisions that could not be recorded one handler remembers (see `undone`). */
 const REMEMBERED_UNDONE = 10_000;

@@ -828,12 +828,14 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
   it('deletes an x-expires queue left unused; a passive declare is a use, renewing its lease', async () => {
     const ch = await channel({ confirms: true });
     const q = queueName('expires');
-    await ch.assertQueue(q, { durable: true, arguments: { 'x-expires': 200 } });
-    const kept = Date.now() + 400;
+    // A lease of 1 s, used every 50 ms for 2.5 s: alive only if each use renewed it. (A lease of
+    // 200 ms failed under CI's load, when one pause between two uses outlasted it.)
+    await ch.assertQueue(q, { durable: true, arguments: { 'x-expires': 1_000 } });
+    const kept = Date.now() + 2_500;
     while (Date.now() < kept) {
       await ch.checkQueue(q);
-      await sleep(20);
+      await sleep(50);
     }
-    await until(async () => !(await routable(ch, q)), `the deletion of ${q}`);
+    await waitFor(async () => !(await routable(ch, q)), `the deletion of ${q}`, 10_000);
   });
 });

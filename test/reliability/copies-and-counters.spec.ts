@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Message as GetMessage } from '../../lib/transport/transport.interface';
 import { MessageHandler, RpcClient, type MessageContext, type MessagingOptions } from '../../lib';
 import { appModule } from '../support/app';
+import { TcpProxy } from '../support/tcp-proxy';
 import { deferred, rabbitmqctl, unique, waitFor } from '../support/broker';
 import { CaptureLogger, closeConnections, connectionsOf, drainUntil, faultRig, sleep, startAppLogged, Tally } from './helpers';
 
@@ -402,6 +403,50 @@ describe('reliability: copies and counters', () => {
       expect(header(dead[0], 'x-redeliveries')).toBeUndefined();
       // Said when decided, and again when carried out after its return; not on every try.
       expect(announced).toBe(2);
+    }, 30_000);
+
+    it('a retry copy still unconfirmed when the consumer connection drops: the original comes back, waits for that copy and is only acked', async () => {
+      const proxy = await TcpProxy.start();
+      rig.proxies.push(proxy);
+      const serviceName = unique('svc-copy-in-flight');
+      const queue = rig.broker.queue(unique('copy-in-flight'), [200]);
+      const tries: number[] = [];
+      const failed = deferred();
+      @Injectable()
+      class FailsOnce {
+        @MessageHandler({ queue, retry: { attempts: 3, delaysMs: [200] } })
+        handle(_payload: unknown, context: MessageContext) {
+          tries.push(context.attempt);
+          if (context.attempt > 1) return;
+          failed.resolve();
+          throw new Error('transient');
+        }
+      }
+      const { logger } = await start({ serviceName, uri: proxy.url(), reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }, [FailsOnce]);
+      // The broker takes the retry copy, but its confirm does not reach the app.
+      expect(proxy.holdReceiving(`${serviceName}:publisher`)).toBe(1);
+      rig.broker.publishRaw(queue, '{}', { contentType: 'application/json', messageId: 'copy-in-flight' });
+      await failed.promise;
+      expect(await closeConnections(serviceName, 'consumer', 'reliability test: copy in flight')).toBe(1);
+      await waitFor(() => lost(logger, 'consumer'), 'the app to see its consumer connection gone');
+      // The original back on a new channel, redelivered, while its copy is still unconfirmed.
+      const connected = () => logger.lines.filter((line) => line.message.startsWith('Connected (consumer)')).length;
+      const unacked = async () =>
+        (await rabbitmqctl('list_queues', 'name', 'messages_unacknowledged'))
+          .split('\n')
+          .map((line) => line.trim().split(/\s+/))
+          .find(([name]) => name === queue)?.[1];
+      await waitFor(async () => connected() >= 2 && (await unacked()) === '1', 'the original delivered again on the new channel', 10_000);
+      proxy.resume(); // the copy's confirm arrives
+      await waitFor(() => tries.length >= 2, 'the retried try', 10_000);
+      await sleep(500); // a window for a try more, if the original were handled again
+      const dead = await rig.broker.drainQueue(`${queue}.dlq`);
+      console.log(
+        `[reliability 39] retry copy in flight when the consumer connection dropped: tries ${JSON.stringify(tries)}, dead ${dead.length}`,
+      );
+      expect(tries).toEqual([1, 2]);
+      expect(dead).toEqual([]);
+      expect(await rig.broker.depth(queue)).toBe(0);
     }, 30_000);
 
     it('a message whose handler finished just as the connection dropped comes back without counting', async () => {
