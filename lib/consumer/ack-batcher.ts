@@ -28,9 +28,9 @@ export class AckBatcher {
     return this.gone.signal;
   }
 
-  /** Its channel closed. */
+  /** Its channel closed: the broker has requeued every delivery not acked yet. */
   close(): void {
-    this.gone.abort();
+    this.giveBack();
   }
 
   track(delivery: Delivery): void {
@@ -39,6 +39,8 @@ export class AckBatcher {
 
   ack(delivery: Delivery): void {
     delivery.acked = true;
+    // Its ack has no channel to go on: the broker has it back, and it is excused when it comes.
+    if (this.gone.signal.aborted) return this.onReturned(delivery);
     this.done++;
     if (!this.scheduled) {
       this.scheduled = true;
@@ -87,11 +89,23 @@ export class AckBatcher {
       }
     } catch {
       // The channel closed under us; the broker redelivers what was not acked (at-least-once).
-      for (const delivery of this.outstanding) if (delivery.acked) this.onReturned(delivery);
-      this.outstanding.length = 0;
-      this.done = 0;
+      this.giveBack();
     }
   };
+
+  /**
+   * What the broker took back with the channel: the deliveries done whose acks went down with it
+   * are excused when they come back, and those held for their outcome are released (see
+   * Delivery.release) at once, before the broker can deliver them again on a new channel.
+   */
+  private giveBack(): void {
+    this.gone.abort();
+    for (const delivery of this.outstanding.splice(0)) {
+      if (delivery.acked) this.onReturned(delivery);
+      else delivery.release?.();
+    }
+    this.done = 0;
+  }
 
   private forget(delivery: Delivery): void {
     const index = this.outstanding.indexOf(delivery);

@@ -19,6 +19,8 @@ export class Delivery {
   ended = false;
   /** An outcome that needs a copy or a reply confirmed, being recorded (see MessageOutcome.putBack). */
   recording?: Promise<void>;
+  /** While its outcome is being recorded: what to do if its channel goes meanwhile (AckBatcher calls it). */
+  release?: () => void;
   /** Its tries and returns so far, as read from its headers. */
   counters: Counters = FRESH;
   private madeUpId?: string;
@@ -43,17 +45,6 @@ export class Delivery {
   /** Its channel is gone: nothing can settle it any more, the broker has put it back in its queue. */
   get channelGone(): boolean {
     return this.acks.closed.aborted;
-  }
-
-  /** Calls `listener` once when its channel goes (at once if it has); returns what stops listening. */
-  onChannelGone(listener: () => void): () => void {
-    const closed = this.acks.closed;
-    if (closed.aborted) {
-      listener();
-      return () => undefined;
-    }
-    closed.addEventListener('abort', listener, { once: true });
-    return () => closed.removeEventListener('abort', listener);
   }
 
   /** Waits `ms` before its outcome is tried again, or less: shutdown gives up on it, or its channel goes. */

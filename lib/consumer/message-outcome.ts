@@ -305,49 +305,54 @@ export class MessageOutcome {
    */
   private record(delivery: Delivery, outcome: Delivery['outcome'], work: () => Promise<void>, decision?: Decision): Promise<void> {
     delivery.outcome = outcome;
-    const recording = this.holdUntilRecorded(delivery, work, decision);
-    delivery.recording = recording;
-    return recording;
-  }
-
-  private async holdUntilRecorded(delivery: Delivery, work: () => Promise<void>, decision?: Decision): Promise<void> {
-    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
     let inFlight = work();
     // The moment its channel goes, the broker has the original back and may deliver it here again
     // at once: it is excused (not counted) then, and what is left to do is what the try in flight
     // leaves: only the ack if that try is confirmed, the whole decision if not.
-    const stopListening = delivery.onChannelGone(() => {
+    delivery.release = () => {
       if (decision)
         this.remember(
           delivery,
           inFlight.then(ACK_ONLY, () => decision),
         );
       delivery.requeue();
-    });
-    try {
-      for (let tries = 0; ; tries++) {
-        try {
-          await inFlight;
-          this.failuresInRow = 0;
-          if (!delivery.channelGone) delivery.ack();
-          return;
-        } catch (error) {
-          if (delivery.channelGone) return;
-          // Its own tries count too: other messages' copies going through do not shorten its wait.
-          const delay = backoffDelay(Math.max(tries, this.failuresInRow++), initialDelayMs, maxDelayMs);
-          this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); trying again in ${delay} ms`);
-          await delivery.hold(delay);
-        }
-        if (delivery.channelGone) return;
-        if (delivery.abandoned) {
-          // close() puts it back; its decision is carried out if it comes back here.
-          if (decision) this.remember(delivery, decision);
-          return;
-        }
-        inFlight = work();
+    };
+    const recording = inFlight.then(
+      () => this.recorded(delivery),
+      (error: unknown) => this.tryAgain(delivery, error, decision, () => (inFlight = work())),
+    );
+    delivery.recording = recording;
+    return recording;
+  }
+
+  private recorded(delivery: Delivery): void {
+    delivery.release = undefined;
+    this.failuresInRow = 0;
+    // Gone meanwhile: released already (see `record`); nothing to ack on a closed channel.
+    if (!delivery.channelGone) delivery.ack();
+  }
+
+  private async tryAgain(delivery: Delivery, error: unknown, decision: Decision | undefined, again: () => Promise<void>): Promise<void> {
+    const { initialDelayMs, maxDelayMs } = this.options.reconnect;
+    for (let tries = 0; !delivery.channelGone; tries++) {
+      // Its own tries count too: other messages' copies going through do not shorten its wait.
+      const delay = backoffDelay(Math.max(tries, this.failuresInRow++), initialDelayMs, maxDelayMs);
+      this.log(delivery, 'error', `outcome could not be recorded (${asError(error).message}); trying again in ${delay} ms`);
+      await delivery.hold(delay);
+      if (delivery.channelGone) return;
+      if (delivery.abandoned) {
+        // close() puts it back; its decision is carried out if it comes back here.
+        delivery.release = undefined;
+        if (decision) this.remember(delivery, decision);
+        return;
       }
-    } finally {
-      stopListening();
+      try {
+        await again();
+      } catch (failure) {
+        error = failure;
+        continue;
+      }
+      return this.recorded(delivery);
     }
   }
 
