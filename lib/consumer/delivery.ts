@@ -66,7 +66,7 @@ export class Delivery {
     if (!this.acked) this.acks.ack(this);
   }
 
-  /** Back to the queue, e.g. when its outcome could not be recorded. Settled with the broker: nothing acks it after. */
+  /** Back to the queue (a handler's `nack({ requeue: true })`, or its channel gone while its outcome was recorded). Nothing acks it after. */
   requeue(): void {
     this.acks.requeue(this);
     this.acked = true;
@@ -175,7 +175,7 @@ export function originOf(msg: Message): DeliveryOrigin {
 
 /**
  * Message ids of deliveries this consumer gave back to the broker itself, through no fault of the
- * message (its outcome could not be recorded, its ack went down with the channel). The broker
+ * message (its channel went while its outcome was recorded, or took its ack down with it). The broker
  * marks them redelivered like those of a consumer that died; when one comes back it is excused
  * once instead of counting toward maxRedeliveries. Bounded: past `limit` the oldest are forgotten
  * (and would count, as before). Messages without an id cannot be recognised and always count.

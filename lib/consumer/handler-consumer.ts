@@ -206,8 +206,8 @@ export class HandlerConsumer {
     ) {
       return this.outcome.redelivered(delivery, attempt);
     }
-    // Its handler ran already, and its outcome could not be recorded then: carried out again, the
-    // handler not run once more.
+    // Its handler ran already, and its outcome was not recorded before its channel went: what is
+    // left of it is done here, the handler not run once more.
     const resumed = this.outcome.resume(delivery);
     if (resumed) return resumed;
     let payload: unknown;

@@ -71,6 +71,18 @@ describe('reliability: dead-letter operations and the console under faults', () 
     return { app, entry, logger, deadLetters: app.get(DeadLetters) };
   }
 
+  /** An app behind a proxy of its own (quick heartbeats and reconnects) with a failing handler of a fresh queue. */
+  async function startBehindProxy(label: string, queueType: QueueType) {
+    const proxy = await TcpProxy.start();
+    proxies.push(proxy);
+    const queue = rig.broker.queue(unique(`${label}-${queueType}`), []);
+    const { app, deadLetters } = await start(
+      { uri: proxy.url(), heartbeatSeconds: 2, reconnect: { initialDelayMs: 50, maxDelayMs: 250 } },
+      [failingHandler(queue, queueType)],
+    );
+    return { proxy, queue, dlq: `${queue}.dlq`, app, deadLetters };
+  }
+
   /**
    * Puts `count` letters into `dlq` from the test's own connection, in order: message ids
    * `<tag>-<n>`, bodies `{ n }`. Returns their message ids.
@@ -149,14 +161,7 @@ describe('reliability: dead-letter operations and the console under faults', () 
   it.each<QueueType>(['classic', 'quorum'])(
     '1: the connection cut while a browse holds 50 letters of a %s .dlq: the browse settles in time, nothing is lost, the order is kept',
     async (queueType) => {
-      const proxy = await TcpProxy.start();
-      proxies.push(proxy);
-      const queue = rig.broker.queue(unique(`dl-cut-${queueType}`), []);
-      const dlq = `${queue}.dlq`;
-      const { app, deadLetters } = await start(
-        { uri: proxy.url(), heartbeatSeconds: 2, reconnect: { initialDelayMs: 50, maxDelayMs: 250 } },
-        [failingHandler(queue, queueType)],
-      );
+      const { proxy, queue, dlq, app, deadLetters } = await startBehindProxy('dl-cut', queueType);
       const sent = await fill(dlq, 50, 'cut');
       let cutAt = 0;
       // The connection goes as the 25th letter arrives; those after it were still on the wire.
@@ -497,14 +502,7 @@ describe('reliability: dead-letter operations and the console under faults', () 
   it.each<QueueType>(['classic', 'quorum'])(
     '7: the connection cut as discard acks its letter on a %s .dlq: its count never claims a removal that did not happen',
     async (queueType) => {
-      const proxy = await TcpProxy.start();
-      proxies.push(proxy);
-      const queue = rig.broker.queue(unique(`dl-ack-${queueType}`), []);
-      const dlq = `${queue}.dlq`;
-      const { app, deadLetters } = await start(
-        { uri: proxy.url(), heartbeatSeconds: 2, reconnect: { initialDelayMs: 50, maxDelayMs: 250 } },
-        [failingHandler(queue, queueType)],
-      );
+      const { proxy, queue, dlq, app, deadLetters } = await startBehindProxy('dl-ack', queueType);
       const sent = await fill(dlq, 10, 'ack');
       const page = await deadLetters.browse(queue);
       let cutAt = 0;
@@ -541,14 +539,7 @@ describe('reliability: dead-letter operations and the console under faults', () 
   it.each<QueueType>(['classic', 'quorum'])(
     '8: the connection cut as a browse of a %s .dlq closes its channel: the browse resolves its page, the next operation is not held up',
     async (queueType) => {
-      const proxy = await TcpProxy.start();
-      proxies.push(proxy);
-      const queue = rig.broker.queue(unique(`dl-shut-${queueType}`), []);
-      const dlq = `${queue}.dlq`;
-      const { app, deadLetters } = await start(
-        { uri: proxy.url(), heartbeatSeconds: 2, reconnect: { initialDelayMs: 50, maxDelayMs: 250 } },
-        [failingHandler(queue, queueType)],
-      );
+      const { proxy, queue, dlq, app, deadLetters } = await startBehindProxy('dl-shut', queueType);
       const sent = await fill(dlq, 20, 'shut');
       let cutAt = 0;
       // The page is read whole; the connection goes as its channel is closed (amqplib then never
