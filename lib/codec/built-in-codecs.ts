@@ -4,6 +4,7 @@ import { DecodeError } from '../messaging.errors';
 import type { RegisteredCodec } from '../interfaces/codec.interface';
 import { stripPrototypeKeys } from './prototype-keys';
 import { CLOUD_EVENTS_CONTENT_TYPE } from './cloud-events';
+import { bodyBytes } from './body-slab';
 
 const CONTENT_TYPE_TEXT = 'text/plain';
 
@@ -11,7 +12,7 @@ const CONTENT_TYPE_TEXT = 'text/plain';
 export const JSON_CODEC: RegisteredCodec = {
   contentType: CONTENT_TYPE_JSON,
   // undefined has no JSON form; a handler returning nothing replies null.
-  encode: (value) => Buffer.from(JSON.stringify(value === undefined ? null : value)),
+  encode: (value) => bodyBytes(JSON.stringify(value === undefined ? null : value)),
   decode(body) {
     const text = body.toString('utf8');
     let value: unknown;
@@ -40,7 +41,7 @@ export const TEXT_CODEC: RegisteredCodec = {
   contentType: CONTENT_TYPE_TEXT,
   encode(value) {
     if (typeof value !== 'string') throw new TypeError(`${CONTENT_TYPE_TEXT} takes a string (got ${typeof value})`);
-    return Buffer.from(value, 'utf8');
+    return bodyBytes(value);
   },
   decode(body, contentType) {
     const charset = contentType === undefined ? undefined : charsetOf(contentType);

@@ -2,7 +2,7 @@ import type { Logger } from '@nestjs/common';
 import type { ManagedConnection } from '../connection/managed-connection';
 import { maskUrl } from '../util/url';
 import type { ChannelClosedError } from '../transport/transport.errors';
-import type { Message, TransportChannel } from '../transport/transport.interface';
+import type { ConfirmOutcome, Message, TransportChannel } from '../transport/transport.interface';
 import { within } from '../util/within';
 import type { PublishJob } from '../transport/outgoing';
 import { ReturnMatcher } from './return-matcher';
@@ -18,13 +18,22 @@ export class ChannelSlot {
   /** Why the broker closed it, if it did. */
   closeError?: ChannelClosedError;
   closed = false;
+  /** Where the channel tells each publish's confirm: one function per channel, none per publish. */
+  readonly confirmed: (job: PublishJob, outcome: ConfirmOutcome) => void;
 
-  constructor(readonly channel: TransportChannel) {}
+  constructor(
+    readonly channel: TransportChannel,
+    confirmed: (slot: ChannelSlot, job: PublishJob, outcome: ConfirmOutcome) => void,
+  ) {
+    this.confirmed = (job, outcome) => confirmed(this, job, outcome);
+  }
 }
 
 /** What a publisher hears from its channel. */
 export interface ChannelEvents {
   opened(slot: ChannelSlot): void;
+  /** The broker's answer to a publish written on this channel. */
+  confirmed(slot: ChannelSlot, job: PublishJob, outcome: ConfirmOutcome): void;
   /** A message the broker returned unroutable on this channel. */
   returned(slot: ChannelSlot, message: Message): void;
   /** The socket takes writes again. */
@@ -69,7 +78,7 @@ export class PublishChannel {
       this.logger.debug?.(`Cannot open the ${this.role} channel: ${(error as Error).message}`);
       return;
     }
-    const slot = new ChannelSlot(channel);
+    const slot = new ChannelSlot(channel, this.events.confirmed);
     channel.on('return', (message: Message) => this.events.returned(slot, message));
     channel.on('drain', () => {
       if (this.current !== slot) return;

@@ -78,6 +78,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         this.emit('channel', slot.channel);
         this.pump();
       },
+      confirmed: (slot, job, outcome) => this.confirmed(slot, job, outcome),
       returned: (slot, message) => (confirms ? slot.returns.returned(message) : this.emit('return', message)),
       drained: () => this.pump(),
       closed: (slot) => {
@@ -161,7 +162,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
         message.routingKey,
         message.content!,
         message.properties,
-        this.confirms ? (outcome) => this.confirmed(slot, job, outcome) : undefined,
+        this.confirms ? slot.confirmed : undefined,
+        job,
       );
     } catch (error) {
       if (error instanceof ChannelClosedError) {

@@ -105,16 +105,19 @@ export type ConfirmOutcome = 'ack' | 'nack' | 'closed';
 export interface TransportChannel extends EventEmitter {
   /**
    * Writes a message. Returns false when the connection's buffer is full (wait for `drain`).
-   * On a confirm channel `onConfirm` gets the broker's answer, in a later tick. Throws
+   * On a confirm channel `onConfirm` gets `token` and the broker's answer, in a later tick (one
+   * function per publisher and a token per publish: a publish awaiting its confirm holds no
+   * closure of its own but the transport's). Throws
    * ChannelClosedError when the channel is closing, and another error when the message cannot be
    * encoded (e.g. a header table over 64 KiB); nothing was written in either case.
    */
-  publish(
+  publish<T>(
     exchange: string,
     routingKey: string,
     content: Buffer,
     properties: PublishProperties,
-    onConfirm?: (outcome: ConfirmOutcome) => void,
+    onConfirm?: (token: T, outcome: ConfirmOutcome) => void,
+    token?: T,
   ): boolean;
   assertExchange(name: string, kind: ExchangeKind, options?: ExchangeOptions): Promise<void>;
   assertQueue(name: string, options?: QueueOptions): Promise<QueueInfo>;

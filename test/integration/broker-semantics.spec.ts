@@ -105,7 +105,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     body: string,
     props: PublishProperties = {},
   ): Promise<ConfirmOutcome> {
-    return new Promise((resolve) => ch.publish(exchange, routingKey, Buffer.from(body), props, resolve));
+    return new Promise((resolve) => ch.publish(exchange, routingKey, Buffer.from(body), props, (_, outcome) => resolve(outcome)));
   }
 
   async function drain(ch: TransportChannel, queue: string): Promise<Message[]> {
@@ -514,7 +514,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const missing = `t-${run}-nowhere`;
     const closed = closeOf(ch);
     let outcome: ConfirmOutcome | undefined;
-    expect(ch.publish(missing, 'k', Buffer.from('x'), {}, (o) => (outcome = o))).toBe(true);
+    expect(ch.publish(missing, 'k', Buffer.from('x'), {}, (_, o) => (outcome = o))).toBe(true);
     const error = await closed;
     expect(error).toBeInstanceOf(ChannelClosedError);
     expect({ code: error!.code, reason: error!.reason, publishExchange: error!.publishExchange }).toEqual({
@@ -547,7 +547,7 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     const events: string[] = [];
     ch.on('return', (m: Message) => events.push(`return ${m.fields.exchange} ${m.fields.routingKey} ${text(m)}`));
     const done = new Promise<void>((resolve) =>
-      ch.publish('amq.topic', `t-${run}.nobody`, Buffer.from('lost'), { mandatory: true }, (o) => {
+      ch.publish('amq.topic', `t-${run}.nobody`, Buffer.from('lost'), { mandatory: true }, (_, o) => {
         events.push(`confirm ${o}`);
         resolve();
       }),
@@ -563,8 +563,8 @@ describe(`broker semantics (${ON_MEMORY ? 'memory' : 'RabbitMQ'})`, () => {
     await ch.assertQueue(q, { durable: true });
     const events: string[] = [];
     ch.on('close', () => events.push('close'));
-    ch.publish('', q, Buffer.from('1'), {}, (o) => events.push(o));
-    ch.publish('', q, Buffer.from('2'), {}, (o) => events.push(o));
+    ch.publish('', q, Buffer.from('1'), {}, (_, o) => events.push(o));
+    ch.publish('', q, Buffer.from('2'), {}, (_, o) => events.push(o));
     await ch.close();
     expect(events).toEqual(['closed', 'closed', 'close']);
   });

@@ -36,12 +36,13 @@ export class AmqpChannel extends EventEmitter implements TransportChannel {
     channel.on('drain', () => this.emit('drain'));
   }
 
-  publish(
+  publish<T>(
     exchange: string,
     routingKey: string,
     content: Buffer,
     properties: PublishProperties,
-    onConfirm?: (outcome: ConfirmOutcome) => void,
+    onConfirm?: (token: T, outcome: ConfirmOutcome) => void,
+    token?: T,
   ): boolean {
     try {
       return writeMessage(
@@ -50,7 +51,7 @@ export class AmqpChannel extends EventEmitter implements TransportChannel {
         routingKey,
         content,
         properties,
-        onConfirm && ((error) => onConfirm(error === null ? 'ack' : this.closing ? 'closed' : 'nack')),
+        onConfirm && ((error) => onConfirm(token as T, error === null ? 'ack' : this.closing ? 'closed' : 'nack')),
       );
     } catch (error) {
       // The channel is closing; its close event has not reached us yet.

@@ -64,18 +64,19 @@ export class MemoryChannel extends EventEmitter implements TransportChannel, Con
     return this.confirmsPending.size;
   }
 
-  publish(
+  publish<T>(
     exchange: string,
     routingKey: string,
     content: Buffer,
     properties: PublishProperties,
-    onConfirm?: (outcome: ConfirmOutcome) => void,
+    onConfirm?: (token: T, outcome: ConfirmOutcome) => void,
+    token?: T,
   ): boolean {
     if (this.state === 'closed') throw channelGone();
     // Encoded (and copied: the caller may reuse its buffer) before anything counts as written.
     const envelope: Envelope = { content: Buffer.from(content), properties: publishedProperties(properties), exchange, routingKey };
     const seq = this.confirms && onConfirm ? this.nextPublishSeq++ : undefined;
-    if (seq !== undefined) this.confirmsPending.set(seq, onConfirm!);
+    if (seq !== undefined) this.confirmsPending.set(seq, (outcome) => onConfirm!(token as T, outcome));
     // The broker ignores what follows a channel error; the close answers the confirm.
     if (this.state === 'failing') return true;
     let outcome;
