@@ -206,7 +206,7 @@ export function renderMarkdown(scenarios: ScenarioDef[], runs: RunRecord[], meta
   for (const s of tabled) lines.push(`- **${s.id}** ${s.title}: ${s.describe(meta.quick)}`);
   if (tabled.some((s) => s.entries.some((e) => e.variant === 'wire'))) {
     lines.push(
-      '- **bound** rows: raw amqplib doing by hand what nestjs-messaging must do per message — a message id, `x-origin` and `x-request-id` headers, the handler in an AsyncLocalStorage context (TrackContext), requests with an expiration and `mandatory` — so that the gap between raw and ours splits into what these features cost and what our code costs',
+      '- **bound** rows: raw amqplib doing by hand what nestjs-messaging must do per message — a message id, `x-origin` and `x-request-id` headers, the handler in an AsyncLocalStorage context (TrackContext), requests with an expiration and `mandatory`, each one-way publish kept (bytes and properties) until its confirm (what a republish after a lost channel needs), replies with `x-causation-id` and their content type — so that the gap between raw and ours splits into what these features cost and what our code costs',
     );
   }
 

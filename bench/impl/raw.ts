@@ -16,21 +16,26 @@ const RPC_TIMEOUT_MS = 30_000;
  * Variant `wire` (the bounds of S1-S4): what nestjs-messaging must do per message on top, written
  * by hand — a message id, `x-origin` and `x-request-id` headers (on requests and replies too), the
  * handler run in an AsyncLocalStorage context holding the request id (what TrackContext needs),
- * and requests that expire with their timeout and are mandatory (what RpcClient.request promises).
+ * requests that expire with their timeout and are mandatory (what RpcClient.request promises),
+ * each one-way publish kept (bytes and properties) until its confirm, so that a channel lost before
+ * then could write it again (what send() promises: nothing lost), and replies that say what they
+ * answer (`x-causation-id`, the request's message id: TrackContext.causationId) and their content type.
  */
 const context = new AsyncLocalStorage<{ requestId: unknown }>();
 const wireHeaders = (id: string) => ({ 'x-origin': 'bench', 'x-request-id': id });
 
 /**
- * Which parts of that work the `wire` variant does: all by default; BENCH_WIRE_PARTS=id,headers,als,request
+ * Which parts of that work the `wire` variant does: all by default; BENCH_WIRE_PARTS=id,headers,als,request,keep,reply
  * (a subset) splits the bound into what each part costs (docs/performance.md).
  */
-const WIRE_PARTS = new Set((process.env.BENCH_WIRE_PARTS ?? 'id,headers,als,request').split(','));
+const WIRE_PARTS = new Set((process.env.BENCH_WIRE_PARTS ?? 'id,headers,als,request,keep,reply').split(','));
 const wire = {
   id: WIRE_PARTS.has('id'),
   headers: WIRE_PARTS.has('headers'),
   als: WIRE_PARTS.has('als'),
   request: WIRE_PARTS.has('request'),
+  keep: WIRE_PARTS.has('keep'),
+  reply: WIRE_PARTS.has('reply'),
 };
 
 /** A send's properties with the wire parts on. */
@@ -44,12 +49,17 @@ function wireRequest<T extends object>(base: T): T & amqp.Options.Publish {
   return wire.request ? { ...wireSend(base), expiration: String(RPC_TIMEOUT_MS), mandatory: true } : wireSend(base);
 }
 
-/** A reply's: its own id, the request's request id. */
+/** A reply's: its own id, the request's request id, and (part `reply`) what it answers and its content type. */
 function wireReply(correlationId: string, request: amqp.ConsumeMessage): amqp.Options.Publish {
+  const headers: Record<string, unknown> | undefined = wire.headers
+    ? wireHeaders(String(request.properties.headers?.['x-request-id']))
+    : undefined;
+  if (headers && wire.reply) headers['x-causation-id'] = request.properties.messageId;
   return {
     correlationId,
     messageId: wire.id ? randomUUID() : undefined,
-    headers: wire.headers ? wireHeaders(String(request.properties.headers?.['x-request-id'])) : undefined,
+    headers,
+    ...(wire.reply ? { contentType: 'application/json' } : {}),
   };
 }
 
@@ -65,6 +75,8 @@ export function create(): Adapter {
   let onIdle: (() => void) | undefined;
   let nextCorrelation = 0;
   const pending = new Map<string, Pending>();
+  /** Part `keep`: what a lost channel would have to write again, until each one's confirm. */
+  const unconfirmed = new Set<{ queue: string; content: Buffer; properties: amqp.Options.Publish }>();
 
   async function handle(cons: amqp.Channel, msg: amqp.ConsumeMessage): Promise<void> {
     inFlight++;
@@ -122,10 +134,19 @@ export function create(): Adapter {
 
     publishOne(payload: Msg, queue = o.queue) {
       const base = { persistent: o.persistent, contentType: 'application/json' };
+      const content = Buffer.from(JSON.stringify(payload));
+      if (o.variant === 'wire' && wire.keep) {
+        const kept = { queue, content, properties: wireSend(base) };
+        unconfirmed.add(kept);
+        return new Promise<void>((resolve, reject) => {
+          pub.sendToQueue(queue, content, kept.properties, (err) => {
+            unconfirmed.delete(kept);
+            return err ? reject(err) : resolve();
+          });
+        });
+      }
       return new Promise<void>((resolve, reject) => {
-        pub.sendToQueue(queue, Buffer.from(JSON.stringify(payload)), o.variant === 'wire' ? wireSend(base) : base, (err) =>
-          err ? reject(err) : resolve(),
-        );
+        pub.sendToQueue(queue, content, o.variant === 'wire' ? wireSend(base) : base, (err) => (err ? reject(err) : resolve()));
       });
     },
 
