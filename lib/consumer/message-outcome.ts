@@ -210,7 +210,7 @@ export class MessageOutcome {
       case 'discard':
         return delivery.discard();
       case 'reply':
-        return this.record(delivery, outcome, () => this.answer(delivery, decision.error ? undefined : result, decision.error));
+        return this.record(delivery, outcome, this.answer(delivery, decision.error ? undefined : result, decision.error));
       case 'retry':
       case 'deadLetter':
       case 'countReturn':
@@ -243,10 +243,11 @@ export class MessageOutcome {
       case 'deadLetter': {
         // A reply that fails once its letter is confirmed is tried again alone: one letter, not one per try.
         let lettered = false;
+        const reply = decision.reply ? this.answer(delivery, undefined, decision.error, true) : undefined;
         return async () => {
           if (!lettered) await this.deadLetter(delivery, decision.error, decision.attempts);
           lettered = true;
-          if (decision.reply) await this.answer(delivery, undefined, decision.error);
+          await reply?.();
         };
       }
       case 'countReturn':
@@ -393,18 +394,27 @@ export class MessageOutcome {
   }
 
   /**
-   * Replies; when the named reply queue does not exist nobody can receive the answer, so the
-   * request is kept in the dead-letter queue with the reason (to be replayed), not dropped.
+   * The work of a reply; when the named reply queue does not exist nobody can receive the answer,
+   * so the request is kept in the dead-letter queue with the reason (to be replayed), not dropped;
+   * unless `lettered`: its decision put it there already. Found unroutable once, the reply is not
+   * sent (nor logged) again when a later try of the outcome only has the letter left to write.
    */
-  private async answer(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
-    try {
-      await this.replies.send(delivery, result, error);
-    } catch (failure) {
-      if (!(failure instanceof UnroutableError)) throw failure;
-      this.log(delivery, 'error', `could not be answered (${failure.message}); moved to ${deadLetterQueueName(this.definition)}`);
-      delivery.outcome = 'dead_lettered';
-      await this.deadLetter(delivery, failure, delivery.counters.attempts + 1);
-    }
+  private answer(delivery: Delivery, result: unknown, error?: Error, lettered = false): () => Promise<void> {
+    let unroutable: UnroutableError | undefined;
+    return async () => {
+      if (!unroutable) {
+        try {
+          return await this.replies.send(delivery, result, error);
+        } catch (failure) {
+          if (!(failure instanceof UnroutableError)) throw failure;
+          unroutable = failure;
+          const letter = lettered ? 'its dead letter is in' : 'moved to';
+          this.log(delivery, 'error', `could not be answered (${failure.message}); ${letter} ${deadLetterQueueName(this.definition)}`);
+          delivery.outcome = 'dead_lettered';
+        }
+      }
+      if (!lettered) await this.deadLetter(delivery, unroutable, delivery.counters.attempts + 1);
+    };
   }
 
   private log(delivery: Delivery, level: 'warn' | 'error', text: string): void {

@@ -40,6 +40,20 @@ describe('reliability: copies and counters', () => {
 
   const header = (message: GetMessage, name: string): unknown => message.properties.headers?.[name];
 
+  /** A handler on `queue` that answers every request (`retry: false`), counting its calls. */
+  function replier(queue: string) {
+    let calls = 0;
+    @Injectable()
+    class Replier {
+      @MessageHandler({ queue, retry: false })
+      handle() {
+        calls++;
+        return { total: 42 };
+      }
+    }
+    return { Replier, calls: () => calls };
+  }
+
   describe('33: routing survives retries', () => {
     it('context.exchange / routingKey are those of the first publish on every try, and the dead letter records them', async () => {
       const exchange = rig.broker.exchange(unique('routing-x'));
@@ -153,25 +167,69 @@ describe('reliability: copies and counters', () => {
     it('a reply to a named queue that does not exist: the request is dead-lettered with UnroutableError, not dropped', async () => {
       const queue = rig.broker.queue(unique('replier'), []);
       const replies = unique('replies-gone');
-      let calls = 0;
-      @Injectable()
-      class Replier {
-        @MessageHandler({ queue, retry: false })
-        handle() {
-          calls++;
-          return { total: 42 };
-        }
-      }
+      const { Replier, calls } = replier(queue);
       const { client } = await start({}, [Replier]);
       const id = await client.send(queue, { n: 1 }, { replyTo: replies });
       let dead: GetMessage[] = [];
       dead = await drainUntil(rig.broker, `${queue}.dlq`, 1, 4_000).catch(() => dead);
-      console.log(`[reliability 32] reply to a missing queue: handler calls ${calls}, dead-lettered ${dead.length}`);
+      console.log(`[reliability 32] reply to a missing queue: handler calls ${calls()}, dead-lettered ${dead.length}`);
       expect(dead).toHaveLength(1);
       expect(dead[0].properties.messageId).toBe(id);
       expect(header(dead[0], 'x-error-name')).toBe('UnroutableError');
       expect(String(header(dead[0], 'x-error-message'))).toContain(replies);
     });
+
+    it('a request no try can handle, whose reply queue does not exist: one dead letter saying why it was refused, not a second for its reply', async () => {
+      const queue = rig.broker.queue(unique('refused-request'), []);
+      const replies = unique('replies-gone');
+      const { Replier, calls } = replier(queue);
+      const { logger } = await start({}, [Replier]);
+      // Undecodable: dead-lettered at once, and its caller is told why (a reply that cannot go).
+      rig.broker.publishRaw(queue, '{not json', {
+        contentType: 'application/json',
+        messageId: 'undecodable-request',
+        correlationId: 'call-1',
+        replyTo: replies,
+      });
+      const dead = await drainUntil(rig.broker, `${queue}.dlq`, 1, 4_000);
+      await sleep(300); // a window for a second dead letter, if there were one
+      const more = await rig.broker.drainQueue(`${queue}.dlq`);
+      const unanswered = logger.lines.filter((line) => line.message.includes('could not be answered')).length;
+      console.log(
+        `[reliability 32] refused request, reply queue missing: letters ${dead.length + more.length} (${[...dead, ...more].map((m) => header(m, 'x-error-name')).join(', ')}), "could not be answered" logged ${unanswered} times`,
+      );
+      expect(calls()).toBe(0);
+      expect(dead).toHaveLength(1);
+      expect(more).toEqual([]);
+      expect(header(dead[0], 'x-error-name')).toBe('DecodeError');
+      expect(unanswered).toBe(1);
+    });
+
+    it('a reply to a missing queue whose dead-letter queue refuses the letter for a while: the reply is not tried (nor logged) again, only the letter', async () => {
+      const queue = rig.broker.queue(unique('unanswered-held'), []);
+      const replies = unique('replies-gone');
+      const { Replier, calls } = replier(queue);
+      const { logger, client } = await start({ reconnect: { initialDelayMs: 50, maxDelayMs: 200 } }, [Replier]);
+      // An operator replaces the dead-letter queue with one that refuses every publish (nack).
+      const dlq = `${queue}.dlq`;
+      await rig.broker.channel.deleteQueue(dlq);
+      await rig.broker.channel.assertQueue(dlq, { durable: true, arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish' } });
+      const failed = () => logger.lines.filter((line) => line.message.includes('could not be recorded')).length;
+      const id = await client.send(queue, { n: 1 }, { replyTo: replies });
+      await waitFor(() => failed() >= 3, 'the letter refused three times');
+      // The operator puts it right: the copy comes back unroutable, the queue is declared again.
+      await rig.broker.channel.deleteQueue(dlq);
+      const dead = await drainUntil(rig.broker, dlq, 1, 8_000);
+      const unanswered = logger.lines.filter((line) => line.message.includes('could not be answered')).length;
+      console.log(
+        `[reliability 32] reply to a missing queue, letter refused ${failed()} times: handler calls ${calls()}, "could not be answered" logged ${unanswered} times`,
+      );
+      expect(calls()).toBe(1);
+      expect(dead).toHaveLength(1);
+      expect(dead[0].properties.messageId).toBe(id);
+      expect(header(dead[0], 'x-error-name')).toBe('UnroutableError');
+      expect(unanswered).toBe(1);
+    }, 30_000);
   });
 
   describe('34: hostile counters', () => {
