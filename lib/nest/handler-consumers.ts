@@ -17,6 +17,8 @@ export interface AbandonedDelivery {
   handler: string;
   queue: string;
   messageId: string;
+  /** Its handler had ended: shutdown gave up waiting for RabbitMQ to take its outcome (a copy or a reply). */
+  held: boolean;
 }
 
 /** Every handler consumer of the app, as one: started, stopped, drained and closed together. */
@@ -102,6 +104,7 @@ export class HandlerConsumers {
         handler: consumer.definition.name,
         queue: consumer.definition.queue,
         messageId: delivery.id,
+        held: delivery.ended,
       })),
     );
   }

@@ -98,11 +98,11 @@ export class MessagingLifecycle implements OnApplicationBootstrap, OnModuleDestr
     await this.consumers.stop(deadline);
     await this.consumers.drain(deadline);
     const abandoned = this.consumers.abandon();
-    for (const { handler, queue, messageId } of abandoned) {
-      this.logger.warn(
-        `Shutdown timeout (${this.options.shutdownTimeoutMs} ms): ${handler} still runs message ` +
-          `${messageId}; its signal is aborted and the message returns to "${queue}"`,
-      );
+    for (const { handler, queue, messageId, held } of abandoned) {
+      const what = held
+        ? `${handler} message ${messageId} still waits for RabbitMQ to take its outcome (its retry, dead-letter or reply copy); the message returns to "${queue}" unchanged`
+        : `${handler} still runs message ${messageId}; its signal is aborted and the message returns to "${queue}"`;
+      this.logger.warn(`Shutdown timeout (${this.options.shutdownTimeoutMs} ms): ${what}`);
     }
     // Channels before the connection: their acks must reach the broker before the socket closes.
     await this.consumers.close();

@@ -328,6 +328,11 @@ describe('reliability: outcome holes (round 3)', () => {
       console.log(`[reliability 62] refused copy at shutdown: back in the queue redelivered=${back.fields.redelivered}`);
       expect(back.fields.redelivered).toBe(false);
       expect(logger.lines.filter((line) => line.message.includes('not confirmed before shutdown'))).toEqual([]);
+      // Its handler had ended: what shutdown gave up on was its outcome, and the log says so.
+      const gaveUp = logger.lines.filter((line) => line.message.includes('Shutdown timeout')).map((line) => line.message);
+      expect(gaveUp).toHaveLength(1);
+      expect(gaveUp[0]).toContain('still waits for RabbitMQ to take its outcome');
+      expect(gaveUp[0]).not.toContain('still runs');
     } finally {
       await rabbitmqctl('clear_policy', policy);
     }
