@@ -17,6 +17,7 @@ import type { ServerResponse } from 'node:http';
 import { AsyncApiDocument } from '../asyncapi/asyncapi-document';
 import { consoleCookie, cookieValue } from './cookies';
 import { doneOf, letterId, lettersOf, targetOf } from './console-action';
+import { pageRequest } from './console-exception.filter';
 import { consoleUrl } from './console-links';
 import { CONSOLE_OPTIONS, CSRF_COOKIE } from './console.constants';
 import type { ResolvedConsoleOptions } from './console.options';
@@ -48,7 +49,8 @@ export class ConsoleController {
   @Get()
   @Header('Content-Type', HTML)
   async overview(@Req() request: ConsoleRequest): Promise<string> {
-    return overviewPage(mountPath(request, ''), await this.service.overview());
+    const base = pageRequest(request, mountPath(request, ''));
+    return overviewPage(base, await this.service.overview());
   }
 
   /** The overview as JSON, with the CSRF token an API client sends back with its actions. */
@@ -67,7 +69,7 @@ export class ConsoleController {
     @Res({ passthrough: true }) response: ServerResponse,
     @Query() query: unknown,
   ): Promise<string> {
-    const base = mountPath(request, '/dead-letters');
+    const base = pageRequest(request, mountPath(request, '/dead-letters'));
     const { connection, queue, window } = targetOf(query);
     const page = await this.service.deadLetters(connection, queue, window);
     const letters = page.letters.map(letterView);
@@ -90,7 +92,7 @@ export class ConsoleController {
     @Res({ passthrough: true }) response: ServerResponse,
     @Query() query: unknown,
   ): Promise<string> {
-    const base = mountPath(request, '/dead-letters/delete');
+    const base = pageRequest(request, mountPath(request, '/dead-letters/delete'));
     const { connection, queue, window } = targetOf(query);
     const id = letterId(ownField(query, 'id'));
     const page = await this.service.deadLetters(connection, queue, window);
@@ -112,18 +114,20 @@ export class ConsoleController {
   @UseGuards(CsrfGuard)
   @Redirect()
   async replay(@Req() request: ConsoleRequest, @Body() body: unknown): Promise<{ url: string; statusCode: number }> {
+    const base = pageRequest(request, mountPath(request, '/dead-letters/replay'));
     const { connection, queue, window } = targetOf(body);
     const count = await this.service.replay(connection, queue, lettersOf(body));
-    return backTo(mountPath(request, '/dead-letters/replay'), connection, queue, window.page, 'replayed', count);
+    return backTo(base, connection, queue, window.page, 'replayed', count);
   }
 
   @Post('dead-letters/delete')
   @UseGuards(CsrfGuard)
   @Redirect()
   async discard(@Req() request: ConsoleRequest, @Body() body: unknown): Promise<{ url: string; statusCode: number }> {
+    const base = pageRequest(request, mountPath(request, '/dead-letters/delete'));
     const { connection, queue, window } = targetOf(body);
     const count = await this.service.discard(connection, queue, letterId(ownField(body, 'id')));
-    return backTo(mountPath(request, '/dead-letters/delete'), connection, queue, window.page, 'deleted', count);
+    return backTo(base, connection, queue, window.page, 'deleted', count);
   }
 
   @Post('api/dead-letters/replay')

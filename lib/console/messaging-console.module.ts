@@ -9,9 +9,9 @@ import {
   UseFilters,
   UseGuards,
 } from '@nestjs/common';
-import { MessagingHttpExceptionFilter } from '../http/messaging-http-exception.filter';
 import { COUNT_OUTCOMES } from '../messaging.constants';
 import { CONSOLE_CONTROLLER, CONSOLE_OPTIONS } from './console.constants';
+import { ConsoleExceptionFilter } from './console-exception.filter';
 import { ConsoleController } from './console.controller';
 import { resolveConsoleOptions, type ResolvedConsoleOptions } from './console.options';
 import { CsrfGuard } from './csrf.guard';
@@ -62,8 +62,9 @@ export class MessagingConsoleModule implements NestModule {
 function mountConsoleController({ path, guard }: ResolvedConsoleOptions): Type<ConsoleController> {
   class MessagingConsoleController extends ConsoleController {}
   Controller(path)(MessagingConsoleController);
-  // A broker that cannot be reached answers 503 (and a page that times out 504), not Nest's 500.
-  UseFilters(MessagingHttpExceptionFilter)(MessagingConsoleController);
+  // A broker that cannot be reached answers 503 (and a page that times out 504), not Nest's 500;
+  // a page as a page of the console, the JSON API as JSON.
+  UseFilters(ConsoleExceptionFilter)(MessagingConsoleController);
   if (guard) UseGuards(guard)(MessagingConsoleController);
   return MessagingConsoleController;
 }

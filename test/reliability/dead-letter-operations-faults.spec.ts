@@ -487,6 +487,16 @@ describe('reliability: dead-letter operations and the console under faults', () 
         expect(answer.ms).toBeLessThan(8_000);
         expect(answer.status, `${answer.status} ${answer.text}`).toBe(503);
       }
+      // A browser's page (and a page's form) gets a page of the console saying so; the API gets JSON.
+      for (const page of [lettersPage, actions[2]]) {
+        expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+        expect(page.text).toContain('<h1>503 Service Unavailable</h1>');
+        expect(page.text).toContain('Back to handlers and queues');
+      }
+      for (const api of [lettersApi, actions[0], actions[1]]) {
+        expect(api.headers.get('content-type')).toMatch(/^application\/json/);
+        expect(JSON.parse(api.text)).toMatchObject({ statusCode: 503 });
+      }
 
       proxy.resume();
       await waitFor(() => health.isConnected(), 'the app connected again', 15_000);

@@ -4,6 +4,7 @@ import { headerText, MAX_HEADER_CHARS } from '../../lib/console/header-text';
 import { escapeHtml, html, SafeHtml } from '../../lib/console/html';
 import { letterView, MAX_HEADERS_SHOWN } from '../../lib/console/letter-view';
 import { retryText } from '../../lib/console/overview-page';
+import { errorPage } from '../../lib/console/error-page';
 import { cutText, visibleText } from '../../lib/console/visible-text';
 import { deadLetterOf } from '../../lib/operations/dead-letter';
 import type { Message } from '../../lib/transport/transport.interface';
@@ -189,5 +190,14 @@ describe('console rendering', () => {
     expect(retryText({ attempts: 4, delaysMs: [500, 1500] })).toBe('4 tries, waiting 500 ms, 1.5 s, 1.5 s');
     expect(retryText({ attempts: 2, delaysMs: [90_000] })).toBe('2 tries, waiting 1.5 min');
     expect(retryText({ attempts: 3, delaysMs: [] })).toBe('3 tries');
+  });
+
+  it('errorPage says the status and why as text, with the way back to the overview', () => {
+    const page = errorPage('/ops/console', 503, '<script>alert(1)</script>');
+    expect(page).toContain('<h1>503 Service Unavailable</h1>');
+    expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(page).not.toContain('<script>');
+    expect(page).toContain('<a href="/ops/console">Back to handlers and queues</a>');
+    expect(errorPage('', 504, 'slow')).toContain('<a href="/">Back to handlers and queues</a>');
   });
 });
