@@ -1,8 +1,8 @@
 # The sample app (sample-app/) with the library it uses (lib/), built from this repository, on the
-# stack the README recommends: Node 22, NestJS 12, nestjs-cls 7 (the versions of the second test
+# stack the README recommends: Node 24, NestJS 12, nestjs-cls 7 (the versions of the second test
 # leg, legs/nest12, whose lockfile it installs). One image for both services of
 # docker-compose.yml: ROLE=api or ROLE=worker picks the part.
-FROM node:22-slim
+FROM node:24-slim
 
 WORKDIR /app
 
