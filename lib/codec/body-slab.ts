@@ -5,8 +5,9 @@
  * and 22, 64 KiB on Node 24), which also holds short-lived buffers (amqplib's frames among them).
  * A body is kept until the broker confirms it (a channel lost before then writes it again), long
  * enough to outlive two young-generation collections under load; it is then promoted, and keeps
- * its whole pool slab, frames included, until the next full collection. Measured in the benchmark's S1 (1 KB bodies, 1,000
- * unconfirmed): external memory at peak 26-33 MB with Node's pool, 10-20 MB with these slabs.
+ * its whole pool slab, frames included, until the next full collection. Measured in the
+ * benchmark's S1 (1 KB bodies, 1,000 unconfirmed): external memory at peak 26-33 MB with Node's
+ * pool, 10-20 MB with these slabs.
  * Cutting here costs no more than Node's pool (one UTF-8 write; short texts need no length pass
  * first); a body of its own memory per message would cost a microsecond more each.
  */

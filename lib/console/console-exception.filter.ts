@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import { type ArgumentsHost, Catch, HttpException, Logger } from '@nestjs/common';
-import { httpAnswerOf } from '../http/http-status';
+import { httpAnswerBody } from '../http/http-status';
 import { MessagingHttpExceptionFilter } from '../http/messaging-http-exception.filter';
 import { errorPage } from './error-page';
 
@@ -37,12 +37,11 @@ export class ConsoleExceptionFilter extends MessagingHttpExceptionFilter {
 
   private answerOf(exception: unknown): { status: number; message: string } {
     if (exception instanceof HttpException) return { status: exception.getStatus(), message: exception.message };
-    const answer = httpAnswerOf(exception);
-    if (answer === undefined || answer.status === 500) {
+    const body = httpAnswerBody(exception);
+    if (body === undefined || body.statusCode === 500) {
       // Nobody but the log may see what went wrong inside: the page only says that it did.
       this.logger.error(`A console page failed: ${(exception as Error)?.stack ?? String(exception)}`);
     }
-    const status = answer?.status ?? 500;
-    return { status, message: answer?.expose ? (exception as Error).message : (STATUS_CODES[status] ?? 'Error') };
+    return body ? { status: body.statusCode, message: body.message ?? 'Error' } : { status: 500, message: STATUS_CODES[500]! };
   }
 }

@@ -8,8 +8,9 @@ import { layout } from './page-layout';
  */
 export function errorPage(base: string, status: number, message: string): string {
   const title = `${status} ${STATUS_CODES[status] ?? 'Error'}`;
+  const overview = base || '/';
   const main = html`<h1>${title}</h1>
     <p class="lead">${message}</p>
-    <p><a href="${base || '/'}">Back to handlers and queues</a> · or reload this page to try again.</p>`;
-  return layout({ base, title, trail: [{ label: 'Handlers and queues', href: base || '/' }, { label: title }], main });
+    <p><a href="${overview}">Back to handlers and queues</a> · or reload this page to try again.</p>`;
+  return layout({ base, title, trail: [{ label: 'Handlers and queues', href: overview }, { label: title }], main });
 }

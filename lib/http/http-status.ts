@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import {
   BrokerUnreachableError,
   ConnectionLostError,
@@ -38,6 +39,22 @@ export function httpAnswerOf(error: unknown): HttpAnswer | undefined {
   }
   if (UNAVAILABLE.some((type) => error instanceof type)) return { status: 503, expose: false };
   return { status: 500, expose: false };
+}
+
+/** The body of an HTTP answer to a messaging error, shaped like Nest's own; its message shown only when `expose`. */
+export interface HttpAnswerBody {
+  statusCode: number;
+  /** Undefined, like `error`, for a status without a standard name (e.g. a remote handler's 499). */
+  message: string | undefined;
+  error: string | undefined;
+}
+
+/** httpAnswerOf as the body to send; undefined for an error that is no messaging error. */
+export function httpAnswerBody(error: unknown): HttpAnswerBody | undefined {
+  const answer = httpAnswerOf(error);
+  if (answer === undefined) return undefined;
+  const reason = STATUS_CODES[answer.status];
+  return { statusCode: answer.status, message: answer.expose ? (error as Error).message : reason, error: reason };
 }
 
 const UNAVAILABLE = [

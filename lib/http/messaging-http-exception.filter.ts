@@ -1,7 +1,6 @@
-import { STATUS_CODES } from 'node:http';
 import { type ArgumentsHost, Catch } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
-import { httpAnswerOf } from './http-status';
+import { httpAnswerBody } from './http-status';
 
 /**
  * Opt-in: answers the messaging errors a controller lets through with the HTTP status they mean
@@ -18,16 +17,10 @@ export class MessagingHttpExceptionFilter extends BaseExceptionFilter {
     // Registered globally it also sees what message handlers throw: that goes on, unchanged, to the
     // module's own failure path (retries, dead letters, error replies).
     if (host.getType() !== 'http') throw exception;
-    const answer = httpAnswerOf(exception);
-    if (answer === undefined) return super.catch(exception, host);
-    const error = exception as Error;
+    const body = httpAnswerBody(exception);
+    if (body === undefined) return super.catch(exception, host);
     const adapter = this.httpAdapterHost?.httpAdapter ?? this.applicationRef;
     if (adapter === undefined) return super.catch(exception, host);
-    const body = {
-      statusCode: answer.status,
-      message: answer.expose ? error.message : STATUS_CODES[answer.status],
-      error: STATUS_CODES[answer.status],
-    };
-    adapter.reply(host.switchToHttp().getResponse(), body, answer.status);
+    adapter.reply(host.switchToHttp().getResponse(), body, body.statusCode);
   }
 }
