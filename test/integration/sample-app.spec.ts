@@ -35,7 +35,8 @@ describe('sample app (ROLE=all) over HTTP', () => {
       PORT: '0',
       SERVICE_NAME: 'sample-test',
       WORK_MS: '1-5',
-      GATHER_TIMEOUT_MS: '400',
+      // Far above what an HTTP round trip takes on a loaded CI machine: the early answer below is told from the timeout by a wide margin.
+      GATHER_TIMEOUT_MS: '2000',
       QUOTE_TIMEOUT_MS: '3000',
       LOG_EACH: '1',
     });
@@ -182,7 +183,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
     const order = await placedOrder('GADGET', 5);
     const started = Date.now();
     const all = await http('GET', '/inventory');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(350); // waited GATHER_TIMEOUT_MS for more workers
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_950); // waited GATHER_TIMEOUT_MS for more workers
     expect(all.status).toBe(200);
     expect(all.body.workers).toBe(1);
     expect(all.body.reports[0]).toMatchObject({ worker: fulfilment.find(order.orderId)!.worker });
@@ -191,7 +192,7 @@ describe('sample app (ROLE=all) over HTTP', () => {
     const early = Date.now();
     const one = await http('GET', '/inventory?expect=1');
     expect(one.body.workers).toBe(1);
-    expect(Date.now() - early).toBeLessThan(350); // returned at the first answer
+    expect(Date.now() - early).toBeLessThan(1_500); // returned at the first answer, long before GATHER_TIMEOUT_MS
   });
 
   it('POST /orders/:id/receipt is an async request/response: the receipt comes back on orders.receipts', async () => {
