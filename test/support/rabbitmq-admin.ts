@@ -52,7 +52,11 @@ export async function setWatermark(args: string[]): Promise<void> {
  * Whether the broker denies a deprecated feature, as RabbitMQ 4.3 does by default (and the node of
  * test/rabbitmq4 by configuration); false on a broker without deprecated features (before 3.13).
  */
-export async function deniesFeature(feature: string): Promise<boolean> {
+export function deniesFeature(feature: string): Promise<boolean> {
+  return asked(`denies ${feature}`, () => askDeniesFeature(feature));
+}
+
+async function askDeniesFeature(feature: string): Promise<boolean> {
   const out = await rabbitmqctl(
     'eval',
     `case code:ensure_loaded(rabbit_deprecated_features) of {module, _} -> rabbit_deprecated_features:is_permitted(${feature}); _ -> true end.`,
@@ -68,8 +72,27 @@ export async function deniesFeature(feature: string): Promise<boolean> {
 }
 
 /** The broker's major version, e.g. 3 or 4. */
-export async function brokerMajorVersion(): Promise<number> {
-  return Number.parseInt(lastLine(await rabbitmqctl('eval', 'rabbit_misc:version().')).replace(/"/g, ''), 10);
+export function brokerMajorVersion(): Promise<number> {
+  return asked('major version', async () =>
+    Number.parseInt(lastLine(await rabbitmqctl('eval', 'rabbit_misc:version().')).replace(/"/g, ''), 10),
+  );
+}
+
+/**
+ * Facts of the node that do not change while tests run, asked once per process: every rabbitmqctl
+ * call starts an Erlang VM, which took over a test's 30 s on a loaded CI machine (both legs at once).
+ */
+const facts = new Map<string, Promise<unknown>>();
+
+function asked<T>(fact: string, ask: () => Promise<T>): Promise<T> {
+  let answer = facts.get(fact) as Promise<T> | undefined;
+  if (!answer) {
+    answer = ask();
+    // A failed look is asked again next time, not remembered.
+    answer.catch(() => facts.delete(fact));
+    facts.set(fact, answer);
+  }
+  return answer;
 }
 
 function lastLine(output: string): string {
