@@ -48,53 +48,63 @@ export async function setWatermark(args: string[]): Promise<void> {
   await rabbitmqctl('set_vm_memory_high_watermark', ...args);
 }
 
+/** The deprecated features the tests ask about (RabbitMQ 4.3 denies all three by default). */
+const FEATURES = ['transient_nonexcl_queues', 'global_qos', 'classic_queue_mirroring'] as const;
+export type DeprecatedFeature = (typeof FEATURES)[number];
+
+/** What the tests ask of the node, none of which changes while they run. */
+export interface BrokerFacts {
+  majorVersion: number;
+  /** Features it denies: none before 3.13, which has no deprecated features. */
+  denied: DeprecatedFeature[];
+}
+
+/**
+ * Where the run's global setup (broker-facts.setup.ts) leaves the facts for every test file, so that
+ * they are asked once per run: every rabbitmqctl call starts an Erlang VM, and with both CI legs
+ * running one took longer than a test's 30 s.
+ */
+export const BROKER_FACTS_ENV = 'NM_TEST_BROKER_FACTS';
+
+/** The facts in one rabbitmqctl call. */
+export async function askBrokerFacts(): Promise<BrokerFacts> {
+  const out = await rabbitmqctl(
+    'eval',
+    `Denied = case code:ensure_loaded(rabbit_deprecated_features) of
+       {module, _} -> [F || F <- [${FEATURES.join(', ')}], not rabbit_deprecated_features:is_permitted(F)];
+       _ -> []
+     end,
+     io:format("facts ~s ~s~n", [rabbit_misc:version(), lists:join(",", [atom_to_list(F) || F <- Denied])]).`,
+  );
+  // The first look at a denied feature also logs its deprecation, around the answer.
+  const answer = /^facts (\d+)\.\S* ?(.*)$/m.exec(out);
+  if (!answer) throw new Error(`rabbitmqctl eval gave no broker facts: ${out}`);
+  const denied = answer[2].trim().split(',').filter(Boolean) as DeprecatedFeature[];
+  return { majorVersion: Number(answer[1]), denied };
+}
+
+let facts: Promise<BrokerFacts> | undefined;
+
+function brokerFacts(): Promise<BrokerFacts> {
+  const given = process.env[BROKER_FACTS_ENV];
+  if (given) return Promise.resolve(JSON.parse(given) as BrokerFacts);
+  if (!facts) {
+    facts = askBrokerFacts();
+    // A failed look is asked again next time, not remembered.
+    facts.catch(() => (facts = undefined));
+  }
+  return facts;
+}
+
 /**
  * Whether the broker denies a deprecated feature, as RabbitMQ 4.3 does by default (and the node of
  * test/rabbitmq4 by configuration); false on a broker without deprecated features (before 3.13).
  */
-export function deniesFeature(feature: string): Promise<boolean> {
-  return asked(`denies ${feature}`, () => askDeniesFeature(feature));
-}
-
-async function askDeniesFeature(feature: string): Promise<boolean> {
-  const out = await rabbitmqctl(
-    'eval',
-    `case code:ensure_loaded(rabbit_deprecated_features) of {module, _} -> rabbit_deprecated_features:is_permitted(${feature}); _ -> true end.`,
-  );
-  // The first look on a node also prints the feature's deprecation warning, before or after the answer.
-  const answer = out
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line === 'true' || line === 'false')
-    .pop();
-  if (answer === undefined) throw new Error(`rabbitmqctl eval gave no answer for ${feature}: ${out}`);
-  return answer === 'false';
+export async function deniesFeature(feature: DeprecatedFeature): Promise<boolean> {
+  return (await brokerFacts()).denied.includes(feature);
 }
 
 /** The broker's major version, e.g. 3 or 4. */
-export function brokerMajorVersion(): Promise<number> {
-  return asked('major version', async () =>
-    Number.parseInt(lastLine(await rabbitmqctl('eval', 'rabbit_misc:version().')).replace(/"/g, ''), 10),
-  );
-}
-
-/**
- * Facts of the node that do not change while tests run, asked once per process: every rabbitmqctl
- * call starts an Erlang VM, which took over a test's 30 s on a loaded CI machine (both legs at once).
- */
-const facts = new Map<string, Promise<unknown>>();
-
-function asked<T>(fact: string, ask: () => Promise<T>): Promise<T> {
-  let answer = facts.get(fact) as Promise<T> | undefined;
-  if (!answer) {
-    answer = ask();
-    // A failed look is asked again next time, not remembered.
-    answer.catch(() => facts.delete(fact));
-    facts.set(fact, answer);
-  }
-  return answer;
-}
-
-function lastLine(output: string): string {
-  return output.trim().split('\n').pop()!.trim();
+export async function brokerMajorVersion(): Promise<number> {
+  return (await brokerFacts()).majorVersion;
 }
