@@ -102,7 +102,7 @@ export default defineConfig({
           exclude: SERIAL_ON_RABBITMQ,
           env: { TEST_TRANSPORT: 'rabbitmq' },
           sequence: { groupOrder: 0 },
-          globalSetup: ['test/support/broker-facts.setup.ts'],
+          globalSetup: ['test/support/broker-facts.ts'],
         },
       },
       {

@@ -60,7 +60,7 @@ export interface BrokerFacts {
 }
 
 /**
- * Where the run's global setup (broker-facts.setup.ts) leaves the facts for every test file, so that
+ * Where the run's global setup (broker-facts.ts) leaves the facts for every test file, so that
  * they are asked once per run: every rabbitmqctl call starts an Erlang VM, and with both CI legs
  * running one took longer than a test's 30 s.
  */
