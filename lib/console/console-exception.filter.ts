@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import { type ArgumentsHost, Catch, HttpException, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, HttpException, Logger, SetMetadata } from '@nestjs/common';
 import { httpAnswerBody } from '../http/http-status';
 import { MessagingHttpExceptionFilter } from '../http/messaging-http-exception.filter';
 import { errorPage } from './error-page';
@@ -14,6 +14,16 @@ export function pageRequest(request: object, base: string): string {
   pages.set(request, base);
   return base;
 }
+
+/** Metadata of a route a page's form posts to: its path below the console's mount. */
+export const PAGE_FORM = Symbol('nestjs-messaging:console-page-form');
+
+/**
+ * On a route a page's form posts to, with its path below the console's mount: a guard that
+ * refuses the post before the route runs (CsrfGuard) marks it a page request, so that the browser
+ * gets a page of the console, not the API's JSON.
+ */
+export const PageForm = (route: string): MethodDecorator => SetMetadata(PAGE_FORM, route);
 
 /**
  * Answers the console's errors: a page (or a form posted from one) with an HTML page of the

@@ -17,7 +17,7 @@ import type { ServerResponse } from 'node:http';
 import { AsyncApiDocument } from '../asyncapi/asyncapi-document';
 import { consoleCookie, cookieValue } from './cookies';
 import { doneOf, letterId, lettersOf, targetOf } from './console-action';
-import { pageRequest } from './console-exception.filter';
+import { PageForm, pageRequest } from './console-exception.filter';
 import { consoleUrl } from './console-links';
 import { CONSOLE_OPTIONS, CSRF_COOKIE } from './console.constants';
 import type { ResolvedConsoleOptions } from './console.options';
@@ -111,6 +111,7 @@ export class ConsoleController {
   }
 
   @Post('dead-letters/replay')
+  @PageForm('/dead-letters/replay')
   @UseGuards(CsrfGuard)
   @Redirect()
   async replay(@Req() request: ConsoleRequest, @Body() body: unknown): Promise<{ url: string; statusCode: number }> {
@@ -121,6 +122,7 @@ export class ConsoleController {
   }
 
   @Post('dead-letters/delete')
+  @PageForm('/dead-letters/delete')
   @UseGuards(CsrfGuard)
   @Redirect()
   async discard(@Req() request: ConsoleRequest, @Body() body: unknown): Promise<{ url: string; statusCode: number }> {

@@ -1,9 +1,11 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
 import type { IncomingHttpHeaders } from 'node:http';
 import { cookieValue } from './cookies';
 import { CONSOLE_OPTIONS, CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER } from './console.constants';
 import type { ResolvedConsoleOptions } from './console.options';
-import { bodyField, type ConsoleRequest } from './console-request';
+import { bodyField, type ConsoleRequest, mountPath } from './console-request';
+import { PAGE_FORM, pageRequest } from './console-exception.filter';
 import { csrfTokenMatches } from './csrf-token';
 
 /**
@@ -13,10 +15,16 @@ import { csrfTokenMatches } from './csrf-token';
  */
 @Injectable()
 export class CsrfGuard implements CanActivate {
-  constructor(@Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions) {}
+  constructor(
+    @Inject(CONSOLE_OPTIONS) private readonly options: ResolvedConsoleOptions,
+    private readonly reflector: Reflector,
+  ) {}
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<ConsoleRequest>();
+    // A page's form refused here still answers with a page (ConsoleExceptionFilter).
+    const form = this.reflector.get<string | undefined>(PAGE_FORM, context.getHandler());
+    if (form !== undefined) pageRequest(request, mountPath(request, form));
     return csrfAllows(this.options.secret, request.headers, request.body);
   }
 }

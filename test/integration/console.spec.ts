@@ -239,6 +239,7 @@ describe('operator console in Chromium', () => {
     const target = { connection: 'default', queue: doomed };
     const without = await operator.request.post(`${base}/api/dead-letters/delete`, { data: { ...target, id: page.letters[0].id } });
     expect(without.status()).toBe(403);
+    expect(await without.json()).toMatchObject({ statusCode: 403 });
     const deleted = await operator.request.post(`${base}/api/dead-letters/delete`, {
       data: { ...target, id: page.letters[0].id },
       headers: { 'x-csrf-token': csrfToken },
@@ -329,6 +330,11 @@ describe('operator console in Chromium', () => {
     ]) {
       const response = await page.request.post(`${base}/dead-letters/replay`, { form: fields, maxRedirects: 0 });
       expect(response.status()).toBe(403);
+      // A page's form gets a page of the console saying so, with the way back; not the API's JSON.
+      expect(response.headers()['content-type']).toMatch(/^text\/html/);
+      const text = await response.text();
+      expect(text).toContain('<h1>403 Forbidden</h1>');
+      expect(text).toContain('Back to handlers and queues');
     }
     const deleted = await page.request.post(`${base}/dead-letters/delete`, { form: { ...form, id }, maxRedirects: 0 });
     expect(deleted.status()).toBe(403);
