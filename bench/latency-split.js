@@ -9,29 +9,29 @@
 //   rest:   p50 minus both (the broker, the kernel, the event loop between socket and code).
 // Medians over calls, then over repetitions. A diagnostic beside the record (`npm run bench`), not in it:
 // the stamps cost every read and write a little. Run `node bench/run.js --quick --only S2` once
-// before, so that bench/dist is built.
+// before, so that bench/dist is built. `--node` takes what the runner's does (a path, or 22/24).
+// A child that gives no result within 90 s is killed and the split fails.
 'use strict';
 const { fork } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
+const { median } = require('./dist/stats');
+const { resolveNode } = require('./dist/node-binary');
+
 const BENCH = __dirname;
+const CHILD_TIMEOUT_MS = 90_000;
 const args = process.argv.slice(2);
 const option = (name, fallback) => {
   const at = args.indexOf(`--${name}`);
   return at >= 0 ? args[at + 1] : fallback;
 };
-const nodeBinary = option('node', process.execPath);
+const node = resolveNode(option('node', undefined), path.resolve(BENCH, '..'));
 const reps = Number(option('reps', '3'));
 const url = option('url', process.env.BENCH_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672');
 const impls = option('impl', 'raw,raw:wire,ours,golevelup').split(',');
 const REQUEST_BYTES = 1000; // S2's request body is about 1 KB, its reply a few bytes
-
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[sorted.length >> 1] : NaN;
-};
 
 /** One S2 child with the stamping preload: its p50 and the stamps. */
 function runOnce(impl, rep) {
@@ -39,14 +39,16 @@ function runOnce(impl, rep) {
   const spec = { scenario: 'S2', entry: impl, url, queue: `nmbench.split${Date.now()}.S2.${impl.replace(':', '-')}.${rep}`, quick: false };
   return new Promise((resolve, reject) => {
     const child = fork(path.join(BENCH, 'dist/child.js'), [JSON.stringify(spec)], {
-      execPath: nodeBinary,
+      execPath: node.path,
       execArgv: ['-r', path.join(BENCH, 'latency-split-preload.js')],
       env: { ...process.env, BENCH_SPLIT_TRACE: trace },
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
     let result;
+    const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_TIMEOUT_MS);
     child.on('message', (message) => (result = message));
     child.on('exit', () => {
+      clearTimeout(timer);
       if (!result?.ok) return reject(new Error(`${impl}: ${result?.error ?? 'the child exited without a result'}`));
       const frames = JSON.parse(fs.readFileSync(trace, 'utf8'));
       fs.rmSync(trace, { force: true });
@@ -80,9 +82,7 @@ async function main() {
       `| ${impl} | ${p50.toFixed(0)} | ${server.toFixed(0)} | ${Number.isNaN(client) ? '–' : client.toFixed(0)} | ${(p50 - server - (client || 0)).toFixed(0)} |`,
     );
   }
-  console.log(
-    `S2 split, ${reps} repetition(s), Node ${nodeBinary === process.execPath ? process.version : nodeBinary}, ${url.replace(/\/\/[^@]*@/, '//')}\n`,
-  );
+  console.log(`S2 split, ${reps} repetition(s), Node ${node.version} (${node.path}), ${url.replace(/\/\/[^@]*@/, '//')}\n`);
   console.log('| impl | p50 µs | server µs (request read → reply written) | client µs (reply read → next request written) | rest µs |');
   console.log('|---|---:|---:|---:|---:|');
   for (const row of rows) console.log(row);

@@ -33,6 +33,10 @@ import { overviewPage } from './overview-page';
 
 const HTML = 'text/html; charset=utf-8';
 
+/** What the pages' forms post to, below the console's mount (the API has the same under api/). */
+const REPLAY_FORM = '/dead-letters/replay';
+const DELETE_FORM = '/dead-letters/delete';
+
 /**
  * The console's pages, JSON API and actions. Not a controller by itself: forRoot mounts a subclass
  * at the configured path behind the configured guard (see mountConsoleController). Reads are GET
@@ -110,23 +114,23 @@ export class ConsoleController {
     });
   }
 
-  @Post('dead-letters/replay')
-  @PageForm('/dead-letters/replay')
+  @Post(REPLAY_FORM)
+  @PageForm(REPLAY_FORM)
   @UseGuards(CsrfGuard)
   @Redirect()
   async replay(@Req() request: ConsoleRequest, @Body() body: unknown): Promise<{ url: string; statusCode: number }> {
-    const base = pageRequest(request, mountPath(request, '/dead-letters/replay'));
+    const base = pageRequest(request, mountPath(request, REPLAY_FORM));
     const { connection, queue, window } = targetOf(body);
     const count = await this.service.replay(connection, queue, lettersOf(body));
     return backTo(base, connection, queue, window.page, 'replayed', count);
   }
 
-  @Post('dead-letters/delete')
-  @PageForm('/dead-letters/delete')
+  @Post(DELETE_FORM)
+  @PageForm(DELETE_FORM)
   @UseGuards(CsrfGuard)
   @Redirect()
   async discard(@Req() request: ConsoleRequest, @Body() body: unknown): Promise<{ url: string; statusCode: number }> {
-    const base = pageRequest(request, mountPath(request, '/dead-letters/delete'));
+    const base = pageRequest(request, mountPath(request, DELETE_FORM));
     const { connection, queue, window } = targetOf(body);
     const count = await this.service.discard(connection, queue, letterId(ownField(body, 'id')));
     return backTo(base, connection, queue, window.page, 'deleted', count);

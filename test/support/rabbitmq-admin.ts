@@ -86,10 +86,9 @@ export async function askBrokerFacts(): Promise<BrokerFacts> {
 let facts: Promise<BrokerFacts> | undefined;
 
 function brokerFacts(): Promise<BrokerFacts> {
-  const given = process.env[BROKER_FACTS_ENV];
-  if (given) return Promise.resolve(JSON.parse(given) as BrokerFacts);
   if (!facts) {
-    facts = askBrokerFacts();
+    const given = process.env[BROKER_FACTS_ENV];
+    facts = given ? Promise.resolve(JSON.parse(given) as BrokerFacts) : askBrokerFacts();
     // A failed look is asked again next time, not remembered.
     facts.catch(() => (facts = undefined));
   }
