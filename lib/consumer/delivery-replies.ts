@@ -40,17 +40,43 @@ export class DeliveryReplies {
     return this.format === 'nest-rmq' ? nestReply(result, failure) : (failure ?? result);
   }
 
+  /** Whether the request asks for its answer on direct reply-to (no queue, no confirm). */
+  isDirect(delivery: Delivery): boolean {
+    return (delivery.msg.properties.replyTo as string).startsWith(DIRECT_REPLY_TO);
+  }
+
   async send(delivery: Delivery, result: unknown, error?: Error): Promise<void> {
+    if (this.isDirect(delivery)) return this.sendDirect(delivery, result, error);
+    try {
+      await this.publisher.publish(this.reply(delivery, result, error, false));
+    } catch (failure) {
+      if (!unanswerable(failure, error)) throw failure;
+      await this.send(delivery, undefined, failure);
+    }
+  }
+
+  /**
+   * On the RPC channel, without confirm, in the caller's tick: the caller waits with its own
+   * timeout, and nothing is gained by holding the ack for a confirm (nor by a promise per reply).
+   */
+  sendDirect(delivery: Delivery, result: unknown, error?: Error): void {
+    const message = this.reply(delivery, result, error, true);
+    this.rpc.submit(message, this.options.publishTimeoutMs, (failure) => {
+      if (!failure) return;
+      if (unanswerable(failure, error)) this.sendDirect(delivery, undefined, failure);
+      else this.onDirectFailure(delivery, message.routingKey, failure);
+    });
+  }
+
+  private reply(delivery: Delivery, result: unknown, error: Error | undefined, direct: boolean) {
     const { properties } = delivery.msg;
-    const replyTo = properties.replyTo as string;
-    const direct = replyTo.startsWith(DIRECT_REPLY_TO);
     const headers = this.track.addHeaders({
       [HEADER_ORIGIN]: this.options.serviceName,
       ...(error ? errorHeaders(error) : {}),
     });
-    const message = {
+    return {
       exchange: '',
-      routingKey: replyTo,
+      routingKey: properties.replyTo as string,
       payload: this.body(result, error),
       properties: {
         messageId: randomUUID(),
@@ -60,22 +86,6 @@ export class DeliveryReplies {
         headers,
       },
     };
-    if (direct) {
-      // On the RPC channel, without confirm: the caller waits with its own timeout, and nothing is
-      // gained by holding the ack for a confirm.
-      this.rpc.submit(message, this.options.publishTimeoutMs, (failure) => {
-        if (!failure) return;
-        if (unanswerable(failure, error)) void this.send(delivery, undefined, failure);
-        else this.onDirectFailure(delivery, replyTo, failure);
-      });
-      return;
-    }
-    try {
-      await this.publisher.publish(message);
-    } catch (failure) {
-      if (!unanswerable(failure, error)) throw failure;
-      await this.send(delivery, undefined, failure);
-    }
   }
 }
 

@@ -210,6 +210,8 @@ export class MessageOutcome {
       case 'discard':
         return delivery.discard();
       case 'reply':
+        if (this.replies.isDirect(delivery))
+          return this.answerDirect(delivery, outcome, decision.error ? undefined : result, decision.error);
         return this.record(delivery, outcome, this.answer(delivery, decision.error ? undefined : result, decision.error));
       case 'retry':
       case 'deadLetter':
@@ -391,6 +393,16 @@ export class MessageOutcome {
   /** Counters for a copy of `delivery` (the copy keeps its message id, see copy()). */
   private countersHeaders(delivery: Delivery, counters: Counters): Record<string, unknown> {
     return counterHeaders(this.definition.baseQueue, delivery.id, counters);
+  }
+
+  /**
+   * A reply to direct reply-to has no confirm to wait for (the caller's own timeout covers its
+   * loss): written, the request is acked in the same tick, with no promise in between.
+   */
+  private answerDirect(delivery: Delivery, outcome: Delivery['outcome'], result: unknown, error?: Error): void {
+    this.replies.sendDirect(delivery, result, error);
+    delivery.outcome = outcome;
+    delivery.ack();
   }
 
   /**
