@@ -5,9 +5,9 @@
  * measure what Nest's handler pipeline costs next to the direct call a handler without enhancers gets.
  * BENCH_OURS_METRICS=prometheus turns on `metrics: { prometheus }` (a registry of its own, from the
  * root's prom-client), to measure what metrics cost next to the default, which records nothing.
- * BENCH_OURS_AMQPLIB=no-frame-writer,no-coalesce turns off the library's amqplib shortcuts (its
- * private frame writer, its per-tick write coalescing; lib/transport/amqp/amqplib-shortcuts.ts), to
- * measure what each buys.
+ * BENCH_OURS_AMQPLIB=no-frame-writer,no-direct-writes,no-coalesce turns off the library's amqplib
+ * shortcuts (its private frame writer, its writes past amqplib's multiplexer, its per-tick write
+ * coalescing; lib/transport/amqp/amqplib-shortcuts.ts), to measure what each buys.
  *
  * The library and the Nest packages it was built against are loaded from the repository root, so
  * that Nest's DI tokens are the library's own (bench/node_modules has its own copies for the peers);
@@ -43,13 +43,15 @@ export function create(): Adapter {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const lib = require(ROOT);
       const off = (process.env.BENCH_OURS_AMQPLIB ?? '').split(',');
-      if (off.some((name) => name !== '' && name !== 'no-frame-writer' && name !== 'no-coalesce')) {
-        throw new Error(`BENCH_OURS_AMQPLIB: ${process.env.BENCH_OURS_AMQPLIB} (expected no-frame-writer and/or no-coalesce)`);
+      const switches = ['no-frame-writer', 'no-direct-writes', 'no-coalesce'];
+      if (off.some((name) => name !== '' && !switches.includes(name))) {
+        throw new Error(`BENCH_OURS_AMQPLIB: ${process.env.BENCH_OURS_AMQPLIB} (expected some of ${switches.join(', ')})`);
       }
       if (off.length > 0 && off[0] !== '') {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const { amqplibShortcuts } = require(path.join(ROOT, 'dist/lib/transport/amqp/amqplib-shortcuts.js'));
         amqplibShortcuts.frameWriter = !off.includes('no-frame-writer');
+        amqplibShortcuts.directWrites = !off.includes('no-direct-writes');
         amqplibShortcuts.coalesceWrites = !off.includes('no-coalesce');
       }
 

@@ -4,6 +4,7 @@ import type { TransportChannel, TransportConnection } from '../transport.interfa
 import { AmqpChannel } from './amqp-channel';
 import { socketOf } from './amqplib-socket';
 import { coalesceWrites } from './write-coalescing';
+import { writeDirectly } from './direct-writes';
 
 /** An amqplib connection as a TransportConnection; its events pass through as they are. */
 export class AmqpConnection extends EventEmitter implements TransportConnection {
@@ -17,7 +18,9 @@ export class AmqpConnection extends EventEmitter implements TransportConnection 
   }
 
   async createChannel(options: { confirms?: boolean } = {}): Promise<TransportChannel> {
-    return new AmqpChannel(options.confirms ? await this.model.createConfirmChannel() : await this.model.createChannel());
+    const channel = options.confirms ? await this.model.createConfirmChannel() : await this.model.createChannel();
+    writeDirectly(channel);
+    return new AmqpChannel(channel);
   }
 
   async close(): Promise<void> {
