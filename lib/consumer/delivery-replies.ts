@@ -35,9 +35,9 @@ export class DeliveryReplies {
     private readonly onDirectFailure: (delivery: Delivery, replyTo: string, failure: Error) => void,
   ) {}
 
-  private body(result: unknown, error?: Error): unknown {
-    const failure = error && { name: error.name, message: truncate(error.message) };
-    return this.format === 'nest-rmq' ? nestReply(result, failure) : (failure ?? result);
+  private body(result: unknown, failure?: ErrorReply): unknown {
+    const said = failure && { name: failure.name, message: failure.message };
+    return this.format === 'nest-rmq' ? nestReply(result, said) : (said ?? result);
   }
 
   /** Whether the request asks for its answer on direct reply-to (no queue, no confirm). */
@@ -70,14 +70,15 @@ export class DeliveryReplies {
 
   private reply(delivery: Delivery, result: unknown, error: Error | undefined, direct: boolean) {
     const { properties } = delivery.msg;
+    const failure = error && errorReply(error);
     const headers = this.track.addHeaders({
       [HEADER_ORIGIN]: this.options.serviceName,
-      ...(error ? errorHeaders(error) : {}),
+      ...(failure ? errorHeaders(failure) : {}),
     });
     return {
       exchange: '',
       routingKey: properties.replyTo as string,
-      payload: this.body(result, error),
+      payload: this.body(result, failure),
       properties: {
         messageId: randomUUID(),
         correlationId: properties.correlationId ?? properties.messageId,
@@ -97,14 +98,33 @@ function unanswerable(failure: unknown, error: Error | undefined): failure is En
   return failure instanceof EncodeError && error === undefined;
 }
 
+/** What an error reply says of its error. */
+interface ErrorReply {
+  name: string;
+  message: string;
+  status?: number;
+}
+
+/**
+ * The handler's error as its reply tells it, read once. An error of the app's own may throw when
+ * read (a getter, a `getStatus()` reading what is not there): the caller is then told that, rather
+ * than the reply failing, which would leave the request unanswered and its outcome tried forever.
+ */
+function errorReply(error: Error): ErrorReply {
+  try {
+    return { name: String(error.name), message: truncate(String(error.message)), status: errorStatus(error) };
+  } catch {
+    return { name: 'Error', message: 'The handler failed with an error whose name, message or status cannot be read' };
+  }
+}
+
 /** What an error reply's headers say of its error: name, message and, when it has one, its HTTP status. */
-function errorHeaders(error: Error): Record<string, unknown> {
-  const status = errorStatus(error);
+function errorHeaders(error: ErrorReply): Record<string, unknown> {
   return {
     [HEADER_REPLY_ERROR]: true,
     [HEADER_ERROR_NAME]: error.name,
-    [HEADER_ERROR_MESSAGE]: truncate(error.message),
-    ...(status === undefined ? {} : { [HEADER_ERROR_STATUS]: status }),
+    [HEADER_ERROR_MESSAGE]: error.message,
+    ...(error.status === undefined ? {} : { [HEADER_ERROR_STATUS]: error.status }),
   };
 }
 

@@ -401,6 +401,7 @@ export class MessageOutcome {
    */
   private answerDirect(delivery: Delivery, outcome: Delivery['outcome'], result: unknown, error?: Error): void {
     this.replies.sendDirect(delivery, result, error);
+    this.failuresInRow = 0;
     delivery.outcome = outcome;
     delivery.ack();
   }

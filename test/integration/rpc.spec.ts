@@ -14,11 +14,19 @@ describe('RpcClient: request/response, async replies, scatter-gather', () => {
   const slow = unique('slow');
   const echoCorrelation = unique('async');
   const results = unique('results');
+  const unreadable = unique('unreadable');
   const slowStarted: number[] = [];
   const asyncReplies: Array<{ payload: unknown; context: MessageContext }> = [];
 
   class BadInput extends Error {
     override name = 'BadInput';
+  }
+
+  /** An app's error that throws when its status is read (a getStatus() reading what is not there). */
+  class Unreadable extends Error {
+    getStatus(): number {
+      throw new TypeError("Cannot read properties of undefined (reading 'status')");
+    }
   }
 
   @Injectable()
@@ -57,13 +65,18 @@ describe('RpcClient: request/response, async replies, scatter-gather', () => {
     receipt(payload: unknown, context: MessageContext) {
       asyncReplies.push({ payload, context });
     }
+
+    @MessageHandler(unreadable)
+    unreadable() {
+      throw new Unreadable('never read');
+    }
   }
 
   let client: RpcClient;
 
   beforeAll(async () => {
     broker = await Broker.open();
-    for (const q of [square, fails, nothing, observable, slow, echoCorrelation, results]) broker.queue(q);
+    for (const q of [square, fails, nothing, observable, slow, echoCorrelation, results, unreadable]) broker.queue(q);
     const app = await startApp(appModule({ rpcTimeoutMs: 5000 }, { providers: [Server] }));
     apps.push(app);
     client = app.get(RpcClient);
@@ -83,6 +96,15 @@ describe('RpcClient: request/response, async replies, scatter-gather', () => {
   it('1,000 concurrent requests each get their own answer', async () => {
     const answers = await Promise.all(Array.from({ length: 1000 }, (_, n) => client.request<number>(square, n)));
     expect(answers).toEqual(Array.from({ length: 1000 }, (_, n) => n * n));
+  });
+
+  it('a remote error that throws when read still answers: the caller is told so at once, nothing is retried or dead-lettered', async () => {
+    const error = await client.request(unreadable, {}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RpcRemoteError);
+    expect(error).toMatchObject({ message: 'The handler failed with an error whose name, message or status cannot be read' });
+    expect(await broker.depth(unreadable)).toBe(0);
+    expect(await broker.depth(`${unreadable}.dlq`)).toBe(0);
+    await expect(client.request(square, 3)).resolves.toBe(9);
   });
 
   it('a remote throw rejects with RpcRemoteError carrying the remote name and message; the request is not retried', async () => {
