@@ -9,7 +9,7 @@ import {
   HEADER_ORIGINAL_QUEUE,
   HEADER_REDELIVERIES,
 } from '../messaging.constants';
-import { InvalidArgumentError, SettlementError, UnroutableError } from '../messaging.errors';
+import { InvalidArgumentError, MessagingError, SettlementError, UnroutableError } from '../messaging.errors';
 import { MAX_TRIES, type ResolvedMessagingOptions } from '../messaging.options';
 import type { Publisher } from '../publisher/publisher';
 import type { TrackContext } from '../context/track-context';
@@ -111,7 +111,7 @@ export class MessageOutcome {
     delivery.ended = true;
     if (delivery.settled) return delivery.settled;
     if (delivery.abandoned) return;
-    return this.decideAndCarryOut(delivery, attempt, { kind: 'threw', error: asError(error) });
+    return this.decideAndCarryOut(delivery, attempt, { kind: 'threw', error: readableError(error) });
   }
 
   /**
@@ -459,4 +459,20 @@ function deadLetterCause(decision: Extract<Decision, { kind: 'deadLetter' }>): s
 
 function asError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * What a handler threw, as an Error whose name, message and stack can be read. Everything after
+ * reads them (the log line, a retry's or dead letter's headers, the reply): an error of the app's
+ * own that throws when read (a getter), or a thrown value that cannot become a string, would
+ * throw there, and the message would never be settled. Such a failure is replaced by one saying so.
+ */
+function readableError(thrown: unknown): Error {
+  try {
+    const error = asError(thrown);
+    [error.name, error.message, error.stack].forEach(String);
+    return error;
+  } catch {
+    return new MessagingError('The handler failed with an error whose name, message or stack cannot be read');
+  }
 }

@@ -9,6 +9,15 @@ describe('dead-letter queue and replay', () => {
   const queue = unique('replay');
   let broken = true;
   const handled: Array<{ n: number; attempt: number }> = [];
+  const unreadable = unique('unreadable-error');
+  let unreadableTries = 0;
+
+  /** An app's error whose message is a getter that throws. */
+  class Unreadable extends Error {
+    override get message(): string {
+      throw new TypeError("Cannot read properties of undefined (reading 'detail')");
+    }
+  }
 
   @Injectable()
   class Worker {
@@ -17,11 +26,18 @@ describe('dead-letter queue and replay', () => {
       if (broken) throw n % 2 ? new UnrecoverableError(`bad ${n}`) : new Error(`flaky ${n}`);
       handled.push({ n, attempt: context.attempt });
     }
+
+    @MessageHandler({ queue: unreadable, retry: { attempts: 2, delaysMs: [0] } })
+    unreadable() {
+      unreadableTries++;
+      throw new Unreadable();
+    }
   }
 
   beforeAll(async () => {
     broker = await Broker.open();
     broker.queue(queue);
+    broker.queue(unreadable);
     app = await startApp(appModule({}, { providers: [Worker] }));
   });
   afterAll(async () => {
@@ -51,6 +67,18 @@ describe('dead-letter queue and replay', () => {
     expect(handled.map((h) => h.n).sort()).toEqual([0, 1, 2, 3, 4, 5]);
     expect(handled.every((h) => h.attempt === 1)).toBe(true);
     expect(await broker.depth(`${queue}.dlq`)).toBe(0);
+  });
+
+  it('an error that throws when read is retried and dead-lettered like any failure, its letter saying it could not be read', async () => {
+    await app.get(RpcClient).send(unreadable, { n: 1 });
+    await waitFor(async () => (await broker.depth(`${unreadable}.dlq`)) === 1, 'the dead letter');
+    expect(unreadableTries).toBe(2);
+    const [letter] = await broker.drainQueue(`${unreadable}.dlq`);
+    expect(letter.properties.headers).toMatchObject({
+      'x-error-name': 'MessagingError',
+      'x-error-message': 'The handler failed with an error whose name, message or stack cannot be read',
+      'x-attempts': 2,
+    });
   });
 });
 
