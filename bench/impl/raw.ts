@@ -63,6 +63,7 @@ function wireReply(correlationId: string, request: amqp.ConsumeMessage): amqp.Op
   };
 }
 
+type Kept = { queue: string; content: Buffer; properties: amqp.Options.Publish };
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout };
 
 export function create(): Adapter {
@@ -75,8 +76,14 @@ export function create(): Adapter {
   let onIdle: (() => void) | undefined;
   let nextCorrelation = 0;
   const pending = new Map<string, Pending>();
-  /** Part `keep`: what a lost channel would have to write again, until each one's confirm. */
-  const unconfirmed = new Set<{ queue: string; content: Buffer; properties: amqp.Options.Publish }>();
+  /**
+   * Part `keep`: what a lost channel would have to write again, until each one's confirm. In slots
+   * of an array, not a Set: V8 rebuilds a Set's table as entries come and go and links each old
+   * table to its successor, and one of them dead in the old generation keeps all later ones, and
+   * every publish they held, alive through young-generation collections (lib/util/slot-set.ts).
+   */
+  const unconfirmed: Array<Kept | undefined> = [];
+  const freeSlots: number[] = [];
 
   async function handle(cons: amqp.Channel, msg: amqp.ConsumeMessage): Promise<void> {
     inFlight++;
@@ -136,11 +143,13 @@ export function create(): Adapter {
       const base = { persistent: o.persistent, contentType: 'application/json' };
       const content = Buffer.from(JSON.stringify(payload));
       if (o.variant === 'wire' && wire.keep) {
+        const slot = freeSlots.length > 0 ? freeSlots.pop()! : unconfirmed.length;
         const kept = { queue, content, properties: wireSend(base) };
-        unconfirmed.add(kept);
+        unconfirmed[slot] = kept;
         return new Promise<void>((resolve, reject) => {
           pub.sendToQueue(queue, content, kept.properties, (err) => {
-            unconfirmed.delete(kept);
+            unconfirmed[slot] = undefined;
+            freeSlots.push(slot);
             return err ? reject(err) : resolve();
           });
         });

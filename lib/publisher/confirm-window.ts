@@ -1,8 +1,12 @@
 import type { PublishJob } from '../transport/outgoing';
+import { SlotSet } from '../util/slot-set';
 
-/** The publishes written and not yet confirmed, at most `max` of them (maxInFlightPublishes). */
+/**
+ * The publishes written and not yet confirmed, at most `max` of them (maxInFlightPublishes). A
+ * SlotSet, not a Set: jobs come and go at the publish rate (see SlotSet for what a Set costs then).
+ */
 export class ConfirmWindow {
-  private readonly jobs = new Set<PublishJob>();
+  private readonly jobs = new SlotSet<'windowSlot', PublishJob>('windowSlot');
 
   constructor(private readonly max: number) {}
 
@@ -27,14 +31,14 @@ export class ConfirmWindow {
     return this.jobs.delete(job);
   }
 
-  /** Removes and returns what passed its deadline. */
+  /** Removes and returns what passed its deadline, the first submitted first. */
   takeExpired(now: number): PublishJob[] {
     const expired: PublishJob[] = [];
-    for (const job of this.jobs) {
-      if (job.deadline > now) continue;
+    this.jobs.forEach((job) => {
+      if (job.deadline > now) return;
       this.jobs.delete(job);
       expired.push(job);
-    }
-    return expired;
+    });
+    return expired.sort((a, b) => a.seq - b.seq);
   }
 }

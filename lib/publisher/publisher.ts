@@ -108,7 +108,15 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     settle = this.telemetry.publishing(message, settle);
     if (this.closed) return settle(new ShuttingDownError('The messaging module is shut down: nothing more can be sent'));
     const returnKey = this.confirms && message.properties.mandatory ? message.properties.messageId : undefined;
-    const job: PublishJob = { message, deadline: Date.now() + timeoutMs, settle, seq: this.submitted++, returnKey, returned: false };
+    const job: PublishJob = {
+      message,
+      deadline: Date.now() + timeoutMs,
+      settle,
+      seq: this.submitted++,
+      returnKey,
+      returned: false,
+      windowSlot: undefined,
+    };
     const slot = this.queue.length === 0 ? this.usable() : undefined;
     if (slot && !slot.returns.waitsForTwin(job) && this.encoder.ready(job)) return this.write(slot, job);
     if ((!this.channel.slot || this.connection.blockedReason) && this.queue.length >= this.options.maxBufferedPublishes) {

@@ -1,5 +1,6 @@
 import type { Message } from '../transport/transport.interface';
 import type { PublishJob } from '../transport/outgoing';
+import { ProbeMap } from '../util/probe-map';
 
 /**
  * Matches a basic.return to the mandatory publish it concerns, on one channel. A return carries
@@ -7,10 +8,11 @@ import type { PublishJob } from '../transport/outgoing';
  * ack, so a return can only be matched exactly while one publish per message id is in flight: a
  * second one with the same id waits for the first's confirm. The id alone is the key (not with the
  * exchange and routing key): it is unique but for deliberate re-sends, and hashing one string that
- * already exists costs less per publish than building a composite key.
+ * already exists costs less per publish than building a composite key. A ProbeMap, not a Map: one
+ * entry comes and goes per publish (see ProbeMap for what a Map costs then).
  */
 export class ReturnMatcher {
-  private readonly inFlight = new Map<string, PublishJob>();
+  private readonly inFlight = new ProbeMap<PublishJob>();
 
   /** A mandatory publish whose twin (same key) awaits its confirm here must wait for it. */
   waitsForTwin(job: PublishJob): boolean {

@@ -26,6 +26,8 @@ export interface PublishJob {
   returnKey?: string;
   /** The broker returned it unroutable on its current channel; its confirm follows. */
   returned: boolean;
+  /** Its place in the confirm window while it awaits its confirm (see SlotSet). */
+  windowSlot?: number;
   /** Its body is being compressed off the event loop; it waits at the head of the queue meanwhile. */
   encoding?: boolean;
   /** Its payload could not be encoded: it fails when its turn comes. */

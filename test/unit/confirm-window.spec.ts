@@ -2,12 +2,14 @@ import fc from 'fast-check';
 import { ConfirmWindow } from '../../lib/publisher/confirm-window';
 import type { PublishJob } from '../../lib/transport/outgoing';
 
+let submitted = 0;
+
 function job(id: string, deadline = Infinity): PublishJob {
   return {
     message: { exchange: 'ex', routingKey: 'rk', properties: { messageId: id } },
     deadline,
     settle: () => undefined,
-    seq: 0,
+    seq: submitted++,
     returned: false,
   };
 }
@@ -56,10 +58,14 @@ describe('ConfirmWindow', () => {
     expect(window.size).toBe(2);
   });
 
-  it('takes out exactly the jobs whose deadline is at or before now, and keeps the others', () => {
+  it('takes out exactly the jobs whose deadline is at or before now, the first submitted first, and keeps the others', () => {
     const window = new ConfirmWindow(10);
     const jobs = [job('past', 50), job('now', 100), job('future', 101), job('never')];
-    jobs.forEach((j) => window.add(j));
+    // Added in another order than submitted, with a slot freed in between: the order still is the submission's.
+    const gone = job('gone');
+    window.add(gone);
+    [jobs[3], jobs[1], jobs[2], jobs[0]].forEach((j) => window.add(j));
+    window.delete(gone);
     expect(window.takeExpired(100).map((j) => j.message.properties.messageId)).toEqual(['past', 'now']);
     expect(window.size).toBe(2);
     expect(window.takeExpired(100)).toEqual([]);
