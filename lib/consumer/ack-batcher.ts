@@ -2,10 +2,16 @@ import type { TransportChannel } from '../transport/transport.interface';
 import type { Delivery } from './delivery';
 
 /**
- * Acks of one channel, sent once per tick. When the oldest unacked deliveries are all done, one
- * `ack(multiple)` settles them together (the broker does one operation instead of N); a delivery
- * done behind one that still runs is acked on its own, so a slow message never holds the
- * prefetch credit of the fast ones after it.
+ * Acks of one channel, sent once per turn of the event loop (setImmediate). When the oldest unacked
+ * deliveries are all done, one `ack(multiple)` settles them together (the broker does one operation
+ * instead of N); a delivery done behind one that still runs is acked on its own, so a slow message
+ * never holds the prefetch credit of the fast ones after it.
+ *
+ * Why a turn and not a tick: handlers that finish together in one phase of the loop (timers that
+ * fire together, the deliveries of one socket read) each end in a tick of their own, and a flush
+ * per tick paid one ack frame and one socket write for each of them. Measured in the benchmark's
+ * S4 (2,000 handlers of 20 ms, prefetch 100): Node CPU per message 144 -> 123 µs on Node 20 and
+ * 79 -> 73 µs on Node 24, no change to S1-S3; the ack leaves at most one poll phase later.
  */
 export class AckBatcher {
   /** Unacked deliveries in delivery-tag order (the order the broker sent them). */
@@ -44,7 +50,7 @@ export class AckBatcher {
     this.done++;
     if (!this.scheduled) {
       this.scheduled = true;
-      process.nextTick(this.flush);
+      setImmediate(this.flush);
     }
   }
 

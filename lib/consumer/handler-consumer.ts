@@ -175,7 +175,7 @@ export class HandlerConsumer {
 
   /**
    * Runs one delivery in its own CLS context: decode, handler and outcome all see the same store.
-   * A handler that returns synchronously is acked in the same tick, with no promise in between.
+   * A handler that returns synchronously is settled in the same tick, with no promise in between.
    */
   private process(delivery: Delivery): Promise<void> | void {
     const { properties } = delivery.msg;

@@ -397,7 +397,8 @@ export class MessageOutcome {
 
   /**
    * A reply to direct reply-to has no confirm to wait for (the caller's own timeout covers its
-   * loss): written, the request is acked in the same tick, with no promise in between.
+   * loss): written, the request's ack is handed to the batcher in the same tick, with no promise in
+   * between.
    */
   private answerDirect(delivery: Delivery, outcome: Delivery['outcome'], result: unknown, error?: Error): void {
     this.replies.sendDirect(delivery, result, error);
