@@ -75,7 +75,7 @@ export class AckBatcher {
     }
   }
 
-  /** Sends what is pending now; called each tick and before the channel closes. */
+  /** Sends what is pending now; called once per turn of the event loop and before the channel closes. */
   readonly flush = (): void => {
     this.scheduled = false;
     if (this.done === 0) return;

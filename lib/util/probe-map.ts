@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+
 /**
  * A map from strings to objects for a hot path where entries keep coming and going (the mandatory
  * publishes awaiting their confirm, by message id): open addressing with linear probing over plain
@@ -96,9 +98,15 @@ export class ProbeMap<V extends object> {
 /** A power of two. */
 const INITIAL_CAPACITY = 16;
 
-/** FNV-1a over the UTF-16 code units. */
+/**
+ * Random per process, like V8's own hash seed: keys come from outside (a retried message keeps the
+ * message id its producer chose), and ids that collide must not be computable in advance.
+ */
+const SEED = randomBytes(4).readInt32LE(0);
+
+/** FNV-1a over the UTF-16 code units, from an offset basis mixed with this process's seed. */
 export function hashOf(key: string): number {
-  let hash = 0x811c9dc5;
+  let hash = 0x811c9dc5 ^ SEED;
   for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
   return hash;
 }

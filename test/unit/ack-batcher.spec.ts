@@ -67,6 +67,20 @@ describe('AckBatcher', () => {
     expect(sent).toEqual(['nack 2 requeue', 'ack 3 multiple']);
   });
 
+  it('sends nothing for acks still waiting when the channel closes, and excuses those deliveries', async () => {
+    const returned: number[] = [];
+    const sent: string[] = [];
+    const channel = { ack: (msg: Message) => sent.push(`ack ${msg.fields.deliveryTag}`) } as unknown as TransportChannel;
+    const acks = new AckBatcher(channel, (delivery) => returned.push(delivery.msg.fields.deliveryTag));
+    const delivery = new Delivery({ fields: { deliveryTag: 7 } } as Message, acks);
+    acks.track(delivery);
+    delivery.ack();
+    acks.close();
+    await turn();
+    expect(sent).toEqual([]);
+    expect(returned).toEqual([7]);
+  });
+
   it('flushes on demand before a channel closes', () => {
     const { sent, acks, deliver } = recorder();
     deliver(1).ack();
