@@ -20,37 +20,28 @@ export class ProbeMap<V extends object> {
   }
 
   get(key: string): V | undefined {
-    const slot = this.find(key, hashOf(key));
-    return slot < 0 ? undefined : this.values[slot];
+    const slot = this.probe(key, hashOf(key));
+    return this.keys[slot] === key ? this.values[slot] : undefined;
   }
 
   has(key: string): boolean {
-    return this.find(key, hashOf(key)) >= 0;
+    return this.keys[this.probe(key, hashOf(key))] === key;
   }
 
   set(key: string, value: V): void {
     const hash = hashOf(key);
-    const mask = this.keys.length - 1;
-    let slot = hash & mask;
-    for (;;) {
-      const held = this.keys[slot];
-      if (held === undefined) break;
-      if (held === key) {
-        this.values[slot] = value;
-        return;
-      }
-      slot = (slot + 1) & mask;
-    }
-    this.keys[slot] = key;
+    const slot = this.probe(key, hash);
     this.values[slot] = value;
+    if (this.keys[slot] === key) return;
+    this.keys[slot] = key;
     this.hashes[slot] = hash;
     // At most half full, so that a probe ends soon.
     if (++this.count * 2 > this.keys.length) this.grow();
   }
 
   delete(key: string): boolean {
-    let hole = this.find(key, hashOf(key));
-    if (hole < 0) return false;
+    let hole = this.probe(key, hashOf(key));
+    if (this.keys[hole] !== key) return false;
     const mask = this.keys.length - 1;
     // Moves back every later entry of the same run whose probe would otherwise cross the hole.
     for (let next = (hole + 1) & mask; this.keys[next] !== undefined; next = (next + 1) & mask) {
@@ -68,13 +59,12 @@ export class ProbeMap<V extends object> {
     return true;
   }
 
-  private find(key: string, hash: number): number {
+  /** The slot that holds `key`, or the empty one where it would go. */
+  private probe(key: string, hash: number): number {
     const mask = this.keys.length - 1;
-    for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
-      const held = this.keys[slot];
-      if (held === undefined) return -1;
-      if (held === key) return slot;
-    }
+    let slot = hash & mask;
+    while (this.keys[slot] !== undefined && this.keys[slot] !== key) slot = (slot + 1) & mask;
+    return slot;
   }
 
   private grow(): void {

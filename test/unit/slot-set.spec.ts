@@ -36,7 +36,7 @@ describe('SlotSet', () => {
 
   it('keeps nothing of an entry once it is deleted, and reuses its slot', () => {
     const set = new SlotSet<'slot', Item>('slot');
-    const [a, b, c] = [{ name: 1 }, { name: 2 }, { name: 3 }];
+    const [a, b, c]: Item[] = [{ name: 1 }, { name: 2 }, { name: 3 }];
     set.add(a);
     set.add(b);
     set.delete(a);
